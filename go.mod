@@ -1,0 +1,3 @@
+module tsbank
+
+go 1.26

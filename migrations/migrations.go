@@ -1,0 +1,59 @@
+// Package migrations holds the SQL migrations of every TSBank database and applies them.
+//
+// Each database belongs to one service; so far the account database (one per account node).
+// The files are golang-migrate files, so the `migrate` CLI can apply them too:
+//
+//	migrate -path migrations/account -database "$DATABASE_URL" up
+package migrations
+
+import (
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"strings"
+
+	"github.com/golang-migrate/migrate/v4"
+	_ "github.com/golang-migrate/migrate/v4/database/pgx/v5" // registers the pgx5:// scheme
+	"github.com/golang-migrate/migrate/v4/source/iofs"
+)
+
+//go:embed account/*.sql
+var files embed.FS
+
+// Databases names the migration sets, one per kind of database.
+var Databases = []string{"account"}
+
+// FS returns the migration files of one database, for tests that inspect them.
+func FS(database string) (fs.FS, error) {
+	return fs.Sub(files, database)
+}
+
+// Up applies every pending migration of the named database to the Postgres at url
+// (a postgres:// or postgresql:// URL). It is safe to run concurrently with itself:
+// golang-migrate takes an advisory lock.
+func Up(database, url string) error {
+	src, err := iofs.New(files, database)
+	if err != nil {
+		return fmt.Errorf("migrations for %q: %w", database, err)
+	}
+	m, err := migrate.NewWithSourceInstance("iofs", src, pgx5URL(url))
+	if err != nil {
+		return fmt.Errorf("migrate %s: %w", database, err)
+	}
+	defer m.Close()
+	if err := m.Up(); err != nil && !errors.Is(err, migrate.ErrNoChange) {
+		return fmt.Errorf("migrate %s up: %w", database, err)
+	}
+	return nil
+}
+
+// pgx5URL turns a libpq-style URL into the scheme golang-migrate's pgx/v5 driver registers.
+func pgx5URL(url string) string {
+	for _, p := range []string{"postgres://", "postgresql://"} {
+		if strings.HasPrefix(url, p) {
+			return "pgx5://" + strings.TrimPrefix(url, p)
+		}
+	}
+	return url
+}

@@ -1,0 +1,3 @@
+module tsbank/services/account
+
+go 1.26

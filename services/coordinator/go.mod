@@ -1,0 +1,3 @@
+module tsbank/services/coordinator
+
+go 1.26

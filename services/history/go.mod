@@ -1,0 +1,3 @@
+module tsbank/services/history
+
+go 1.26
