@@ -18,12 +18,11 @@ COMMENT ON COLUMN accounts.balance IS 'Ledger balance in minor units (cents for 
 COMMENT ON COLUMN accounts.on_hold IS 'Sum of outgoing transfer holds not yet committed or aborted, minor units.';
 COMMENT ON COLUMN accounts.overdraft_limit IS 'How far below zero the available balance may go, minor units; 0 = no overdraft.';
 
--- Idempotency: a retry with the same (account, request id) gets the stored reply;
--- the same id with another fingerprint is a conflict.
+-- Idempotency: a retry with the same (account, request id) gets the stored reply; the same id
+-- with another fingerprint (a hash of the operation and its fields) is a conflict.
 CREATE TABLE requests (
     account_id  text        NOT NULL,
     request_id  text        NOT NULL,
-    op          text        NOT NULL,
     fingerprint bytea       NOT NULL,
     reply       jsonb       NOT NULL,
     created_at  timestamptz NOT NULL DEFAULT now(),

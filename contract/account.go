@@ -1,0 +1,94 @@
+package contract
+
+import "time"
+
+// OpenRequest opens an account; the account id is in the subject (or derived, on
+// bank.accounts.open). ID is the idempotency key.
+type OpenRequest struct {
+	ID       string `json:"id"`
+	Currency string `json:"currency"`
+	// Node places the account on a named node; empty lets the system place it.
+	Node string `json:"node,omitempty"`
+	// OverdraftLimit lets the available balance go this far below zero; empty = no overdraft.
+	OverdraftLimit string `json:"overdraft_limit,omitempty"`
+}
+
+// MoneyRequest is a deposit or a withdrawal. ID is the idempotency key.
+type MoneyRequest struct {
+	ID          string `json:"id"`
+	Amount      string `json:"amount"`
+	Description string `json:"description,omitempty"`
+}
+
+// CloseRequest closes an account with a zero balance and no holds. ID is the idempotency key.
+type CloseRequest struct {
+	ID string `json:"id"`
+}
+
+// ListRequest lists accounts in id order, one page at a time.
+type ListRequest struct {
+	Node  string `json:"node,omitempty"`  // one node; empty = every live node
+	After string `json:"after,omitempty"` // the last id of the previous page
+	Limit int    `json:"limit,omitempty"` // default 100, at most 1000
+}
+
+// Account is the state of one account. Amounts are decimal strings in its currency.
+type Account struct {
+	ID             string     `json:"id"`
+	Node           string     `json:"node"`
+	Currency       string     `json:"currency"`
+	Status         string     `json:"status"` // open or closed
+	Balance        string     `json:"balance"`
+	OnHold         string     `json:"on_hold"`
+	Available      string     `json:"available"` // balance - on_hold
+	OverdraftLimit string     `json:"overdraft_limit"`
+	OpenedAt       time.Time  `json:"opened_at"`
+	ClosedAt       *time.Time `json:"closed_at,omitempty"`
+}
+
+// Balance is the reply to a balance request.
+type Balance struct {
+	Account   string `json:"account"`
+	Currency  string `json:"currency"`
+	Balance   string `json:"balance"`
+	OnHold    string `json:"on_hold"`
+	Available string `json:"available"`
+}
+
+// Receipt is the reply to a deposit or withdrawal: the event it wrote and the balance after it.
+// A retry with the same request id gets the same receipt.
+type Receipt struct {
+	RequestID    string    `json:"request_id"`
+	EventID      string    `json:"event_id"`
+	Account      string    `json:"account"`
+	Type         string    `json:"type"`
+	Amount       string    `json:"amount"` // signed: negative for money leaving the account
+	Currency     string    `json:"currency"`
+	BalanceAfter string    `json:"balance_after"`
+	Available    string    `json:"available"`
+	At           time.Time `json:"at"`
+}
+
+// AccountList is a page of accounts; Next is the After of the next page, empty on the last page.
+type AccountList struct {
+	Accounts []Account `json:"accounts"`
+	Next     string    `json:"next,omitempty"`
+}
+
+// Whereis says which node owns an account.
+type Whereis struct {
+	Account string `json:"account"`
+	Node    string `json:"node"`
+}
+
+// Node is a live account node, as its heartbeat in NodesBucket says.
+type Node struct {
+	Name      string    `json:"name"`
+	Version   string    `json:"version"`
+	StartedAt time.Time `json:"started_at"`
+}
+
+// NodeList is the reply to bank.nodes.list.
+type NodeList struct {
+	Nodes []Node `json:"nodes"`
+}

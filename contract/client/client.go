@@ -1,0 +1,117 @@
+// Package client is the typed Go client of TSBank's NATS API. Each method sends one request and
+// decodes the reply; an error reply comes back as a *contract.Error with its code.
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/nats-io/nats.go"
+
+	"tsbank/contract"
+)
+
+// Client talks to TSBank over one NATS connection.
+type Client struct {
+	nc *nats.Conn
+}
+
+// New returns a client using nc; the caller owns nc.
+func New(nc *nats.Conn) *Client { return &Client{nc: nc} }
+
+// Open opens account id.
+func (c *Client) Open(ctx context.Context, id string, req contract.OpenRequest) (contract.Account, error) {
+	var a contract.Account
+	return a, c.Call(ctx, contract.AccountSubject(id, contract.OpOpen), req, &a)
+}
+
+// OpenGenerated opens an account whose id the system derives from the request id.
+func (c *Client) OpenGenerated(ctx context.Context, req contract.OpenRequest) (contract.Account, error) {
+	var a contract.Account
+	return a, c.Call(ctx, contract.SubjectOpenGenerated, req, &a)
+}
+
+// Get returns the state of account id.
+func (c *Client) Get(ctx context.Context, id string) (contract.Account, error) {
+	var a contract.Account
+	return a, c.Call(ctx, contract.AccountSubject(id, contract.OpGet), nil, &a)
+}
+
+// Balance returns the balances of account id.
+func (c *Client) Balance(ctx context.Context, id string) (contract.Balance, error) {
+	var b contract.Balance
+	return b, c.Call(ctx, contract.AccountSubject(id, contract.OpBalance), nil, &b)
+}
+
+// Deposit adds money to account id.
+func (c *Client) Deposit(ctx context.Context, id string, req contract.MoneyRequest) (contract.Receipt, error) {
+	var r contract.Receipt
+	return r, c.Call(ctx, contract.AccountSubject(id, contract.OpDeposit), req, &r)
+}
+
+// Withdraw takes money from account id.
+func (c *Client) Withdraw(ctx context.Context, id string, req contract.MoneyRequest) (contract.Receipt, error) {
+	var r contract.Receipt
+	return r, c.Call(ctx, contract.AccountSubject(id, contract.OpWithdraw), req, &r)
+}
+
+// Close closes account id.
+func (c *Client) Close(ctx context.Context, id string, req contract.CloseRequest) (contract.Account, error) {
+	var a contract.Account
+	return a, c.Call(ctx, contract.AccountSubject(id, contract.OpClose), req, &a)
+}
+
+// Whereis returns the node that owns account id.
+func (c *Client) Whereis(ctx context.Context, id string) (contract.Whereis, error) {
+	var w contract.Whereis
+	return w, c.Call(ctx, contract.AccountSubject(id, contract.OpWhereis), nil, &w)
+}
+
+// List returns one page of accounts.
+func (c *Client) List(ctx context.Context, req contract.ListRequest) (contract.AccountList, error) {
+	var l contract.AccountList
+	return l, c.Call(ctx, contract.SubjectListAccounts, req, &l)
+}
+
+// Nodes lists the live account nodes.
+func (c *Client) Nodes(ctx context.Context) (contract.NodeList, error) {
+	var l contract.NodeList
+	return l, c.Call(ctx, contract.SubjectListNodes, nil, &l)
+}
+
+// Call sends req (JSON-encoded; nil sends an empty body) to subject and decodes the reply into
+// reply. An error reply is returned as a *contract.Error; no responder as node_unavailable.
+func (c *Client) Call(ctx context.Context, subject string, req, reply any) error {
+	var data []byte
+	if req != nil {
+		var err error
+		if data, err = json.Marshal(req); err != nil {
+			return fmt.Errorf("encode request for %s: %w", subject, err)
+		}
+	}
+	msg, err := c.nc.RequestWithContext(ctx, subject, data)
+	if errors.Is(err, nats.ErrNoResponders) {
+		return contract.Errorf(contract.CodeNodeUnavailable, "no service answers on %s", subject)
+	}
+	if err != nil {
+		return fmt.Errorf("request %s: %w", subject, err)
+	}
+	if e := ReplyError(msg); e != nil {
+		return e
+	}
+	if err := json.Unmarshal(msg.Data, reply); err != nil {
+		return fmt.Errorf("decode reply from %s: %w", subject, err)
+	}
+	return nil
+}
+
+// ReplyError returns the error a reply carries in its micro error headers, or nil.
+func ReplyError(msg *nats.Msg) *contract.Error {
+	code := msg.Header.Get(contract.ErrorCodeHeader)
+	if code == "" {
+		return nil
+	}
+	return &contract.Error{Code: code, Message: msg.Header.Get(contract.ErrorHeader)}
+}

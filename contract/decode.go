@@ -1,0 +1,65 @@
+package contract
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+)
+
+// MaxPayload bounds a request body. Every TSBank request fits in a few hundred bytes; a larger
+// body is a mistake or an attack, and is refused before it is parsed.
+const MaxPayload = 8 * 1024
+
+// MaxIDLen bounds account, request and node ids.
+const MaxIDLen = 64
+
+var idPattern = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+
+// CheckID refuses ids that could not be a single NATS subject token or a readable key: only
+// letters, digits, '-' and '_', 1 to 64 bytes. what names the field in the message.
+func CheckID(what, id string) *Error {
+	switch {
+	case id == "":
+		return Errorf(CodeInvalidID, "%s is missing: send 1 to %d letters, digits, '-' or '_'", what, MaxIDLen)
+	case len(id) > MaxIDLen:
+		return Errorf(CodeInvalidID, "%s is %d bytes long: send at most %d", what, len(id), MaxIDLen)
+	case !idPattern.MatchString(id):
+		return Errorf(CodeInvalidID, "%s %q has characters other than letters, digits, '-' and '_'", what, id)
+	}
+	return nil
+}
+
+// Decode reads exactly one JSON object from data into v, refusing unknown fields, trailing data
+// and bodies over MaxPayload. An empty body decodes as {} so that `nats req subj ”` works for
+// requests without required fields.
+func Decode(data []byte, v any) *Error {
+	if len(data) > MaxPayload {
+		return Errorf(CodePayloadTooLarge, "body is %d bytes: send at most %d", len(data), MaxPayload)
+	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		data = []byte("{}")
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return Errorf(CodeBadRequest, "body is not the JSON object expected: %s", describeJSONError(err))
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return Errorf(CodeBadRequest, "body has data after the JSON object: send one object")
+	}
+	return nil
+}
+
+func describeJSONError(err error) string {
+	var typeErr *json.UnmarshalTypeError
+	if errors.As(err, &typeErr) {
+		if typeErr.Field != "" {
+			return fmt.Sprintf("field %q must be a JSON %s (amounts are strings such as \"12.50\")", typeErr.Field, typeErr.Type)
+		}
+		return fmt.Sprintf("expected a JSON object, got %s", typeErr.Value)
+	}
+	return err.Error()
+}

@@ -1,0 +1,59 @@
+package contract
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Error codes. The set is small and stable: clients switch on the code, people read the message.
+const (
+	CodeBadRequest      = "bad_request"       // malformed JSON, unknown or missing fields
+	CodePayloadTooLarge = "payload_too_large" // body over MaxPayload
+	CodeInvalidID       = "invalid_id"        // an id with bad characters or over 64 bytes
+	CodeInvalidAmount   = "invalid_amount"    // not a positive decimal with the currency's decimals
+	CodeInvalidCurrency = "invalid_currency"  // not a known ISO 4217 code
+	CodeAccountNotFound = "account_not_found" // no such account
+	CodeAccountExists   = "account_exists"    // the account id is taken
+	CodeAccountClosed   = "account_closed"    // the account is closed
+	CodeAccountNotEmpty = "account_not_empty" // close refused: balance or holds not zero
+	CodeInsufficient    = "insufficient_funds"
+	CodeConflict        = "conflict"         // request id reused with a different body
+	CodeNodeUnavailable = "node_unavailable" // the owning node does not answer
+	CodeTimeout         = "timeout"          // no answer in time; retry with the same id to learn the outcome
+	CodeInternal        = "internal"         // a fault on our side; safe to retry with the same id
+)
+
+// Header names of the micro package's service errors.
+const (
+	ErrorCodeHeader = "Nats-Service-Error-Code"
+	ErrorHeader     = "Nats-Service-Error"
+)
+
+// Error is an error reply: a stable code and a message that says what to send instead.
+// It is sent in the micro error headers and, so that `nats req` shows it, as the JSON body
+// {"error":{"code":...,"message":...}}.
+type Error struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+func (e *Error) Error() string { return e.Code + ": " + e.Message }
+
+// Errorf builds an *Error.
+func Errorf(code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// ErrorBody is the JSON body of an error reply.
+type ErrorBody struct {
+	Error *Error `json:"error"`
+}
+
+// CodeOf returns the code of a contract error anywhere in err's chain, or "".
+func CodeOf(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return ""
+}

@@ -1,0 +1,108 @@
+// Package money converts between wire amounts (decimal strings such as "12.50") and integer
+// minor units, checked against the ISO 4217 exponent of the account's currency. Floats are never
+// involved: a float cannot hold 0.10 exactly, and a bank must.
+package money
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Currency is an ISO 4217 currency and the number of digits after its decimal point.
+type Currency struct {
+	Code     string
+	Exponent int
+}
+
+// currencies lists the ISO 4217 codes TSBank accepts. It is a subset: adding a code is a
+// one-line change, and refusing an unknown code is safer than guessing its exponent.
+var currencies = map[string]int{
+	"AED": 2, "AUD": 2, "BGN": 2, "BHD": 3, "BRL": 2, "CAD": 2, "CHF": 2, "CLP": 0, "CNY": 2,
+	"CZK": 2, "DKK": 2, "EUR": 2, "GBP": 2, "HKD": 2, "HUF": 2, "IDR": 2, "ILS": 2, "INR": 2,
+	"ISK": 0, "JOD": 3, "JPY": 0, "KRW": 0, "KWD": 3, "MXN": 2, "MYR": 2, "NOK": 2, "NZD": 2,
+	"OMR": 3, "PHP": 2, "PLN": 2, "RON": 2, "SAR": 2, "SEK": 2, "SGD": 2, "THB": 2, "TND": 3,
+	"TRY": 2, "TWD": 2, "UAH": 2, "USD": 2, "VND": 0, "ZAR": 2,
+}
+
+// MaxMinor bounds every amount and balance (10^15 minor units, a quadrillion cents) so that sums of
+// many amounts stay far from int64 overflow.
+const MaxMinor int64 = 1_000_000_000_000_000
+
+// ErrUnknownCurrency is returned for a code that is not in the ISO 4217 table above.
+var ErrUnknownCurrency = errors.New("unknown currency")
+
+// LookupCurrency returns the currency for an upper-case ISO 4217 code.
+func LookupCurrency(code string) (Currency, error) {
+	exp, ok := currencies[code]
+	if !ok {
+		return Currency{}, fmt.Errorf("%w %q: send an ISO 4217 code such as \"EUR\", \"USD\" or \"JPY\"", ErrUnknownCurrency, code)
+	}
+	return Currency{Code: code, Exponent: exp}, nil
+}
+
+// ParseError says why an amount string was refused.
+type ParseError struct {
+	Input  string
+	Reason string
+}
+
+func (e *ParseError) Error() string { return fmt.Sprintf("amount %q: %s", e.Input, e.Reason) }
+
+// Parse reads a positive decimal amount such as "12.50" in currency c and returns minor units.
+// It refuses signs, exponents, spaces, more decimals than the currency has, zero, and amounts
+// above MaxMinor.
+func Parse(s string, c Currency) (int64, error) {
+	bad := func(reason string) (int64, error) { return 0, &ParseError{Input: s, Reason: reason} }
+	if s == "" {
+		return bad("missing: send a decimal string such as \"12.50\"")
+	}
+	whole, frac, hasDot := strings.Cut(s, ".")
+	if whole == "" || (hasDot && frac == "") {
+		return bad("digits are needed on both sides of the decimal point, as in \"0.50\"")
+	}
+	for _, part := range []string{whole, frac} {
+		for _, r := range part {
+			if r < '0' || r > '9' {
+				return bad("only digits and one decimal point are allowed, as in \"12.50\" (no sign, exponent or separator)")
+			}
+		}
+	}
+	if len(frac) > c.Exponent {
+		if c.Exponent == 0 {
+			return bad(fmt.Sprintf("%s has no minor unit: send a whole number", c.Code))
+		}
+		return bad(fmt.Sprintf("%s allows at most %d decimals", c.Code, c.Exponent))
+	}
+	whole = strings.TrimLeft(whole, "0")
+	if len(whole) > 16 {
+		return bad("too large")
+	}
+	var n int64
+	for _, r := range whole + frac + strings.Repeat("0", c.Exponent-len(frac)) {
+		n = n*10 + int64(r-'0')
+	}
+	if n == 0 {
+		return bad("must be greater than zero")
+	}
+	if n > MaxMinor {
+		return bad(fmt.Sprintf("too large: the maximum is %s", Format(MaxMinor, c)))
+	}
+	return n, nil
+}
+
+// Format writes minor units as a decimal string with exactly the currency's decimals ("-3.05").
+func Format(minor int64, c Currency) string {
+	sign := ""
+	u := uint64(minor)
+	if minor < 0 {
+		sign = "-"
+		u = uint64(-minor)
+	}
+	digits := fmt.Sprintf("%0*d", c.Exponent+1, u)
+	if c.Exponent == 0 {
+		return sign + digits
+	}
+	cut := len(digits) - c.Exponent
+	return sign + digits[:cut] + "." + digits[cut:]
+}

@@ -1,0 +1,92 @@
+package money
+
+import (
+	"errors"
+	"testing"
+)
+
+func TestParse(t *testing.T) {
+	eur, _ := LookupCurrency("EUR")
+	jpy, _ := LookupCurrency("JPY")
+	bhd, _ := LookupCurrency("BHD")
+	ok := []struct {
+		in   string
+		c    Currency
+		want int64
+	}{
+		{"12.50", eur, 1250}, {"12.5", eur, 1250}, {"12", eur, 1200}, {"0.01", eur, 1},
+		{"007.10", eur, 710}, {"500", jpy, 500}, {"1.234", bhd, 1234},
+		{"10000000000000.00", eur, MaxMinor},
+	}
+	for _, tc := range ok {
+		t.Run("accepts "+tc.in+" "+tc.c.Code, func(t *testing.T) {
+			got, err := Parse(tc.in, tc.c)
+			if err != nil || got != tc.want {
+				t.Fatalf("Parse(%q) = %d, %v; want %d", tc.in, got, err, tc.want)
+			}
+		})
+	}
+	bad := []struct {
+		in string
+		c  Currency
+	}{
+		{"", eur}, {"0", eur}, {"0.00", eur}, {"-1", eur}, {"+1", eur}, {"1e3", eur}, {"1.005", eur},
+		{"1.5", jpy}, {".5", eur}, {"5.", eur}, {"1,50", eur}, {" 1", eur}, {"1.2.3", eur},
+		{"NaN", eur}, {"10000000000000.01", eur}, {"99999999999999999999", eur},
+	}
+	for _, tc := range bad {
+		t.Run("refuses "+tc.in+" "+tc.c.Code, func(t *testing.T) {
+			got, err := Parse(tc.in, tc.c)
+			var pe *ParseError
+			if !errors.As(err, &pe) {
+				t.Fatalf("Parse(%q) = %d, %v; want a ParseError", tc.in, got, err)
+			}
+		})
+	}
+}
+
+func TestFormatRoundTrips(t *testing.T) {
+	for _, code := range []string{"EUR", "JPY", "BHD"} {
+		c, _ := LookupCurrency(code)
+		for _, n := range []int64{1, 9, 10, 99, 100, 101, 123456789, MaxMinor} {
+			s := Format(n, c)
+			back, err := Parse(s, c)
+			if err != nil || back != n {
+				t.Fatalf("%s: Format(%d) = %q, parses back to %d, %v", code, n, s, back, err)
+			}
+			if neg := Format(-n, c); neg != "-"+s {
+				t.Fatalf("%s: Format(%d) = %q, want %q", code, -n, neg, "-"+s)
+			}
+		}
+	}
+	if got := Format(0, Currency{"EUR", 2}); got != "0.00" {
+		t.Fatalf("Format(0) = %q", got)
+	}
+}
+
+func TestLookupCurrencyRefusesUnknownCodes(t *testing.T) {
+	for _, code := range []string{"", "eur", "EURO", "XXX"} {
+		if _, err := LookupCurrency(code); !errors.Is(err, ErrUnknownCurrency) {
+			t.Errorf("LookupCurrency(%q) = %v, want ErrUnknownCurrency", code, err)
+		}
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	for _, s := range []string{"12.50", "0.01", "-1", "1e9", "1.005", "99999999999999999999"} {
+		f.Add(s)
+	}
+	eur, _ := LookupCurrency("EUR")
+	f.Fuzz(func(t *testing.T, s string) {
+		n, err := Parse(s, eur)
+		if err != nil {
+			return
+		}
+		if n <= 0 || n > MaxMinor {
+			t.Fatalf("Parse(%q) = %d out of range", s, n)
+		}
+		if back, err := Parse(Format(n, eur), eur); err != nil || back != n {
+			t.Fatalf("Parse(%q) = %d does not round-trip: %d, %v", s, n, back, err)
+		}
+	})
+}

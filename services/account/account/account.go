@@ -1,0 +1,92 @@
+// Package account holds the rules of an account node: what an account is, when money may enter or
+// leave it, when it may close, and the idempotent use cases built on those rules. Storage and the
+// registry are interfaces implemented by pgstore and registry; the wire format is natsapi's.
+package account
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"tsbank/contract/money"
+)
+
+// Status of an account.
+const (
+	StatusOpen   = "open"
+	StatusClosed = "closed"
+)
+
+// Errors of the rules. natsapi maps each to a wire code.
+var (
+	ErrNotFound          = errors.New("account not found")
+	ErrExists            = errors.New("account already exists")
+	ErrClosed            = errors.New("account is closed")
+	ErrNotEmpty          = errors.New("account balance or holds are not zero")
+	ErrInsufficientFunds = errors.New("insufficient funds")
+	ErrConflict          = errors.New("request id reused with a different request")
+	ErrTooLarge          = errors.New("balance would exceed the maximum")
+)
+
+// Account is one account as its node stores it. Amounts are minor units of Currency.
+type Account struct {
+	ID             string
+	Node           string
+	Currency       money.Currency
+	Balance        int64
+	OnHold         int64 // outgoing transfer holds not yet decided
+	OverdraftLimit int64
+	Status         string
+	OpenedAt       time.Time
+	ClosedAt       *time.Time
+}
+
+// Available is what the account could pay now: the ledger balance less the holds.
+func (a *Account) Available() int64 { return a.Balance - a.OnHold }
+
+func (a *Account) checkOpen() error {
+	if a.Status != StatusOpen {
+		return fmt.Errorf("%w: %s", ErrClosed, a.ID)
+	}
+	return nil
+}
+
+// Deposit adds amount (> 0) to the balance.
+func (a *Account) Deposit(amount int64) error {
+	if err := a.checkOpen(); err != nil {
+		return err
+	}
+	if a.Balance > money.MaxMinor-amount {
+		return fmt.Errorf("%w: %s", ErrTooLarge, a.ID)
+	}
+	a.Balance += amount
+	return nil
+}
+
+// Withdraw takes amount (> 0) from the balance if the available balance, plus any overdraft
+// limit, covers it.
+func (a *Account) Withdraw(amount int64) error {
+	if err := a.checkOpen(); err != nil {
+		return err
+	}
+	if a.Available()+a.OverdraftLimit < amount {
+		return fmt.Errorf("%w: %s has %s available", ErrInsufficientFunds, a.ID, money.Format(a.Available(), a.Currency))
+	}
+	a.Balance -= amount
+	return nil
+}
+
+// Close closes an open account whose balance and holds are zero. Its id stays registered to its
+// node, so it can never be reused for another customer.
+func (a *Account) Close(now time.Time) error {
+	if err := a.checkOpen(); err != nil {
+		return err
+	}
+	if a.Balance != 0 || a.OnHold != 0 {
+		return fmt.Errorf("%w: %s has balance %s and %s on hold", ErrNotEmpty, a.ID,
+			money.Format(a.Balance, a.Currency), money.Format(a.OnHold, a.Currency))
+	}
+	a.Status = StatusClosed
+	a.ClosedAt = &now
+	return nil
+}

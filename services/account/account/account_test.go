@@ -1,0 +1,88 @@
+package account
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"tsbank/contract/money"
+)
+
+var eur = money.Currency{Code: "EUR", Exponent: 2}
+
+func TestWithdraw(t *testing.T) {
+	cases := []struct {
+		name                           string
+		balance, onHold, limit, amount int64
+		wantErr                        error
+		wantBalance                    int64
+	}{
+		{"succeeds within the balance", 1000, 0, 0, 1000, nil, 0},
+		{"is refused beyond the balance", 1000, 0, 0, 1001, ErrInsufficientFunds, 1000},
+		{"counts holds against the balance", 1000, 500, 0, 600, ErrInsufficientFunds, 1000},
+		{"may use the overdraft limit", 1000, 0, 500, 1500, nil, -500},
+		{"is refused beyond the overdraft limit", 1000, 0, 500, 1501, ErrInsufficientFunds, 1000},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			a := Account{ID: "a", Currency: eur, Balance: tc.balance, OnHold: tc.onHold, OverdraftLimit: tc.limit, Status: StatusOpen}
+			err := a.Withdraw(tc.amount)
+			if !errors.Is(err, tc.wantErr) || (tc.wantErr == nil && err != nil) {
+				t.Fatalf("Withdraw = %v, want %v", err, tc.wantErr)
+			}
+			if a.Balance != tc.wantBalance {
+				t.Fatalf("balance = %d, want %d", a.Balance, tc.wantBalance)
+			}
+		})
+	}
+}
+
+func TestClosedAccountRefusesMoney(t *testing.T) {
+	a := Account{ID: "a", Currency: eur, Status: StatusClosed}
+	if err := a.Deposit(1); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Deposit = %v, want ErrClosed", err)
+	}
+	if err := a.Withdraw(1); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Withdraw = %v, want ErrClosed", err)
+	}
+}
+
+func TestClose(t *testing.T) {
+	now := time.Now()
+	for _, tc := range []struct {
+		name            string
+		balance, onHold int64
+		wantErr         error
+	}{
+		{"succeeds at zero", 0, 0, nil},
+		{"is refused with money left", 1, 0, ErrNotEmpty},
+		{"is refused with a hold", 0, 1, ErrNotEmpty},
+		{"is refused when overdrawn", -1, 0, ErrNotEmpty},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := Account{ID: "a", Currency: eur, Balance: tc.balance, OnHold: tc.onHold, Status: StatusOpen}
+			err := a.Close(now)
+			if !errors.Is(err, tc.wantErr) || (tc.wantErr == nil && err != nil) {
+				t.Fatalf("Close = %v, want %v", err, tc.wantErr)
+			}
+			if closed := a.Status == StatusClosed; closed != (tc.wantErr == nil) {
+				t.Fatalf("status = %s after Close = %v", a.Status, err)
+			}
+		})
+	}
+}
+
+func TestDepositRefusesOverflow(t *testing.T) {
+	a := Account{ID: "a", Currency: eur, Balance: money.MaxMinor, Status: StatusOpen}
+	if err := a.Deposit(1); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("Deposit = %v, want ErrTooLarge", err)
+	}
+}
+
+func TestKeysDifferByEveryField(t *testing.T) {
+	a := NewKey("r", "deposit", "ab", "c")
+	b := NewKey("r", "deposit", "a", "bc")
+	if string(a.Fingerprint) == string(b.Fingerprint) {
+		t.Fatal("fingerprints of different field splits collide")
+	}
+}

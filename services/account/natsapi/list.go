@@ -1,0 +1,125 @@
+package natsapi
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+	"strings"
+
+	"github.com/nats-io/nats.go/micro"
+
+	"tsbank/contract"
+	"tsbank/contract/client"
+)
+
+// Page sizes of account lists.
+const (
+	DefaultListLimit = 100
+	MaxListLimit     = 1000
+)
+
+func decodeList(data []byte) (contract.ListRequest, *contract.Error) {
+	var r contract.ListRequest
+	if e := contract.Decode(data, &r); e != nil {
+		return r, e
+	}
+	switch {
+	case r.Limit == 0:
+		r.Limit = DefaultListLimit
+	case r.Limit < 0 || r.Limit > MaxListLimit:
+		return r, contract.Errorf(contract.CodeBadRequest, "limit %d: send 1 to %d (default %d)", r.Limit, MaxListLimit, DefaultListLimit)
+	}
+	if r.Node != "" {
+		if e := contract.CheckID("node", r.Node); e != nil {
+			return r, e
+		}
+	}
+	return r, nil
+}
+
+// listOwn lists this node's accounts.
+func (a *API) listOwn(req micro.Request) {
+	r, e := decodeList(req.Data())
+	if e != nil {
+		respond(req, nil, e)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), a.Timeout)
+	defer cancel()
+	page, e := a.localPage(ctx, r)
+	respond(req, page, e)
+}
+
+func (a *API) localPage(ctx context.Context, r contract.ListRequest) (contract.AccountList, *contract.Error) {
+	accs, err := a.Service.List(ctx, r.After, r.Limit)
+	if err != nil {
+		return contract.AccountList{}, a.internal("list accounts", err)
+	}
+	page := contract.AccountList{Accounts: make([]contract.Account, 0, len(accs))}
+	for _, acc := range accs {
+		page.Accounts = append(page.Accounts, wireAccount(acc))
+	}
+	if len(accs) == r.Limit {
+		page.Next = accs[len(accs)-1].ID
+	}
+	return page, nil
+}
+
+// list answers one node's page, or merges a page from every live node: each node returns its
+// first Limit accounts after After, and the merge keeps the Limit smallest ids.
+func (a *API) list(req micro.Request) {
+	r, e := decodeList(req.Data())
+	if e != nil {
+		respond(req, nil, e)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), a.Timeout)
+	defer cancel()
+	nodes := []string{r.Node}
+	if r.Node == "" {
+		live, err := a.Nodes.List(ctx)
+		if err != nil {
+			respond(req, nil, a.internal("list nodes", err))
+			return
+		}
+		nodes = nodes[:0]
+		for _, n := range live {
+			nodes = append(nodes, n.Name)
+		}
+	}
+	var merged contract.AccountList
+	more := false // some node may have accounts beyond this page
+	c := client.New(a.NC)
+	for _, node := range nodes {
+		var page contract.AccountList
+		if node == a.Node {
+			page, e = a.localPage(ctx, r)
+		} else {
+			body, _ := json.Marshal(contract.ListRequest{After: r.After, Limit: r.Limit})
+			if err := c.Call(ctx, contract.NodeListSubject(node), json.RawMessage(body), &page); err != nil {
+				e = asWire(err, node)
+			}
+		}
+		if e != nil {
+			respond(req, nil, e)
+			return
+		}
+		merged.Accounts = append(merged.Accounts, page.Accounts...)
+		more = more || page.Next != ""
+	}
+	slices.SortFunc(merged.Accounts, func(x, y contract.Account) int { return strings.Compare(x.ID, y.ID) })
+	if len(merged.Accounts) > r.Limit {
+		merged.Accounts, more = merged.Accounts[:r.Limit], true
+	}
+	if more {
+		merged.Next = merged.Accounts[len(merged.Accounts)-1].ID
+	}
+	respond(req, merged, nil)
+}
+
+func asWire(err error, node string) *contract.Error {
+	if ce, ok := err.(*contract.Error); ok {
+		return ce
+	}
+	return contract.Errorf(contract.CodeNodeUnavailable, "node %s did not list its accounts: %s", node, err)
+}

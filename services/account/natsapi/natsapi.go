@@ -1,0 +1,234 @@
+// Package natsapi is the account node's NATS edge: it registers the micro endpoints, routes each
+// account request to the node that owns the account, decodes and checks requests, calls the
+// account service and maps its errors to the contract's codes.
+package natsapi
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/micro"
+
+	"tsbank/contract"
+	"tsbank/services/account/account"
+	"tsbank/services/account/registry"
+)
+
+// API serves one account node's requests.
+type API struct {
+	Node     string
+	Service  *account.Service
+	Registry *registry.Registry
+	Nodes    *registry.Nodes
+	NC       *nats.Conn
+	Log      *slog.Logger
+	// Timeout bounds the handling of one request, including a forward to another node.
+	Timeout time.Duration
+}
+
+// Wrap decorates every handler (metrics, concurrency); endpoint is the endpoint's name.
+type Wrap func(endpoint string, h micro.Handler) micro.Handler
+
+// routedOps are the operations on one account that the owning node serves.
+var routedOps = []struct{ op, description string }{
+	{contract.OpOpen, `Open the account in the subject: {"id":"<request id>","currency":"EUR","node":"<optional>","overdraft_limit":"<optional>"}`},
+	{contract.OpGet, "The account's state, balances and owning node"},
+	{contract.OpBalance, "The account's ledger balance, amount on hold and available balance"},
+	{contract.OpDeposit, `Deposit: {"id":"<request id>","amount":"12.50","description":"<optional>"}`},
+	{contract.OpWithdraw, `Withdraw: {"id":"<request id>","amount":"12.50","description":"<optional>"}`},
+	{contract.OpClose, `Close an account with zero balance and no holds: {"id":"<request id>"}`},
+}
+
+// AddEndpoints registers the public endpoints, which any node serves and routes to the owner, and
+// this node's own endpoints, to which other nodes forward.
+func (a *API) AddEndpoints(svc micro.Service, wrap Wrap) error {
+	front := svc.AddGroup("bank.account")
+	own := svc.AddGroup("bank.node." + a.Node)
+	for _, r := range routedOps {
+		op := r.op
+		if err := front.AddEndpoint(op, wrap(op, micro.HandlerFunc(func(req micro.Request) { a.route(req, op) })),
+			micro.WithEndpointSubject("*."+op), micro.WithEndpointMetadata(map[string]string{"description": r.description})); err != nil {
+			return err
+		}
+		name := "node_" + op
+		if err := own.AddEndpoint(name, wrap(name, micro.HandlerFunc(func(req micro.Request) { a.serveOwn(req, op) })),
+			micro.WithEndpointSubject("account.*."+op),
+			micro.WithEndpointMetadata(map[string]string{"description": "Forwarded " + op + " for an account this node owns"})); err != nil {
+			return err
+		}
+	}
+	others := []struct {
+		group, name, subject, description string
+		h                                 micro.HandlerFunc
+	}{
+		{"bank.account", contract.OpWhereis, "*." + contract.OpWhereis, "The node that owns the account", a.whereis},
+		{"bank.accounts", "open_generated", "open", `Open an account with an id derived from the request id: {"id":"<request id>","currency":"EUR"}`, a.openGenerated},
+		{"bank.accounts", "list", "list", `Accounts in id order: {"node":"<optional>","after":"<last id>","limit":100}`, a.list},
+		{"bank.nodes", "nodes", "list", "The live account nodes", a.nodes},
+		{"bank.node." + a.Node, "node_list", "accounts.list", "This node's accounts in id order", a.listOwn},
+	}
+	for _, o := range others {
+		if err := svc.AddGroup(o.group).AddEndpoint(o.name, wrap(o.name, o.h), micro.WithEndpointSubject(o.subject),
+			micro.WithEndpointMetadata(map[string]string{"description": o.description})); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// token returns the i-th dot-separated token of a subject.
+func token(subject string, i int) string {
+	parts := strings.Split(subject, ".")
+	if i < len(parts) {
+		return parts[i]
+	}
+	return ""
+}
+
+// route serves op on the account in bank.account.<id>.<op> here if this node owns it, and
+// otherwise forwards it to the owner and relays the owner's reply (see docs/adr/0002).
+func (a *API) route(req micro.Request, op string) {
+	a.routeTo(req, token(req.Subject(), 2), op)
+}
+
+func (a *API) routeTo(req micro.Request, id, op string) {
+	ctx, cancel := context.WithTimeout(context.Background(), a.Timeout)
+	defer cancel()
+	if e := contract.CheckID("account id", id); e != nil {
+		respond(req, nil, e)
+		return
+	}
+	// Whoever owns the account answers, an open included: a retried open that lands on another
+	// node must reach the owner to get its first reply.
+	owner, err := a.Registry.Whereis(ctx, id)
+	switch {
+	case err == nil:
+	case !errors.Is(err, registry.ErrNotFound):
+		respond(req, nil, a.internal("whereis", err))
+		return
+	case op != contract.OpOpen:
+		respond(req, nil, notFound(id))
+		return
+	default:
+		// A new account goes to the node the request names, or stays on this one: the queue group
+		// already spread requests over the live nodes at random.
+		var r contract.OpenRequest
+		if e := contract.Decode(req.Data(), &r); e != nil {
+			respond(req, nil, e)
+			return
+		}
+		owner = a.Node
+		if r.Node != "" {
+			if e := contract.CheckID("node", r.Node); e != nil {
+				respond(req, nil, e)
+				return
+			}
+			owner = r.Node
+		}
+	}
+	target := owner
+	if target == a.Node {
+		reply, e := a.serve(ctx, op, id, req.Data())
+		respond(req, reply, e)
+		return
+	}
+	a.forward(ctx, req, target, id, op)
+}
+
+// forward sends the request to the owning node and relays its reply, headers included, so the
+// client sees the owner's answer or a clear node_unavailable/timeout instead of silence.
+func (a *API) forward(ctx context.Context, req micro.Request, node, id, op string) {
+	msg := nats.NewMsg(contract.NodeAccountSubject(node, id, op))
+	msg.Data = req.Data()
+	resp, err := a.NC.RequestMsgWithContext(ctx, msg)
+	switch {
+	case errors.Is(err, nats.ErrNoResponders):
+		respond(req, nil, contract.Errorf(contract.CodeNodeUnavailable,
+			"node %s, which owns account %s, is not running: retry later with the same request id", node, id))
+	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout):
+		respond(req, nil, contract.Errorf(contract.CodeTimeout,
+			"node %s did not answer in %s: the request may or may not have been applied; retry with the same request id to learn which", node, a.Timeout))
+	case err != nil:
+		respond(req, nil, a.internal("forward", err))
+	default:
+		if err := req.Respond(resp.Data, micro.WithHeaders(micro.Headers(resp.Header))); err != nil {
+			a.Log.Warn("relay reply", "subject", req.Subject(), "err", err)
+		}
+	}
+}
+
+// serveOwn serves a request forwarded to bank.node.<self>.account.<id>.<op>.
+func (a *API) serveOwn(req micro.Request, op string) {
+	ctx, cancel := context.WithTimeout(context.Background(), a.Timeout)
+	defer cancel()
+	id := token(req.Subject(), 4)
+	if e := contract.CheckID("account id", id); e != nil {
+		respond(req, nil, e)
+		return
+	}
+	reply, e := a.serve(ctx, op, id, req.Data())
+	respond(req, reply, e)
+}
+
+func (a *API) whereis(req micro.Request) {
+	ctx, cancel := context.WithTimeout(context.Background(), a.Timeout)
+	defer cancel()
+	id := token(req.Subject(), 2)
+	if e := contract.CheckID("account id", id); e != nil {
+		respond(req, nil, e)
+		return
+	}
+	node, err := a.Registry.Whereis(ctx, id)
+	switch {
+	case errors.Is(err, registry.ErrNotFound):
+		respond(req, nil, notFound(id))
+	case err != nil:
+		respond(req, nil, a.internal("whereis", err))
+	default:
+		respond(req, contract.Whereis{Account: id, Node: node}, nil)
+	}
+}
+
+// openGenerated opens an account whose id is derived from the request id, so that a retry with
+// the same request id reaches the same account and is answered from its idempotency record.
+func (a *API) openGenerated(req micro.Request) {
+	var r contract.OpenRequest
+	if e := contract.Decode(req.Data(), &r); e != nil {
+		respond(req, nil, e)
+		return
+	}
+	if e := contract.CheckID("id", r.ID); e != nil {
+		respond(req, nil, e)
+		return
+	}
+	sum := sha256.Sum256([]byte(r.ID))
+	a.routeTo(req, "acc-"+hex.EncodeToString(sum[:8]), contract.OpOpen)
+}
+
+func (a *API) nodes(req micro.Request) {
+	ctx, cancel := context.WithTimeout(context.Background(), a.Timeout)
+	defer cancel()
+	nodes, err := a.Nodes.List(ctx)
+	if err != nil {
+		respond(req, nil, a.internal("list nodes", err))
+		return
+	}
+	respond(req, contract.NodeList{Nodes: nodes}, nil)
+}
+
+// respond sends reply as JSON, or e in the micro error headers and as a JSON body.
+func respond(req micro.Request, reply any, e *contract.Error) {
+	if e != nil {
+		body, _ := json.Marshal(contract.ErrorBody{Error: e})
+		_ = req.Error(e.Code, e.Message, body)
+		return
+	}
+	_ = req.RespondJSON(reply)
+}

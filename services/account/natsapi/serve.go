@@ -1,0 +1,160 @@
+package natsapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"unicode/utf8"
+
+	"tsbank/contract"
+	"tsbank/contract/money"
+	"tsbank/services/account/account"
+)
+
+// MaxDescription bounds a transaction description, in characters.
+const MaxDescription = 200
+
+// serve decodes and runs op on account id, which this node owns.
+func (a *API) serve(ctx context.Context, op, id string, data []byte) (any, *contract.Error) {
+	switch op {
+	case contract.OpOpen:
+		return a.open(ctx, id, data)
+	case contract.OpDeposit, contract.OpWithdraw:
+		return a.move(ctx, op, id, data)
+	case contract.OpClose:
+		var r contract.CloseRequest
+		if e := decodeWithID(data, &r, &r.ID); e != nil {
+			return nil, e
+		}
+		res, err := a.Service.Close(ctx, id, r.ID)
+		if err != nil {
+			return nil, a.toWire(id, err)
+		}
+		return wireAccount(res.Account), nil
+	case contract.OpGet, contract.OpBalance:
+		if e := contract.Decode(data, &struct{}{}); e != nil {
+			return nil, e
+		}
+		acc, err := a.Service.Get(ctx, id)
+		if err != nil {
+			return nil, a.toWire(id, err)
+		}
+		if op == contract.OpGet {
+			return wireAccount(acc), nil
+		}
+		return contract.Balance{
+			Account: acc.ID, Currency: acc.Currency.Code, Balance: money.Format(acc.Balance, acc.Currency),
+			OnHold: money.Format(acc.OnHold, acc.Currency), Available: money.Format(acc.Available(), acc.Currency),
+		}, nil
+	}
+	return nil, contract.Errorf(contract.CodeBadRequest, "unknown operation %q", op)
+}
+
+func (a *API) open(ctx context.Context, id string, data []byte) (any, *contract.Error) {
+	var r contract.OpenRequest
+	if e := decodeWithID(data, &r, &r.ID); e != nil {
+		return nil, e
+	}
+	if r.Currency == "" {
+		return nil, contract.Errorf(contract.CodeInvalidCurrency, `currency is missing: send an ISO 4217 code such as "EUR"`)
+	}
+	c, err := money.LookupCurrency(r.Currency)
+	if err != nil {
+		return nil, contract.Errorf(contract.CodeInvalidCurrency, "%s", err)
+	}
+	var limit int64
+	if r.OverdraftLimit != "" {
+		if limit, err = money.Parse(r.OverdraftLimit, c); err != nil {
+			return nil, contract.Errorf(contract.CodeInvalidAmount, "overdraft_limit: %s (leave it out for no overdraft)", err)
+		}
+	}
+	res, err := a.Service.Open(ctx, id, r.ID, c, limit)
+	if err != nil {
+		return nil, a.toWire(id, err)
+	}
+	return wireAccount(res.Account), nil
+}
+
+func (a *API) move(ctx context.Context, op, id string, data []byte) (any, *contract.Error) {
+	var r contract.MoneyRequest
+	if e := decodeWithID(data, &r, &r.ID); e != nil {
+		return nil, e
+	}
+	if r.Amount == "" {
+		return nil, contract.Errorf(contract.CodeInvalidAmount, `amount is missing: send a decimal string such as "12.50"`)
+	}
+	if n := utf8.RuneCountInString(r.Description); n > MaxDescription || !utf8.ValidString(r.Description) {
+		return nil, contract.Errorf(contract.CodeBadRequest, "description has %d characters: send at most %d", n, MaxDescription)
+	}
+	do := a.Service.Deposit
+	if op == contract.OpWithdraw {
+		do = a.Service.Withdraw
+	}
+	res, err := do(ctx, id, r.ID, r.Amount, r.Description)
+	if err != nil {
+		return nil, a.toWire(id, err)
+	}
+	ev, acc := res.Event, res.Account
+	return contract.Receipt{
+		RequestID: ev.RequestID, EventID: ev.ID, Account: id, Type: ev.Type,
+		Amount: money.Format(ev.Amount, acc.Currency), Currency: acc.Currency.Code,
+		BalanceAfter: money.Format(ev.BalanceAfter, acc.Currency),
+		Available:    money.Format(acc.Available(), acc.Currency), At: ev.Time,
+	}, nil
+}
+
+// decodeWithID decodes a state-changing request and checks its idempotency id.
+func decodeWithID(data []byte, v any, id *string) *contract.Error {
+	if e := contract.Decode(data, v); e != nil {
+		return e
+	}
+	if *id == "" {
+		return contract.Errorf(contract.CodeInvalidID, `id is missing: every request that changes state needs a client-chosen id, such as {"id":"d-1",...}, so that a retry is applied once`)
+	}
+	return contract.CheckID("id", *id)
+}
+
+func wireAccount(acc account.Account) contract.Account {
+	f := func(n int64) string { return money.Format(n, acc.Currency) }
+	return contract.Account{
+		ID: acc.ID, Node: acc.Node, Currency: acc.Currency.Code, Status: acc.Status,
+		Balance: f(acc.Balance), OnHold: f(acc.OnHold), Available: f(acc.Available()),
+		OverdraftLimit: f(acc.OverdraftLimit), OpenedAt: acc.OpenedAt, ClosedAt: acc.ClosedAt,
+	}
+}
+
+func notFound(id string) *contract.Error {
+	return contract.Errorf(contract.CodeAccountNotFound, "account %s does not exist: open it first with bank.account.%s.open", id, id)
+}
+
+// toWire maps an error of the account service to a contract error; anything unexpected is
+// logged here, once, and answered as internal.
+func (a *API) toWire(id string, err error) *contract.Error {
+	var pe *money.ParseError
+	switch {
+	case errors.Is(err, account.ErrNotFound):
+		return notFound(id)
+	case errors.As(err, &pe):
+		return contract.Errorf(contract.CodeInvalidAmount, "%s", pe)
+	case errors.Is(err, account.ErrTooLarge):
+		return contract.Errorf(contract.CodeInvalidAmount, "%s: send a smaller amount", err)
+	case errors.Is(err, account.ErrExists):
+		return contract.Errorf(contract.CodeAccountExists, "%s: choose another account id", err)
+	case errors.Is(err, account.ErrClosed):
+		return contract.Errorf(contract.CodeAccountClosed, "%s", err)
+	case errors.Is(err, account.ErrNotEmpty):
+		return contract.Errorf(contract.CodeAccountNotEmpty, "%s: withdraw or transfer the balance first", err)
+	case errors.Is(err, account.ErrInsufficientFunds):
+		return contract.Errorf(contract.CodeInsufficient, "%s", err)
+	case errors.Is(err, account.ErrConflict):
+		return contract.Errorf(contract.CodeConflict, "%s: use a new id for a new request", err)
+	case errors.Is(err, context.DeadlineExceeded):
+		return contract.Errorf(contract.CodeTimeout, "account %s: no answer in %s: retry with the same request id", id, a.Timeout)
+	}
+	return a.internal(fmt.Sprintf("account %s", id), err)
+}
+
+func (a *API) internal(what string, err error) *contract.Error {
+	a.Log.Error("internal error", "what", what, "err", err)
+	return contract.Errorf(contract.CodeInternal, "%s failed on node %s: retry with the same request id", what, a.Node)
+}

@@ -1,0 +1,378 @@
+package node_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+
+	"tsbank/contract"
+	"tsbank/contract/client"
+	"tsbank/services/account/node"
+	"tsbank/testkit"
+)
+
+func TestMain(m *testing.M) { testkit.Main(m) }
+
+// bank is a NATS server and two account nodes, each with its own fresh database.
+type bank struct {
+	ns    *server.Server
+	nc    *nats.Conn
+	c     *client.Client
+	dbs   map[string]string // node name -> database URL
+	nodes map[string]*node.Node
+}
+
+func startBank(t *testing.T, names ...string) *bank {
+	t.Helper()
+	if len(names) == 0 {
+		names = []string{"account-1", "account-2"}
+	}
+	b := &bank{ns: testkit.StartNATS(t), dbs: map[string]string{}, nodes: map[string]*node.Node{}}
+	for _, name := range names {
+		b.dbs[name] = testkit.Postgres(t, "account")
+		b.nodes[name] = b.startNode(t, name)
+	}
+	b.nc = testkit.Connect(t, b.ns)
+	b.c = client.New(b.nc)
+	return b
+}
+
+func (b *bank) startNode(t *testing.T, name string) *node.Node {
+	t.Helper()
+	cfg, err := node.ConfigFromEnv(func(k string) string {
+		return map[string]string{
+			"ACCOUNT_NODE": name, "DATABASE_URL": b.dbs[name], "NATS_URL": b.ns.ClientURL(),
+			"HTTP_ADDR": "127.0.0.1:0", "OUTBOX_POLL": "100ms",
+		}[k]
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := node.Start(context.Background(), cfg, testkit.Logger(t))
+	if err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	t.Cleanup(func() { n.Stop(5 * time.Second) })
+	return n
+}
+
+func ctx(t *testing.T) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	t.Cleanup(cancel)
+	return c
+}
+
+func wantCode(t *testing.T, err error, code string) {
+	t.Helper()
+	if got := contract.CodeOf(err); got != code {
+		t.Fatalf("error = %v, want code %s", err, code)
+	}
+}
+
+func (b *bank) open(t *testing.T, id, nodeName string) contract.Account {
+	t.Helper()
+	a, err := b.c.Open(ctx(t), id, contract.OpenRequest{ID: "o-" + id, Currency: "EUR", Node: nodeName})
+	if err != nil {
+		t.Fatalf("open %s: %v", id, err)
+	}
+	return a
+}
+
+func (b *bank) deposit(t *testing.T, id, reqID, amount string) contract.Receipt {
+	t.Helper()
+	r, err := b.c.Deposit(ctx(t), id, contract.MoneyRequest{ID: reqID, Amount: amount})
+	if err != nil {
+		t.Fatalf("deposit %s into %s: %v", amount, id, err)
+	}
+	return r
+}
+
+func (b *bank) balance(t *testing.T, id string) contract.Balance {
+	t.Helper()
+	bal, err := b.c.Balance(ctx(t), id)
+	if err != nil {
+		t.Fatalf("balance %s: %v", id, err)
+	}
+	return bal
+}
+
+func TestAccountsLiveOnTheNodeThatOpenedThem(t *testing.T) {
+	t.Parallel()
+	b := startBank(t)
+	alice := b.open(t, "alice", "account-1")
+	bob := b.open(t, "bob", "account-2")
+	if alice.Node != "account-1" || bob.Node != "account-2" {
+		t.Fatalf("nodes = %s, %s; want account-1, account-2", alice.Node, bob.Node)
+	}
+	for id, want := range map[string]string{"alice": "account-1", "bob": "account-2"} {
+		w, err := b.c.Whereis(ctx(t), id)
+		if err != nil || w.Node != want {
+			t.Fatalf("whereis %s = %+v, %v; want %s", id, w, err, want)
+		}
+		got, err := b.c.Get(ctx(t), id)
+		if err != nil || got.Node != want || got.Currency != "EUR" || got.Balance != "0.00" {
+			t.Fatalf("get %s = %+v, %v", id, got, err)
+		}
+	}
+	// Each node's database holds only its own account.
+	for name, want := range map[string]string{"account-1": "alice", "account-2": "bob"} {
+		if ids := accountIDs(t, b.dbs[name]); len(ids) != 1 || ids[0] != want {
+			t.Fatalf("%s holds %v, want [%s]", name, ids, want)
+		}
+	}
+	if _, err := b.c.Whereis(ctx(t), "carol"); contract.CodeOf(err) != contract.CodeAccountNotFound {
+		t.Fatalf("whereis carol = %v, want account_not_found", err)
+	}
+}
+
+func TestUnplacedOpenIsPlacedOnALiveNode(t *testing.T) {
+	t.Parallel()
+	b := startBank(t)
+	placed := map[string]int{}
+	for i := range 20 {
+		a := b.open(t, fmt.Sprintf("u%02d", i), "")
+		placed[a.Node]++
+	}
+	if placed["account-1"]+placed["account-2"] != 20 {
+		t.Fatalf("placements = %v", placed)
+	}
+	g, err := b.c.OpenGenerated(ctx(t), contract.OpenRequest{ID: "gen-1", Currency: "USD"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := b.c.OpenGenerated(ctx(t), contract.OpenRequest{ID: "gen-1", Currency: "USD"})
+	if err != nil || again.ID != g.ID || again.Node != g.Node {
+		t.Fatalf("retried generated open = %+v, %v; want %+v", again, err, g)
+	}
+}
+
+func TestListsAccountsPerNodeAndOverall(t *testing.T) {
+	t.Parallel()
+	b := startBank(t)
+	var want []string
+	for i := range 7 {
+		id := fmt.Sprintf("l%02d", i)
+		b.open(t, id, []string{"account-1", "account-2"}[i%2])
+		want = append(want, id)
+	}
+	var got []string
+	after := ""
+	for {
+		page, err := b.c.List(ctx(t), contract.ListRequest{After: after, Limit: 3})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range page.Accounts {
+			got = append(got, a.ID)
+		}
+		if page.Next == "" {
+			break
+		}
+		after = page.Next
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("overall list = %v, want %v", got, want)
+	}
+	one, err := b.c.List(ctx(t), contract.ListRequest{Node: "account-2"})
+	if err != nil || len(one.Accounts) != 3 || one.Next != "" {
+		t.Fatalf("account-2 list = %+v, %v; want 3 accounts", one, err)
+	}
+	nodes, err := b.c.Nodes(ctx(t))
+	if err != nil || len(nodes.Nodes) != 2 || nodes.Nodes[0].Name != "account-1" {
+		t.Fatalf("nodes = %+v, %v", nodes, err)
+	}
+	_, err = b.c.List(ctx(t), contract.ListRequest{Limit: 1001})
+	wantCode(t, err, contract.CodeBadRequest)
+}
+
+func TestRacingOpensOfOneIDLeaveExactlyOneOwner(t *testing.T) {
+	t.Parallel()
+	b := startBank(t)
+	for i := range 20 {
+		id := fmt.Sprintf("race%02d", i)
+		var wg sync.WaitGroup
+		results := make([]error, 2)
+		for k, name := range []string{"account-1", "account-2"} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, results[k] = b.c.Open(ctx(t), id, contract.OpenRequest{ID: "o-" + name, Currency: "EUR", Node: name})
+			}()
+		}
+		wg.Wait()
+		wins := 0
+		for _, err := range results {
+			if err == nil {
+				wins++
+			} else if contract.CodeOf(err) != contract.CodeAccountExists {
+				t.Fatalf("%s: loser got %v, want account_exists", id, err)
+			}
+		}
+		if wins != 1 {
+			t.Fatalf("%s: %d opens succeeded, want 1 (%v)", id, wins, results)
+		}
+	}
+	// Every id is in exactly one node's database, and that node is the registered owner.
+	seen := map[string]string{}
+	for name, url := range b.dbs {
+		for _, id := range accountIDs(t, url) {
+			if other, dup := seen[id]; dup {
+				t.Fatalf("%s is on %s and %s", id, other, name)
+			}
+			seen[id] = name
+			if w, err := b.c.Whereis(ctx(t), id); err != nil || w.Node != name {
+				t.Fatalf("whereis %s = %+v, %v; its row is on %s", id, w, err, name)
+			}
+		}
+	}
+	if len(seen) != 20 {
+		t.Fatalf("%d accounts stored, want 20", len(seen))
+	}
+}
+
+func TestDepositWithdrawAndBalance(t *testing.T) {
+	t.Parallel()
+	b := startBank(t)
+	b.open(t, "alice", "account-2")
+	// Through the typed client, from a connection whose requests may land on either node.
+	r := b.deposit(t, "alice", "d-1", "100.00")
+	if r.BalanceAfter != "100.00" || r.Amount != "100.00" || r.Type != "deposit" || r.EventID == "" {
+		t.Fatalf("deposit receipt = %+v", r)
+	}
+	w, err := b.c.Withdraw(ctx(t), "alice", contract.MoneyRequest{ID: "w-1", Amount: "30.5", Description: "rent"})
+	if err != nil || w.BalanceAfter != "69.50" || w.Amount != "-30.50" {
+		t.Fatalf("withdraw = %+v, %v", w, err)
+	}
+	// As raw bytes, the way `nats req` sends them.
+	msg, err := b.nc.Request(contract.AccountSubject("alice", "deposit"), []byte(`{"id":"d-2","amount":"0.50"}`), 5*time.Second)
+	if err != nil || client.ReplyError(msg) != nil {
+		t.Fatalf("raw deposit: %v %v", err, client.ReplyError(msg))
+	}
+	msg, err = b.nc.Request(contract.AccountSubject("alice", "balance"), nil, 5*time.Second)
+	if err != nil || string(msg.Data) != `{"account":"alice","currency":"EUR","balance":"70.00","on_hold":"0.00","available":"70.00"}` {
+		t.Fatalf("raw balance = %s, %v", msg.Data, err)
+	}
+}
+
+func TestRetriesAreAppliedOnce(t *testing.T) {
+	t.Parallel()
+	b := startBank(t)
+	b.open(t, "alice", "account-1")
+	first := b.deposit(t, "alice", "d-1", "10.00")
+	for range 3 {
+		again := b.deposit(t, "alice", "d-1", "10.00")
+		if again != first {
+			t.Fatalf("retry receipt = %+v, want the first %+v", again, first)
+		}
+	}
+	if bal := b.balance(t, "alice"); bal.Balance != "10.00" {
+		t.Fatalf("balance = %s after one deposit retried, want 10.00", bal.Balance)
+	}
+	_, err := b.c.Deposit(ctx(t), "alice", contract.MoneyRequest{ID: "d-1", Amount: "11.00"})
+	wantCode(t, err, contract.CodeConflict)
+	_, err = b.c.Withdraw(ctx(t), "alice", contract.MoneyRequest{ID: "d-1", Amount: "10.00"})
+	wantCode(t, err, contract.CodeConflict)
+	// Keys are per account: bob may use d-1 too.
+	b.open(t, "bob", "account-2")
+	b.deposit(t, "bob", "d-1", "10.00")
+	// A retried open returns the account; an open of a taken id with another request id is refused.
+	if _, err := b.c.Open(ctx(t), "alice", contract.OpenRequest{ID: "o-alice", Currency: "EUR", Node: "account-1"}); err != nil {
+		t.Fatalf("retried open: %v", err)
+	}
+	_, err = b.c.Open(ctx(t), "alice", contract.OpenRequest{ID: "o-2", Currency: "EUR"})
+	wantCode(t, err, contract.CodeAccountExists)
+	_, err = b.c.Open(ctx(t), "alice", contract.OpenRequest{ID: "o-alice", Currency: "USD", Node: "account-1"})
+	wantCode(t, err, contract.CodeConflict)
+}
+
+func TestOverdraft(t *testing.T) {
+	t.Parallel()
+	b := startBank(t)
+	b.open(t, "alice", "account-1")
+	b.deposit(t, "alice", "d-1", "10.00")
+	_, err := b.c.Withdraw(ctx(t), "alice", contract.MoneyRequest{ID: "w-1", Amount: "10.01"})
+	wantCode(t, err, contract.CodeInsufficient)
+	if bal := b.balance(t, "alice"); bal.Balance != "10.00" {
+		t.Fatalf("refused withdrawal changed the balance to %s", bal.Balance)
+	}
+	if _, err := b.c.Open(ctx(t), "carol", contract.OpenRequest{ID: "o-1", Currency: "EUR", OverdraftLimit: "50.00"}); err != nil {
+		t.Fatal(err)
+	}
+	w, err := b.c.Withdraw(ctx(t), "carol", contract.MoneyRequest{ID: "w-1", Amount: "50.00"})
+	if err != nil || w.BalanceAfter != "-50.00" {
+		t.Fatalf("withdraw within overdraft = %+v, %v", w, err)
+	}
+	_, err = b.c.Withdraw(ctx(t), "carol", contract.MoneyRequest{ID: "w-2", Amount: "0.01"})
+	wantCode(t, err, contract.CodeInsufficient)
+}
+
+func TestCloseRules(t *testing.T) {
+	t.Parallel()
+	b := startBank(t)
+	b.open(t, "alice", "account-2")
+	b.deposit(t, "alice", "d-1", "5.00")
+	_, err := b.c.Close(ctx(t), "alice", contract.CloseRequest{ID: "c-1"})
+	wantCode(t, err, contract.CodeAccountNotEmpty)
+	if _, err := b.c.Withdraw(ctx(t), "alice", contract.MoneyRequest{ID: "w-1", Amount: "5.00"}); err != nil {
+		t.Fatal(err)
+	}
+	closed, err := b.c.Close(ctx(t), "alice", contract.CloseRequest{ID: "c-2"})
+	if err != nil || closed.Status != "closed" || closed.ClosedAt == nil {
+		t.Fatalf("close = %+v, %v", closed, err)
+	}
+	if again, err := b.c.Close(ctx(t), "alice", contract.CloseRequest{ID: "c-2"}); err != nil || again.Status != "closed" {
+		t.Fatalf("retried close = %+v, %v", again, err)
+	}
+	_, err = b.c.Deposit(ctx(t), "alice", contract.MoneyRequest{ID: "d-2", Amount: "1.00"})
+	wantCode(t, err, contract.CodeAccountClosed)
+	_, err = b.c.Close(ctx(t), "alice", contract.CloseRequest{ID: "c-3"})
+	wantCode(t, err, contract.CodeAccountClosed)
+	// The id stays taken.
+	_, err = b.c.Open(ctx(t), "alice", contract.OpenRequest{ID: "o-9", Currency: "EUR"})
+	wantCode(t, err, contract.CodeAccountExists)
+}
+
+func TestAnUnreachableOwnerIsReportedAsUnavailable(t *testing.T) {
+	t.Parallel()
+	b := startBank(t)
+	b.open(t, "bob", "account-2")
+	b.nodes["account-2"].Stop(5 * time.Second)
+	// Whichever node the request lands on now, only account-1 is left to route it.
+	_, err := b.c.Balance(ctx(t), "bob")
+	wantCode(t, err, contract.CodeNodeUnavailable)
+	_, err = b.c.Open(ctx(t), "zed", contract.OpenRequest{ID: "o-1", Currency: "EUR", Node: "account-2"})
+	wantCode(t, err, contract.CodeNodeUnavailable)
+}
+
+func accountIDs(t *testing.T, url string) []string {
+	t.Helper()
+	pool, err := pgxpool.New(ctx(t), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	rows, err := pool.Query(ctx(t), `SELECT id FROM accounts ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	if err := rows.Err(); err != nil && !errors.Is(err, context.Canceled) {
+		t.Fatal(err)
+	}
+	return ids
+}

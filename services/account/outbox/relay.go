@@ -1,0 +1,143 @@
+package outbox
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"tsbank/contract"
+)
+
+// StreamConfig is the events stream every account node publishes to. Its duplicate window lets
+// JetStream drop a re-publish of an event whose mark-sent was lost in a crash; the history
+// service's unique event id covers a re-publish later than that.
+func StreamConfig(replicas int) jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:        contract.EventsStream,
+		Description: "TSBank balance-change events, one per committed change",
+		Subjects:    []string{contract.EventsSubjects},
+		Storage:     jetstream.FileStorage,
+		Replicas:    replicas,
+		Duplicates:  10 * time.Minute,
+	}
+}
+
+// Relay publishes the outbox's unsent rows to JetStream and marks them sent.
+type Relay struct {
+	pool  *pgxpool.Pool
+	js    jetstream.JetStream
+	log   *slog.Logger
+	batch int
+	poll  time.Duration
+	wake  chan struct{}
+	// Published counts events acknowledged by JetStream; it may be nil.
+	Published func(n int)
+}
+
+// NewRelay returns a relay that publishes up to batch rows per round trip and looks for rows at
+// least every poll, and at once when Notify is called.
+func NewRelay(pool *pgxpool.Pool, js jetstream.JetStream, log *slog.Logger, batch int, poll time.Duration) *Relay {
+	return &Relay{pool: pool, js: js, log: log, batch: batch, poll: poll, wake: make(chan struct{}, 1)}
+}
+
+// Notify wakes the relay after a transaction that wrote to the outbox has committed.
+func (r *Relay) Notify() {
+	select {
+	case r.wake <- struct{}{}:
+	default: // a wake-up is already pending
+	}
+}
+
+// Run relays until ctx ends. Publish failures are logged and retried at the next poll; the rows
+// stay unsent until JetStream has acknowledged them.
+func (r *Relay) Run(ctx context.Context) {
+	t := time.NewTicker(r.poll)
+	defer t.Stop()
+	for {
+		n, err := r.Drain(ctx)
+		if err != nil && ctx.Err() == nil {
+			r.log.Warn("outbox relay", "err", err)
+		}
+		if err == nil && n == r.batch {
+			continue // more may be waiting
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-r.wake:
+		case <-t.C:
+		}
+	}
+}
+
+// Drain publishes one batch of unsent rows and returns how many it marked sent.
+//
+// Rows are picked by sent_at IS NULL, not by a high-water mark of seq: a transaction that took a
+// lower seq but committed after a higher one is picked up at the next round instead of being
+// skipped. SKIP LOCKED lets several relays (a node and its standby) share the table without
+// publishing a row twice at once; a crash after publishing and before marking re-publishes, and
+// the stream's duplicate window (Nats-Msg-Id = event id) drops the copy.
+func (r *Relay) Drain(ctx context.Context) (int, error) {
+	// A bounded round: an acknowledgement that never comes (a server lost mid-publish) must not
+	// hold the rows' locks for ever.
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	var sent int
+	err := pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT seq, event_id::text, subject, payload FROM outbox
+			WHERE sent_at IS NULL ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED`, r.batch)
+		if err != nil {
+			return fmt.Errorf("read outbox: %w", err)
+		}
+		var seqs []int64
+		var acks []jetstream.PubAckFuture
+		for rows.Next() {
+			var seq int64
+			var id, subject string
+			var payload []byte
+			if err := rows.Scan(&seq, &id, &subject, &payload); err != nil {
+				return fmt.Errorf("read outbox: %w", err)
+			}
+			// Publishing in seq order on one connection keeps each account's events in order.
+			ack, err := r.js.PublishMsgAsync(&nats.Msg{Subject: subject, Data: payload}, jetstream.WithMsgID(id))
+			if err != nil {
+				return fmt.Errorf("publish event %s: %w", id, err)
+			}
+			seqs = append(seqs, seq)
+			acks = append(acks, ack)
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("read outbox: %w", err)
+		}
+		for i, ack := range acks {
+			select {
+			case <-ack.Ok():
+			case err := <-ack.Err():
+				return fmt.Errorf("publish outbox row %d: %w", seqs[i], err)
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		if len(seqs) == 0 {
+			return nil
+		}
+		if _, err := tx.Exec(ctx, `UPDATE outbox SET sent_at = now() WHERE seq = ANY($1)`, seqs); err != nil {
+			return fmt.Errorf("mark sent: %w", err)
+		}
+		sent = len(seqs)
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	if sent > 0 && r.Published != nil {
+		r.Published(sent)
+	}
+	return sent, nil
+}

@@ -1,0 +1,185 @@
+// Package pgstore keeps an account node's accounts, idempotency records and outbox in its own
+// Postgres database, with pgx.
+package pgstore
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"tsbank/contract/money"
+	"tsbank/services/account/account"
+	"tsbank/services/account/outbox"
+)
+
+// Store implements account.Store.
+type Store struct {
+	pool *pgxpool.Pool
+	node string
+}
+
+// New returns a store over pool for the accounts of node.
+func New(pool *pgxpool.Pool, node string) *Store { return &Store{pool: pool, node: node} }
+
+const uniqueViolation = "23505"
+
+const accountColumns = `a.id, a.currency, a.balance, a.on_hold, a.overdraft_limit, a.status, a.opened_at, a.closed_at`
+
+// Create inserts a, recording key in the same transaction.
+func (s *Store) Create(ctx context.Context, a account.Account, key account.Key) (account.Result, error) {
+	res, err := s.create(ctx, a, key)
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == uniqueViolation {
+		// Either the id was taken by another request, or an identical request committed while this
+		// one waited on the unique index: look again, now that it has committed.
+		res, err = s.create(ctx, a, key)
+		if errors.As(err, &pgErr) && pgErr.Code == uniqueViolation {
+			return account.Result{}, fmt.Errorf("%w: %s", account.ErrExists, a.ID)
+		}
+	}
+	return res, err
+}
+
+func (s *Store) create(ctx context.Context, a account.Account, key account.Key) (res account.Result, err error) {
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		stored, found, err := replay(ctx, tx, a.ID, key)
+		if err != nil || found {
+			res = stored
+			return err
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO accounts (id, currency, overdraft_limit, status, opened_at)
+			VALUES ($1, $2, $3, $4, $5)`, a.ID, a.Currency.Code, a.OverdraftLimit, a.Status, a.OpenedAt); err != nil {
+			return err
+		}
+		res = account.Result{Account: a}
+		return record(ctx, tx, a.ID, key, res)
+	})
+	return res, err
+}
+
+// Change locks account id, checks key, applies fn and writes the account, the event fn returns
+// (to the outbox) and the idempotency record, all in one transaction.
+func (s *Store) Change(ctx context.Context, id string, key account.Key, fn func(*account.Account) (*account.Event, error)) (res account.Result, err error) {
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		// One round trip locks the account and fetches any earlier request with this id.
+		row := tx.QueryRow(ctx, `SELECT `+accountColumns+`, r.fingerprint, r.reply
+			FROM accounts a LEFT JOIN requests r ON r.account_id = a.id AND r.request_id = $2
+			WHERE a.id = $1 FOR UPDATE OF a`, id, key.RequestID)
+		var fingerprint, reply []byte
+		a, err := s.scan(row, &fingerprint, &reply)
+		if err != nil {
+			return err
+		}
+		if fingerprint != nil {
+			res, err = decodeReplay(key, fingerprint, reply)
+			return err
+		}
+		ev, err := fn(&a)
+		if err != nil {
+			return err
+		}
+		res = account.Result{Account: a, Event: ev}
+		b := &pgx.Batch{}
+		b.Queue(`UPDATE accounts SET balance = $2, on_hold = $3, status = $4, closed_at = $5 WHERE id = $1`,
+			a.ID, a.Balance, a.OnHold, a.Status, a.ClosedAt)
+		if ev != nil {
+			subject, payload, err := outbox.Encode(*ev, a.Currency)
+			if err != nil {
+				return err
+			}
+			b.Queue(`INSERT INTO outbox (event_id, account_id, subject, payload) VALUES ($1, $2, $3, $4)`,
+				ev.ID, a.ID, subject, payload)
+		}
+		replyJSON, err := json.Marshal(res)
+		if err != nil {
+			return fmt.Errorf("encode result: %w", err)
+		}
+		b.Queue(`INSERT INTO requests (account_id, request_id, fingerprint, reply) VALUES ($1, $2, $3, $4)`,
+			a.ID, key.RequestID, key.Fingerprint, replyJSON)
+		return tx.SendBatch(ctx, b).Close()
+	})
+	return res, err
+}
+
+// Get returns account id.
+func (s *Store) Get(ctx context.Context, id string) (account.Account, error) {
+	return s.scan(s.pool.QueryRow(ctx, `SELECT `+accountColumns+` FROM accounts a WHERE a.id = $1`, id))
+}
+
+// List returns up to limit accounts with ids greater than after.
+func (s *Store) List(ctx context.Context, after string, limit int) ([]account.Account, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+accountColumns+` FROM accounts a WHERE a.id > $1 ORDER BY a.id LIMIT $2`, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list accounts: %w", err)
+	}
+	defer rows.Close()
+	var out []account.Account
+	for rows.Next() {
+		a, err := s.scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+func (s *Store) scan(row pgx.Row, extra ...any) (account.Account, error) {
+	var a account.Account
+	var code string
+	dest := append([]any{&a.ID, &code, &a.Balance, &a.OnHold, &a.OverdraftLimit, &a.Status, &a.OpenedAt, &a.ClosedAt}, extra...)
+	if err := row.Scan(dest...); err != nil {
+		if errors.Is(err, pgx.ErrNoRows) {
+			return a, account.ErrNotFound
+		}
+		return a, fmt.Errorf("read account: %w", err)
+	}
+	c, err := money.LookupCurrency(code)
+	if err != nil {
+		return a, fmt.Errorf("account %s: %w", a.ID, err)
+	}
+	a.Currency, a.Node = c, s.node
+	return a, nil
+}
+
+// replay returns the stored result of an earlier request with key's id, if there is one.
+func replay(ctx context.Context, tx pgx.Tx, accountID string, key account.Key) (account.Result, bool, error) {
+	var fingerprint, reply []byte
+	err := tx.QueryRow(ctx, `SELECT fingerprint, reply FROM requests WHERE account_id = $1 AND request_id = $2`,
+		accountID, key.RequestID).Scan(&fingerprint, &reply)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return account.Result{}, false, nil
+	}
+	if err != nil {
+		return account.Result{}, false, fmt.Errorf("read request %s: %w", key.RequestID, err)
+	}
+	res, err := decodeReplay(key, fingerprint, reply)
+	return res, true, err
+}
+
+func decodeReplay(key account.Key, fingerprint, reply []byte) (account.Result, error) {
+	if !bytes.Equal(fingerprint, key.Fingerprint) {
+		return account.Result{}, fmt.Errorf("%w: request id %q", account.ErrConflict, key.RequestID)
+	}
+	var res account.Result
+	if err := json.Unmarshal(reply, &res); err != nil {
+		return res, fmt.Errorf("decode stored reply of %s: %w", key.RequestID, err)
+	}
+	return res, nil
+}
+
+func record(ctx context.Context, tx pgx.Tx, accountID string, key account.Key, res account.Result) error {
+	reply, err := json.Marshal(res)
+	if err != nil {
+		return fmt.Errorf("encode result: %w", err)
+	}
+	_, err = tx.Exec(ctx, `INSERT INTO requests (account_id, request_id, fingerprint, reply) VALUES ($1, $2, $3, $4)`,
+		accountID, key.RequestID, key.Fingerprint, reply)
+	return err
+}

@@ -1,0 +1,163 @@
+// Package registry is TSBank's global registry, the counterpart of Erlang's :global: a JetStream
+// KV bucket whose key is an account id and whose value is the name of the node that owns it, and
+// a second bucket of live nodes kept fresh by heartbeats.
+package registry
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"tsbank/contract"
+)
+
+// ErrNotFound is returned by Whereis for an id no node has registered.
+var ErrNotFound = errors.New("account not registered")
+
+// Registry maps account ids to owning nodes.
+type Registry struct {
+	kv jetstream.KeyValue
+	// owners caches lookups. An account never changes owner (a standby takes over under the same
+	// node name), so a positive answer can be cached for ever; a negative one is never cached.
+	owners sync.Map
+}
+
+// Open creates or binds the accounts bucket with the given replica count.
+func Open(ctx context.Context, js jetstream.JetStream, replicas int) (*Registry, error) {
+	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      contract.AccountsBucket,
+		Description: "TSBank global registry: account id -> owning node",
+		History:     1,
+		Storage:     jetstream.FileStorage,
+		Replicas:    replicas,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("bucket %s: %w", contract.AccountsBucket, err)
+	}
+	return &Registry{kv: kv}, nil
+}
+
+// Register makes node the owner of id unless some node already is, and returns the owner. The
+// create-only write is atomic in JetStream, so of two nodes racing for one id exactly one wins.
+func (r *Registry) Register(ctx context.Context, id, node string) (string, error) {
+	_, err := r.kv.Create(ctx, id, []byte(node))
+	if err == nil {
+		r.owners.Store(id, node)
+		return node, nil
+	}
+	if !errors.Is(err, jetstream.ErrKeyExists) {
+		return "", fmt.Errorf("register %s: %w", id, err)
+	}
+	return r.Whereis(ctx, id)
+}
+
+// Whereis returns the node that owns id, or ErrNotFound.
+func (r *Registry) Whereis(ctx context.Context, id string) (string, error) {
+	if node, ok := r.owners.Load(id); ok {
+		return node.(string), nil
+	}
+	e, err := r.kv.Get(ctx, id)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return "", ErrNotFound
+	}
+	if err != nil {
+		return "", fmt.Errorf("whereis %s: %w", id, err)
+	}
+	node := string(e.Value())
+	r.owners.Store(id, node)
+	return node, nil
+}
+
+// Nodes is the bucket of live account nodes: each node puts its key every heartbeat, and the
+// bucket's TTL removes the key of a node that stopped.
+type Nodes struct {
+	kv jetstream.KeyValue
+}
+
+// NodeTTL is how long a node stays listed after its last heartbeat; it heartbeats at a third of it.
+const NodeTTL = 15 * time.Second
+
+// OpenNodes creates or binds the nodes bucket.
+func OpenNodes(ctx context.Context, js jetstream.JetStream, replicas int) (*Nodes, error) {
+	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      contract.NodesBucket,
+		Description: "TSBank live account nodes (heartbeat, expires by TTL)",
+		History:     1,
+		TTL:         NodeTTL,
+		Storage:     jetstream.FileStorage,
+		Replicas:    replicas,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("bucket %s: %w", contract.NodesBucket, err)
+	}
+	return &Nodes{kv: kv}, nil
+}
+
+// Heartbeat puts n's entry now and every NodeTTL/3 until ctx ends, then deletes it so that a
+// cleanly stopped node disappears at once.
+func (ns *Nodes) Heartbeat(ctx context.Context, n contract.Node) error {
+	value, err := json.Marshal(n)
+	if err != nil {
+		return err
+	}
+	if _, err := ns.kv.Put(ctx, n.Name, value); err != nil {
+		return fmt.Errorf("heartbeat %s: %w", n.Name, err)
+	}
+	go func() {
+		t := time.NewTicker(NodeTTL / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				del, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+				_ = ns.kv.Delete(del, n.Name) // best effort: the TTL removes it anyway
+				cancel()
+				return
+			case <-t.C:
+				put, cancel := context.WithTimeout(ctx, NodeTTL/3)
+				_, _ = ns.kv.Put(put, n.Name, value) // a missed beat is retried at the next tick
+				cancel()
+			}
+		}
+	}()
+	return nil
+}
+
+// List returns the live nodes in name order.
+func (ns *Nodes) List(ctx context.Context) ([]contract.Node, error) {
+	lister, err := ns.kv.ListKeys(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list nodes: %w", err)
+	}
+	var out []contract.Node
+	for key := range lister.Keys() {
+		e, err := ns.kv.Get(ctx, key)
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			continue // expired or deleted since it was listed
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read node %s: %w", key, err)
+		}
+		var n contract.Node
+		if err := json.Unmarshal(e.Value(), &n); err != nil {
+			return nil, fmt.Errorf("node %s: %w", key, err)
+		}
+		out = append(out, n)
+	}
+	slices.SortFunc(out, func(a, b contract.Node) int {
+		if a.Name < b.Name {
+			return -1
+		}
+		if a.Name > b.Name {
+			return 1
+		}
+		return 0
+	})
+	return out, nil
+}
