@@ -30,3 +30,7 @@ require (
 )
 
 replace tsbank/migrations => ../migrations
+
+require tsbank/platform v0.0.0
+
+replace tsbank/platform => ../platform

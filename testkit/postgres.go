@@ -2,6 +2,8 @@ package testkit
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -11,6 +13,7 @@ import (
 	"time"
 
 	"tsbank/migrations"
+	"tsbank/platform/pgcluster"
 )
 
 // envPostgresURL names an existing server for the tests, as an admin URL
@@ -23,7 +26,7 @@ const envPostgresURL = "TSBANK_TEST_POSTGRES_URL"
 // migration.
 var shared struct {
 	once    sync.Once
-	cluster *Cluster
+	cluster *pgcluster.Cluster
 	err     error
 
 	mu        sync.Mutex
@@ -49,7 +52,7 @@ func Postgres(t testing.TB, database string) string {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	name := randomName("tsbank_test_")
-	url, err := c.createDatabase(ctx, name, template)
+	url, err := c.CreateFromTemplate(ctx, name, template)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +60,7 @@ func Postgres(t testing.TB, database string) string {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		if err := c.dropDatabase(ctx, name); err != nil {
+		if err := c.DropDatabase(ctx, name); err != nil {
 			t.Error(err)
 		}
 	})
@@ -71,17 +74,17 @@ func PostgresAdminURL(t testing.TB) string {
 	return testCluster(t).AdminURL()
 }
 
-func testCluster(t testing.TB) *Cluster {
+func testCluster(t testing.TB) *pgcluster.Cluster {
 	t.Helper()
 	shared.once.Do(func() {
 		if url := os.Getenv(envPostgresURL); url != "" {
-			shared.cluster = &Cluster{adminURL: url}
+			shared.cluster = pgcluster.Existing(url)
 			return
 		}
 		// Not the calling test's context: the cluster outlives it.
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		shared.cluster, shared.err = StartCluster(ctx, "")
+		shared.cluster, shared.err = pgcluster.Start(ctx, "")
 	})
 	if shared.err != nil {
 		t.Fatalf("postgres for tests (set %s to use an existing server): %v", envPostgresURL, shared.err)
@@ -90,7 +93,7 @@ func testCluster(t testing.TB) *Cluster {
 }
 
 // sharedTemplate returns the template for database, creating and migrating it the first time.
-func sharedTemplate(c *Cluster, database string) (string, error) {
+func sharedTemplate(c *pgcluster.Cluster, database string) (string, error) {
 	shared.mu.Lock()
 	if shared.templates == nil {
 		shared.templates = make(map[string]*templateDB)
@@ -106,7 +109,7 @@ func sharedTemplate(c *Cluster, database string) (string, error) {
 	return tmpl.name, tmpl.err
 }
 
-func createTemplate(c *Cluster, database string) (string, error) {
+func createTemplate(c *pgcluster.Cluster, database string) (string, error) {
 	if !slices.Contains(migrations.Databases, database) {
 		return "", fmt.Errorf("no migrations for %q; there are %q", database, migrations.Databases)
 	}
@@ -122,7 +125,7 @@ func createTemplate(c *Cluster, database string) (string, error) {
 	// Up closes its connections before returning, which copying the template requires.
 	// Postgres waits a few seconds for backends that are still exiting.
 	if err := migrations.Up(database, url); err != nil {
-		return "", errors.Join(err, c.dropDatabase(ctx, name))
+		return "", errors.Join(err, c.DropDatabase(ctx, name))
 	}
 	return name, nil
 }
@@ -134,7 +137,7 @@ func stopShared() error {
 	if c == nil {
 		return nil
 	}
-	if c.cmd != nil {
+	if c.Started() {
 		// The templates go away with the cluster.
 		return c.Stop()
 	}
@@ -145,8 +148,16 @@ func stopShared() error {
 	var errs []error
 	for _, tmpl := range shared.templates {
 		if tmpl.name != "" {
-			errs = append(errs, c.dropDatabase(ctx, tmpl.name))
+			errs = append(errs, c.DropDatabase(ctx, tmpl.name))
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// randomName returns prefix followed by random hex, a valid unquoted Postgres identifier
+// that no other test or test binary will pick.
+func randomName(prefix string) string {
+	b := make([]byte, 8)
+	rand.Read(b)
+	return prefix + hex.EncodeToString(b)
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"tsbank/platform/pgcluster"
 	"tsbank/testkit"
 )
 
@@ -90,7 +91,7 @@ func TestStartCluster(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
-	c, err := testkit.StartCluster(ctx, "")
+	c, err := pgcluster.Start(ctx, "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -397,3 +397,33 @@ func TestAsyncMisuseIsAProgrammingError(t *testing.T) {
 		})
 	}
 }
+
+// TestAsyncErrorRepliesUnderLoad answers a burst of concurrent requests
+// with errors. Under -race it guards the reason Async publishes replies
+// itself: answering through micro's request from the handler goroutine
+// races with micro reading the request's error state.
+func TestAsyncErrorRepliesUnderLoad(t *testing.T) {
+	t.Parallel()
+	const requests = 200
+	ns := runServer(t)
+	nc := connect(t, ns)
+	reg := metrics.NewRegistry()
+	in := service.Instrument(reg, "acct").Async(nc, 8)
+	addService(t, nc, map[string]micro.Handler{"e": in.Handler("e", micro.HandlerFunc(func(req micro.Request) {
+		_ = req.Error("404", "not found", nil)
+	}))})
+
+	errs := requestAll(nc, "test.e", requests)
+	for range requests {
+		if err := <-errs; err != nil {
+			t.Errorf("request: %v", err)
+		}
+	}
+	checkFor(t, 5*time.Second, 5*time.Millisecond, func() error {
+		series := `tsbank_request_errors_total{service="acct",endpoint="e",code="404"}`
+		if n := sample(t, reg, series); n != requests {
+			return fmt.Errorf("%s = %v, want %d", series, n, requests)
+		}
+		return nil
+	})
+}

@@ -64,6 +64,10 @@ type Service struct {
 	Changed func()
 }
 
+// now is the time in UTC at the precision Postgres keeps, so that a reply and a later read of the
+// same row agree.
+func (s *Service) now() time.Time { return s.Now().UTC().Truncate(time.Microsecond) }
+
 // Open opens account id on this node. The registry entry is made first and create-only, so two
 // nodes racing to open the same id cannot both own it; a retry after a crash between the two steps
 // finds this node already registered and completes the open.
@@ -78,7 +82,7 @@ func (s *Service) Open(ctx context.Context, id, requestID string, c money.Curren
 	}
 	a := Account{
 		ID: id, Node: s.Node, Currency: c, OverdraftLimit: overdraftLimit,
-		Status: StatusOpen, OpenedAt: s.Now().UTC(),
+		Status: StatusOpen, OpenedAt: s.now(),
 	}
 	return s.Store.Create(ctx, a, key)
 }
@@ -112,7 +116,7 @@ func (s *Service) move(ctx context.Context, id string, key Key, typ, amount, des
 		}
 		return &Event{
 			ID: s.NewID(), Type: typ, Account: a.ID, Node: s.Node, Amount: signed,
-			Currency: a.Currency.Code, BalanceAfter: a.Balance, Time: s.Now().UTC(),
+			Currency: a.Currency.Code, BalanceAfter: a.Balance, Time: s.now(),
 			Description: description, RequestID: key.RequestID,
 		}, nil
 	})
@@ -125,7 +129,7 @@ func (s *Service) move(ctx context.Context, id string, key Key, typ, amount, des
 // Close closes account id if its balance and holds are zero.
 func (s *Service) Close(ctx context.Context, id, requestID string) (Result, error) {
 	return s.Store.Change(ctx, id, NewKey(requestID, "close"), func(a *Account) (*Event, error) {
-		return nil, a.Close(s.Now().UTC())
+		return nil, a.Close(s.now())
 	})
 }
 

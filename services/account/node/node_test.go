@@ -29,7 +29,7 @@ type bank struct {
 	nodes map[string]*node.Node
 }
 
-func startBank(t *testing.T, names ...string) *bank {
+func startBank(t testing.TB, names ...string) *bank {
 	t.Helper()
 	if len(names) == 0 {
 		names = []string{"account-1", "account-2"}
@@ -44,7 +44,7 @@ func startBank(t *testing.T, names ...string) *bank {
 	return b
 }
 
-func (b *bank) startNode(t *testing.T, name string) *node.Node {
+func (b *bank) startNode(t testing.TB, name string) *node.Node {
 	t.Helper()
 	cfg, err := node.ConfigFromEnv(func(k string) string {
 		return map[string]string{
@@ -63,7 +63,7 @@ func (b *bank) startNode(t *testing.T, name string) *node.Node {
 	return n
 }
 
-func ctx(t *testing.T) context.Context {
+func ctx(t testing.TB) context.Context {
 	c, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	t.Cleanup(cancel)
 	return c
@@ -76,7 +76,7 @@ func wantCode(t *testing.T, err error, code string) {
 	}
 }
 
-func (b *bank) open(t *testing.T, id, nodeName string) contract.Account {
+func (b *bank) open(t testing.TB, id, nodeName string) contract.Account {
 	t.Helper()
 	a, err := b.c.Open(ctx(t), id, contract.OpenRequest{ID: "o-" + id, Currency: "EUR", Node: nodeName})
 	if err != nil {

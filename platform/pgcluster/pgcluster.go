@@ -1,9 +1,9 @@
-package testkit
+// Package pgcluster runs a throwaway PostgreSQL cluster from the local binaries (initdb and
+// postgres), for tests and for the local development stack, or wraps an existing server.
+package pgcluster
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -24,27 +24,27 @@ import (
 )
 
 // Cluster is a PostgreSQL server for tests and local development: either a throwaway cluster
-// started from the local PostgreSQL binaries by StartCluster, or an existing server named by
+// started from the local PostgreSQL binaries by Start, or an existing server named by
 // an admin URL (see Postgres). It needs no testing.TB, so a dev command can use it too.
 type Cluster struct {
 	adminURL string
 
 	// The rest is set only for a cluster this process started.
 	dir    string // holds data/, postgres.log and the Unix socket
-	temp   bool   // dir was made by StartCluster, so Stop removes it
+	temp   bool   // dir was made by Start, so Stop removes it
 	cmd    *exec.Cmd
 	exited chan struct{} // closed when postgres has exited
 	err    error         // from cmd.Wait, readable once exited is closed
 }
 
-// StartCluster initializes a cluster in dir (unless dir already holds one) and runs postgres
+// Start initializes a cluster in dir (unless dir already holds one) and runs postgres
 // on a free port of 127.0.0.1, returning once it accepts connections. If dir is "", the
 // cluster lives in a new temp dir that Stop removes; a named dir is kept, so a dev command can
 // restart the same cluster. Connections need no password (trust authentication).
 //
 // Postgres refuses to run as root, so when the process is root the cluster runs as the
 // `postgres` system user, and dir (and every directory above it) must be reachable by that user.
-func StartCluster(ctx context.Context, dir string) (*Cluster, error) {
+func Start(ctx context.Context, dir string) (*Cluster, error) {
 	bin, err := findBinDir()
 	if err != nil {
 		return nil, err
@@ -166,14 +166,21 @@ func (c *Cluster) start(ctx context.Context, bin string, owner *syscall.Credenti
 // AdminURL is the URL of the server's `postgres` database, as the superuser.
 func (c *Cluster) AdminURL() string { return c.adminURL }
 
+// Existing wraps a server this process did not start, named by the URL of a database on it that
+// a superuser can use to create and drop databases.
+func Existing(adminURL string) *Cluster { return &Cluster{adminURL: adminURL} }
+
+// Started reports whether this process started the cluster (and so Stop stops it).
+func (c *Cluster) Started() bool { return c.cmd != nil }
+
 // CreateDatabase creates an empty database and returns its URL.
 func (c *Cluster) CreateDatabase(ctx context.Context, name string) (string, error) {
-	return c.createDatabase(ctx, name, "")
+	return c.CreateFromTemplate(ctx, name, "")
 }
 
-// createDatabase creates a database as a copy of template, or of Postgres's default template
+// CreateFromTemplate creates a database as a copy of template, or of Postgres's default template
 // if template is "". Postgres refuses the copy while anyone is connected to template.
-func (c *Cluster) createDatabase(ctx context.Context, name, template string) (string, error) {
+func (c *Cluster) CreateFromTemplate(ctx context.Context, name, template string) (string, error) {
 	sql := "CREATE DATABASE " + pgx.Identifier{name}.Sanitize()
 	if template != "" {
 		sql += " TEMPLATE " + pgx.Identifier{template}.Sanitize()
@@ -184,9 +191,9 @@ func (c *Cluster) createDatabase(ctx context.Context, name, template string) (st
 	return c.databaseURL(name)
 }
 
-// dropDatabase drops a database, ending any sessions still connected to it (a pool a test
+// DropDatabase drops a database, ending any sessions still connected to it (a pool a test
 // forgot to close must not make the cleanup fail).
-func (c *Cluster) dropDatabase(ctx context.Context, name string) error {
+func (c *Cluster) DropDatabase(ctx context.Context, name string) error {
 	if err := c.exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
 		return fmt.Errorf("drop database %s: %w", name, err)
 	}
@@ -213,7 +220,7 @@ func (c *Cluster) databaseURL(name string) (string, error) {
 	return u.String(), nil
 }
 
-// Stop stops a cluster started by StartCluster and removes its dir if StartCluster made it.
+// Stop stops a cluster started by Start and removes its dir if Start made it.
 // It does nothing to a server this process did not start. Calling it again does nothing.
 func (c *Cluster) Stop() error {
 	if c.cmd == nil || c.cmd.Process == nil {
@@ -266,7 +273,7 @@ func findBinDir() (string, error) {
 		}
 	}
 	return "", errors.New("no initdb and postgres in PATH or /usr/lib/postgresql/*/bin: " +
-		"install PostgreSQL or set " + envPostgresURL + " to an existing server")
+		"install PostgreSQL (apt-get install -y postgresql) or use an existing server")
 }
 
 func isExecutable(path string) bool {
@@ -304,12 +311,4 @@ func freePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-// randomName returns prefix followed by random hex, a valid unquoted Postgres identifier
-// that no other test or test binary will pick.
-func randomName(prefix string) string {
-	b := make([]byte, 8)
-	rand.Read(b)
-	return prefix + hex.EncodeToString(b)
 }

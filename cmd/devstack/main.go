@@ -1,0 +1,184 @@
+// Command devstack runs the whole bank on this machine without Docker: an embedded nats-server
+// with JetStream, a throwaway PostgreSQL cluster (or databases on a server given by URL), the
+// migrations, and two account nodes. It prints how to reach them with the nats CLI and psql.
+// Ctrl-C stops everything and removes what it created.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+
+	"tsbank/migrations"
+	"tsbank/platform/pgcluster"
+	"tsbank/services/account/node"
+)
+
+func main() {
+	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	if err := run(log); err != nil {
+		fmt.Fprintln(os.Stderr, "devstack:", err)
+		os.Exit(1)
+	}
+}
+
+type options struct {
+	natsPort, monitorPort, httpBase int
+	postgresURL                     string
+	nodes                           []string
+}
+
+func run(log *slog.Logger) error {
+	var o options
+	flag.IntVar(&o.natsPort, "nats-port", 4222, "NATS client port on 127.0.0.1")
+	flag.IntVar(&o.monitorPort, "monitor-port", 8222, "NATS monitoring port on 127.0.0.1")
+	flag.IntVar(&o.httpBase, "http-base", 8081, "first service's /metrics port; the next services take the ports after it")
+	flag.StringVar(&o.postgresURL, "postgres", os.Getenv("TSBANK_POSTGRES_URL"),
+		"admin URL of an existing PostgreSQL server (default: start a throwaway cluster); also TSBANK_POSTGRES_URL")
+	flag.Parse()
+	o.nodes = []string{"account-1", "account-2"}
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	s, err := startStack(ctx, o, log)
+	if s != nil {
+		defer s.stop()
+	}
+	if err != nil {
+		return err
+	}
+	s.printGuide(o)
+	<-ctx.Done()
+	fmt.Println("\nstopping…")
+	return nil
+}
+
+// stack is what devstack started, so that stop can undo it in reverse order.
+type stack struct {
+	storeDir  string
+	ns        *server.Server
+	pg        *pgcluster.Cluster
+	databases map[string]string // node -> URL
+	nodes     []*node.Node
+	log       *slog.Logger
+}
+
+func startStack(ctx context.Context, o options, log *slog.Logger) (*stack, error) {
+	s := &stack{databases: map[string]string{}, log: log}
+	var err error
+	if s.storeDir, err = os.MkdirTemp("", "tsbank-devstack-nats-"); err != nil {
+		return s, err
+	}
+	s.ns, err = server.NewServer(&server.Options{
+		ServerName: "devstack", Host: "127.0.0.1", Port: o.natsPort, HTTPHost: "127.0.0.1", HTTPPort: o.monitorPort,
+		JetStream: true, StoreDir: s.storeDir, SyncAlways: true, // as the shipped config: sync_interval always
+		NoSigs: true,
+	})
+	if err != nil {
+		return s, fmt.Errorf("nats: %w", err)
+	}
+	go s.ns.Start()
+	if !s.ns.ReadyForConnections(10 * time.Second) {
+		return s, fmt.Errorf("nats did not start on port %d (in use?)", o.natsPort)
+	}
+
+	if o.postgresURL != "" {
+		s.pg = pgcluster.Existing(o.postgresURL)
+	} else if s.pg, err = pgcluster.Start(ctx, ""); err != nil {
+		return s, fmt.Errorf("postgres: %w", err)
+	}
+	for _, name := range o.nodes {
+		db := "tsbank_" + underscore(name)
+		url, err := s.pg.CreateDatabase(ctx, db)
+		if err != nil {
+			return s, fmt.Errorf("%w (drop it, or point -postgres at another server)", err)
+		}
+		s.databases[name] = url
+		if err := migrations.Up("account", url); err != nil {
+			return s, err
+		}
+	}
+	for i, name := range o.nodes {
+		cfg, err := node.ConfigFromEnv(func(k string) string {
+			return map[string]string{
+				"ACCOUNT_NODE": name, "DATABASE_URL": s.databases[name], "NATS_URL": s.ns.ClientURL(),
+				"HTTP_ADDR": fmt.Sprintf("127.0.0.1:%d", o.httpBase+i),
+			}[k]
+		})
+		if err != nil {
+			return s, err
+		}
+		n, err := node.Start(ctx, cfg, log.With("node", name))
+		if err != nil {
+			return s, fmt.Errorf("%s: %w", name, err)
+		}
+		s.nodes = append(s.nodes, n)
+	}
+	return s, nil
+}
+
+func (s *stack) stop() {
+	for _, n := range s.nodes {
+		n.Stop(5 * time.Second)
+	}
+	if s.pg != nil {
+		if s.pg.Started() {
+			_ = s.pg.Stop() // removes the cluster and its databases
+		} else {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			for name := range s.databases {
+				if err := s.pg.DropDatabase(ctx, "tsbank_"+underscore(name)); err != nil {
+					s.log.Warn("drop database", "err", err)
+				}
+			}
+			cancel()
+		}
+	}
+	if s.ns != nil {
+		s.ns.Shutdown()
+		s.ns.WaitForShutdown()
+	}
+	if err := os.RemoveAll(s.storeDir); err != nil && !errors.Is(err, os.ErrNotExist) {
+		s.log.Warn("remove nats store", "err", err)
+	}
+}
+
+func underscore(name string) string {
+	b := []byte(name)
+	for i, c := range b {
+		if c == '-' {
+			b[i] = '_'
+		}
+	}
+	return string(b)
+}
+
+func (s *stack) printGuide(o options) {
+	fmt.Printf(`TSBank devstack is running. Ctrl-C stops it and removes everything it created.
+
+NATS     %s  (monitoring http://127.0.0.1:%d)
+`, s.ns.ClientURL(), o.monitorPort)
+	for i, name := range o.nodes {
+		fmt.Printf("%-9s psql %q   metrics http://127.0.0.1:%d/metrics\n", name, s.databases[name], o.httpBase+i)
+	}
+	fmt.Print(`
+Try:
+  nats micro ls
+  nats req bank.account.alice.open    '{"id":"o-1","currency":"EUR","node":"account-1"}'
+  nats req bank.account.bob.open      '{"id":"o-1","currency":"EUR","node":"account-2"}'
+  nats req bank.account.alice.deposit '{"id":"d-1","amount":"100.00","description":"salary"}'
+  nats req bank.account.alice.balance ''
+  nats req bank.account.bob.whereis   ''
+  nats req bank.accounts.list         ''
+  nats kv get tsbank_accounts alice
+  nats sub 'bank.events.>'
+`)
+}

@@ -1,0 +1,153 @@
+package outbox_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"tsbank/contract"
+	"tsbank/services/account/outbox"
+	"tsbank/testkit"
+)
+
+func TestMain(m *testing.M) { testkit.Main(m) }
+
+type fixture struct {
+	pool  *pgxpool.Pool
+	js    jetstream.JetStream
+	relay *outbox.Relay
+}
+
+func setup(t *testing.T) *fixture {
+	t.Helper()
+	ctx := context.Background()
+	ns := testkit.StartNATS(t)
+	js, err := jetstream.New(testkit.Connect(t, ns))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.CreateOrUpdateStream(ctx, outbox.StreamConfig(1)); err != nil {
+		t.Fatal(err)
+	}
+	pool, err := pgxpool.New(ctx, testkit.Postgres(t, "account"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	if _, err := pool.Exec(ctx, `INSERT INTO accounts (id, currency) VALUES ('alice', 'EUR')`); err != nil {
+		t.Fatal(err)
+	}
+	return &fixture{pool: pool, js: js, relay: outbox.NewRelay(pool, js, testkit.Logger(t), 7, time.Hour)}
+}
+
+func eventID(i int) string { return fmt.Sprintf("00000000-0000-7000-8000-%012d", i) }
+
+const insertRow = `INSERT INTO outbox (event_id, account_id, subject, payload) VALUES ($1, 'alice', 'bank.events.alice.deposit', $2)`
+
+func payload(i int) []byte { return []byte(fmt.Sprintf(`{"id":%q}`, eventID(i))) }
+
+// streamIDs reads every message on the stream and returns how often each Nats-Msg-Id occurs.
+func (f *fixture) streamIDs(t *testing.T) map[string]int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s, err := f.js.Stream(ctx, contract.EventsStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]int{}
+	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
+		m, err := s.GetMsg(ctx, seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[m.Header.Get(nats.MsgIdHdr)]++
+	}
+	return ids
+}
+
+func (f *fixture) drainAll(t *testing.T) {
+	t.Helper()
+	for {
+		n, err := f.relay.Drain(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			return
+		}
+	}
+}
+
+// A crash between publishing and marking rows sent leaves them published and unsent. The next
+// relay publishes them again, and the stream keeps each event once.
+func TestRelayDeliversEachEventOnceAfterACrashBetweenPublishAndMarkSent(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	ctx := context.Background()
+	const n = 20
+	for i := range n {
+		if _, err := f.pool.Exec(ctx, insertRow, eventID(i), payload(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The state a relay killed after publishing the first 12 rows leaves behind.
+	for i := range 12 {
+		if _, err := f.js.PublishMsg(ctx, &nats.Msg{Subject: "bank.events.alice.deposit", Data: payload(i)}, jetstream.WithMsgID(eventID(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.drainAll(t)
+	ids := f.streamIDs(t)
+	if len(ids) != n {
+		t.Fatalf("stream has %d distinct events, want %d", len(ids), n)
+	}
+	for id, k := range ids {
+		if k != 1 {
+			t.Fatalf("event %s is on the stream %d times", id, k)
+		}
+	}
+	var unsent int
+	if err := f.pool.QueryRow(ctx, `SELECT count(*) FROM outbox WHERE sent_at IS NULL`).Scan(&unsent); err != nil || unsent != 0 {
+		t.Fatalf("unsent rows = %d, %v", unsent, err)
+	}
+}
+
+// A transaction that took a lower seq but commits after a higher one has been relayed is still
+// relayed: the relay looks for unsent rows, not past a high-water mark.
+func TestRelayNeverSkipsARowThatCommitsLate(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	ctx := context.Background()
+	late, err := f.pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer late.Rollback(ctx)
+	if _, err := late.Exec(ctx, insertRow, eventID(1), payload(1)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.pool.Exec(ctx, insertRow, eventID(2), payload(2)); err != nil {
+		t.Fatal(err)
+	}
+	f.drainAll(t)
+	if ids := f.streamIDs(t); len(ids) != 1 || ids[eventID(2)] != 1 {
+		t.Fatalf("stream = %v, want only the committed row", ids)
+	}
+	if err := late.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	f.drainAll(t)
+	if ids := f.streamIDs(t); len(ids) != 2 || ids[eventID(1)] != 1 {
+		t.Fatalf("stream = %v, want both rows once", ids)
+	}
+}
