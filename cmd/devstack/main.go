@@ -38,9 +38,9 @@ type options struct {
 
 func run(log *slog.Logger) error {
 	var o options
-	flag.IntVar(&o.natsPort, "nats-port", 4222, "NATS client port on 127.0.0.1")
-	flag.IntVar(&o.monitorPort, "monitor-port", 8222, "NATS monitoring port on 127.0.0.1")
-	flag.IntVar(&o.httpBase, "http-base", 8081, "first service's /metrics port; the next services take the ports after it")
+	flag.IntVar(&o.natsPort, "nats-port", 4222, "NATS client port on 127.0.0.1 (-1: any free port)")
+	flag.IntVar(&o.monitorPort, "monitor-port", 8222, "NATS monitoring port on 127.0.0.1 (-1: any free port)")
+	flag.IntVar(&o.httpBase, "http-base", 8081, "first service's /metrics port; the next services take the ports after it (0: any free ports)")
 	flag.StringVar(&o.postgresURL, "postgres", os.Getenv("TSBANK_POSTGRES_URL"),
 		"admin URL of an existing PostgreSQL server (default: start a throwaway cluster); also TSBANK_POSTGRES_URL")
 	flag.Parse()
@@ -110,7 +110,7 @@ func startStack(ctx context.Context, o options, log *slog.Logger) (*stack, error
 		cfg, err := node.ConfigFromEnv(func(k string) string {
 			return map[string]string{
 				"ACCOUNT_NODE": name, "DATABASE_URL": s.databases[name], "NATS_URL": s.ns.ClientURL(),
-				"HTTP_ADDR": fmt.Sprintf("127.0.0.1:%d", o.httpBase+i),
+				"HTTP_ADDR": httpAddr(o.httpBase, i),
 			}[k]
 		})
 		if err != nil {
@@ -123,6 +123,14 @@ func startStack(ctx context.Context, o options, log *slog.Logger) (*stack, error
 		s.nodes = append(s.nodes, n)
 	}
 	return s, nil
+}
+
+// httpAddr is the operations address of the i-th service: base+i, or any free port if base is 0.
+func httpAddr(base, i int) string {
+	if base == 0 {
+		return "127.0.0.1:0"
+	}
+	return fmt.Sprintf("127.0.0.1:%d", base+i)
 }
 
 func (s *stack) stop() {
@@ -164,10 +172,10 @@ func underscore(name string) string {
 func (s *stack) printGuide(o options) {
 	fmt.Printf(`TSBank devstack is running. Ctrl-C stops it and removes everything it created.
 
-NATS     %s  (monitoring http://127.0.0.1:%d)
-`, s.ns.ClientURL(), o.monitorPort)
+NATS     %s  (monitoring http://%s)
+`, s.ns.ClientURL(), s.ns.MonitorAddr())
 	for i, name := range o.nodes {
-		fmt.Printf("%-9s psql %q   metrics http://127.0.0.1:%d/metrics\n", name, s.databases[name], o.httpBase+i)
+		fmt.Printf("%-9s psql %q   metrics http://%s/metrics\n", name, s.databases[name], s.nodes[i].HTTPAddr())
 	}
 	fmt.Print(`
 Try:
