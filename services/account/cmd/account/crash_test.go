@@ -277,3 +277,37 @@ func streamIDs(js jetstream.JetStream) (map[string]int, error) {
 	}
 	return ids, nil
 }
+
+// TestSIGTERMStopsCleanly checks the shutdown path: the node stops taking requests, drains and
+// exits 0 well within its bound.
+func TestSIGTERMStopsCleanly(t *testing.T) {
+	t.Parallel()
+	ns := testkit.StartNATS(t)
+	c := client.New(testkit.Connect(t, ns))
+	p := &process{bin: build(t), httpAddr: freeAddr(t)}
+	p.env = []string{"ACCOUNT_NODE=account-1", "DATABASE_URL=" + testkit.Postgres(t, "account"),
+		"NATS_URL=" + ns.ClientURL(), "HTTP_ADDR=" + p.httpAddr}
+	p.start(t)
+	ctx := context.Background()
+	if nodes, err := c.Nodes(ctx); err != nil || len(nodes.Nodes) != 1 {
+		t.Fatalf("nodes = %+v, %v", nodes, err)
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- p.cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("exit after SIGTERM: %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		p.kill(t)
+		t.Fatal("no exit within 15 s of SIGTERM")
+	}
+	_, err := c.Balance(ctx, "anyone")
+	if contract.CodeOf(err) != contract.CodeNodeUnavailable {
+		t.Fatalf("request after stop = %v, want node_unavailable", err)
+	}
+}
