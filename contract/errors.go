@@ -7,20 +7,23 @@ import (
 
 // Error codes. The set is small and stable: clients switch on the code, people read the message.
 const (
-	CodeBadRequest      = "bad_request"       // malformed JSON, unknown or missing fields
-	CodePayloadTooLarge = "payload_too_large" // body over MaxPayload
-	CodeInvalidID       = "invalid_id"        // an id with bad characters or over 64 bytes
-	CodeInvalidAmount   = "invalid_amount"    // not a positive decimal with the currency's decimals
-	CodeInvalidCurrency = "invalid_currency"  // not a known ISO 4217 code
-	CodeAccountNotFound = "account_not_found" // no such account
-	CodeAccountExists   = "account_exists"    // the account id is taken
-	CodeAccountClosed   = "account_closed"    // the account is closed
-	CodeAccountNotEmpty = "account_not_empty" // close refused: balance or holds not zero
-	CodeInsufficient    = "insufficient_funds"
-	CodeConflict        = "conflict"         // request id reused with a different body
-	CodeNodeUnavailable = "node_unavailable" // the owning node does not answer
-	CodeTimeout         = "timeout"          // no answer in time; retry with the same id to learn the outcome
-	CodeInternal        = "internal"         // a fault on our side; safe to retry with the same id
+	CodeBadRequest       = "bad_request"       // malformed JSON, unknown or missing fields
+	CodePayloadTooLarge  = "payload_too_large" // body over MaxPayload
+	CodeInvalidID        = "invalid_id"        // an id with bad characters or over 64 bytes
+	CodeInvalidAmount    = "invalid_amount"    // not a positive decimal with the currency's decimals
+	CodeInvalidCurrency  = "invalid_currency"  // not a known ISO 4217 code
+	CodeAccountNotFound  = "account_not_found" // no such account
+	CodeAccountExists    = "account_exists"    // the account id is taken
+	CodeAccountClosed    = "account_closed"    // the account is closed
+	CodeAccountNotEmpty  = "account_not_empty" // close refused: balance or holds not zero
+	CodeInsufficient     = "insufficient_funds"
+	CodeConflict         = "conflict"          // request id reused with a different body
+	CodeSameAccount      = "same_account"      // a transfer to the paying account itself
+	CodeCurrencyMismatch = "currency_mismatch" // a transfer between accounts of different currencies
+	CodeUnknownTransfer  = "unknown_transfer"  // no transfer with that id
+	CodeNodeUnavailable  = "node_unavailable"  // the owning node does not answer
+	CodeTimeout          = "timeout"           // no answer in time; retry with the same id to learn the outcome
+	CodeInternal         = "internal"          // a fault on our side; safe to retry with the same id
 )
 
 // Header names of the micro package's service errors.

@@ -24,13 +24,31 @@ const (
 	OpWhereis  = "whereis"
 )
 
+// Two-phase-commit operations of a transfer leg, served by the node that owns the leg's account
+// on NodeAccountSubject(node, account, op). Only the coordinator sends them.
+const (
+	OpPrepare = "prepare"
+	OpCommit  = "commit"
+	OpAbort   = "abort"
+)
+
 // Subjects of requests that name no account.
 const (
 	SubjectOpenGenerated = "bank.accounts.open" // open an account whose id the system derives
 	SubjectListAccounts  = "bank.accounts.list" // list accounts of one node or of all nodes
 	SubjectListNodes     = "bank.nodes.list"    // list the live account nodes
 	EventsSubjects       = "bank.events.>"      // every event, for the stream and for `nats sub`
+
+	SubjectDecision         = "bank.coordinator.decision" // a participant asks for a transfer's outcome
+	SubjectTransfersPending = "bank.transfers.pending"    // in-flight and in-doubt transfers
+	SubjectTransfersResolve = "bank.transfers.resolve"    // drive one stuck transfer to its outcome now
 )
+
+// TransferSubject is where a client asks to pay from account from: bank.transfer.<from>.
+func TransferSubject(from string) string { return "bank.transfer." + from }
+
+// TransferStatusSubject answers the state of a transfer paid from account from.
+func TransferStatusSubject(from string) string { return "bank.transfer." + from + ".status" }
 
 // AccountSubject is where a client sends op for account id: bank.account.<id>.<op>.
 // Any node may receive it; it reaches the owning node.

@@ -34,7 +34,8 @@ type Account struct {
 	Node           string
 	Currency       money.Currency
 	Balance        int64
-	OnHold         int64 // outgoing transfer holds not yet decided
+	OnHold         int64 // outgoing transfer legs prepared and not yet decided
+	PendingIn      int64 // incoming transfer legs prepared and not yet decided
 	OverdraftLimit int64
 	Status         string
 	OpenedAt       time.Time
@@ -56,7 +57,7 @@ func (a *Account) Deposit(amount int64) error {
 	if err := a.checkOpen(); err != nil {
 		return err
 	}
-	if a.Balance > money.MaxMinor-amount {
+	if a.Balance+a.PendingIn > money.MaxMinor-amount {
 		return fmt.Errorf("%w: %s", ErrTooLarge, a.ID)
 	}
 	a.Balance += amount
@@ -82,7 +83,7 @@ func (a *Account) Close(now time.Time) error {
 	if err := a.checkOpen(); err != nil {
 		return err
 	}
-	if a.Balance != 0 || a.OnHold != 0 {
+	if a.Balance != 0 || a.OnHold != 0 || a.PendingIn != 0 {
 		return fmt.Errorf("%w: %s has balance %s and %s on hold", ErrNotEmpty, a.ID,
 			money.Format(a.Balance, a.Currency), money.Format(a.OnHold, a.Currency))
 	}

@@ -64,6 +64,15 @@ func (a *API) AddEndpoints(svc micro.Service, wrap Wrap) error {
 			return err
 		}
 	}
+	// Two-phase-commit legs: only the coordinator sends these, straight to the owning node.
+	for _, op := range []string{contract.OpPrepare, contract.OpCommit, contract.OpAbort} {
+		name := "node_" + op
+		if err := own.AddEndpoint(name, wrap(name, micro.HandlerFunc(func(req micro.Request) { a.serveOwn(req, op) })),
+			micro.WithEndpointSubject("account.*."+op),
+			micro.WithEndpointMetadata(map[string]string{"description": "Two-phase commit: " + op + " a transfer leg"})); err != nil {
+			return err
+		}
+	}
 	others := []struct {
 		group, name, subject, description string
 		h                                 micro.HandlerFunc

@@ -31,6 +31,10 @@ func (a *API) serve(ctx context.Context, op, id string, data []byte) (any, *cont
 			return nil, a.toWire(id, err)
 		}
 		return wireAccount(res.Account), nil
+	case contract.OpPrepare:
+		return a.prepare(ctx, id, data)
+	case contract.OpCommit, contract.OpAbort:
+		return a.decide(ctx, op, id, data)
 	case contract.OpGet, contract.OpBalance:
 		if e := contract.Decode(data, &struct{}{}); e != nil {
 			return nil, e
@@ -148,6 +152,10 @@ func (a *API) toWire(id string, err error) *contract.Error {
 		return contract.Errorf(contract.CodeInsufficient, "%s", err)
 	case errors.Is(err, account.ErrConflict):
 		return contract.Errorf(contract.CodeConflict, "%s: use a new id for a new request", err)
+	case errors.Is(err, account.ErrUnknownTransfer):
+		return contract.Errorf(contract.CodeUnknownTransfer, "%s", err)
+	case errors.Is(err, account.ErrDecisionConflict):
+		return contract.Errorf(contract.CodeConflict, "%s", err)
 	case errors.Is(err, context.DeadlineExceeded):
 		return contract.Errorf(contract.CodeTimeout, "account %s: no answer in %s: retry with the same request id", id, a.Timeout)
 	}

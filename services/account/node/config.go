@@ -29,6 +29,8 @@ type Config struct {
 	DBMaxConns     int           // DATABASE_MAX_CONNS, default 20
 	Replicas       int           // JS_REPLICAS, default 1: replicas of the stream and buckets
 	OutboxPoll     time.Duration // OUTBOX_POLL, default 1s: the relay's fallback poll
+	HoldMaxAge     time.Duration // HOLD_MAX_AGE, default 30s: a prepared leg this old asks the coordinator
+	HoldCheck      time.Duration // HOLD_CHECK_INTERVAL, default 5s: how often to look for such legs
 }
 
 // ConfigFromEnv reads the configuration through getenv and reports every bad variable at once.
@@ -46,6 +48,8 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		DBMaxConns:     r.Int("DATABASE_MAX_CONNS", 20, 1, 1000),
 		Replicas:       r.Int("JS_REPLICAS", 1, 1, 5),
 		OutboxPoll:     r.Duration("OUTBOX_POLL", time.Second),
+		HoldMaxAge:     r.Duration("HOLD_MAX_AGE", 30*time.Second),
+		HoldCheck:      r.Duration("HOLD_CHECK_INTERVAL", 5*time.Second),
 	}
 	if c.Node != "" {
 		if e := contract.CheckID("ACCOUNT_NODE", c.Node); e != nil {
@@ -78,6 +82,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("nats_user", c.NATSUser), slog.String("nats_password", pw), slog.String("http_addr", c.HTTPAddr),
 		slog.Duration("request_timeout", c.RequestTimeout), slog.Int("max_in_flight", c.MaxInFlight),
 		slog.Int("database_max_conns", c.DBMaxConns), slog.Int("js_replicas", c.Replicas),
-		slog.Duration("outbox_poll", c.OutboxPoll),
+		slog.Duration("outbox_poll", c.OutboxPoll), slog.Duration("hold_max_age", c.HoldMaxAge),
+		slog.Duration("hold_check_interval", c.HoldCheck),
 	)
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/micro"
 
 	"tsbank/contract"
+	"tsbank/contract/client"
 	"tsbank/platform/metrics"
 	"tsbank/platform/ops"
 	"tsbank/platform/service"
@@ -22,6 +23,7 @@ import (
 	"tsbank/services/account/outbox"
 	"tsbank/services/account/pgstore"
 	"tsbank/services/account/registry"
+	"tsbank/services/account/resolver"
 )
 
 // Node is a running account node.
@@ -110,8 +112,13 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Node, err erro
 	}
 	bg, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel
-	n.wg.Add(1)
+	res := &resolver.Resolver{
+		Service: api.Service, Client: client.New(n.nc), Log: log,
+		Age: cfg.HoldMaxAge, Interval: cfg.HoldCheck, Timeout: cfg.RequestTimeout,
+	}
+	n.wg.Add(2)
 	go func() { defer n.wg.Done(); relay.Run(bg) }()
+	go func() { defer n.wg.Done(); res.Run(bg) }()
 
 	if n.svc, err = micro.AddService(n.nc, micro.Config{
 		Name:        "account",

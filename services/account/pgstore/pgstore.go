@@ -29,7 +29,7 @@ func New(pool *pgxpool.Pool, node string) *Store { return &Store{pool: pool, nod
 
 const uniqueViolation = "23505"
 
-const accountColumns = `a.id, a.currency, a.balance, a.on_hold, a.overdraft_limit, a.status, a.opened_at, a.closed_at`
+const accountColumns = `a.id, a.currency, a.balance, a.on_hold, a.pending_in, a.overdraft_limit, a.status, a.opened_at, a.closed_at`
 
 // Create inserts a, recording key in the same transaction.
 func (s *Store) Create(ctx context.Context, a account.Account, key account.Key) (account.Result, error) {
@@ -86,15 +86,8 @@ func (s *Store) Change(ctx context.Context, id string, key account.Key, fn func(
 		}
 		res = account.Result{Account: a, Event: ev}
 		b := &pgx.Batch{}
-		b.Queue(`UPDATE accounts SET balance = $2, on_hold = $3, status = $4, closed_at = $5 WHERE id = $1`,
-			a.ID, a.Balance, a.OnHold, a.Status, a.ClosedAt)
-		if ev != nil {
-			subject, payload, err := outbox.Encode(*ev, a.Currency)
-			if err != nil {
-				return err
-			}
-			b.Queue(`INSERT INTO outbox (event_id, account_id, subject, payload) VALUES ($1, $2, $3, $4)`,
-				ev.ID, a.ID, subject, payload)
+		if err := queueSave(b, a, ev); err != nil {
+			return err
 		}
 		replyJSON, err := json.Marshal(res)
 		if err != nil {
@@ -105,6 +98,27 @@ func (s *Store) Change(ctx context.Context, id string, key account.Key, fn func(
 		return tx.SendBatch(ctx, b).Close()
 	})
 	return res, err
+}
+
+// queueSave queues the update of a's mutable fields and, if ev is not nil, its outbox row.
+func queueSave(b *pgx.Batch, a account.Account, ev *account.Event) error {
+	b.Queue(`UPDATE accounts SET balance = $2, on_hold = $3, pending_in = $4, status = $5, closed_at = $6 WHERE id = $1`,
+		a.ID, a.Balance, a.OnHold, a.PendingIn, a.Status, a.ClosedAt)
+	if ev == nil {
+		return nil
+	}
+	subject, payload, err := outbox.Encode(*ev, a.Currency)
+	if err != nil {
+		return err
+	}
+	b.Queue(`INSERT INTO outbox (event_id, account_id, subject, payload) VALUES ($1, $2, $3, $4)`,
+		ev.ID, a.ID, subject, payload)
+	return nil
+}
+
+// lock reads account id and locks its row until the transaction ends.
+func (s *Store) lock(ctx context.Context, tx pgx.Tx, id string) (account.Account, error) {
+	return s.scan(tx.QueryRow(ctx, `SELECT `+accountColumns+` FROM accounts a WHERE a.id = $1 FOR UPDATE`, id))
 }
 
 // Get returns account id.
@@ -133,7 +147,7 @@ func (s *Store) List(ctx context.Context, after string, limit int) ([]account.Ac
 func (s *Store) scan(row pgx.Row, extra ...any) (account.Account, error) {
 	var a account.Account
 	var code string
-	dest := append([]any{&a.ID, &code, &a.Balance, &a.OnHold, &a.OverdraftLimit, &a.Status, &a.OpenedAt, &a.ClosedAt}, extra...)
+	dest := append([]any{&a.ID, &code, &a.Balance, &a.OnHold, &a.PendingIn, &a.OverdraftLimit, &a.Status, &a.OpenedAt, &a.ClosedAt}, extra...)
 	if err := row.Scan(dest...); err != nil {
 		if errors.Is(err, pgx.ErrNoRows) {
 			return a, account.ErrNotFound

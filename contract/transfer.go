@@ -1,0 +1,105 @@
+package contract
+
+import "time"
+
+// Legs of a transfer: the paying account's debit and the receiving account's credit.
+const (
+	LegDebit  = "debit"
+	LegCredit = "credit"
+)
+
+// Transfer states in the coordinator's log and in replies.
+const (
+	TransferPreparing = "preparing" // no decision yet: a restarted coordinator aborts it
+	TransferCommitted = "committed"
+	TransferAborted   = "aborted"
+)
+
+// TransferRequest asks to pay Amount from the account in the subject to To. ID is the
+// idempotency key, scoped to the paying account.
+type TransferRequest struct {
+	ID          string `json:"id"`
+	To          string `json:"to"`
+	Amount      string `json:"amount"`
+	Description string `json:"description,omitempty"`
+}
+
+// TransferStatusRequest asks for the transfer with request id ID from the account in the subject.
+type TransferStatusRequest struct {
+	ID string `json:"id"`
+}
+
+// Transfer is a transfer's outcome or current state. Reason (a code) and Message say why it was
+// aborted. Done is true once both legs have acknowledged the decision.
+type Transfer struct {
+	ID         string     `json:"id"`          // the client's request id
+	TransferID string     `json:"transfer_id"` // the coordinator's id, on both legs' events
+	From       string     `json:"from"`
+	To         string     `json:"to"`
+	Amount     string     `json:"amount"`
+	Currency   string     `json:"currency,omitempty"`
+	Status     string     `json:"status"` // preparing, committed or aborted
+	Reason     string     `json:"reason,omitempty"`
+	Message    string     `json:"message,omitempty"`
+	Done       bool       `json:"done"`
+	CreatedAt  time.Time  `json:"created_at"`
+	DecidedAt  *time.Time `json:"decided_at,omitempty"`
+}
+
+// PrepareRequest asks a participant to hold its leg of a transfer.
+type PrepareRequest struct {
+	TransferID   string `json:"transfer_id"`
+	Leg          string `json:"leg"`
+	Amount       string `json:"amount"`
+	Counterparty string `json:"counterparty"`
+	Description  string `json:"description,omitempty"`
+}
+
+// Vote is a participant's answer to a prepare. A yes carries the account's currency and the amount
+// in its minor units; a no carries a reason code and a message.
+type Vote struct {
+	TransferID  string `json:"transfer_id"`
+	Leg         string `json:"leg"`
+	Yes         bool   `json:"yes"`
+	Currency    string `json:"currency,omitempty"`
+	AmountMinor int64  `json:"amount_minor,omitempty"`
+	Reason      string `json:"reason,omitempty"`
+	Message     string `json:"message,omitempty"`
+}
+
+// LegRequest carries a decision (commit or abort, by subject) to one leg.
+type LegRequest struct {
+	TransferID string `json:"transfer_id"`
+	Leg        string `json:"leg"`
+}
+
+// LegState is a participant's acknowledgement: the state of its leg after the request.
+type LegState struct {
+	TransferID string `json:"transfer_id"`
+	Leg        string `json:"leg"`
+	State      string `json:"state"` // prepared, committed or aborted
+}
+
+// DecisionRequest asks the coordinator for the outcome of a transfer.
+type DecisionRequest struct {
+	TransferID string `json:"transfer_id"`
+}
+
+// Decision is the coordinator's answer: committed, aborted or preparing (ask again later).
+type Decision struct {
+	TransferID string `json:"transfer_id"`
+	Outcome    string `json:"outcome"`
+}
+
+// PendingList lists transfers without a decision (in flight) and decided transfers whose decision
+// a leg has not acknowledged yet (in doubt for that leg).
+type PendingList struct {
+	InFlight []Transfer `json:"in_flight"`
+	InDoubt  []Transfer `json:"in_doubt"`
+}
+
+// ResolveRequest drives one transfer to its outcome now: abort if undecided, re-send the decision
+// otherwise. It never changes a decision.
+type ResolveRequest struct {
+	TransferID string `json:"transfer_id"`
+}

@@ -1,0 +1,2 @@
+DROP TABLE holds;
+ALTER TABLE accounts DROP COLUMN pending_in;

@@ -1,0 +1,102 @@
+package account
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"tsbank/contract/money"
+)
+
+// Legs of a transfer and the states of a hold.
+const (
+	LegDebit  = "debit"
+	LegCredit = "credit"
+
+	HoldPrepared  = "prepared"
+	HoldCommitted = "committed"
+	HoldAborted   = "aborted"
+)
+
+// Event types of the two legs of a transfer.
+const (
+	EventTransferOut = "transfer_out"
+	EventTransferIn  = "transfer_in"
+)
+
+var (
+	// ErrUnknownTransfer is a commit for a leg this node never prepared.
+	ErrUnknownTransfer = errors.New("no prepared leg for this transfer")
+	// ErrDecisionConflict is a commit for an aborted leg or an abort for a committed one: the
+	// coordinator never sends both, so it signals a fault to investigate, and changes nothing.
+	ErrDecisionConflict = errors.New("the leg already has the opposite outcome")
+)
+
+// Hold is one leg of a transfer on this node. A prepared debit leg has reserved Amount from the
+// account (OnHold); a prepared credit leg has recorded it as PendingIn.
+type Hold struct {
+	TransferID   string
+	Leg          string
+	Account      string
+	Currency     money.Currency
+	Amount       int64
+	Counterparty string
+	Description  string
+	State        string
+	Reason       string // why the leg was refused, as a contract code; empty otherwise
+	CreatedAt    time.Time
+}
+
+// Prepare reserves a leg of amount on the account: a debit must be covered by the available
+// balance plus any overdraft limit; a credit only needs an open account.
+func (a *Account) Prepare(leg string, amount int64) error {
+	if err := a.checkOpen(); err != nil {
+		return err
+	}
+	switch leg {
+	case LegDebit:
+		if a.Available()+a.OverdraftLimit < amount {
+			return fmt.Errorf("%w: %s has %s available", ErrInsufficientFunds, a.ID, money.Format(a.Available(), a.Currency))
+		}
+		a.OnHold += amount
+	case LegCredit:
+		if a.Balance+a.PendingIn > money.MaxMinor-amount {
+			return fmt.Errorf("%w: %s", ErrTooLarge, a.ID)
+		}
+		a.PendingIn += amount
+	default:
+		return fmt.Errorf("unknown leg %q", leg)
+	}
+	return nil
+}
+
+// Settle applies the decision for a prepared leg: commit moves the money, abort releases the hold.
+func (a *Account) Settle(h Hold, commit bool) {
+	switch {
+	case h.Leg == LegDebit && commit:
+		a.OnHold -= h.Amount
+		a.Balance -= h.Amount
+	case h.Leg == LegDebit:
+		a.OnHold -= h.Amount
+	case commit:
+		a.PendingIn -= h.Amount
+		a.Balance += h.Amount
+	default:
+		a.PendingIn -= h.Amount
+	}
+}
+
+// Reason names a refusal of the rules with the code a vote carries, or returns "" for an error
+// that is not a refusal (a fault, which must not be recorded as a no).
+func Reason(err error) string {
+	var pe *money.ParseError
+	switch {
+	case errors.Is(err, ErrInsufficientFunds):
+		return "insufficient_funds"
+	case errors.Is(err, ErrClosed):
+		return "account_closed"
+	case errors.Is(err, ErrTooLarge), errors.As(err, &pe):
+		return "invalid_amount"
+	}
+	return ""
+}

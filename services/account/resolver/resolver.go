@@ -1,0 +1,74 @@
+// Package resolver asks the coordinator for the outcome of transfer legs that have stayed
+// prepared for too long. A participant that voted yes never decides alone: it applies the
+// coordinator's answer, and keeps the hold while there is none.
+package resolver
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"tsbank/contract"
+	"tsbank/contract/client"
+	"tsbank/services/account/account"
+)
+
+// Resolver checks prepared legs older than Age every Interval.
+type Resolver struct {
+	Service  *account.Service
+	Client   *client.Client
+	Log      *slog.Logger
+	Age      time.Duration
+	Interval time.Duration
+	Timeout  time.Duration // of one question to the coordinator
+}
+
+// Run checks until ctx ends.
+func (r *Resolver) Run(ctx context.Context) {
+	t := time.NewTicker(r.Interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			r.Once(ctx)
+		}
+	}
+}
+
+// Once asks about each stale leg and applies the outcomes it learns; it returns how many legs it
+// settled.
+func (r *Resolver) Once(ctx context.Context) int {
+	holds, err := r.Service.StaleHolds(ctx, r.Age, 100)
+	if err != nil {
+		r.Log.Warn("stale holds", "err", err)
+		return 0
+	}
+	settled := 0
+	for _, h := range holds {
+		qctx, cancel := context.WithTimeout(ctx, r.Timeout)
+		var d contract.Decision
+		err := r.Client.Call(qctx, contract.SubjectDecision, contract.DecisionRequest{TransferID: h.TransferID}, &d)
+		cancel()
+		if err != nil {
+			r.Log.Warn("ask coordinator", "transfer", h.TransferID, "err", err)
+			continue // keep the hold: no answer is not an abort
+		}
+		switch d.Outcome {
+		case contract.TransferCommitted:
+			_, err = r.Service.Commit(ctx, h.Account, h.TransferID, h.Leg)
+		case contract.TransferAborted:
+			_, err = r.Service.Abort(ctx, h.Account, h.TransferID, h.Leg)
+		default:
+			continue // still undecided
+		}
+		if err != nil {
+			r.Log.Error("apply decision", "transfer", h.TransferID, "leg", h.Leg, "outcome", d.Outcome, "err", err)
+			continue
+		}
+		r.Log.Info("settled a stale leg", "transfer", h.TransferID, "leg", h.Leg, "outcome", d.Outcome)
+		settled++
+	}
+	return settled
+}
