@@ -115,3 +115,21 @@ func ReplyError(msg *nats.Msg) *contract.Error {
 	}
 	return &contract.Error{Code: code, Message: msg.Header.Get(contract.ErrorHeader)}
 }
+
+// Transfer pays from account from; the reply says committed or aborted, with the reason.
+func (c *Client) Transfer(ctx context.Context, from string, req contract.TransferRequest) (contract.Transfer, error) {
+	var t contract.Transfer
+	return t, c.Call(ctx, contract.TransferSubject(from), req, &t)
+}
+
+// TransferStatus returns the transfer paid from from with request id id.
+func (c *Client) TransferStatus(ctx context.Context, from, id string) (contract.Transfer, error) {
+	var t contract.Transfer
+	return t, c.Call(ctx, contract.TransferStatusSubject(from), contract.TransferStatusRequest{ID: id}, &t)
+}
+
+// PendingTransfers lists transfers in flight and in doubt.
+func (c *Client) PendingTransfers(ctx context.Context) (contract.PendingList, error) {
+	var l contract.PendingList
+	return l, c.Call(ctx, contract.SubjectTransfersPending, nil, &l)
+}

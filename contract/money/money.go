@@ -106,3 +106,13 @@ func Format(minor int64, c Currency) string {
 	cut := len(digits) - c.Exponent
 	return sign + digits[:cut] + "." + digits[cut:]
 }
+
+// maxExponent is the largest exponent in the currency table.
+const maxExponent = 3
+
+// CheckSyntax checks that s is a positive decimal amount in some currency, before the currency
+// is known (a transfer's amount is parsed by each leg in its account's currency).
+func CheckSyntax(s string) error {
+	_, err := Parse(s, Currency{Code: "any currency", Exponent: maxExponent})
+	return err
+}

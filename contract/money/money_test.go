@@ -90,3 +90,11 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestCheckSyntax(t *testing.T) {
+	for s, ok := range map[string]bool{"1": true, "0.5": true, "1.234": true, "1.2345": false, "-1": false, "0": false, "x": false} {
+		if err := CheckSyntax(s); (err == nil) != ok {
+			t.Errorf("CheckSyntax(%q) = %v, want ok=%v", s, err, ok)
+		}
+	}
+}

@@ -41,13 +41,13 @@ func decodeList(data []byte) (contract.ListRequest, *contract.Error) {
 func (a *API) listOwn(req micro.Request) {
 	r, e := decodeList(req.Data())
 	if e != nil {
-		respond(req, nil, e)
+		contract.Respond(req, nil, e)
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), a.Timeout)
 	defer cancel()
 	page, e := a.localPage(ctx, r)
-	respond(req, page, e)
+	contract.Respond(req, page, e)
 }
 
 func (a *API) localPage(ctx context.Context, r contract.ListRequest) (contract.AccountList, *contract.Error) {
@@ -70,7 +70,7 @@ func (a *API) localPage(ctx context.Context, r contract.ListRequest) (contract.A
 func (a *API) list(req micro.Request) {
 	r, e := decodeList(req.Data())
 	if e != nil {
-		respond(req, nil, e)
+		contract.Respond(req, nil, e)
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), a.Timeout)
@@ -79,7 +79,7 @@ func (a *API) list(req micro.Request) {
 	if r.Node == "" {
 		live, err := a.Nodes.List(ctx)
 		if err != nil {
-			respond(req, nil, a.internal("list nodes", err))
+			contract.Respond(req, nil, a.internal("list nodes", err))
 			return
 		}
 		nodes = nodes[:0]
@@ -101,7 +101,7 @@ func (a *API) list(req micro.Request) {
 			}
 		}
 		if e != nil {
-			respond(req, nil, e)
+			contract.Respond(req, nil, e)
 			return
 		}
 		merged.Accounts = append(merged.Accounts, page.Accounts...)
@@ -114,7 +114,7 @@ func (a *API) list(req micro.Request) {
 	if more {
 		merged.Next = merged.Accounts[len(merged.Accounts)-1].ID
 	}
-	respond(req, merged, nil)
+	contract.Respond(req, merged, nil)
 }
 
 func asWire(err error, node string) *contract.Error {

@@ -7,7 +7,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"strings"
@@ -111,7 +110,7 @@ func (a *API) routeTo(req micro.Request, id, op string) {
 	ctx, cancel := context.WithTimeout(context.Background(), a.Timeout)
 	defer cancel()
 	if e := contract.CheckID("account id", id); e != nil {
-		respond(req, nil, e)
+		contract.Respond(req, nil, e)
 		return
 	}
 	// Whoever owns the account answers, an open included: a retried open that lands on another
@@ -120,23 +119,23 @@ func (a *API) routeTo(req micro.Request, id, op string) {
 	switch {
 	case err == nil:
 	case !errors.Is(err, registry.ErrNotFound):
-		respond(req, nil, a.internal("whereis", err))
+		contract.Respond(req, nil, a.internal("whereis", err))
 		return
 	case op != contract.OpOpen:
-		respond(req, nil, notFound(id))
+		contract.Respond(req, nil, notFound(id))
 		return
 	default:
 		// A new account goes to the node the request names, or stays on this one: the queue group
 		// already spread requests over the live nodes at random.
 		var r contract.OpenRequest
 		if e := contract.Decode(req.Data(), &r); e != nil {
-			respond(req, nil, e)
+			contract.Respond(req, nil, e)
 			return
 		}
 		owner = a.Node
 		if r.Node != "" {
 			if e := contract.CheckID("node", r.Node); e != nil {
-				respond(req, nil, e)
+				contract.Respond(req, nil, e)
 				return
 			}
 			owner = r.Node
@@ -145,7 +144,7 @@ func (a *API) routeTo(req micro.Request, id, op string) {
 	target := owner
 	if target == a.Node {
 		reply, e := a.serve(ctx, op, id, req.Data())
-		respond(req, reply, e)
+		contract.Respond(req, reply, e)
 		return
 	}
 	a.forward(ctx, req, target, id, op)
@@ -159,13 +158,13 @@ func (a *API) forward(ctx context.Context, req micro.Request, node, id, op strin
 	resp, err := a.NC.RequestMsgWithContext(ctx, msg)
 	switch {
 	case errors.Is(err, nats.ErrNoResponders):
-		respond(req, nil, contract.Errorf(contract.CodeNodeUnavailable,
+		contract.Respond(req, nil, contract.Errorf(contract.CodeNodeUnavailable,
 			"node %s, which owns account %s, is not running: retry later with the same request id", node, id))
 	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout):
-		respond(req, nil, contract.Errorf(contract.CodeTimeout,
+		contract.Respond(req, nil, contract.Errorf(contract.CodeTimeout,
 			"node %s did not answer in %s: the request may or may not have been applied; retry with the same request id to learn which", node, a.Timeout))
 	case err != nil:
-		respond(req, nil, a.internal("forward", err))
+		contract.Respond(req, nil, a.internal("forward", err))
 	default:
 		if err := req.Respond(resp.Data, micro.WithHeaders(micro.Headers(resp.Header))); err != nil {
 			a.Log.Warn("relay reply", "subject", req.Subject(), "err", err)
@@ -179,11 +178,11 @@ func (a *API) serveOwn(req micro.Request, op string) {
 	defer cancel()
 	id := token(req.Subject(), 4)
 	if e := contract.CheckID("account id", id); e != nil {
-		respond(req, nil, e)
+		contract.Respond(req, nil, e)
 		return
 	}
 	reply, e := a.serve(ctx, op, id, req.Data())
-	respond(req, reply, e)
+	contract.Respond(req, reply, e)
 }
 
 func (a *API) whereis(req micro.Request) {
@@ -191,17 +190,17 @@ func (a *API) whereis(req micro.Request) {
 	defer cancel()
 	id := token(req.Subject(), 2)
 	if e := contract.CheckID("account id", id); e != nil {
-		respond(req, nil, e)
+		contract.Respond(req, nil, e)
 		return
 	}
 	node, err := a.Registry.Whereis(ctx, id)
 	switch {
 	case errors.Is(err, registry.ErrNotFound):
-		respond(req, nil, notFound(id))
+		contract.Respond(req, nil, notFound(id))
 	case err != nil:
-		respond(req, nil, a.internal("whereis", err))
+		contract.Respond(req, nil, a.internal("whereis", err))
 	default:
-		respond(req, contract.Whereis{Account: id, Node: node}, nil)
+		contract.Respond(req, contract.Whereis{Account: id, Node: node}, nil)
 	}
 }
 
@@ -210,11 +209,11 @@ func (a *API) whereis(req micro.Request) {
 func (a *API) openGenerated(req micro.Request) {
 	var r contract.OpenRequest
 	if e := contract.Decode(req.Data(), &r); e != nil {
-		respond(req, nil, e)
+		contract.Respond(req, nil, e)
 		return
 	}
 	if e := contract.CheckID("id", r.ID); e != nil {
-		respond(req, nil, e)
+		contract.Respond(req, nil, e)
 		return
 	}
 	sum := sha256.Sum256([]byte(r.ID))
@@ -226,18 +225,8 @@ func (a *API) nodes(req micro.Request) {
 	defer cancel()
 	nodes, err := a.Nodes.List(ctx)
 	if err != nil {
-		respond(req, nil, a.internal("list nodes", err))
+		contract.Respond(req, nil, a.internal("list nodes", err))
 		return
 	}
-	respond(req, contract.NodeList{Nodes: nodes}, nil)
-}
-
-// respond sends reply as JSON, or e in the micro error headers and as a JSON body.
-func respond(req micro.Request, reply any, e *contract.Error) {
-	if e != nil {
-		body, _ := json.Marshal(contract.ErrorBody{Error: e})
-		_ = req.Error(e.Code, e.Message, body)
-		return
-	}
-	_ = req.RespondJSON(reply)
+	contract.Respond(req, contract.NodeList{Nodes: nodes}, nil)
 }

@@ -15,7 +15,9 @@ import (
 
 	"tsbank/contract"
 	"tsbank/contract/client"
+	"tsbank/platform/idgen"
 	"tsbank/platform/metrics"
+	"tsbank/platform/natsconn"
 	"tsbank/platform/ops"
 	"tsbank/platform/service"
 	"tsbank/services/account/account"
@@ -58,21 +60,8 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Node, err erro
 	if err := n.pool.Ping(ctx); err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
-	opts := []nats.Option{
-		nats.Name("tsbank-account-" + cfg.Node),
-		nats.MaxReconnects(-1), // a bank node keeps trying; /readyz says when it is cut off
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			if err != nil { // nil on a deliberate close
-				log.Warn("nats disconnected", "err", err)
-			}
-		}),
-		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("nats reconnected", "url", c.ConnectedUrlRedacted()) }),
-	}
-	if cfg.NATSUser != "" {
-		opts = append(opts, nats.UserInfo(cfg.NATSUser, cfg.NATSPassword))
-	}
-	if n.nc, err = nats.Connect(cfg.NATSURL, opts...); err != nil {
-		return nil, fmt.Errorf("nats %s: %w", cfg.NATSURL, err)
+	if n.nc, err = natsconn.Connect(cfg.NATSURL, "tsbank-account-"+cfg.Node, cfg.NATSUser, cfg.NATSPassword, log); err != nil {
+		return nil, err
 	}
 	js, err := jetstream.New(n.nc)
 	if err != nil {
@@ -107,7 +96,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Node, err erro
 	api := &natsapi.API{
 		Node: cfg.Node, Registry: reg, Nodes: nodes, NC: n.nc, Log: log, Timeout: cfg.RequestTimeout,
 		Service: &account.Service{
-			Node: cfg.Node, Store: store, Registry: reg, Now: time.Now, NewID: newEventID, Changed: relay.Notify,
+			Node: cfg.Node, Store: store, Registry: reg, Now: time.Now, NewID: idgen.UUIDv7, Changed: relay.Notify,
 		},
 	}
 	bg, cancel := context.WithCancel(context.Background())
@@ -179,17 +168,7 @@ func (n *Node) Stop(timeout time.Duration) {
 		n.wg.Wait()
 	}
 	if n.nc != nil {
-		drained := make(chan struct{})
-		n.nc.SetClosedHandler(func(*nats.Conn) { close(drained) })
-		if err := n.nc.Drain(); err != nil {
-			n.nc.Close()
-		} else {
-			select {
-			case <-drained:
-			case <-ctx.Done():
-				n.nc.Close()
-			}
-		}
+		natsconn.Drain(ctx, n.nc)
 	}
 	if n.ops != nil {
 		_ = n.ops.Shutdown(ctx)

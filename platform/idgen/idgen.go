@@ -1,4 +1,5 @@
-package node
+// Package idgen makes the ids TSBank generates: event and transfer ids.
+package idgen
 
 import (
 	"crypto/rand"
@@ -7,9 +8,9 @@ import (
 	"time"
 )
 
-// newEventID returns a UUIDv7 (RFC 9562): a millisecond timestamp then random bits, so event ids
+// UUIDv7 returns a UUIDv7 (RFC 9562): a millisecond timestamp then random bits, so event ids
 // sort roughly by time and index well.
-func newEventID() string {
+func UUIDv7() string {
 	var b [16]byte
 	binary.BigEndian.PutUint64(b[:8], uint64(time.Now().UnixMilli())<<16)
 	_, _ = rand.Read(b[6:]) // crypto/rand.Read never fails on Linux

@@ -1,0 +1,222 @@
+// Package natsapi is the coordinator's NATS edge: transfer and status requests from clients, the
+// decision question from participants, and the operations endpoints.
+package natsapi
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/nats-io/nats.go/micro"
+
+	"tsbank/contract"
+	"tsbank/contract/money"
+	"tsbank/services/coordinator/transfer"
+)
+
+// MaxDescription bounds a transfer description, in characters.
+const MaxDescription = 200
+
+// API serves the coordinator's endpoints.
+type API struct {
+	Coordinator *transfer.Coordinator
+	Log         *slog.Logger
+	// Timeout bounds one request; a transfer still undecided by then is answered as preparing,
+	// and the client can ask for its status.
+	Timeout time.Duration
+}
+
+// AddEndpoints registers the endpoints on svc, each handler decorated by wrap.
+func (a *API) AddEndpoints(svc micro.Service, wrap func(string, micro.Handler) micro.Handler) error {
+	for _, e := range []struct {
+		group, name, subject, description string
+		h                                 micro.HandlerFunc
+	}{
+		{"bank.transfer", "transfer", "*", `Pay from the account in the subject: {"id":"<request id>","to":"<account>","amount":"25.00","description":"<optional>"}`, a.transfer},
+		{"bank.transfer", "status", "*.status", `A transfer's state by its request id: {"id":"<request id>"}`, a.status},
+		{"bank.coordinator", "decision", "decision", `For participants: the outcome of {"transfer_id":"..."}`, a.decision},
+		{"bank.transfers", "pending", "pending", "Transfers in flight (no decision) and in doubt (decision not acknowledged)", a.pending},
+		{"bank.transfers", "resolve", "resolve", `Drive a stuck transfer to its outcome now: {"transfer_id":"..."}`, a.resolve},
+	} {
+		if err := svc.AddGroup(e.group).AddEndpoint(e.name, wrap(e.name, e.h), micro.WithEndpointSubject(e.subject),
+			micro.WithEndpointMetadata(map[string]string{"description": e.description})); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (a *API) transfer(req micro.Request) {
+	ctx, cancel := context.WithTimeout(context.Background(), a.Timeout)
+	defer cancel()
+	from := strings.TrimPrefix(req.Subject(), "bank.transfer.")
+	var r contract.TransferRequest
+	if e := a.checkTransfer(from, req.Data(), &r); e != nil {
+		contract.Respond(req, nil, e)
+		return
+	}
+	t, err := a.Coordinator.Transfer(ctx, transfer.Transfer{
+		From: from, RequestID: r.ID, To: r.To, Amount: r.Amount, Description: r.Description,
+		Fingerprint: fingerprint(r),
+	})
+	if err != nil {
+		contract.Respond(req, nil, a.toWire(err))
+		return
+	}
+	contract.Respond(req, Wire(t), nil)
+}
+
+// checkTransfer refuses, before anything is logged or held, what no participant could accept.
+func (a *API) checkTransfer(from string, data []byte, r *contract.TransferRequest) *contract.Error {
+	if e := contract.CheckID("paying account", from); e != nil {
+		return e
+	}
+	if e := contract.Decode(data, r); e != nil {
+		return e
+	}
+	if r.ID == "" {
+		return contract.Errorf(contract.CodeInvalidID, `id is missing: send a client-chosen id such as {"id":"t-1",...} so that a retry is applied once`)
+	}
+	if e := contract.CheckID("id", r.ID); e != nil {
+		return e
+	}
+	if e := contract.CheckID("to", r.To); e != nil {
+		return e
+	}
+	if r.To == from {
+		return contract.Errorf(contract.CodeSameAccount, "%s cannot pay itself: send another account in \"to\"", from)
+	}
+	if err := money.CheckSyntax(r.Amount); err != nil {
+		return contract.Errorf(contract.CodeInvalidAmount, "%s", err)
+	}
+	if n := utf8.RuneCountInString(r.Description); n > MaxDescription || !utf8.ValidString(r.Description) {
+		return contract.Errorf(contract.CodeBadRequest, "description has %d characters: send at most %d", n, MaxDescription)
+	}
+	return nil
+}
+
+// fingerprint identifies what a transfer request asks for, so a reused id with another body is
+// a conflict.
+func fingerprint(r contract.TransferRequest) []byte {
+	h := sha256.New()
+	for _, f := range []string{r.To, r.Amount, r.Description} {
+		fmt.Fprintf(h, "%d:%s;", len(f), f)
+	}
+	return h.Sum(nil)
+}
+
+func (a *API) status(req micro.Request) {
+	ctx, cancel := context.WithTimeout(context.Background(), a.Timeout)
+	defer cancel()
+	from := strings.TrimSuffix(strings.TrimPrefix(req.Subject(), "bank.transfer."), ".status")
+	var r contract.TransferStatusRequest
+	if e := contract.Decode(req.Data(), &r); e != nil {
+		contract.Respond(req, nil, e)
+		return
+	}
+	if e := contract.CheckID("id", r.ID); e != nil {
+		contract.Respond(req, nil, e)
+		return
+	}
+	t, err := a.Coordinator.Status(ctx, from, r.ID)
+	if err != nil {
+		contract.Respond(req, nil, a.toWire(err))
+		return
+	}
+	contract.Respond(req, Wire(t), nil)
+}
+
+func (a *API) decision(req micro.Request) {
+	ctx, cancel := context.WithTimeout(context.Background(), a.Timeout)
+	defer cancel()
+	var r contract.DecisionRequest
+	if e := decodeTransferID(req.Data(), &r, &r.TransferID); e != nil {
+		contract.Respond(req, nil, e)
+		return
+	}
+	outcome, err := a.Coordinator.Outcome(ctx, r.TransferID)
+	if err != nil {
+		contract.Respond(req, nil, a.toWire(err))
+		return
+	}
+	contract.Respond(req, contract.Decision{TransferID: r.TransferID, Outcome: outcome}, nil)
+}
+
+func (a *API) pending(req micro.Request) {
+	ctx, cancel := context.WithTimeout(context.Background(), a.Timeout)
+	defer cancel()
+	if e := contract.Decode(req.Data(), &struct{}{}); e != nil {
+		contract.Respond(req, nil, e)
+		return
+	}
+	inFlight, inDoubt, err := a.Coordinator.Pending(ctx)
+	if err != nil {
+		contract.Respond(req, nil, a.toWire(err))
+		return
+	}
+	list := contract.PendingList{InFlight: []contract.Transfer{}, InDoubt: []contract.Transfer{}}
+	for _, t := range inFlight {
+		list.InFlight = append(list.InFlight, Wire(t))
+	}
+	for _, t := range inDoubt {
+		list.InDoubt = append(list.InDoubt, Wire(t))
+	}
+	contract.Respond(req, list, nil)
+}
+
+func (a *API) resolve(req micro.Request) {
+	ctx, cancel := context.WithTimeout(context.Background(), a.Timeout)
+	defer cancel()
+	var r contract.ResolveRequest
+	if e := decodeTransferID(req.Data(), &r, &r.TransferID); e != nil {
+		contract.Respond(req, nil, e)
+		return
+	}
+	t, err := a.Coordinator.Resolve(ctx, r.TransferID)
+	if err != nil {
+		contract.Respond(req, nil, a.toWire(err))
+		return
+	}
+	contract.Respond(req, Wire(t), nil)
+}
+
+func decodeTransferID(data []byte, v any, id *string) *contract.Error {
+	if e := contract.Decode(data, v); e != nil {
+		return e
+	}
+	return contract.CheckID("transfer_id", *id)
+}
+
+// Wire is a log record as clients see it.
+func Wire(t transfer.Transfer) contract.Transfer {
+	status, amount := t.State, t.Amount
+	if t.Outcome != "" {
+		status = t.Outcome
+	}
+	if c, err := money.LookupCurrency(t.Currency); err == nil && t.AmountMinor > 0 {
+		amount = money.Format(t.AmountMinor, c)
+	}
+	return contract.Transfer{
+		ID: t.RequestID, TransferID: t.ID, From: t.From, To: t.To, Amount: amount, Currency: t.Currency,
+		Status: status, Reason: t.Reason, Message: t.Message, Done: t.State == transfer.Done,
+		CreatedAt: t.CreatedAt, DecidedAt: t.DecidedAt,
+	}
+}
+
+func (a *API) toWire(err error) *contract.Error {
+	switch {
+	case errors.Is(err, transfer.ErrConflict):
+		return contract.Errorf(contract.CodeConflict, "%s: use a new id for a new transfer", err)
+	case errors.Is(err, transfer.ErrNotFound):
+		return contract.Errorf(contract.CodeUnknownTransfer, "no such transfer: check the id (and, for a status, the paying account in the subject)")
+	case errors.Is(err, context.DeadlineExceeded):
+		return contract.Errorf(contract.CodeTimeout, "no answer in %s: ask for the status with the same id", a.Timeout)
+	}
+	a.Log.Error("internal error", "err", err)
+	return contract.Errorf(contract.CodeInternal, "the coordinator failed: retry with the same id")
+}

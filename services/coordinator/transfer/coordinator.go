@@ -1,0 +1,248 @@
+package transfer
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// Participants reaches the account nodes that own the legs.
+type Participants interface {
+	// Prepare asks account's node to hold its leg of t. A failure to get an answer is a no vote
+	// with a reason (timeout, node_unavailable), never an error.
+	Prepare(ctx context.Context, account string, t Transfer, leg string) Vote
+	// Send delivers the decision for leg; nil means the node acknowledged it.
+	Send(ctx context.Context, account string, t Transfer, leg string, commit bool) error
+}
+
+// Metrics receives what the coordinator measures; the server implements it with Prometheus
+// metrics.
+type Metrics interface {
+	Phase(name string, d time.Duration) // log, prepare, decide, commit
+	Outcome(outcome, reason string)
+	Resent(legs int)
+	InFlight(delta int)
+}
+
+// Coordinator drives transfers through two-phase commit.
+type Coordinator struct {
+	Store   Store
+	Legs    Participants
+	Log     *slog.Logger
+	Metrics Metrics
+	NewID   func() string
+	// PrepareTimeout bounds the prepare phase: a leg that has not voted by then counts as no.
+	PrepareTimeout time.Duration
+	// SendTimeout bounds one attempt to deliver a decision to a leg.
+	SendTimeout time.Duration
+	// MaxBackoff caps the wait between re-sends of an unacknowledged decision.
+	MaxBackoff time.Duration
+}
+
+// StuckAfter is how old an undecided transfer must be before recovery aborts it: its own
+// coordinator, if alive, has decided by then (its prepare phase has a deadline).
+func (c *Coordinator) StuckAfter() time.Duration { return 2*c.PrepareTimeout + time.Second }
+
+// Transfer runs t (a new log record) through two-phase commit and returns it decided. A retry
+// of an earlier request waits for, and returns, that request's outcome.
+func (c *Coordinator) Transfer(ctx context.Context, t Transfer) (Transfer, error) {
+	t.ID, t.State = c.NewID(), Preparing
+	start := time.Now()
+	rec, created, err := c.Store.Begin(ctx, t)
+	if err != nil {
+		return rec, err
+	}
+	if !created {
+		return c.await(ctx, rec)
+	}
+	c.Metrics.InFlight(1)
+	defer c.Metrics.InFlight(-1)
+	c.Metrics.Phase("log", time.Since(start))
+
+	start = time.Now()
+	pctx, cancel := context.WithTimeout(ctx, c.PrepareTimeout)
+	var debit, credit Vote
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); debit = c.Legs.Prepare(pctx, rec.From, rec, Debit) }()
+	go func() { defer wg.Done(); credit = c.Legs.Prepare(pctx, rec.To, rec, Credit) }()
+	wg.Wait()
+	cancel()
+	c.Metrics.Phase("prepare", time.Since(start))
+
+	start = time.Now()
+	// The decision must be durable even if the client gave up waiting meanwhile.
+	rec, err = c.Store.Decide(context.WithoutCancel(ctx), rec.ID, Decide(debit, credit))
+	if err != nil {
+		return rec, err // undecided: recovery will abort it, and the legs wait until then
+	}
+	c.Metrics.Phase("decide", time.Since(start))
+	c.Metrics.Outcome(rec.Outcome, rec.Reason)
+
+	start = time.Now()
+	rec = c.deliver(context.WithoutCancel(ctx), rec)
+	c.Metrics.Phase("commit", time.Since(start))
+	return rec, nil
+}
+
+// deliver sends the decision to every leg that has not acknowledged it, in parallel, and records
+// the acknowledgements. A leg that did not answer is re-sent later, with backoff, by Recover.
+func (c *Coordinator) deliver(ctx context.Context, rec Transfer) Transfer {
+	commit := rec.Outcome == Committed
+	send := func(account, leg string, acked *bool) {
+		if *acked {
+			return
+		}
+		sctx, cancel := context.WithTimeout(ctx, c.SendTimeout)
+		defer cancel()
+		if err := c.Legs.Send(sctx, account, rec, leg, commit); err != nil {
+			c.Log.Warn("decision not acknowledged", "transfer", rec.ID, "leg", leg, "outcome", rec.Outcome, "err", err)
+			return
+		}
+		*acked = true
+	}
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); send(rec.From, Debit, &rec.DebitAcked) }()
+	go func() { defer wg.Done(); send(rec.To, Credit, &rec.CreditAcked) }()
+	wg.Wait()
+	if err := c.Store.Acked(ctx, rec.ID, rec.DebitAcked, rec.CreditAcked, c.backoff(rec.Resends)); err != nil {
+		c.Log.Error("record acknowledgements", "transfer", rec.ID, "err", err)
+	}
+	if rec.DebitAcked && rec.CreditAcked {
+		rec.State = Done
+	}
+	return rec
+}
+
+func (c *Coordinator) backoff(resends int) time.Duration {
+	d := c.SendTimeout
+	for range min(resends, 16) {
+		d *= 2
+		if d >= c.MaxBackoff {
+			return c.MaxBackoff
+		}
+	}
+	return d
+}
+
+// await waits for another request's transfer to be decided, or for ctx to end.
+func (c *Coordinator) await(ctx context.Context, rec Transfer) (Transfer, error) {
+	wait := 5 * time.Millisecond
+	for rec.State == Preparing {
+		select {
+		case <-ctx.Done():
+			return rec, nil // still preparing: the client may ask for the status later
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 100*time.Millisecond)
+		var err error
+		if rec, err = c.Store.Get(ctx, rec.ID); err != nil {
+			return rec, err
+		}
+	}
+	return rec, nil
+}
+
+// Status returns the transfer the paying account from made with request id requestID.
+func (c *Coordinator) Status(ctx context.Context, from, requestID string) (Transfer, error) {
+	return c.Store.ByRequest(ctx, from, requestID)
+}
+
+// Recover aborts transfers left undecided (their coordinator died before deciding: presumed
+// abort) and re-sends due decisions that a leg has not acknowledged. Every instance runs it; the
+// conditional decision and the re-send lease keep them from stepping on each other.
+func (c *Coordinator) Recover(ctx context.Context) (aborted, resent int, err error) {
+	stuck, err := c.Store.Stuck(ctx, time.Now().Add(-c.StuckAfter()), 100)
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, t := range stuck {
+		rec, err := c.abort(ctx, t.ID, ReasonTimeout, "no decision was recorded in time (its coordinator stopped): presumed abort")
+		if err != nil {
+			return aborted, resent, err
+		}
+		c.deliver(ctx, rec)
+		aborted++
+	}
+	due, err := c.Store.ClaimResends(ctx, 100, 2*c.SendTimeout)
+	if err != nil {
+		return aborted, resent, err
+	}
+	for _, rec := range due {
+		legs := 0
+		if !rec.DebitAcked {
+			legs++
+		}
+		if !rec.CreditAcked {
+			legs++
+		}
+		c.Metrics.Resent(legs)
+		c.deliver(ctx, rec)
+		resent++
+	}
+	return aborted, resent, nil
+}
+
+func (c *Coordinator) abort(ctx context.Context, id, reason, message string) (Transfer, error) {
+	rec, err := c.Store.Decide(ctx, id, Decision{Outcome: Aborted, Reason: reason, Message: message})
+	if err == nil && rec.Reason == reason {
+		c.Metrics.Outcome(rec.Outcome, rec.Reason)
+	}
+	return rec, err
+}
+
+// Outcome answers a participant that asks about transfer id: committed or aborted once decided;
+// aborted if there is no record (presumed abort) or if it has been undecided for too long (the
+// abort is recorded first); preparing while its coordinator may still decide.
+func (c *Coordinator) Outcome(ctx context.Context, id string) (string, error) {
+	rec, err := c.Store.Get(ctx, id)
+	if errors.Is(err, ErrNotFound) {
+		return Aborted, nil
+	}
+	if err != nil {
+		return "", err
+	}
+	if rec.State == Preparing {
+		if time.Since(rec.CreatedAt) < c.StuckAfter() {
+			return Preparing, nil
+		}
+		if rec, err = c.abort(ctx, id, ReasonTimeout, "undecided when a participant asked: presumed abort"); err != nil {
+			return "", err
+		}
+	}
+	return rec.Outcome, nil
+}
+
+// Pending lists transfers without a decision and decided transfers not acknowledged by a leg.
+func (c *Coordinator) Pending(ctx context.Context) (inFlight, inDoubt []Transfer, err error) {
+	all, err := c.Store.Pending(ctx, 1000)
+	for _, t := range all {
+		if t.State == Preparing {
+			inFlight = append(inFlight, t)
+		} else {
+			inDoubt = append(inDoubt, t)
+		}
+	}
+	return inFlight, inDoubt, err
+}
+
+// Resolve drives transfer id to its outcome now: an undecided one is aborted, a decided one has
+// its decision re-sent. It never changes a decision, so it cannot create or destroy money.
+func (c *Coordinator) Resolve(ctx context.Context, id string) (Transfer, error) {
+	rec, err := c.Store.Get(ctx, id)
+	if err != nil {
+		return rec, err
+	}
+	if rec.State == Preparing {
+		if rec, err = c.abort(ctx, id, "resolved", "aborted by an operator before a decision"); err != nil {
+			return rec, err
+		}
+	}
+	if rec.State != Done {
+		rec = c.deliver(ctx, rec)
+	}
+	return rec, nil
+}

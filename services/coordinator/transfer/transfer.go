@@ -1,0 +1,133 @@
+// Package transfer is the coordinator's two-phase commit: the log record of a transfer, the rule
+// that turns two votes into a decision, and the use cases that drive a transfer from request to
+// acknowledged decision, recover it after a crash, and answer participants that ask.
+package transfer
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// States of a transfer in the log.
+const (
+	Preparing = "preparing"
+	Committed = "committed"
+	Aborted   = "aborted"
+	Done      = "done" // decided, and both legs acknowledged
+)
+
+// Legs.
+const (
+	Debit  = "debit"
+	Credit = "credit"
+)
+
+// Reasons for an abort that the coordinator itself gives; the others come from the votes.
+const (
+	ReasonTimeout          = "timeout"
+	ReasonNodeUnavailable  = "node_unavailable"
+	ReasonCurrencyMismatch = "currency_mismatch"
+	ReasonAccountNotFound  = "account_not_found"
+)
+
+var (
+	ErrConflict = errors.New("request id reused with a different transfer")
+	ErrNotFound = errors.New("no such transfer")
+)
+
+// Transfer is one row of the coordinator's log.
+type Transfer struct {
+	ID          string // the coordinator's transfer id, on both legs
+	From        string
+	RequestID   string // the client's idempotency key, unique per paying account
+	Fingerprint []byte
+	To          string
+	Amount      string // as the client sent it; each participant parses it in its currency
+	Description string
+	Currency    string // learned from the yes votes
+	AmountMinor int64
+	State       string
+	Outcome     string // committed or aborted once decided
+	Reason      string
+	Message     string
+	DebitVote   string
+	CreditVote  string
+	DebitAcked  bool
+	CreditAcked bool
+	Resends     int
+	CreatedAt   time.Time
+	DecidedAt   *time.Time
+}
+
+// Vote is a leg's answer to prepare, or what stood for it (a timeout, no node).
+type Vote struct {
+	Yes         bool
+	Currency    string
+	AmountMinor int64
+	Reason      string // a code, when not Yes
+	Message     string
+}
+
+// String is the vote as the log records it: "yes" or "no:<reason>".
+func (v Vote) String() string {
+	if v.Yes {
+		return "yes"
+	}
+	return "no:" + v.Reason
+}
+
+// Decision is what the coordinator decided, and the votes it decided on.
+type Decision struct {
+	Outcome     string
+	Reason      string
+	Message     string
+	Currency    string
+	AmountMinor int64
+	DebitVote   string
+	CreditVote  string
+}
+
+// Decide turns the two votes into a decision: commit only if both legs said yes for the same
+// currency and amount; otherwise abort, giving the paying leg's reason first, since that is the
+// one a customer can act on.
+func Decide(debit, credit Vote) Decision {
+	d := Decision{Outcome: Aborted, DebitVote: debit.String(), CreditVote: credit.String()}
+	switch {
+	case !debit.Yes:
+		d.Reason, d.Message = debit.Reason, debit.Message
+	case !credit.Yes:
+		d.Reason, d.Message = credit.Reason, credit.Message
+	case debit.Currency != credit.Currency:
+		d.Reason = ReasonCurrencyMismatch
+		d.Message = "the paying account is in " + debit.Currency + " and the receiving account in " + credit.Currency
+	case debit.AmountMinor != credit.AmountMinor:
+		// Same currency, so the same string parses to the same amount: a participant fault.
+		d.Reason, d.Message = "internal", "the legs disagree on the amount"
+	default:
+		d.Outcome, d.Currency, d.AmountMinor = Committed, debit.Currency, debit.AmountMinor
+	}
+	return d
+}
+
+// Store is the coordinator's log.
+type Store interface {
+	// Begin records t as preparing. If the paying account already has a transfer with t's
+	// request id, it returns that one and created=false (ErrConflict if the fingerprints differ).
+	Begin(ctx context.Context, t Transfer) (_ Transfer, created bool, err error)
+	// Decide records d for transfer id if it is still preparing, and returns the transfer as
+	// decided, by this call or an earlier one.
+	Decide(ctx context.Context, id string, d Decision) (Transfer, error)
+	// Acked records the legs that acknowledged the decision; with both, the transfer is done.
+	// Otherwise the next re-send is due after backoff.
+	Acked(ctx context.Context, id string, debit, credit bool, backoff time.Duration) error
+	Get(ctx context.Context, id string) (Transfer, error)
+	ByRequest(ctx context.Context, from, requestID string) (Transfer, error)
+	// Stuck lists up to limit transfers still preparing and created before before.
+	Stuck(ctx context.Context, before time.Time, limit int) ([]Transfer, error)
+	// ClaimResends returns up to limit decided, unacknowledged transfers whose re-send is due, and
+	// pushes their next attempt back by lease, so other instances leave them alone meanwhile.
+	ClaimResends(ctx context.Context, limit int, lease time.Duration) ([]Transfer, error)
+	// Pending lists transfers not done, oldest first.
+	Pending(ctx context.Context, limit int) ([]Transfer, error)
+}
