@@ -3,10 +3,15 @@ module tsbank
 go 1.26.0
 
 require (
+	github.com/jackc/pgx/v5 v5.12.0
 	github.com/nats-io/nats-server/v2 v2.15.2
+	github.com/nats-io/nats.go v1.55.0
+	tsbank/contract v0.0.0
 	tsbank/migrations v0.0.0
 	tsbank/platform v0.0.0
 	tsbank/services/account v0.0.0
+	tsbank/services/coordinator v0.0.0-00010101000000-000000000000
+	tsbank/testkit v0.0.0
 )
 
 require (
@@ -16,12 +21,10 @@ require (
 	github.com/jackc/pgerrcode v0.0.0-20220416144525-469b46aa5efa // indirect
 	github.com/jackc/pgpassfile v1.0.0 // indirect
 	github.com/jackc/pgservicefile v0.0.0-20240606120523-5a60cdf6a761 // indirect
-	github.com/jackc/pgx/v5 v5.12.0 // indirect
 	github.com/jackc/puddle/v2 v2.2.3 // indirect
 	github.com/klauspost/compress v1.20.3 // indirect
 	github.com/minio/highwayhash v1.0.4 // indirect
 	github.com/nats-io/jwt/v2 v2.8.2 // indirect
-	github.com/nats-io/nats.go v1.55.0 // indirect
 	github.com/nats-io/nkeys v0.4.16 // indirect
 	github.com/nats-io/nuid v1.0.1 // indirect
 	golang.org/x/crypto v0.58.0 // indirect
@@ -29,7 +32,6 @@ require (
 	golang.org/x/sys v0.49.0 // indirect
 	golang.org/x/text v0.43.0 // indirect
 	golang.org/x/time v0.16.0 // indirect
-	tsbank/contract v0.0.0 // indirect
 )
 
 replace (
@@ -37,5 +39,6 @@ replace (
 	tsbank/migrations => ./migrations
 	tsbank/platform => ./platform
 	tsbank/services/account => ./services/account
+	tsbank/services/coordinator => ./services/coordinator
 	tsbank/testkit => ./testkit
 )

@@ -1,0 +1,224 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+
+	"tsbank/contract"
+	"tsbank/contract/client"
+	"tsbank/services/account/node"
+	coordinator "tsbank/services/coordinator/server"
+	"tsbank/testkit"
+)
+
+func TestMain(m *testing.M) { testkit.Main(m) }
+
+// bank is a nats-server, two account nodes and a coordinator, each service with its own database.
+type bank struct {
+	t     testing.TB
+	ns    *server.Server
+	nc    *nats.Conn
+	c     *client.Client
+	dbs   map[string]string // account node name or "coordinator" -> database URL
+	nodes map[string]*node.Node
+	coord *coordinator.Server
+	env   map[string]string // extra configuration for every service
+	pools map[string]*pgxpool.Pool
+}
+
+var nodeNames = []string{"account-1", "account-2"}
+
+// testEnv makes the timeouts short, so that recovery paths run within a test.
+var testEnv = map[string]string{
+	"PREPARE_TIMEOUT": "500ms", "SEND_TIMEOUT": "500ms", "MAX_BACKOFF": "1s", "RECOVER_INTERVAL": "100ms",
+	"HOLD_MAX_AGE": "1s", "HOLD_CHECK_INTERVAL": "100ms", "OUTBOX_POLL": "100ms", "REQUEST_TIMEOUT": "5s",
+}
+
+// newBank starts NATS and the databases; the services are started by the caller.
+func newBank(t testing.TB) *bank {
+	t.Helper()
+	b := &bank{t: t, ns: testkit.StartNATS(t), dbs: map[string]string{}, nodes: map[string]*node.Node{},
+		env: map[string]string{}, pools: map[string]*pgxpool.Pool{}}
+	for k, v := range testEnv {
+		b.env[k] = v
+	}
+	for _, name := range nodeNames {
+		b.dbs[name] = testkit.Postgres(t, "account")
+	}
+	b.dbs["coordinator"] = testkit.Postgres(t, "coordinator")
+	b.nc = testkit.Connect(t, b.ns)
+	b.c = client.New(b.nc)
+	return b
+}
+
+// startBank starts a bank with every service running.
+func startBank(t testing.TB) *bank {
+	t.Helper()
+	b := newBank(t)
+	for _, name := range nodeNames {
+		b.startNode(name)
+	}
+	b.startCoordinator()
+	return b
+}
+
+func (b *bank) getenv(extra map[string]string) func(string) string {
+	return func(k string) string {
+		if v, ok := extra[k]; ok {
+			return v
+		}
+		return b.env[k]
+	}
+}
+
+func (b *bank) startNode(name string) {
+	b.t.Helper()
+	cfg, err := node.ConfigFromEnv(b.getenv(map[string]string{
+		"ACCOUNT_NODE": name, "DATABASE_URL": b.dbs[name], "NATS_URL": b.ns.ClientURL(), "HTTP_ADDR": "127.0.0.1:0",
+	}))
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	n, err := node.Start(context.Background(), cfg, testkit.Logger(b.t))
+	if err != nil {
+		b.t.Fatalf("start %s: %v", name, err)
+	}
+	b.nodes[name] = n
+	b.t.Cleanup(func() { n.Stop(5 * time.Second) })
+}
+
+func (b *bank) stopNode(name string) { b.nodes[name].Stop(5 * time.Second) }
+
+func (b *bank) startCoordinator() {
+	b.t.Helper()
+	cfg, err := coordinator.ConfigFromEnv(b.getenv(map[string]string{
+		"DATABASE_URL": b.dbs["coordinator"], "NATS_URL": b.ns.ClientURL(), "HTTP_ADDR": "127.0.0.1:0",
+	}))
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	s, err := coordinator.Start(context.Background(), cfg, testkit.Logger(b.t))
+	if err != nil {
+		b.t.Fatalf("start coordinator: %v", err)
+	}
+	b.coord = s
+	b.t.Cleanup(func() { s.Stop(5 * time.Second) })
+}
+
+func (b *bank) pool(name string) *pgxpool.Pool {
+	b.t.Helper()
+	if p, ok := b.pools[name]; ok {
+		return p
+	}
+	p, err := pgxpool.New(context.Background(), b.dbs[name])
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	b.t.Cleanup(p.Close)
+	b.pools[name] = p
+	return p
+}
+
+func ctx(t testing.TB) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	t.Cleanup(cancel)
+	return c
+}
+
+func (b *bank) open(id, nodeName, currency string) {
+	b.t.Helper()
+	if _, err := b.c.Open(ctx(b.t), id, contract.OpenRequest{ID: "o-" + id, Currency: currency, Node: nodeName}); err != nil {
+		b.t.Fatalf("open %s: %v", id, err)
+	}
+}
+
+func (b *bank) deposit(id, amount string) {
+	b.t.Helper()
+	if _, err := b.c.Deposit(ctx(b.t), id, contract.MoneyRequest{ID: fmt.Sprintf("seed-%d", time.Now().UnixNano()), Amount: amount}); err != nil {
+		b.t.Fatalf("deposit into %s: %v", id, err)
+	}
+}
+
+func (b *bank) balance(id string) string {
+	b.t.Helper()
+	bal, err := b.c.Balance(ctx(b.t), id)
+	if err != nil {
+		b.t.Fatalf("balance %s: %v", id, err)
+	}
+	return bal.Balance
+}
+
+func (b *bank) transfer(from, id, to, amount string) contract.Transfer {
+	b.t.Helper()
+	tr, err := b.c.Transfer(ctx(b.t), from, contract.TransferRequest{ID: id, To: to, Amount: amount})
+	if err != nil {
+		b.t.Fatalf("transfer %s: %v", id, err)
+	}
+	return tr
+}
+
+// ledger sums, over every node's database, the balances, holds and pending credits (minor units),
+// and counts legs still prepared.
+func (b *bank) ledger() (balances, onHold, pendingIn, prepared int64) {
+	b.t.Helper()
+	for _, name := range nodeNames {
+		var bal, hold, pend, prep int64
+		err := b.pool(name).QueryRow(ctx(b.t), `SELECT coalesce(sum(balance), 0), coalesce(sum(on_hold), 0), coalesce(sum(pending_in), 0),
+			(SELECT count(*) FROM holds WHERE state = 'prepared') FROM accounts`).Scan(&bal, &hold, &pend, &prep)
+		if err != nil {
+			b.t.Fatal(err)
+		}
+		balances, onHold, pendingIn, prepared = balances+bal, onHold+hold, pendingIn+pend, prepared+prep
+	}
+	return
+}
+
+// settled waits until no transfer is pending in the coordinator's log and no leg is held.
+func (b *bank) settled() {
+	b.t.Helper()
+	testkit.CheckFor(b.t, 20*time.Second, 50*time.Millisecond, func() error {
+		var open int
+		if err := b.pool("coordinator").QueryRow(ctx(b.t), `SELECT count(*) FROM transfers WHERE state <> 'done'`).Scan(&open); err != nil {
+			return err
+		}
+		_, hold, pend, prep := b.ledger()
+		if open != 0 || hold != 0 || pend != 0 || prep != 0 {
+			return fmt.Errorf("%d transfers not done, on hold %d, pending in %d, %d legs prepared", open, hold, pend, prep)
+		}
+		return nil
+	})
+}
+
+// legState is the state of one leg on its node ("" if the node has no row for it).
+func (b *bank) legState(nodeName, transferID, leg string) string {
+	b.t.Helper()
+	var state string
+	err := b.pool(nodeName).QueryRow(ctx(b.t), `SELECT coalesce((SELECT state FROM holds WHERE transfer_id = $1 AND leg = $2), '')`, transferID, leg).Scan(&state)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return state
+}
+
+// logState is a transfer's state and outcome in the coordinator's log.
+func (b *bank) logState(transferID string) (state, outcome string) {
+	b.t.Helper()
+	err := b.pool("coordinator").QueryRow(ctx(b.t), `SELECT state, coalesce(outcome, '') FROM transfers WHERE transfer_id = $1`, transferID).Scan(&state, &outcome)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return state, outcome
+}
+
+func wantCode(t testing.TB, err error, code string) {
+	t.Helper()
+	if got := contract.CodeOf(err); got != code {
+		t.Fatalf("error = %v, want code %s", err, code)
+	}
+}

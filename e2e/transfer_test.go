@@ -1,0 +1,226 @@
+package e2e
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+
+	"tsbank/contract"
+)
+
+func TestTransferBetweenNodesCommitsBothLegs(t *testing.T) {
+	t.Parallel()
+	b := startBank(t)
+	b.open("alice", "account-1", "EUR")
+	b.open("bob", "account-2", "EUR")
+	b.deposit("alice", "100.00")
+	tr := b.transfer("alice", "t-1", "bob", "25")
+	if tr.Status != contract.TransferCommitted || tr.Amount != "25.00" || tr.Currency != "EUR" || !tr.Done || tr.TransferID == "" {
+		t.Fatalf("transfer = %+v", tr)
+	}
+	if a, c := b.balance("alice"), b.balance("bob"); a != "75.00" || c != "25.00" {
+		t.Fatalf("balances alice %s, bob %s; want 75.00, 25.00", a, c)
+	}
+	// A retry returns the same transfer and moves nothing; the same id with another body conflicts.
+	if again := b.transfer("alice", "t-1", "bob", "25"); again.TransferID != tr.TransferID || again.Status != contract.TransferCommitted {
+		t.Fatalf("retry = %+v, want %+v", again, tr)
+	}
+	_, err := b.c.Transfer(ctx(t), "alice", contract.TransferRequest{ID: "t-1", To: "bob", Amount: "26"})
+	wantCode(t, err, contract.CodeConflict)
+	if a := b.balance("alice"); a != "75.00" {
+		t.Fatalf("alice %s after a retry and a conflict, want 75.00", a)
+	}
+	st, err := b.c.TransferStatus(ctx(t), "alice", "t-1")
+	if err != nil || st.TransferID != tr.TransferID || st.Status != contract.TransferCommitted {
+		t.Fatalf("status = %+v, %v", st, err)
+	}
+	_, err = b.c.TransferStatus(ctx(t), "bob", "t-1")
+	wantCode(t, err, contract.CodeUnknownTransfer)
+	// Each leg wrote its event through its node's outbox, naming the transfer and the counterparty.
+	for _, leg := range []struct{ node, account, typ, amount, counterparty string }{
+		{"account-1", "alice", "transfer_out", "-25.00", "bob"}, {"account-2", "bob", "transfer_in", "25.00", "alice"},
+	} {
+		var typ, amount, transferID, counterparty string
+		err := b.pool(leg.node).QueryRow(ctx(t), `SELECT payload->>'type', payload->>'amount', payload->>'transfer_id', payload->>'counterparty'
+			FROM outbox WHERE account_id = $1 AND payload->>'transfer_id' IS NOT NULL`, leg.account).Scan(&typ, &amount, &transferID, &counterparty)
+		if err != nil || typ != leg.typ || amount != leg.amount || transferID != tr.TransferID || counterparty != leg.counterparty {
+			t.Fatalf("%s event = %s %s %s %s, %v", leg.account, typ, amount, transferID, counterparty, err)
+		}
+	}
+}
+
+func TestTransferWithinOneNodeIsAtomicToo(t *testing.T) {
+	t.Parallel()
+	b := startBank(t)
+	b.open("alice", "account-1", "EUR")
+	b.open("carol", "account-1", "EUR")
+	b.deposit("alice", "10.00")
+	if tr := b.transfer("alice", "t-1", "carol", "10.00"); tr.Status != contract.TransferCommitted {
+		t.Fatalf("transfer = %+v", tr)
+	}
+	if tr := b.transfer("alice", "t-2", "carol", "0.01"); tr.Status != contract.TransferAborted || tr.Reason != contract.CodeInsufficient {
+		t.Fatalf("second transfer = %+v, want aborted for insufficient funds", tr)
+	}
+	if a, c := b.balance("alice"), b.balance("carol"); a != "0.00" || c != "10.00" {
+		t.Fatalf("balances %s, %s", a, c)
+	}
+	b.settled()
+}
+
+// TestRefusedTransfersAbortAndLeaveNothing covers what only a participant can see: each transfer
+// aborts with its reason, no money moves, no hold remains, and its log row is final.
+func TestRefusedTransfersAbortAndLeaveNothing(t *testing.T) {
+	t.Parallel()
+	b := startBank(t)
+	b.open("alice", "account-1", "EUR")
+	b.open("bob", "account-2", "EUR")
+	b.open("yen", "account-2", "JPY")
+	b.open("shut", "account-2", "EUR")
+	if _, err := b.c.Close(ctx(t), "shut", contract.CloseRequest{ID: "c-1"}); err != nil {
+		t.Fatal(err)
+	}
+	b.deposit("alice", "50.00")
+	cases := []struct{ name, from, to, amount, reason string }{
+		{"insufficient funds", "alice", "bob", "50.01", contract.CodeInsufficient},
+		{"unknown receiver", "alice", "nobody", "1.00", contract.CodeAccountNotFound},
+		{"unknown payer", "nobody", "bob", "1.00", contract.CodeAccountNotFound},
+		{"closed receiver", "alice", "shut", "1.00", contract.CodeAccountClosed},
+		{"currency mismatch", "alice", "yen", "1", contract.CodeCurrencyMismatch},
+		{"more decimals than the currency has", "alice", "bob", "1.005", contract.CodeInvalidAmount},
+	}
+	for i, tc := range cases {
+		t.Run(tc.name+" aborts with "+tc.reason, func(t *testing.T) {
+			tr := b.transfer(tc.from, fmt.Sprintf("t-%d", i), tc.to, tc.amount)
+			if tr.Status != contract.TransferAborted || tr.Reason != tc.reason || tr.Message == "" {
+				t.Fatalf("transfer = %+v, want aborted with %s and a message", tr, tc.reason)
+			}
+		})
+	}
+	b.settled()
+	if a, c := b.balance("alice"), b.balance("bob"); a != "50.00" || c != "0.00" {
+		t.Fatalf("balances %s, %s after refused transfers", a, c)
+	}
+}
+
+// TestBadTransferRequestsAreRefusedBeforeAnythingIsLogged: these get an error reply, and leave no
+// log row and no hold.
+func TestBadTransferRequestsAreRefusedBeforeAnythingIsLogged(t *testing.T) {
+	t.Parallel()
+	b := startBank(t)
+	b.open("alice", "account-1", "EUR")
+	b.deposit("alice", "5.00")
+	cases := []struct{ name, from, body, code string }{
+		{"malformed JSON", "alice", `{"id":`, contract.CodeBadRequest},
+		{"unknown field", "alice", `{"id":"t","to":"bob","amount":"1","x":1}`, contract.CodeBadRequest},
+		{"missing id", "alice", `{"to":"bob","amount":"1"}`, contract.CodeInvalidID},
+		{"bad receiver id", "alice", `{"id":"t","to":"b.b","amount":"1"}`, contract.CodeInvalidID},
+		{"same account", "alice", `{"id":"t","to":"alice","amount":"1"}`, contract.CodeSameAccount},
+		{"negative amount", "alice", `{"id":"t","to":"bob","amount":"-1"}`, contract.CodeInvalidAmount},
+		{"zero amount", "alice", `{"id":"t","to":"bob","amount":"0"}`, contract.CodeInvalidAmount},
+		{"float amount", "alice", `{"id":"t","to":"bob","amount":1.5}`, contract.CodeBadRequest},
+		{"payer id with bad characters", "al!ce", `{"id":"t","to":"bob","amount":"1"}`, contract.CodeInvalidID},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name+" is "+tc.code, func(t *testing.T) {
+			msg, err := b.nc.Request(contract.TransferSubject(tc.from), []byte(tc.body), 5*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := msg.Header.Get(contract.ErrorCodeHeader); got != tc.code {
+				t.Fatalf("reply %s (code %q), want %s", msg.Data, got, tc.code)
+			}
+		})
+	}
+	var rows int
+	if err := b.pool("coordinator").QueryRow(ctx(t), `SELECT count(*) FROM transfers`).Scan(&rows); err != nil || rows != 0 {
+		t.Fatalf("log rows = %d, %v; want none", rows, err)
+	}
+	if _, hold, pend, prep := b.ledger(); hold+pend+prep != 0 {
+		t.Fatalf("holds left: %d %d %d", hold, pend, prep)
+	}
+}
+
+// TestConcurrentTransfersConserveMoney runs many concurrent transfers among a few hot accounts on
+// two nodes: the total never changes, no balance goes negative, and no hold is left.
+func TestConcurrentTransfersConserveMoney(t *testing.T) {
+	t.Parallel()
+	b := startBank(t)
+	accounts := []string{"a1", "a2", "b1", "b2"}
+	for i, id := range accounts {
+		b.open(id, nodeNames[i/2], "EUR")
+		b.deposit(id, "100.00")
+	}
+	before, _, _, _ := b.ledger()
+	const clients, each = 16, 40
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	outcomes := map[string]int{}
+	for c := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := rand.New(rand.NewPCG(uint64(c), 7))
+			for i := range each {
+				from := accounts[r.IntN(len(accounts))]
+				to := accounts[r.IntN(len(accounts))]
+				if from == to {
+					continue
+				}
+				amount := fmt.Sprintf("%d.%02d", r.IntN(60), r.IntN(100))
+				if amount == "0.00" {
+					amount = "0.01"
+				}
+				tr, err := b.c.Transfer(ctx(t), from, contract.TransferRequest{ID: fmt.Sprintf("c%d-%d", c, i), To: to, Amount: amount})
+				mu.Lock()
+				if err != nil {
+					outcomes["error "+contract.CodeOf(err)]++
+				} else {
+					outcomes[tr.Status+" "+tr.Reason]++
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	b.settled()
+	after, _, _, _ := b.ledger()
+	if after != before {
+		t.Fatalf("total balance went from %d to %d", before, after)
+	}
+	var negative int
+	for _, name := range nodeNames {
+		if err := b.pool(name).QueryRow(ctx(t), `SELECT count(*) FROM accounts WHERE balance < 0`).Scan(&negative); err != nil || negative != 0 {
+			t.Fatalf("%d negative balances on %s, %v", negative, name, err)
+		}
+	}
+	if outcomes["committed "] == 0 || outcomes["aborted insufficient_funds"] == 0 {
+		t.Fatalf("outcomes %v: the workload should both commit and run out of funds", outcomes)
+	}
+	t.Logf("outcomes: %v", outcomes)
+}
+
+func TestTransferToANodeThatIsDownAbortsQuickly(t *testing.T) {
+	t.Parallel()
+	b := startBank(t)
+	b.open("alice", "account-1", "EUR")
+	b.open("bob", "account-2", "EUR")
+	b.deposit("alice", "10.00")
+	b.stopNode("account-2")
+	start := time.Now()
+	tr := b.transfer("alice", "t-1", "bob", "1.00")
+	if tr.Status != contract.TransferAborted || tr.Reason != contract.CodeNodeUnavailable {
+		t.Fatalf("transfer = %+v, want aborted with node_unavailable", tr)
+	}
+	if d := time.Since(start); d > 400*time.Millisecond {
+		t.Fatalf("took %s: a missing node should not wait for the prepare timeout", d)
+	}
+	if a := b.balance("alice"); a != "10.00" {
+		t.Fatalf("alice %s", a)
+	}
+	var hold int64
+	if err := b.pool("account-1").QueryRow(ctx(t), `SELECT on_hold FROM accounts WHERE id = 'alice'`).Scan(&hold); err != nil || hold != 0 {
+		t.Fatalf("alice on hold %d, %v", hold, err)
+	}
+}
