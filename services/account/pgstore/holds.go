@@ -14,21 +14,30 @@ import (
 
 const holdColumns = `h.transfer_id, h.leg, h.account_id, h.amount, h.counterparty, h.description, h.state, h.reason, h.created_at`
 
-func scanHold(row pgx.Row, h *account.Hold) error {
-	return row.Scan(&h.TransferID, &h.Leg, &h.Account, &h.Amount, &h.Counterparty, &h.Description, &h.State, &h.Reason, &h.CreatedAt)
-}
-
-// getHold reads and locks leg (transferID, leg); found is false if there is none.
-func getHold(ctx context.Context, tx pgx.Tx, transferID, leg string) (h account.Hold, found bool, err error) {
-	err = scanHold(tx.QueryRow(ctx, `SELECT `+holdColumns+` FROM holds h WHERE h.transfer_id = $1 AND h.leg = $2 FOR UPDATE`,
-		transferID, leg), &h)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return h, false, nil
-	}
-	if err != nil {
-		return h, false, fmt.Errorf("read hold %s/%s: %w", transferID, leg, err)
-	}
-	return h, true, nil
+// withHold reads account id, locking it, and its leg (transferID, leg) in the round trip that
+// begins the transaction. The hold needs no lock of its own: every change to a leg happens under
+// its account's row lock. found is false when the leg is unknown.
+func (s *Store) withHold(ctx context.Context, id, transferID, leg string, decide func(a *account.Account, h *account.Hold, found bool, b *pgx.Batch) error) error {
+	var a account.Account
+	var tid, hleg, hacc, counterparty, description, state, reason *string
+	var amount *int64
+	var created *time.Time
+	return readModifyWrite(ctx, s.pool, `SELECT `+accountColumns+`, h.transfer_id, h.leg, h.account_id, h.amount,
+			h.counterparty, h.description, h.state, h.reason, h.created_at
+		FROM accounts a LEFT JOIN holds h ON h.transfer_id = $2 AND h.leg = $3 AND h.account_id = a.id
+		WHERE a.id = $1 FOR UPDATE OF a`, []any{id, transferID, leg},
+		func(row pgx.Row) (err error) {
+			a, err = s.scan(row, &tid, &hleg, &hacc, &amount, &counterparty, &description, &state, &reason, &created)
+			return err
+		},
+		func(b *pgx.Batch) error {
+			if tid == nil {
+				return decide(&a, &account.Hold{}, false, b)
+			}
+			h := account.Hold{TransferID: *tid, Leg: *hleg, Account: *hacc, Currency: a.Currency, Amount: *amount,
+				Counterparty: *counterparty, Description: *description, State: *state, Reason: *reason, CreatedAt: *created}
+			return decide(&a, &h, true, b)
+		})
 }
 
 func insertHold(b *pgx.Batch, h account.Hold) {
@@ -40,34 +49,25 @@ func insertHold(b *pgx.Batch, h account.Hold) {
 // Prepare locks account id; if the leg is already known it returns it unchanged, otherwise it
 // applies fn and records the leg as prepared, or as aborted with the reason if fn refuses it.
 func (s *Store) Prepare(ctx context.Context, id string, h account.Hold, fn func(*account.Account, *account.Hold) error) (out account.Hold, err error) {
-	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		a, err := s.lock(ctx, tx, id)
-		if err != nil {
-			return err
-		}
-		known, found, err := getHold(ctx, tx, h.TransferID, h.Leg)
-		if err != nil {
-			return err
-		}
+	err = s.withHold(ctx, id, h.TransferID, h.Leg, func(a *account.Account, known *account.Hold, found bool, b *pgx.Batch) error {
 		if found {
-			known.Currency, out = a.Currency, known
-			return nil
+			out = *known
+			return errNothingToWrite
 		}
-		b := &pgx.Batch{}
 		h.Currency, h.State = a.Currency, account.HoldPrepared
-		if ferr := fn(&a, &h); ferr != nil {
+		if ferr := fn(a, &h); ferr != nil {
 			reason := account.Reason(ferr)
 			if reason == "" {
 				return ferr
 			}
 			// The refusal is recorded, so a duplicate or late prepare gets the same no.
 			h.State, h.Reason = account.HoldAborted, reason
-		} else if err := queueSave(b, a, nil); err != nil {
+		} else if err := queueSave(b, *a, nil); err != nil {
 			return err
 		}
 		insertHold(b, h)
 		out = h
-		return tx.SendBatch(ctx, b).Close()
+		return nil
 	})
 	return out, err
 }
@@ -80,49 +80,38 @@ func (s *Store) Decide(ctx context.Context, id, transferID, leg string, commit b
 	if commit {
 		target = account.HoldCommitted
 	}
-	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		a, err := s.lock(ctx, tx, id)
-		if errors.Is(err, account.ErrNotFound) && !commit {
-			// Nothing was ever held on an account that does not exist.
-			out = account.Hold{TransferID: transferID, Leg: leg, Account: id, State: account.HoldAborted}
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		h, found, err := getHold(ctx, tx, transferID, leg)
-		if err != nil {
-			return err
-		}
-		h.Currency = a.Currency
-		b := &pgx.Batch{}
+	err = s.withHold(ctx, id, transferID, leg, func(a *account.Account, h *account.Hold, found bool, b *pgx.Batch) error {
 		switch {
 		case !found && commit:
 			return fmt.Errorf("%w: %s/%s on %s", account.ErrUnknownTransfer, transferID, leg, id)
 		case !found:
-			h = account.Hold{TransferID: transferID, Leg: leg, Account: id, Currency: a.Currency,
+			*h = account.Hold{TransferID: transferID, Leg: leg, Account: id, Currency: a.Currency,
 				State: account.HoldAborted, Reason: "aborted_before_prepare", CreatedAt: time.Now()}
-			insertHold(b, h)
+			insertHold(b, *h)
 		case h.State == target:
-			out = h
-			return nil
+			out = *h
+			return errNothingToWrite
 		case h.State != account.HoldPrepared:
 			return fmt.Errorf("%w: %s/%s is %s", account.ErrDecisionConflict, transferID, leg, h.State)
 		default:
-			a.Settle(h, commit)
+			a.Settle(*h, commit)
 			var ev *account.Event
 			if commit {
-				ev = fn(&a, h)
+				ev = fn(a, *h)
 			}
-			if err := queueSave(b, a, ev); err != nil {
+			if err := queueSave(b, *a, ev); err != nil {
 				return err
 			}
 			h.State = target
 			b.Queue(`UPDATE holds SET state = $3, decided_at = now() WHERE transfer_id = $1 AND leg = $2`, transferID, leg, target)
 		}
-		out = h
-		return tx.SendBatch(ctx, b).Close()
+		out = *h
+		return nil
 	})
+	if errors.Is(err, account.ErrNotFound) && !commit {
+		// Nothing was ever held on an account that does not exist.
+		return account.Hold{TransferID: transferID, Leg: leg, Account: id, State: account.HoldAborted}, nil
+	}
 	return out, err
 }
 

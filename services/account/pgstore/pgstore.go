@@ -66,37 +66,39 @@ func (s *Store) create(ctx context.Context, a account.Account, key account.Key) 
 // Change locks account id, checks key, applies fn and writes the account, the event fn returns
 // (to the outbox) and the idempotency record, all in one transaction.
 func (s *Store) Change(ctx context.Context, id string, key account.Key, fn func(*account.Account) (*account.Event, error)) (res account.Result, err error) {
-	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		// One round trip locks the account and fetches any earlier request with this id.
-		row := tx.QueryRow(ctx, `SELECT `+accountColumns+`, r.fingerprint, r.reply
-			FROM accounts a LEFT JOIN requests r ON r.account_id = a.id AND r.request_id = $2
-			WHERE a.id = $1 FOR UPDATE OF a`, id, key.RequestID)
-		var fingerprint, reply []byte
-		a, err := s.scan(row, &fingerprint, &reply)
-		if err != nil {
+	var a account.Account
+	var fingerprint, reply []byte
+	// One round trip begins, locks the account and fetches any earlier request with this id.
+	err = readModifyWrite(ctx, s.pool, `SELECT `+accountColumns+`, r.fingerprint, r.reply
+		FROM accounts a LEFT JOIN requests r ON r.account_id = a.id AND r.request_id = $2
+		WHERE a.id = $1 FOR UPDATE OF a`, []any{id, key.RequestID},
+		func(row pgx.Row) (err error) {
+			a, err = s.scan(row, &fingerprint, &reply)
 			return err
-		}
-		if fingerprint != nil {
-			res, err = decodeReplay(key, fingerprint, reply)
-			return err
-		}
-		ev, err := fn(&a)
-		if err != nil {
-			return err
-		}
-		res = account.Result{Account: a, Event: ev}
-		b := &pgx.Batch{}
-		if err := queueSave(b, a, ev); err != nil {
-			return err
-		}
-		replyJSON, err := json.Marshal(res)
-		if err != nil {
-			return fmt.Errorf("encode result: %w", err)
-		}
-		b.Queue(`INSERT INTO requests (account_id, request_id, fingerprint, reply) VALUES ($1, $2, $3, $4)`,
-			a.ID, key.RequestID, key.Fingerprint, replyJSON)
-		return tx.SendBatch(ctx, b).Close()
-	})
+		},
+		func(b *pgx.Batch) error {
+			if fingerprint != nil {
+				if res, err = decodeReplay(key, fingerprint, reply); err != nil {
+					return err
+				}
+				return errNothingToWrite
+			}
+			ev, err := fn(&a)
+			if err != nil {
+				return err
+			}
+			res = account.Result{Account: a, Event: ev}
+			if err := queueSave(b, a, ev); err != nil {
+				return err
+			}
+			replyJSON, err := json.Marshal(res)
+			if err != nil {
+				return fmt.Errorf("encode result: %w", err)
+			}
+			b.Queue(`INSERT INTO requests (account_id, request_id, fingerprint, reply) VALUES ($1, $2, $3, $4)`,
+				a.ID, key.RequestID, key.Fingerprint, replyJSON)
+			return nil
+		})
 	return res, err
 }
 
@@ -114,11 +116,6 @@ func queueSave(b *pgx.Batch, a account.Account, ev *account.Event) error {
 	b.Queue(`INSERT INTO outbox (event_id, account_id, subject, payload) VALUES ($1, $2, $3, $4)`,
 		ev.ID, a.ID, subject, payload)
 	return nil
-}
-
-// lock reads account id and locks its row until the transaction ends.
-func (s *Store) lock(ctx context.Context, tx pgx.Tx, id string) (account.Account, error) {
-	return s.scan(tx.QueryRow(ctx, `SELECT `+accountColumns+` FROM accounts a WHERE a.id = $1 FOR UPDATE`, id))
 }
 
 // Get returns account id.
