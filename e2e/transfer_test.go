@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"tsbank/contract"
+	"tsbank/services/coordinator/transfer"
 )
 
 func TestTransferBetweenNodesCommitsBothLegs(t *testing.T) {
@@ -222,5 +223,59 @@ func TestTransferToANodeThatIsDownAbortsQuickly(t *testing.T) {
 	var hold int64
 	if err := b.pool("account-1").QueryRow(ctx(t), `SELECT on_hold FROM accounts WHERE id = 'alice'`).Scan(&hold); err != nil || hold != 0 {
 		t.Fatalf("alice on hold %d, %v", hold, err)
+	}
+}
+
+// TestTwoCoordinatorsShareOneLog runs two coordinator instances over one log while transfers flow
+// and a stuck transfer waits for recovery: both recover, neither decides anything twice, and every
+// leg agrees with the log.
+func TestTwoCoordinatorsShareOneLog(t *testing.T) {
+	t.Parallel()
+	b := aliceAndBob(t)
+	b.deposit("bob", "100.00")
+	b.logTransfer("stuck", "30.00")
+	b.mustVoteYes("account-1", "alice", "stuck", "debit")
+	b.startCoordinator()
+	b.startCoordinator()
+	var wg sync.WaitGroup
+	for c := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 20 {
+				from, to := "alice", "bob"
+				if (c+i)%2 == 0 {
+					from, to = to, from
+				}
+				if _, err := b.c.Transfer(ctx(t), from, contract.TransferRequest{ID: fmt.Sprintf("s%d-%d", c, i), To: to, Amount: "1.00"}); err != nil {
+					t.Error(err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	b.settled()
+	if total, _, _, _ := b.ledger(); total != 20000 {
+		t.Fatalf("total %d, want 20000", total)
+	}
+	rows, err := b.pool("coordinator").Query(ctx(t), `SELECT transfer_id, outcome FROM transfers`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, outcome string
+		if err := rows.Scan(&id, &outcome); err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range nodeNames {
+			var bad int
+			if err := b.pool(name).QueryRow(ctx(t), `SELECT count(*) FROM holds WHERE transfer_id = $1 AND state <> $2`, id, outcome).Scan(&bad); err != nil || bad != 0 {
+				t.Fatalf("%s is %s in the log but %d legs on %s disagree (%v)", id, outcome, bad, name, err)
+			}
+		}
+	}
+	if state, outcome := b.logState("stuck"); state != transfer.Done || outcome != transfer.Aborted {
+		t.Fatalf("stuck transfer is %s/%s", state, outcome)
 	}
 }

@@ -1,6 +1,6 @@
 // Command devstack runs the whole bank on this machine without Docker: an embedded nats-server
 // with JetStream, a throwaway PostgreSQL cluster (or databases on a server given by URL), the
-// migrations, and two account nodes. It prints how to reach them with the nats CLI and psql.
+// migrations, two account nodes and the transfer coordinator. It prints how to reach them with the nats CLI and psql.
 // Ctrl-C stops everything and removes what it created.
 package main
 
@@ -20,6 +20,7 @@ import (
 	"tsbank/migrations"
 	"tsbank/platform/pgcluster"
 	"tsbank/services/account/node"
+	coordinator "tsbank/services/coordinator/server"
 )
 
 func main() {
@@ -66,8 +67,9 @@ type stack struct {
 	storeDir  string
 	ns        *server.Server
 	pg        *pgcluster.Cluster
-	databases map[string]string // node -> URL
+	databases map[string]string // service (node name or "coordinator") -> URL
 	nodes     []*node.Node
+	coord     *coordinator.Server
 	log       *slog.Logger
 }
 
@@ -95,14 +97,17 @@ func startStack(ctx context.Context, o options, log *slog.Logger) (*stack, error
 	} else if s.pg, err = pgcluster.Start(ctx, ""); err != nil {
 		return s, fmt.Errorf("postgres: %w", err)
 	}
-	for _, name := range o.nodes {
-		db := "tsbank_" + underscore(name)
-		url, err := s.pg.CreateDatabase(ctx, db)
+	for _, name := range append(append([]string{}, o.nodes...), "coordinator") {
+		url, err := s.pg.CreateDatabase(ctx, "tsbank_"+underscore(name))
 		if err != nil {
 			return s, fmt.Errorf("%w (drop it, or point -postgres at another server)", err)
 		}
 		s.databases[name] = url
-		if err := migrations.Up("account", url); err != nil {
+		kind := "account"
+		if name == "coordinator" {
+			kind = "coordinator"
+		}
+		if err := migrations.Up(kind, url); err != nil {
 			return s, err
 		}
 	}
@@ -122,6 +127,18 @@ func startStack(ctx context.Context, o options, log *slog.Logger) (*stack, error
 		}
 		s.nodes = append(s.nodes, n)
 	}
+	cfg, err := coordinator.ConfigFromEnv(func(k string) string {
+		return map[string]string{
+			"DATABASE_URL": s.databases["coordinator"], "NATS_URL": s.ns.ClientURL(),
+			"HTTP_ADDR": httpAddr(o.httpBase, len(o.nodes)),
+		}[k]
+	})
+	if err != nil {
+		return s, err
+	}
+	if s.coord, err = coordinator.Start(ctx, cfg, log.With("service", "coordinator")); err != nil {
+		return s, fmt.Errorf("coordinator: %w", err)
+	}
 	return s, nil
 }
 
@@ -134,6 +151,9 @@ func httpAddr(base, i int) string {
 }
 
 func (s *stack) stop() {
+	if s.coord != nil {
+		s.coord.Stop(5 * time.Second)
+	}
 	for _, n := range s.nodes {
 		n.Stop(5 * time.Second)
 	}
@@ -175,8 +195,9 @@ func (s *stack) printGuide(o options) {
 NATS     %s  (monitoring http://%s)
 `, s.ns.ClientURL(), s.ns.MonitorAddr())
 	for i, name := range o.nodes {
-		fmt.Printf("%-9s psql %q   metrics http://%s/metrics\n", name, s.databases[name], s.nodes[i].HTTPAddr())
+		fmt.Printf("%-11s psql %q   metrics http://%s/metrics\n", name, s.databases[name], s.nodes[i].HTTPAddr())
 	}
+	fmt.Printf("%-11s psql %q   metrics http://%s/metrics\n", "coordinator", s.databases["coordinator"], s.coord.HTTPAddr())
 	fmt.Print(`
 Try:
   nats micro ls
@@ -185,6 +206,8 @@ Try:
   nats req bank.account.alice.deposit '{"id":"d-1","amount":"100.00","description":"salary"}'
   nats req bank.account.alice.balance ''
   nats req bank.account.bob.whereis   ''
+  nats req bank.transfer.alice        '{"id":"t-1","to":"bob","amount":"25.00"}'
+  nats req bank.transfer.alice.status '{"id":"t-1"}'
   nats req bank.accounts.list         ''
   nats kv get tsbank_accounts alice
   nats sub 'bank.events.>'

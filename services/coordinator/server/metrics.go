@@ -24,7 +24,9 @@ func newTransferMetrics(reg *metrics.Registry) *transferMetrics {
 	}
 }
 
-func (m *transferMetrics) Phase(name string, d time.Duration) { m.phases.With(name).Observe(d.Seconds()) }
-func (m *transferMetrics) Outcome(outcome, reason string)     { m.outcomes.With(outcome, reason).Inc() }
-func (m *transferMetrics) Resent(legs int)                    { m.resent.Add(float64(legs)) }
-func (m *transferMetrics) InFlight(delta int)                 { m.inFlight.Add(float64(delta)) }
+func (m *transferMetrics) Phase(name string, d time.Duration) {
+	m.phases.With(name).Observe(d.Seconds())
+}
+func (m *transferMetrics) Outcome(outcome, reason string) { m.outcomes.With(outcome, reason).Inc() }
+func (m *transferMetrics) Resent(legs int)                { m.resent.Add(float64(legs)) }
+func (m *transferMetrics) InFlight(delta int)             { m.inFlight.Add(float64(delta)) }

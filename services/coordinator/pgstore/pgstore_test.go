@@ -1,0 +1,132 @@
+package pgstore_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"tsbank/services/coordinator/pgstore"
+	"tsbank/services/coordinator/transfer"
+	"tsbank/testkit"
+)
+
+func TestMain(m *testing.M) { testkit.Main(m) }
+
+func newStore(t *testing.T) *pgstore.Store {
+	t.Helper()
+	pool, err := pgxpool.New(context.Background(), testkit.Postgres(t, "coordinator"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	return pgstore.New(pool, time.Second)
+}
+
+// Several coordinators may race to decide one transfer (the one driving it, another's recovery,
+// a participant's question, an operator): exactly one decision is written, and every racer reads
+// that one back.
+func TestConcurrentDecisionsWriteExactlyOne(t *testing.T) {
+	t.Parallel()
+	s := newStore(t)
+	ctx := context.Background()
+	for i := range 20 {
+		id := fmt.Sprintf("x%d", i)
+		if _, _, err := s.Begin(ctx, transfer.Transfer{ID: id, From: "a", RequestID: id, Fingerprint: []byte{1}, To: "b", Amount: "1"}); err != nil {
+			t.Fatal(err)
+		}
+		got := make([]transfer.Transfer, 8)
+		var wg sync.WaitGroup
+		for k := range got {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				d := transfer.Decision{Outcome: transfer.Committed, Reason: ""}
+				if k%2 == 1 {
+					d = transfer.Decision{Outcome: transfer.Aborted, Reason: fmt.Sprintf("racer-%d", k)}
+				}
+				rec, err := s.Decide(ctx, id, d)
+				if err != nil {
+					t.Error(err)
+				}
+				got[k] = rec
+			}()
+		}
+		wg.Wait()
+		for _, rec := range got[1:] {
+			if rec.Outcome != got[0].Outcome || rec.Reason != got[0].Reason || rec.DecidedAt == nil || !rec.DecidedAt.Equal(*got[0].DecidedAt) {
+				t.Fatalf("%s: racers saw %s/%s and %s/%s", id, got[0].Outcome, got[0].Reason, rec.Outcome, rec.Reason)
+			}
+		}
+	}
+}
+
+func TestBeginIsIdempotentPerPayingAccount(t *testing.T) {
+	t.Parallel()
+	s := newStore(t)
+	ctx := context.Background()
+	first, created, err := s.Begin(ctx, transfer.Transfer{ID: "x1", From: "alice", RequestID: "t-1", Fingerprint: []byte("f"), To: "bob", Amount: "1"})
+	if err != nil || !created {
+		t.Fatalf("begin: %v, created %v", err, created)
+	}
+	again, created, err := s.Begin(ctx, transfer.Transfer{ID: "x2", From: "alice", RequestID: "t-1", Fingerprint: []byte("f"), To: "bob", Amount: "1"})
+	if err != nil || created || again.ID != first.ID {
+		t.Fatalf("retry: %+v, created %v, %v; want the first transfer", again, created, err)
+	}
+	if _, _, err := s.Begin(ctx, transfer.Transfer{ID: "x3", From: "alice", RequestID: "t-1", Fingerprint: []byte("g"), To: "bob", Amount: "2"}); err == nil {
+		t.Fatal("same id with another body: no conflict")
+	}
+	if _, created, err := s.Begin(ctx, transfer.Transfer{ID: "x4", From: "bob", RequestID: "t-1", Fingerprint: []byte("f"), To: "alice", Amount: "1"}); err != nil || !created {
+		t.Fatalf("another payer's t-1: %v, created %v", err, created)
+	}
+}
+
+// Two instances claiming re-sends at once never get the same transfer.
+func TestResendClaimsDoNotOverlap(t *testing.T) {
+	t.Parallel()
+	s := newStore(t)
+	ctx := context.Background()
+	for i := range 50 {
+		id := fmt.Sprintf("x%d", i)
+		if _, _, err := s.Begin(ctx, transfer.Transfer{ID: id, From: "a", RequestID: id, Fingerprint: []byte{1}, To: "b", Amount: "1"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Decide(ctx, id, transfer.Decision{Outcome: transfer.Aborted}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testkit.CheckFor(t, 5*time.Second, 50*time.Millisecond, func() error {
+		// Decisions become due for re-sending once the deciding instance's lease ends.
+		claimed := map[string]int{}
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		for range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				got, err := s.ClaimResends(ctx, 20, time.Hour)
+				if err != nil {
+					t.Error(err)
+				}
+				mu.Lock()
+				for _, r := range got {
+					claimed[r.ID]++
+				}
+				mu.Unlock()
+			}()
+		}
+		wg.Wait()
+		for id, n := range claimed {
+			if n > 1 {
+				t.Fatalf("%s claimed %d times", id, n)
+			}
+		}
+		if len(claimed) == 0 {
+			return fmt.Errorf("nothing due yet")
+		}
+		return nil
+	})
+}
