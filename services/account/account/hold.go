@@ -44,6 +44,7 @@ type Hold struct {
 	Description  string
 	State        string
 	Reason       string // why the leg was refused, as a contract code; empty otherwise
+	Message      string // the refusal in words, when it happened in this call (not stored)
 	CreatedAt    time.Time
 }
 

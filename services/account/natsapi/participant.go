@@ -36,7 +36,10 @@ func (a *API) prepare(ctx context.Context, id string, data []byte) (any, *contra
 	case err != nil:
 		return nil, a.toWire(id, err)
 	case h.State == account.HoldAborted:
-		vote.Reason, vote.Message = h.Reason, "account "+id+" refused the "+r.Leg+" leg: "+h.Reason
+		vote.Reason, vote.Message = h.Reason, h.Message
+		if h.Message == "" { // a repeated prepare: the words were not kept, only the code
+			vote.Message = "account " + id + " refused the " + r.Leg + " leg: " + h.Reason
+		}
 		if h.Reason == "" || h.Reason == "aborted_before_prepare" {
 			vote.Reason, vote.Message = contract.CodeConflict, "transfer "+r.TransferID+" was already aborted on "+id
 		}

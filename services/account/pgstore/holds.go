@@ -61,7 +61,7 @@ func (s *Store) Prepare(ctx context.Context, id string, h account.Hold, fn func(
 				return ferr
 			}
 			// The refusal is recorded, so a duplicate or late prepare gets the same no.
-			h.State, h.Reason = account.HoldAborted, reason
+			h.State, h.Reason, h.Message = account.HoldAborted, reason, ferr.Error()
 		} else if err := queueSave(b, *a, nil); err != nil {
 			return err
 		}
