@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"unicode"
+	"unicode/utf8"
 )
 
 // MaxPayload bounds a request body. Every TSBank request fits in a few hundred bytes; a larger
@@ -62,4 +64,24 @@ func describeJSONError(err error) string {
 		return fmt.Sprintf("expected a JSON object, got %s", typeErr.Value)
 	}
 	return err.Error()
+}
+
+// MaxDescription bounds a transaction description, in characters.
+const MaxDescription = 200
+
+// CheckDescription refuses descriptions that are too long, not UTF-8, or hold control characters
+// (a newline or a carriage return would break a statement's table and its CSV round trip).
+func CheckDescription(s string) *Error {
+	if !utf8.ValidString(s) {
+		return Errorf(CodeBadRequest, "description is not valid UTF-8")
+	}
+	if n := utf8.RuneCountInString(s); n > MaxDescription {
+		return Errorf(CodeBadRequest, "description has %d characters: send at most %d", n, MaxDescription)
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			return Errorf(CodeBadRequest, "description has a control character (%U): send one line of plain text", r)
+		}
+	}
+	return nil
 }

@@ -21,6 +21,7 @@ const (
 	CodeSameAccount      = "same_account"      // a transfer to the paying account itself
 	CodeCurrencyMismatch = "currency_mismatch" // a transfer between accounts of different currencies
 	CodeUnknownTransfer  = "unknown_transfer"  // no transfer with that id
+	CodeInvalidCursor    = "invalid_cursor"    // a forged cursor, or one from another query
 	CodeNodeUnavailable  = "node_unavailable"  // the owning node does not answer
 	CodeTimeout          = "timeout"           // no answer in time; retry with the same id to learn the outcome
 	CodeInternal         = "internal"          // a fault on our side; safe to retry with the same id

@@ -39,10 +39,14 @@ const (
 	SubjectListNodes     = "bank.nodes.list"    // list the live account nodes
 	EventsSubjects       = "bank.events.>"      // every event, for the stream and for `nats sub`
 
+	SubjectReconcile        = "bank.history.reconcile"    // compare the history with the nodes' balances
 	SubjectDecision         = "bank.coordinator.decision" // a participant asks for a transfer's outcome
 	SubjectTransfersPending = "bank.transfers.pending"    // in-flight and in-doubt transfers
 	SubjectTransfersResolve = "bank.transfers.resolve"    // drive one stuck transfer to its outcome now
 )
+
+// HistorySubject is where the history of account is asked: op is "query" or "statement".
+func HistorySubject(account, op string) string { return "bank.history." + account + "." + op }
 
 // TransferSubject is where a client asks to pay from account from: bank.transfer.<from>.
 func TransferSubject(from string) string { return "bank.transfer." + from }

@@ -1,6 +1,6 @@
 // Package migrations holds the SQL migrations of every TSBank database and applies them.
 //
-// Each database belongs to one service: account (one per account node) and coordinator.
+// Each database belongs to one service: account (one per account node), coordinator and history.
 // The files are golang-migrate files, so the `migrate` CLI can apply them too:
 //
 //	migrate -path migrations/account -database "$DATABASE_URL" up
@@ -18,11 +18,11 @@ import (
 	"github.com/golang-migrate/migrate/v4/source/iofs"
 )
 
-//go:embed account/*.sql coordinator/*.sql
+//go:embed account/*.sql coordinator/*.sql history/*.sql
 var files embed.FS
 
 // Databases names the migration sets, one per kind of database.
-var Databases = []string{"account", "coordinator"}
+var Databases = []string{"account", "coordinator", "history"}
 
 // FS returns the migration files of one database, for tests that inspect them.
 func FS(database string) (fs.FS, error) {

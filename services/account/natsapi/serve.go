@@ -4,15 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"unicode/utf8"
 
 	"tsbank/contract"
 	"tsbank/contract/money"
 	"tsbank/services/account/account"
 )
-
-// MaxDescription bounds a transaction description, in characters.
-const MaxDescription = 200
 
 // serve decodes and runs op on account id, which this node owns.
 func (a *API) serve(ctx context.Context, op, id string, data []byte) (any, *contract.Error) {
@@ -87,8 +83,8 @@ func (a *API) move(ctx context.Context, op, id string, data []byte) (any, *contr
 	if r.Amount == "" {
 		return nil, contract.Errorf(contract.CodeInvalidAmount, `amount is missing: send a decimal string such as "12.50"`)
 	}
-	if n := utf8.RuneCountInString(r.Description); n > MaxDescription || !utf8.ValidString(r.Description) {
-		return nil, contract.Errorf(contract.CodeBadRequest, "description has %d characters: send at most %d", n, MaxDescription)
+	if e := contract.CheckDescription(r.Description); e != nil {
+		return nil, e
 	}
 	do := a.Service.Deposit
 	if op == contract.OpWithdraw {

@@ -53,6 +53,7 @@ func TestBadInputIsRefusedAndChangesNothing(t *testing.T) {
 		{"decimals for a currency without", contract.AccountSubject("yen", "deposit"), `{"id":"x","amount":"1.5"}`, nil, contract.CodeInvalidAmount},
 		{"huge amount", "", `{"id":"x","amount":"99999999999999999999"}`, func() error { return b.move("alice", "x", "99999999999999999999") }, contract.CodeInvalidAmount},
 		{"description too long", "", `{"id":"x","amount":"1.00","description":"` + strings.Repeat("d", 201) + `"}`, nil, contract.CodeBadRequest},
+		{"description with a newline", "", `{"id":"x","amount":"1.00","description":"a\nb"}`, nil, contract.CodeBadRequest},
 		{"payload over the limit", "", `{"id":"x","amount":"1.00","description":"` + strings.Repeat("d", contract.MaxPayload) + `"}`, nil, contract.CodePayloadTooLarge},
 		{"unknown account", contract.AccountSubject("nobody", "deposit"), `{"id":"x","amount":"1.00"}`,
 			func() error { return b.move("nobody", "x", "1.00") }, contract.CodeAccountNotFound},

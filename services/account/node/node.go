@@ -67,7 +67,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Node, err erro
 	if err != nil {
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
-	if _, err := js.CreateOrUpdateStream(ctx, outbox.StreamConfig(cfg.Replicas)); err != nil {
+	if _, err := js.CreateOrUpdateStream(ctx, contract.EventsStreamConfig(cfg.Replicas)); err != nil {
 		return nil, fmt.Errorf("stream %s: %w", contract.EventsStream, err)
 	}
 	reg, err := registry.Open(ctx, js, cfg.Replicas)

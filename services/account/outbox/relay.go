@@ -11,22 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"tsbank/contract"
 )
-
-// StreamConfig is the events stream every account node publishes to. Its duplicate window lets
-// JetStream drop a re-publish of an event whose mark-sent was lost in a crash; the history
-// service's unique event id covers a re-publish later than that.
-func StreamConfig(replicas int) jetstream.StreamConfig {
-	return jetstream.StreamConfig{
-		Name:        contract.EventsStream,
-		Description: "TSBank balance-change events, one per committed change",
-		Subjects:    []string{contract.EventsSubjects},
-		Storage:     jetstream.FileStorage,
-		Replicas:    replicas,
-		Duplicates:  10 * time.Minute,
-	}
-}
 
 // Relay publishes the outbox's unsent rows to JetStream and marks them sent.
 type Relay struct {

@@ -31,7 +31,7 @@ func setup(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := js.CreateOrUpdateStream(ctx, outbox.StreamConfig(1)); err != nil {
+	if _, err := js.CreateOrUpdateStream(ctx, contract.EventsStreamConfig(1)); err != nil {
 		t.Fatal(err)
 	}
 	pool, err := pgxpool.New(ctx, testkit.Postgres(t, "account"))

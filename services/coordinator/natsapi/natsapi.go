@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/nats-io/nats.go/micro"
 
@@ -18,9 +17,6 @@ import (
 	"tsbank/contract/money"
 	"tsbank/services/coordinator/transfer"
 )
-
-// MaxDescription bounds a transfer description, in characters.
-const MaxDescription = 200
 
 // API serves the coordinator's endpoints.
 type API struct {
@@ -94,8 +90,8 @@ func (a *API) checkTransfer(from string, data []byte, r *contract.TransferReques
 	if err := money.CheckSyntax(r.Amount); err != nil {
 		return contract.Errorf(contract.CodeInvalidAmount, "%s", err)
 	}
-	if n := utf8.RuneCountInString(r.Description); n > MaxDescription || !utf8.ValidString(r.Description) {
-		return contract.Errorf(contract.CodeBadRequest, "description has %d characters: send at most %d", n, MaxDescription)
+	if e := contract.CheckDescription(r.Description); e != nil {
+		return e
 	}
 	return nil
 }

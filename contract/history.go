@@ -1,0 +1,108 @@
+package contract
+
+import "time"
+
+// Formats of history replies.
+const (
+	FormatJSON  = "json"
+	FormatTable = "table"
+	FormatCSV   = "csv"
+)
+
+// History page sizes.
+const (
+	DefaultPageSize = 50
+	MaxPageSize     = 1000
+)
+
+// HistoryQuery asks for one page of an account's transactions (the account is in the subject).
+// Every field is optional.
+type HistoryQuery struct {
+	Types        []string `json:"type,omitempty"`         // deposit, withdrawal, transfer_out, transfer_in
+	From         string   `json:"from,omitempty"`         // inclusive: "2026-01-01" or RFC 3339
+	To           string   `json:"to,omitempty"`           // exclusive: "2026-02-01" or RFC 3339
+	MinAmount    string   `json:"min_amount,omitempty"`   // on the absolute amount, a decimal string
+	MaxAmount    string   `json:"max_amount,omitempty"`   // on the absolute amount, a decimal string
+	Counterparty string   `json:"counterparty,omitempty"` // the other account of a transfer
+	TransferID   string   `json:"transfer_id,omitempty"`
+	Text         string   `json:"text,omitempty"`   // case-insensitive, in the description
+	Sort         string   `json:"sort,omitempty"`   // time (default) or amount
+	Order        string   `json:"order,omitempty"`  // desc (default) or asc
+	Limit        int      `json:"limit,omitempty"`  // default 50, at most 1000
+	Cursor       string   `json:"cursor,omitempty"` // "next" of the previous page, with the same filters
+	Format       string   `json:"format,omitempty"` // json (default), table or csv
+}
+
+// HistoryRow is one transaction. Amounts are signed decimal strings in major units.
+type HistoryRow struct {
+	EventID      string    `json:"event_id"`
+	Account      string    `json:"account"`
+	Type         string    `json:"type"`
+	Amount       string    `json:"amount"`
+	Currency     string    `json:"currency"`
+	BalanceAfter string    `json:"balance_after"`
+	At           time.Time `json:"at"`
+	Description  string    `json:"description,omitempty"`
+	TransferID   string    `json:"transfer_id,omitempty"`
+	Counterparty string    `json:"counterparty,omitempty"`
+	Node         string    `json:"node"`
+}
+
+// HistoryTotals sums a set of rows: money in, money out (negative), and the net.
+type HistoryTotals struct {
+	Count int    `json:"count"`
+	In    string `json:"in"`
+	Out   string `json:"out"`
+	Net   string `json:"net"`
+}
+
+// HistoryPage is a page of transactions; Next is the cursor of the next page, empty on the last.
+// Totals cover the rows of this page.
+type HistoryPage struct {
+	Account  string        `json:"account"`
+	Currency string        `json:"currency"`
+	Rows     []HistoryRow  `json:"rows"`
+	Totals   HistoryTotals `json:"totals"`
+	Next     string        `json:"next,omitempty"`
+}
+
+// StatementRequest asks for an account's statement over [From, To).
+type StatementRequest struct {
+	From   string `json:"from"`
+	To     string `json:"to"`
+	Format string `json:"format,omitempty"`
+}
+
+// Statement is the opening balance, every transaction of the period in time order, the closing
+// balance and the totals in and out.
+type Statement struct {
+	Account        string        `json:"account"`
+	Currency       string        `json:"currency"`
+	From           time.Time     `json:"from"`
+	To             time.Time     `json:"to"`
+	OpeningBalance string        `json:"opening_balance"`
+	ClosingBalance string        `json:"closing_balance"`
+	Totals         HistoryTotals `json:"totals"`
+	Rows           []HistoryRow  `json:"rows"`
+}
+
+// ReconcileRequest compares the history with the account nodes: one account, or every account.
+type ReconcileRequest struct {
+	Account string `json:"account,omitempty"`
+}
+
+// Difference is one account whose history and node disagree.
+type Difference struct {
+	Account      string `json:"account"`
+	Currency     string `json:"currency"`
+	NodeBalance  string `json:"node_balance"`
+	LastBalance  string `json:"history_last_balance"` // balance_after of the newest row
+	SumOfAmounts string `json:"history_sum"`          // sum of every row's amount
+	Problem      string `json:"problem"`
+}
+
+// Reconciliation is the reply to a reconcile request.
+type Reconciliation struct {
+	Accounts    int          `json:"accounts_checked"`
+	Differences []Difference `json:"differences"`
+}

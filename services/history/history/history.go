@@ -1,0 +1,107 @@
+// Package history is the history service's domain: a transaction row, the query over an account's
+// rows (filters, sort, keyset position), statements and the reconciliation check, and the store
+// they need.
+package history
+
+import (
+	"context"
+	"time"
+
+	"tsbank/contract/money"
+)
+
+// Row is one committed balance change. Amounts are signed minor units of Currency.
+type Row struct {
+	EventID      string
+	Account      string
+	Type         string
+	Amount       int64
+	Currency     money.Currency
+	BalanceAfter int64
+	At           time.Time
+	Description  string
+	TransferID   string
+	Counterparty string
+	Node         string
+	RequestID    string
+	StreamSeq    uint64
+}
+
+// Sort keys.
+const (
+	SortTime   = "time"
+	SortAmount = "amount" // the absolute amount
+)
+
+// Filter selects rows of one account; zero fields select everything.
+type Filter struct {
+	Types        []string
+	From, To     time.Time // From inclusive, To exclusive; zero = unbounded
+	MinAmount    string    // on the absolute amount, a decimal in major units; "" = unbounded
+	MaxAmount    string
+	Counterparty string
+	TransferID   string
+	Text         string // case-insensitive substring of the description
+}
+
+// Position is where a page ends in the sort order: the sort key of its last row (a time or an
+// absolute amount in minor units) and its event id, which breaks ties.
+type Position struct {
+	Time    time.Time
+	Amount  int64
+	EventID string
+}
+
+// Query is one page of one account's rows.
+type Query struct {
+	Account string
+	Filter  Filter
+	SortBy  string
+	Desc    bool
+	Limit   int
+	After   *Position // nil for the first page
+}
+
+// PositionOf is the position of row r under q's sort.
+func (q Query) PositionOf(r Row) Position {
+	p := Position{EventID: r.EventID}
+	if q.SortBy == SortAmount {
+		p.Amount = abs(r.Amount)
+	} else {
+		p.Time = r.At
+	}
+	return p
+}
+
+func abs(n int64) int64 {
+	if n < 0 {
+		return -n
+	}
+	return n
+}
+
+// Summary is what the history knows of an account's balance: the balance after its newest row
+// and the sum of all its amounts, which must agree with each other and with the node.
+type Summary struct {
+	Account     string
+	Currency    money.Currency
+	LastBalance int64
+	Sum         int64
+	Rows        int64
+}
+
+// Store is the history database.
+type Store interface {
+	// Insert writes rows, skipping any whose event id is already there; it returns how many it
+	// inserted.
+	Insert(ctx context.Context, rows []Row) (int, error)
+	// Page returns up to q.Limit rows of q.Account matching q, in q's order, after q.After.
+	Page(ctx context.Context, q Query) ([]Row, error)
+	// Period returns the rows of account in [from, to) in commit order, and the balance before
+	// from (0 when the account had no row before).
+	Period(ctx context.Context, account string, from, to time.Time) (opening int64, rows []Row, err error)
+	// Currency returns the currency of account's rows, and false if it has none.
+	Currency(ctx context.Context, account string) (money.Currency, bool, error)
+	// Summaries returns the summary of account, or of every account if account is "".
+	Summaries(ctx context.Context, account string) ([]Summary, error)
+}

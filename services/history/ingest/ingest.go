@@ -1,0 +1,142 @@
+// Package ingest copies the events stream into the history database: a durable JetStream
+// consumer, read in batches, each batch written in one statement and acknowledged only after it
+// has committed. A redelivered or replayed event is a no-op (the event id is unique), so a crash
+// anywhere in a batch loses nothing and duplicates nothing.
+package ingest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"tsbank/contract"
+	"tsbank/contract/money"
+	"tsbank/services/history/history"
+)
+
+// Durable is the consumer's name; every history instance shares it, and so shares the work.
+const Durable = "history"
+
+// Metrics receives what the ingester measures.
+type Metrics interface {
+	Ingested(inserted, duplicates int)
+	Rejected()
+	Lag(pending uint64)
+}
+
+// Ingester reads the events stream into a store.
+type Ingester struct {
+	JS      jetstream.JetStream
+	Store   history.Store
+	Log     *slog.Logger
+	Metrics Metrics
+	Batch   int // events per fetch and per insert
+}
+
+// Consumer creates or binds the durable consumer. Acknowledgements are explicit, and a batch's
+// messages are acknowledged only after its rows committed; AckWait is generous so that a slow
+// database does not cause needless redeliveries.
+func Consumer(ctx context.Context, js jetstream.JetStream) (jetstream.Consumer, error) {
+	c, err := js.CreateOrUpdateConsumer(ctx, contract.EventsStream, jetstream.ConsumerConfig{
+		Durable:       Durable,
+		Description:   "TSBank history: every event into the history database",
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       30 * time.Second,
+		MaxAckPending: 20000,
+		FilterSubject: contract.EventsSubjects,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("consumer %s on %s: %w", Durable, contract.EventsStream, err)
+	}
+	return c, nil
+}
+
+// Run ingests until ctx ends.
+func (in *Ingester) Run(ctx context.Context, c jetstream.Consumer) {
+	for ctx.Err() == nil {
+		if err := in.Once(ctx, c); err != nil && ctx.Err() == nil {
+			in.Log.Warn("ingest", "err", err)
+			select { // the database or the stream is away: do not spin
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
+		}
+	}
+}
+
+// Once fetches one batch (waiting up to a second for the first message), writes it, and
+// acknowledges it.
+func (in *Ingester) Once(ctx context.Context, c jetstream.Consumer) error {
+	batch, err := c.Fetch(in.Batch, jetstream.FetchMaxWait(time.Second))
+	if err != nil {
+		return fmt.Errorf("fetch: %w", err)
+	}
+	var msgs []jetstream.Msg
+	var rows []history.Row
+	for msg := range batch.Messages() {
+		row, err := decode(msg)
+		if err != nil {
+			// A message that can never be read would otherwise come back for ever.
+			in.Log.Error("rejecting an unreadable event", "subject", msg.Subject(), "err", err)
+			in.Metrics.Rejected()
+			_ = msg.Term()
+			continue
+		}
+		msgs, rows = append(msgs, msg), append(rows, row)
+	}
+	if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("fetch: %w", err)
+	}
+	if len(rows) == 0 {
+		in.Metrics.Lag(0) // nothing arrived within the wait: caught up
+		return nil
+	}
+	inserted, err := in.Store.Insert(ctx, rows)
+	if err != nil {
+		return err // not acknowledged: redelivered after AckWait
+	}
+	for _, m := range msgs {
+		if err := m.Ack(); err != nil {
+			return fmt.Errorf("ack: %w", err) // redelivered later, and then a no-op
+		}
+	}
+	in.Metrics.Ingested(inserted, len(rows)-inserted)
+	if md, err := msgs[len(msgs)-1].Metadata(); err == nil {
+		in.Metrics.Lag(md.NumPending)
+	}
+	return nil
+}
+
+// decode turns a stream message into a row.
+func decode(msg jetstream.Msg) (history.Row, error) {
+	var e contract.Event
+	if err := json.Unmarshal(msg.Data(), &e); err != nil {
+		return history.Row{}, fmt.Errorf("decode: %w", err)
+	}
+	if e.Version != contract.EventVersion {
+		return history.Row{}, fmt.Errorf("event %s has version %d; this service reads version %d", e.ID, e.Version, contract.EventVersion)
+	}
+	switch e.Type {
+	case contract.EventDeposit, contract.EventWithdrawal, contract.EventTransferOut, contract.EventTransferIn:
+	default:
+		return history.Row{}, fmt.Errorf("event %s has unknown type %q", e.ID, e.Type)
+	}
+	c, err := money.LookupCurrency(e.Currency)
+	if err != nil {
+		return history.Row{}, err
+	}
+	md, err := msg.Metadata()
+	if err != nil {
+		return history.Row{}, err
+	}
+	return history.Row{
+		EventID: e.ID, Account: e.Account, Type: e.Type, Amount: e.AmountMinor, Currency: c,
+		BalanceAfter: e.BalanceMinor, At: e.Time, Description: e.Description, TransferID: e.TransferID,
+		Counterparty: e.Counterparty, Node: e.Node, RequestID: e.RequestID, StreamSeq: md.Sequence.Stream,
+	}, nil
+}

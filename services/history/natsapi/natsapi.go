@@ -1,0 +1,211 @@
+// Package natsapi is the history service's NATS edge: history queries and statements (the account
+// in the subject, so permissions can confine a customer to their own history) in json, table or
+// csv, and reconciliation against the account nodes.
+package natsapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/micro"
+
+	"tsbank/contract"
+	"tsbank/contract/client"
+	"tsbank/contract/money"
+	"tsbank/services/history/history"
+	"tsbank/services/history/render"
+)
+
+// API serves the history endpoints.
+type API struct {
+	Store   history.Store
+	Client  *client.Client // to the account nodes: existence, currency, balances
+	Cursors Cursors
+	Log     *slog.Logger
+	Timeout time.Duration
+	// Differences is told how many differences a whole-bank reconciliation found.
+	Differences func(n int)
+}
+
+// AddEndpoints registers the endpoints on svc, each handler decorated by wrap.
+func (a *API) AddEndpoints(svc micro.Service, wrap func(string, micro.Handler) micro.Handler) error {
+	for _, e := range []struct {
+		name, subject, description string
+		h                          micro.HandlerFunc
+	}{
+		{"query", "*.query", `A page of the account's transactions: {"type":[...],"from","to","min_amount","max_amount","counterparty","transfer_id","text","sort":"time|amount","order":"desc|asc","limit":50,"cursor","format":"json|table|csv"}`, a.query},
+		{"statement", "*.statement", `Opening balance, transactions, closing balance and totals: {"from":"2026-01-01","to":"2026-02-01","format":"json|table|csv"}`, a.statement},
+		{"reconcile", "reconcile", `Compare the history with the nodes' balances: {"account":"<optional>"}`, a.reconcile},
+	} {
+		if err := svc.AddGroup("bank.history").AddEndpoint(e.name, wrap(e.name, e.h), micro.WithEndpointSubject(e.subject),
+			micro.WithEndpointMetadata(map[string]string{"description": e.description})); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func accountOf(subject string) string {
+	return strings.Split(subject, ".")[2] // bank.history.<account>.<op>
+}
+
+func (a *API) query(req micro.Request) {
+	ctx, cancel := context.WithTimeout(context.Background(), a.Timeout)
+	defer cancel()
+	account := accountOf(req.Subject())
+	var r contract.HistoryQuery
+	if e := a.decode(account, req.Data(), &r); e != nil {
+		contract.Respond(req, nil, e)
+		return
+	}
+	q, format, hash, e := a.parseQuery(account, r)
+	if e != nil {
+		contract.Respond(req, nil, e)
+		return
+	}
+	currency, e := a.currency(ctx, account)
+	if e != nil {
+		contract.Respond(req, nil, e)
+		return
+	}
+	limit := q.Limit
+	q.Limit++ // one more row says whether there is a next page
+	rows, err := a.Store.Page(ctx, q)
+	if err != nil {
+		contract.Respond(req, nil, a.internal(err))
+		return
+	}
+	page := contract.HistoryPage{Account: account, Currency: currency.Code, Rows: []contract.HistoryRow{}}
+	if len(rows) > limit {
+		rows = rows[:limit]
+		page.Next = a.Cursors.Make(q.PositionOf(rows[len(rows)-1]), hash)
+	}
+	page.Rows, page.Totals = wireRows(rows, currency)
+	switch format {
+	case contract.FormatTable:
+		_ = req.Respond(render.PageTable(page))
+	case contract.FormatCSV:
+		_ = req.Respond(render.PageCSV(page))
+	default:
+		contract.Respond(req, page, nil)
+	}
+}
+
+func (a *API) statement(req micro.Request) {
+	ctx, cancel := context.WithTimeout(context.Background(), a.Timeout)
+	defer cancel()
+	account := accountOf(req.Subject())
+	var r contract.StatementRequest
+	if e := a.decode(account, req.Data(), &r); e != nil {
+		contract.Respond(req, nil, e)
+		return
+	}
+	if r.From == "" || r.To == "" {
+		contract.Respond(req, nil, contract.Errorf(contract.CodeBadRequest, `a statement needs a period: send {"from":"2026-01-01","to":"2026-02-01"} (to is exclusive)`))
+		return
+	}
+	from, to, e := parseRange(r.From, r.To)
+	if e != nil {
+		contract.Respond(req, nil, e)
+		return
+	}
+	format, e := checkFormat(r.Format)
+	if e != nil {
+		contract.Respond(req, nil, e)
+		return
+	}
+	currency, e := a.currency(ctx, account)
+	if e != nil {
+		contract.Respond(req, nil, e)
+		return
+	}
+	opening, rows, err := a.Store.Period(ctx, account, from, to)
+	if err != nil {
+		contract.Respond(req, nil, a.internal(err))
+		return
+	}
+	closing := opening
+	if len(rows) > 0 {
+		closing = rows[len(rows)-1].BalanceAfter
+	}
+	st := contract.Statement{
+		Account: account, Currency: currency.Code, From: from, To: to,
+		OpeningBalance: money.Format(opening, currency), ClosingBalance: money.Format(closing, currency),
+	}
+	st.Rows, st.Totals = wireRows(rows, currency)
+	switch format {
+	case contract.FormatTable:
+		_ = req.Respond(render.StatementTable(st))
+	case contract.FormatCSV:
+		_ = req.Respond(render.StatementCSV(st))
+	default:
+		contract.Respond(req, st, nil)
+	}
+}
+
+// decode checks the account id in the subject and decodes the body.
+func (a *API) decode(account string, data []byte, v any) *contract.Error {
+	if e := contract.CheckID("account", account); e != nil {
+		return e
+	}
+	return contract.Decode(data, v)
+}
+
+// currency returns the account's currency: from its history rows, or, for an account with none
+// yet, from its node; an account that does not exist is account_not_found.
+func (a *API) currency(ctx context.Context, account string) (money.Currency, *contract.Error) {
+	c, found, err := a.Store.Currency(ctx, account)
+	if err != nil {
+		return c, a.internal(err)
+	}
+	if found {
+		return c, nil
+	}
+	acc, err := a.Client.Get(ctx, account)
+	switch code := contract.CodeOf(err); {
+	case err == nil:
+		c, err := money.LookupCurrency(acc.Currency)
+		if err != nil {
+			return c, a.internal(err)
+		}
+		return c, nil
+	case code == contract.CodeAccountNotFound:
+		return c, contract.Errorf(contract.CodeAccountNotFound, "account %s does not exist", account)
+	case code != "":
+		return c, &contract.Error{Code: code, Message: fmt.Sprintf("account %s has no history yet, and its node did not answer: %s", account, err)}
+	}
+	return c, a.internal(err)
+}
+
+// wireRows converts rows and sums them.
+func wireRows(rows []history.Row, c money.Currency) ([]contract.HistoryRow, contract.HistoryTotals) {
+	out := make([]contract.HistoryRow, 0, len(rows))
+	var in, outSum int64
+	for _, r := range rows {
+		if r.Amount > 0 {
+			in += r.Amount
+		} else {
+			outSum += r.Amount
+		}
+		out = append(out, contract.HistoryRow{
+			EventID: r.EventID, Account: r.Account, Type: r.Type, Amount: money.Format(r.Amount, r.Currency),
+			Currency: r.Currency.Code, BalanceAfter: money.Format(r.BalanceAfter, r.Currency), At: r.At,
+			Description: r.Description, TransferID: r.TransferID, Counterparty: r.Counterparty, Node: r.Node,
+		})
+	}
+	return out, contract.HistoryTotals{
+		Count: len(rows), In: money.Format(in, c), Out: money.Format(outSum, c), Net: money.Format(in+outSum, c),
+	}
+}
+
+func (a *API) internal(err error) *contract.Error {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return contract.Errorf(contract.CodeTimeout, "no answer in %s: try a smaller page or period", a.Timeout)
+	}
+	a.Log.Error("internal error", "err", err)
+	return contract.Errorf(contract.CodeInternal, "the history service failed: try again")
+}

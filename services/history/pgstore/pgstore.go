@@ -1,0 +1,203 @@
+// Package pgstore keeps the history in its Postgres database: idempotent batch inserts and the
+// queries behind pages, statements and reconciliation.
+package pgstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"tsbank/contract/money"
+	"tsbank/services/history/history"
+)
+
+// Store implements history.Store.
+type Store struct {
+	pool *pgxpool.Pool
+}
+
+// New returns a store over pool.
+func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
+
+// Insert writes a batch in one statement; ON CONFLICT makes a redelivered or replayed event a
+// no-op.
+func (s *Store) Insert(ctx context.Context, rows []history.Row) (int, error) {
+	n := len(rows)
+	ids, accounts, types, currencies := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	amounts, balances := make([]string, n), make([]string, n)
+	amountsMinor, balancesMinor, seqs := make([]int64, n), make([]int64, n), make([]int64, n)
+	at := make([]time.Time, n)
+	descriptions, nodes := make([]string, n), make([]string, n)
+	transfers, counterparties, requests := make([]*string, n), make([]*string, n), make([]*string, n)
+	for i, r := range rows {
+		ids[i], accounts[i], types[i], currencies[i] = r.EventID, r.Account, r.Type, r.Currency.Code
+		amounts[i], balances[i] = money.Format(r.Amount, r.Currency), money.Format(r.BalanceAfter, r.Currency)
+		amountsMinor[i], balancesMinor[i], seqs[i] = r.Amount, r.BalanceAfter, int64(r.StreamSeq)
+		at[i], descriptions[i], nodes[i] = r.At, r.Description, r.Node
+		transfers[i], counterparties[i], requests[i] = null(r.TransferID), null(r.Counterparty), null(r.RequestID)
+	}
+	tag, err := s.pool.Exec(ctx, `INSERT INTO transactions (event_id, account, type, amount, amount_minor, currency,
+			balance_after, balance_after_minor, at, description, transfer_id, counterparty, node, request_id, stream_seq)
+		SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::numeric[], $5::bigint[], $6::text[], $7::numeric[],
+			$8::bigint[], $9::timestamptz[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::bigint[])
+		ON CONFLICT (event_id) DO NOTHING`,
+		ids, accounts, types, amounts, amountsMinor, currencies, balances, balancesMinor, at, descriptions,
+		transfers, counterparties, nodes, requests, seqs)
+	if err != nil {
+		return 0, fmt.Errorf("insert %d events: %w", n, err)
+	}
+	return int(tag.RowsAffected()), nil
+}
+
+func null(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+const columns = `event_id::text, account, type, amount_minor, currency, balance_after_minor, at, description,
+	coalesce(transfer_id, ''), coalesce(counterparty, ''), node, coalesce(request_id, ''), stream_seq`
+
+func scanRows(rows pgx.Rows, err error) ([]history.Row, error) {
+	if err != nil {
+		return nil, fmt.Errorf("query history: %w", err)
+	}
+	defer rows.Close()
+	var out []history.Row
+	for rows.Next() {
+		var r history.Row
+		var code string
+		var seq int64
+		if err := rows.Scan(&r.EventID, &r.Account, &r.Type, &r.Amount, &code, &r.BalanceAfter, &r.At, &r.Description,
+			&r.TransferID, &r.Counterparty, &r.Node, &r.RequestID, &seq); err != nil {
+			return nil, fmt.Errorf("read history: %w", err)
+		}
+		c, err := money.LookupCurrency(code)
+		if err != nil {
+			return nil, err
+		}
+		r.Currency, r.StreamSeq, r.At = c, uint64(seq), r.At.UTC()
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// Page builds the query from q's filters and keyset position. The ORDER BY and the position
+// comparison use the same columns, (at, event_id) or (abs(amount_minor), event_id), which the
+// indexes cover, so a page costs the same wherever it is in the history.
+func (s *Store) Page(ctx context.Context, q history.Query) ([]history.Row, error) {
+	var where []string
+	var args []any
+	arg := func(v any) string {
+		args = append(args, v)
+		return fmt.Sprintf("$%d", len(args))
+	}
+	where = append(where, "account = "+arg(q.Account))
+	f := q.Filter
+	if len(f.Types) > 0 {
+		where = append(where, "type = ANY("+arg(f.Types)+")")
+	}
+	if !f.From.IsZero() {
+		where = append(where, "at >= "+arg(f.From))
+	}
+	if !f.To.IsZero() {
+		where = append(where, "at < "+arg(f.To))
+	}
+	if f.MinAmount != "" {
+		where = append(where, "abs(amount) >= "+arg(f.MinAmount)+"::numeric")
+	}
+	if f.MaxAmount != "" {
+		where = append(where, "abs(amount) <= "+arg(f.MaxAmount)+"::numeric")
+	}
+	if f.Counterparty != "" {
+		where = append(where, "counterparty = "+arg(f.Counterparty))
+	}
+	if f.TransferID != "" {
+		where = append(where, "transfer_id = "+arg(f.TransferID))
+	}
+	if f.Text != "" {
+		where = append(where, "description ILIKE '%' || "+arg(escapeLike(f.Text))+" || '%'")
+	}
+	key := "at"
+	if q.SortBy == history.SortAmount {
+		key = "abs(amount_minor)"
+	}
+	cmp, dir := ">", "ASC"
+	if q.Desc {
+		cmp, dir = "<", "DESC"
+	}
+	if p := q.After; p != nil {
+		var k any = p.Time
+		if q.SortBy == history.SortAmount {
+			k = p.Amount
+		}
+		where = append(where, fmt.Sprintf("(%s, event_id) %s (%s, %s::uuid)", key, cmp, arg(k), arg(p.EventID)))
+	}
+	sql := fmt.Sprintf(`SELECT %s FROM transactions WHERE %s ORDER BY %s %s, event_id %s LIMIT %s`,
+		columns, strings.Join(where, " AND "), key, dir, dir, arg(q.Limit))
+	return scanRows(s.pool.Query(ctx, sql, args...))
+}
+
+// escapeLike makes a user's text match literally inside ILIKE.
+func escapeLike(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
+}
+
+// Period returns the rows of [from, to) in commit order and the balance before from. An account's
+// events are on the stream in commit order, so stream_seq orders them even within a microsecond.
+func (s *Store) Period(ctx context.Context, account string, from, to time.Time) (int64, []history.Row, error) {
+	var opening int64
+	err := s.pool.QueryRow(ctx, `SELECT coalesce((SELECT balance_after_minor FROM transactions
+		WHERE account = $1 AND at < $2 ORDER BY stream_seq DESC LIMIT 1), 0)`, account, from).Scan(&opening)
+	if err != nil {
+		return 0, nil, fmt.Errorf("opening balance of %s: %w", account, err)
+	}
+	rows, err := scanRows(s.pool.Query(ctx, `SELECT `+columns+` FROM transactions
+		WHERE account = $1 AND at >= $2 AND at < $3 ORDER BY stream_seq`, account, from, to))
+	return opening, rows, err
+}
+
+// Currency returns the currency of account's rows.
+func (s *Store) Currency(ctx context.Context, account string) (money.Currency, bool, error) {
+	var code string
+	err := s.pool.QueryRow(ctx, `SELECT currency FROM transactions WHERE account = $1 LIMIT 1`, account).Scan(&code)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return money.Currency{}, false, nil
+	}
+	if err != nil {
+		return money.Currency{}, false, fmt.Errorf("currency of %s: %w", account, err)
+	}
+	c, err := money.LookupCurrency(code)
+	return c, err == nil, err
+}
+
+// Summaries returns, per account, the balance after its newest row, the sum of its amounts and
+// its row count.
+func (s *Store) Summaries(ctx context.Context, account string) ([]history.Summary, error) {
+	rows, err := s.pool.Query(ctx, `SELECT account, min(currency),
+			(array_agg(balance_after_minor ORDER BY stream_seq DESC))[1], sum(amount_minor), count(*)
+		FROM transactions WHERE $1 = '' OR account = $1 GROUP BY account ORDER BY account`, account)
+	if err != nil {
+		return nil, fmt.Errorf("summaries: %w", err)
+	}
+	defer rows.Close()
+	var out []history.Summary
+	for rows.Next() {
+		var sm history.Summary
+		var code string
+		if err := rows.Scan(&sm.Account, &code, &sm.LastBalance, &sm.Sum, &sm.Rows); err != nil {
+			return nil, fmt.Errorf("summaries: %w", err)
+		}
+		if sm.Currency, err = money.LookupCurrency(code); err != nil {
+			return nil, err
+		}
+		out = append(out, sm)
+	}
+	return out, rows.Err()
+}
