@@ -14,6 +14,7 @@ import (
 	"tsbank/contract/client"
 	"tsbank/services/account/node"
 	coordinator "tsbank/services/coordinator/server"
+	historyserver "tsbank/services/history/server"
 	"tsbank/testkit"
 )
 
@@ -28,6 +29,7 @@ type bank struct {
 	dbs   map[string]string // account node name or "coordinator" -> database URL
 	nodes map[string]*node.Node
 	coord *coordinator.Server
+	hist  *historyserver.Server
 	env   map[string]string // extra configuration for every service
 	pools map[string]*pgxpool.Pool
 }
@@ -52,6 +54,7 @@ func newBank(t testing.TB) *bank {
 		b.dbs[name] = testkit.Postgres(t, "account")
 	}
 	b.dbs["coordinator"] = testkit.Postgres(t, "coordinator")
+	b.dbs["history"] = testkit.Postgres(t, "history")
 	b.nc = testkit.Connect(t, b.ns)
 	b.c = client.New(b.nc)
 	return b
@@ -109,6 +112,80 @@ func (b *bank) startCoordinator() {
 	}
 	b.coord = s
 	b.t.Cleanup(func() { s.Stop(5 * time.Second) })
+}
+
+func (b *bank) startHistory() {
+	b.t.Helper()
+	cfg, err := historyserver.ConfigFromEnv(b.getenv(map[string]string{
+		"DATABASE_URL": b.dbs["history"], "NATS_URL": b.ns.ClientURL(), "HTTP_ADDR": "127.0.0.1:0", "INGEST_BATCH": "50",
+	}))
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	s, err := historyserver.Start(context.Background(), cfg, testkit.Logger(b.t))
+	if err != nil {
+		b.t.Fatalf("start history: %v", err)
+	}
+	b.hist = s
+	b.t.Cleanup(func() { s.Stop(5 * time.Second) })
+}
+
+// historyMatchesOutboxes waits until the history holds exactly the events of every node's outbox:
+// each once, none missing, none extra.
+func (b *bank) historyMatchesOutboxes() int {
+	b.t.Helper()
+	var n int
+	testkit.CheckFor(b.t, 30*time.Second, 50*time.Millisecond, func() error {
+		want := map[string]bool{}
+		for _, name := range nodeNames {
+			rows, err := b.pool(name).Query(ctx(b.t), `SELECT event_id::text FROM outbox`)
+			if err != nil {
+				return err
+			}
+			for rows.Next() {
+				var id string
+				if err := rows.Scan(&id); err != nil {
+					return err
+				}
+				want[id] = true
+			}
+			rows.Close()
+		}
+		rows, err := b.pool("history").Query(ctx(b.t), `SELECT event_id::text FROM transactions`)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		got := 0
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				return err
+			}
+			if !want[id] {
+				return fmt.Errorf("history has %s, which no outbox has", id)
+			}
+			got++
+		}
+		if got != len(want) {
+			return fmt.Errorf("history has %d events, the outboxes %d", got, len(want))
+		}
+		n = got
+		return nil
+	})
+	return n
+}
+
+// reconciled asks the history to reconcile the whole bank and fails on any difference.
+func (b *bank) reconciled() {
+	b.t.Helper()
+	var r contract.Reconciliation
+	if err := b.c.Call(ctx(b.t), contract.SubjectReconcile, contract.ReconcileRequest{}, &r); err != nil {
+		b.t.Fatal(err)
+	}
+	if len(r.Differences) != 0 || r.Accounts == 0 {
+		b.t.Fatalf("reconciliation over %d accounts: %+v", r.Accounts, r.Differences)
+	}
 }
 
 func (b *bank) pool(name string) *pgxpool.Pool {

@@ -46,7 +46,7 @@ func Consumer(ctx context.Context, js jetstream.JetStream) (jetstream.Consumer, 
 		Durable:       Durable,
 		Description:   "TSBank history: every event into the history database",
 		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       30 * time.Second,
+		AckWait:       10 * time.Second,
 		MaxAckPending: 20000,
 		FilterSubject: contract.EventsSubjects,
 	})
@@ -69,10 +69,15 @@ func (in *Ingester) Run(ctx context.Context, c jetstream.Consumer) {
 	}
 }
 
-// Once fetches one batch (waiting up to a second for the first message), writes it, and
-// acknowledges it.
+// fetchWait bounds how long a fetch waits to fill its batch: under a backlog batches fill at
+// once; when events trickle in, it is the most an event waits before it is written.
+const fetchWait = 250 * time.Millisecond
+
+// Once fetches one batch, writes it, and acknowledges it. A batch that has been fetched is
+// finished even if ctx ends meanwhile (within a bound), so a clean stop leaves nothing waiting
+// for redelivery.
 func (in *Ingester) Once(ctx context.Context, c jetstream.Consumer) error {
-	batch, err := c.Fetch(in.Batch, jetstream.FetchMaxWait(time.Second))
+	batch, err := c.Fetch(in.Batch, jetstream.FetchMaxWait(fetchWait))
 	if err != nil {
 		return fmt.Errorf("fetch: %w", err)
 	}
@@ -96,9 +101,14 @@ func (in *Ingester) Once(ctx context.Context, c jetstream.Consumer) error {
 		in.Metrics.Lag(0) // nothing arrived within the wait: caught up
 		return nil
 	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
 	inserted, err := in.Store.Insert(ctx, rows)
 	if err != nil {
-		return err // not acknowledged: redelivered after AckWait
+		for _, m := range msgs {
+			_ = m.NakWithDelay(time.Second) // redelivered soon, to this or another instance
+		}
+		return err
 	}
 	for _, m := range msgs {
 		if err := m.Ack(); err != nil {
