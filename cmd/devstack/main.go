@@ -1,6 +1,6 @@
 // Command devstack runs the whole bank on this machine without Docker: an embedded nats-server
 // with JetStream, a throwaway PostgreSQL cluster (or databases on a server given by URL), the
-// migrations, two account nodes and the transfer coordinator. It prints how to reach them with the nats CLI and psql.
+// migrations, two account nodes, the transfer coordinator and the history service. It prints how to reach them with the nats CLI and psql.
 // Ctrl-C stops everything and removes what it created.
 package main
 
@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"slices"
 	"syscall"
 	"time"
 
@@ -21,6 +22,7 @@ import (
 	"tsbank/platform/pgcluster"
 	"tsbank/services/account/node"
 	coordinator "tsbank/services/coordinator/server"
+	history "tsbank/services/history/server"
 )
 
 func main() {
@@ -70,6 +72,7 @@ type stack struct {
 	databases map[string]string // service (node name or "coordinator") -> URL
 	nodes     []*node.Node
 	coord     *coordinator.Server
+	hist      *history.Server
 	log       *slog.Logger
 }
 
@@ -97,15 +100,15 @@ func startStack(ctx context.Context, o options, log *slog.Logger) (*stack, error
 	} else if s.pg, err = pgcluster.Start(ctx, ""); err != nil {
 		return s, fmt.Errorf("postgres: %w", err)
 	}
-	for _, name := range append(append([]string{}, o.nodes...), "coordinator") {
+	for _, name := range append(append([]string{}, o.nodes...), "coordinator", "history") {
 		url, err := s.pg.CreateDatabase(ctx, "tsbank_"+underscore(name))
 		if err != nil {
 			return s, fmt.Errorf("%w (drop it, or point -postgres at another server)", err)
 		}
 		s.databases[name] = url
-		kind := "account"
-		if name == "coordinator" {
-			kind = "coordinator"
+		kind := name
+		if !slices.Contains(migrations.Databases, kind) {
+			kind = "account"
 		}
 		if err := migrations.Up(kind, url); err != nil {
 			return s, err
@@ -139,6 +142,18 @@ func startStack(ctx context.Context, o options, log *slog.Logger) (*stack, error
 	if s.coord, err = coordinator.Start(ctx, cfg, log.With("service", "coordinator")); err != nil {
 		return s, fmt.Errorf("coordinator: %w", err)
 	}
+	hcfg, err := history.ConfigFromEnv(func(k string) string {
+		return map[string]string{
+			"DATABASE_URL": s.databases["history"], "NATS_URL": s.ns.ClientURL(),
+			"HTTP_ADDR": httpAddr(o.httpBase, len(o.nodes)+1),
+		}[k]
+	})
+	if err != nil {
+		return s, err
+	}
+	if s.hist, err = history.Start(ctx, hcfg, log.With("service", "history")); err != nil {
+		return s, fmt.Errorf("history: %w", err)
+	}
 	return s, nil
 }
 
@@ -151,6 +166,9 @@ func httpAddr(base, i int) string {
 }
 
 func (s *stack) stop() {
+	if s.hist != nil {
+		s.hist.Stop(5 * time.Second)
+	}
 	if s.coord != nil {
 		s.coord.Stop(5 * time.Second)
 	}
@@ -198,6 +216,7 @@ NATS     %s  (monitoring http://%s)
 		fmt.Printf("%-11s psql %q   metrics http://%s/metrics\n", name, s.databases[name], s.nodes[i].HTTPAddr())
 	}
 	fmt.Printf("%-11s psql %q   metrics http://%s/metrics\n", "coordinator", s.databases["coordinator"], s.coord.HTTPAddr())
+	fmt.Printf("%-11s psql %q   metrics http://%s/metrics\n", "history", s.databases["history"], s.hist.HTTPAddr())
 	fmt.Print(`
 Try:
   nats micro ls
@@ -208,6 +227,7 @@ Try:
   nats req bank.account.bob.whereis   ''
   nats req bank.transfer.alice        '{"id":"t-1","to":"bob","amount":"25.00"}'
   nats req bank.transfer.alice.status '{"id":"t-1"}'
+  nats req bank.history.alice.query   '{"format":"table"}'
   nats req bank.accounts.list         ''
   nats kv get tsbank_accounts alice
   nats sub 'bank.events.>'

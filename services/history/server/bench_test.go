@@ -1,0 +1,96 @@
+package server_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"tsbank/contract"
+)
+
+// BenchmarkIngest measures the ingest rate: b.N events are put on the stream first, then the
+// history service is started and timed until every one is in the database.
+//
+//	go test ./services/history/server -run '^$' -bench Ingest -benchtime 100000x
+func BenchmarkIngest(b *testing.B) {
+	f := newFixture(b)
+	base := time.Now().UTC()
+	for i := 0; i < b.N; i++ {
+		e := event(fmt.Sprintf("acc-%03d", i%100), i, base)
+		data, _ := json.Marshal(e)
+		if _, err := f.js.PublishMsgAsync(&nats.Msg{Subject: contract.EventSubject(e.Account, e.Type), Data: data}, jetstream.WithMsgID(e.ID)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	<-f.js.PublishAsyncComplete()
+	b.ResetTimer()
+	start := time.Now()
+	f.start()
+	for f.count() < b.N {
+		time.Sleep(10 * time.Millisecond) // polling the result; the service works meanwhile
+	}
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "events/s")
+}
+
+// BenchmarkQueryPage measures the latency of one page of 50 rows of one account among 1,000,000
+// rows (1,000 accounts of 1,000 rows), through NATS, at pages spread over the account's history,
+// sorted by time and by amount.
+//
+//	go test ./services/history/server -run '^$' -bench QueryPage -benchtime 2000x
+func BenchmarkQueryPage(b *testing.B) {
+	f := newFixture(b)
+	ctx := context.Background()
+	_, err := f.pool.Exec(ctx, `INSERT INTO transactions (event_id, account, type, amount, amount_minor, currency,
+			balance_after, balance_after_minor, at, description, node, stream_seq)
+		SELECT gen_random_uuid(), 'acc-' || lpad((i % 1000)::text, 4, '0'),
+			(ARRAY['deposit','withdrawal','transfer_out','transfer_in'])[1 + i % 4],
+			(i % 10000) / 100.0, i % 10000, 'EUR', i / 100.0, i, timestamptz '2026-01-01' + i * interval '1 second',
+			'row ' || i, 'account-1', i
+		FROM generate_series(1, 1000000) AS i`)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := f.pool.Exec(ctx, `ANALYZE transactions`); err != nil {
+		b.Fatal(err)
+	}
+	f.start()
+	for _, sort := range []string{"time", "amount"} {
+		b.Run("sort="+sort, func(b *testing.B) {
+			// Walk the account once to collect a cursor for every page.
+			cursors := []string{""}
+			q := contract.HistoryQuery{Sort: sort, Limit: 50}
+			for {
+				var page contract.HistoryPage
+				if err := f.c.Call(ctx, contract.HistorySubject("acc-0007", "query"), q, &page); err != nil {
+					b.Fatal(err)
+				}
+				if page.Next == "" {
+					break
+				}
+				q.Cursor = page.Next
+				cursors = append(cursors, page.Next)
+			}
+			latencies := make([]time.Duration, 0, b.N)
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				q.Cursor = cursors[i%len(cursors)]
+				t0 := time.Now()
+				var page contract.HistoryPage
+				if err := f.c.Call(ctx, contract.HistorySubject("acc-0007", "query"), q, &page); err != nil || len(page.Rows) != 50 {
+					b.Fatalf("page: %d rows, %v", len(page.Rows), err)
+				}
+				latencies = append(latencies, time.Since(t0))
+			}
+			b.StopTimer()
+			slices.Sort(latencies)
+			b.ReportMetric(float64(latencies[len(latencies)/2].Microseconds())/1000, "p50_ms")
+			b.ReportMetric(float64(latencies[len(latencies)*99/100].Microseconds())/1000, "p99_ms")
+		})
+	}
+}
