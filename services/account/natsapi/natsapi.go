@@ -32,9 +32,6 @@ type API struct {
 	Timeout time.Duration
 }
 
-// Wrap decorates every handler (metrics, concurrency); endpoint is the endpoint's name.
-type Wrap func(endpoint string, h micro.Handler) micro.Handler
-
 // routedOps are the operations on one account that the owning node serves.
 var routedOps = []struct{ op, description string }{
 	{contract.OpOpen, `Open the account in the subject: {"id":"<request id>","currency":"EUR","node":"<optional>","overdraft_limit":"<optional>"}`},
@@ -46,8 +43,9 @@ var routedOps = []struct{ op, description string }{
 }
 
 // AddEndpoints registers the public endpoints, which any node serves and routes to the owner, and
-// this node's own endpoints, to which other nodes forward.
-func (a *API) AddEndpoints(svc micro.Service, wrap Wrap) error {
+// this node's own endpoints, to which other nodes forward. wrap decorates every handler (metrics,
+// concurrency); its first argument is the endpoint's name.
+func (a *API) AddEndpoints(svc micro.Service, wrap func(string, micro.Handler) micro.Handler) error {
 	front := svc.AddGroup("bank.account")
 	own := svc.AddGroup("bank.node." + a.Node)
 	for _, r := range routedOps {

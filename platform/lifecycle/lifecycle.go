@@ -1,0 +1,147 @@
+// Package lifecycle starts and stops a TSBank service the same way for every service: its
+// Postgres pool, its NATS connection, its background loops, its micro service with instrumented,
+// concurrent handlers, and its operations HTTP server, then on stop: stop taking requests, finish
+// those in flight, stop the loops, drain NATS, close the pool, all within a bound.
+package lifecycle
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/micro"
+
+	"tsbank/platform/metrics"
+	"tsbank/platform/natsconn"
+	"tsbank/platform/ops"
+	"tsbank/platform/service"
+)
+
+// Service is a starting or running service.
+type Service struct {
+	Log     *slog.Logger
+	Pool    *pgxpool.Pool
+	NC      *nats.Conn
+	Metrics *metrics.Registry
+
+	name   string
+	bg     context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	svc    micro.Service
+	instr  *service.Instr
+	ops    *ops.Server
+}
+
+// Open connects to the service's database and to NATS as tsbank-<name>. On error, what was
+// opened is closed.
+func Open(ctx context.Context, name string, cfg Config, log *slog.Logger) (_ *Service, err error) {
+	s := &Service{Log: log, Metrics: metrics.NewRegistry(), name: name}
+	s.bg, s.cancel = context.WithCancel(context.Background())
+	defer func() {
+		if err != nil {
+			s.Stop(5 * time.Second)
+		}
+	}()
+	poolCfg, err := pgxpool.ParseConfig(cfg.DatabaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("DATABASE_URL: %w", err)
+	}
+	poolCfg.MaxConns = int32(cfg.DBMaxConns)
+	if s.Pool, err = pgxpool.NewWithConfig(ctx, poolCfg); err != nil {
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	if err := s.Pool.Ping(ctx); err != nil {
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	if s.NC, err = natsconn.Connect(cfg.NATSURL, "tsbank-"+name, cfg.NATSUser, cfg.NATSPassword, log); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Go runs loop in the background until the service stops; Stop waits for it to return.
+func (s *Service) Go(loop func(ctx context.Context)) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		loop(s.bg)
+	}()
+}
+
+// Background is the context of the background loops: it ends when the service stops.
+func (s *Service) Background() context.Context { return s.bg }
+
+// Serve registers the micro service described by mc, lets add register its endpoints (each
+// handler wrapped for metrics and run concurrently, at most maxInFlight at once), and starts the
+// operations server on httpAddr. The caller stops the service if it fails.
+func (s *Service) Serve(mc micro.Config, maxInFlight int, httpAddr string,
+	add func(svc micro.Service, wrap func(string, micro.Handler) micro.Handler) error) error {
+	var err error
+	if s.svc, err = micro.AddService(s.NC, mc); err != nil {
+		return fmt.Errorf("micro service: %w", err)
+	}
+	s.instr = service.Instrument(s.Metrics, s.name).Async(s.NC, maxInFlight)
+	if err := add(s.svc, s.instr.Handler); err != nil {
+		return fmt.Errorf("endpoints: %w", err)
+	}
+	s.ops = ops.NewServer(httpAddr, s.Metrics, s.ready)
+	if err := s.ops.Start(); err != nil {
+		return fmt.Errorf("http %s: %w", httpAddr, err)
+	}
+	s.Log.Info("started", "service", s.name, "http", s.ops.Addr())
+	return nil
+}
+
+// HTTPAddr is the address the operations server listens on.
+func (s *Service) HTTPAddr() string { return s.ops.Addr() }
+
+func (s *Service) ready() error {
+	if !s.NC.IsConnected() {
+		return errors.New("not connected to NATS")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if err := s.Pool.Ping(ctx); err != nil {
+		return fmt.Errorf("postgres: %w", err)
+	}
+	return nil
+}
+
+// Stop stops taking requests, lets those in flight finish, stops the background loops, drains
+// NATS and closes the pool, all within timeout. It may be called more than once.
+func (s *Service) Stop(timeout time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if s.svc != nil {
+		_ = s.svc.Stop()
+	}
+	if s.instr != nil {
+		if err := s.instr.Shutdown(ctx); err != nil {
+			s.Log.Warn("requests in flight at shutdown", "err", err)
+		}
+	}
+	s.cancel()
+	s.wg.Wait()
+	if s.NC != nil && !s.NC.IsClosed() {
+		natsconn.Drain(ctx, s.NC)
+	}
+	if s.ops != nil {
+		_ = s.ops.Shutdown(ctx)
+	}
+	if s.Pool != nil {
+		s.Pool.Close()
+	}
+	s.Log.Info("stopped", "service", s.name)
+}
+
+// Run waits for ctx to end, then stops the service.
+func (s *Service) Run(ctx context.Context) {
+	<-ctx.Done()
+	s.Stop(10 * time.Second)
+}
