@@ -67,11 +67,9 @@ func BenchmarkTransfer(b *testing.B) {
 			elapsed := time.Since(start)
 			b.StopTimer()
 			all := slices.Concat(latencies...)
-			slices.Sort(all)
 			rate := float64(len(all)) / elapsed.Seconds()
 			b.ReportMetric(rate, "transfers/s")
-			b.ReportMetric(float64(all[len(all)/2].Microseconds())/1000, "p50_ms")
-			b.ReportMetric(float64(all[len(all)*99/100].Microseconds())/1000, "p99_ms")
+			testkit.ReportLatency(b, all)
 			if tps := pgbench(b, clients); tps > 0 {
 				b.ReportMetric(tps, "pgbench_tps")
 				b.ReportMetric(rate/tps, "ratio")

@@ -4,13 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"net"
-	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -34,39 +28,12 @@ func TestCoordinatorSIGKILLUnderLoad(t *testing.T) {
 	}
 	before, _, _, _ := b.ledger()
 
-	bin := filepath.Join(t.TempDir(), "coordinator")
-	if out, err := exec.Command("go", "build", "-o", bin, "tsbank/services/coordinator/cmd/coordinator").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
+	env := []string{"DATABASE_URL=" + b.dbs["coordinator"], "NATS_URL=" + b.ns.ClientURL()}
+	for k, v := range testEnv {
+		env = append(env, k+"="+v)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	httpAddr := l.Addr().String()
-	l.Close()
-	start := func() *exec.Cmd {
-		cmd := exec.Command(bin)
-		cmd.Env = append(os.Environ(), "DATABASE_URL="+b.dbs["coordinator"], "NATS_URL="+b.ns.ClientURL(), "HTTP_ADDR="+httpAddr)
-		for k, v := range testEnv {
-			cmd.Env = append(cmd.Env, k+"="+v)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		testkit.CheckFor(t, 20*time.Second, 50*time.Millisecond, func() error {
-			resp, err := http.Get("http://" + httpAddr + "/readyz")
-			if err != nil {
-				return err
-			}
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusOK {
-				return fmt.Errorf("readyz %s", resp.Status)
-			}
-			return nil
-		})
-		return cmd
-	}
-	cmd := start()
+	coord := testkit.NewProcess(t, testkit.Build(t, "tsbank/services/coordinator/cmd/coordinator"), env...)
+	coord.Start(t)
 
 	const clients = 8
 	var wg sync.WaitGroup
@@ -107,15 +74,11 @@ func TestCoordinatorSIGKILLUnderLoad(t *testing.T) {
 		}
 		return nil
 	})
-	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	_ = cmd.Wait()
-	time.Sleep(300 * time.Millisecond) // clients meet the dead coordinator for a while
-	cmd = start()
+	coord.Kill(t)
+	time.Sleep(300 * time.Millisecond) // the fault lasts a while: clients meet the dead coordinator
+	coord.Start(t)
 	close(stop)
 	wg.Wait()
-	defer func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() }()
 	b.settled()
 
 	after, _, _, _ := b.ledger()

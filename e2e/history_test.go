@@ -4,14 +4,8 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"net"
-	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -171,30 +165,9 @@ func TestHistorySIGKILLMidBatch(t *testing.T) {
 		}
 		return nil
 	})
-	bin := filepath.Join(t.TempDir(), "history")
-	if out, err := exec.Command("go", "build", "-o", bin, "tsbank/services/history/cmd/history").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
-	l, _ := net.Listen("tcp", "127.0.0.1:0")
-	addr := l.Addr().String()
-	l.Close()
-	start := func() *exec.Cmd {
-		cmd := exec.Command(bin)
-		cmd.Env = append(os.Environ(), "DATABASE_URL="+b.dbs["history"], "NATS_URL="+b.ns.ClientURL(), "HTTP_ADDR="+addr, "INGEST_BATCH=20")
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		testkit.CheckFor(t, 20*time.Second, 20*time.Millisecond, func() error {
-			resp, err := http.Get("http://" + addr + "/readyz")
-			if err != nil {
-				return err
-			}
-			resp.Body.Close()
-			return nil
-		})
-		return cmd
-	}
-	cmd := start()
+	hist := testkit.NewProcess(t, testkit.Build(t, "tsbank/services/history/cmd/history"),
+		"DATABASE_URL="+b.dbs["history"], "NATS_URL="+b.ns.ClientURL(), "INGEST_BATCH=20")
+	hist.Start(t)
 	testkit.CheckFor(t, 20*time.Second, 5*time.Millisecond, func() error { // part-way through the backlog
 		var n int
 		_ = b.pool("history").QueryRow(ctx(t), `SELECT count(*) FROM transactions`).Scan(&n)
@@ -203,10 +176,8 @@ func TestHistorySIGKILLMidBatch(t *testing.T) {
 		}
 		return nil
 	})
-	_ = cmd.Process.Signal(syscall.SIGKILL)
-	_ = cmd.Wait()
-	cmd = start()
-	defer func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() }()
+	hist.Kill(t)
+	hist.Start(t)
 	close(stop)
 	wg.Wait()
 	b.settled()

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"tsbank/contract"
+	"tsbank/testkit"
 )
 
 // BenchmarkDeposit measures deposits sent through NATS to one account node, each client on its
@@ -53,10 +54,8 @@ func BenchmarkDeposit(b *testing.B) {
 			elapsed := time.Since(start)
 			b.StopTimer()
 			all := slices.Concat(latencies...)
-			slices.Sort(all)
 			b.ReportMetric(float64(len(all))/elapsed.Seconds(), "req/s")
-			b.ReportMetric(float64(all[len(all)/2].Microseconds())/1000, "p50_ms")
-			b.ReportMetric(float64(all[len(all)*99/100].Microseconds())/1000, "p99_ms")
+			testkit.ReportLatency(b, all)
 		})
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"slices"
 	"testing"
 	"time"
 
@@ -12,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"tsbank/contract"
+	"tsbank/testkit"
 )
 
 // BenchmarkIngest measures the ingest rate: b.N events are put on the stream first, then the
@@ -88,9 +88,7 @@ func BenchmarkQueryPage(b *testing.B) {
 				latencies = append(latencies, time.Since(t0))
 			}
 			b.StopTimer()
-			slices.Sort(latencies)
-			b.ReportMetric(float64(latencies[len(latencies)/2].Microseconds())/1000, "p50_ms")
-			b.ReportMetric(float64(latencies[len(latencies)*99/100].Microseconds())/1000, "p99_ms")
+			testkit.ReportLatency(b, latencies)
 		})
 	}
 }

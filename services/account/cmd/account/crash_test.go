@@ -4,12 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -27,67 +24,9 @@ import (
 
 func TestMain(m *testing.M) { testkit.Main(m) }
 
-// process is the account binary running as a child process, so it can be killed for real.
-type process struct {
-	bin, httpAddr string
-	env           []string
-	cmd           *exec.Cmd
-}
-
-func build(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "account")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
-func (p *process) start(t *testing.T) {
-	t.Helper()
-	p.cmd = exec.Command(p.bin)
-	p.cmd.Env = append(os.Environ(), p.env...)
-	if testing.Verbose() {
-		p.cmd.Stderr = os.Stderr
-	}
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	testkit.CheckFor(t, 20*time.Second, 50*time.Millisecond, func() error {
-		resp, err := http.Get("http://" + p.httpAddr + "/readyz")
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("readyz: %s", resp.Status)
-		}
-		return nil
-	})
-}
-
-func (p *process) kill(t *testing.T) {
-	t.Helper()
-	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	_ = p.cmd.Wait()
-}
-
 func TestMigrateAppliesTheSchema(t *testing.T) {
 	t.Parallel()
-	bin := build(t)
+	bin := testkit.Build(t, ".")
 	ctx := context.Background()
 	// A fresh, empty database: the test kit's are migrated already.
 	admin, err := pgxpool.New(ctx, testkit.PostgresAdminURL(t))
@@ -130,8 +69,7 @@ func TestMigrateAppliesTheSchema(t *testing.T) {
 
 func TestServeRefusesABadConfiguration(t *testing.T) {
 	t.Parallel()
-	bin := build(t)
-	cmd := exec.Command(bin)
+	cmd := exec.Command(testkit.Build(t, "."))
 	cmd.Env = append(os.Environ(), "ACCOUNT_NODE=bad.name", "DATABASE_URL=", "REQUEST_TIMEOUT=soon")
 	out, err := cmd.CombinedOutput()
 	var exit *exec.ExitError
@@ -153,15 +91,9 @@ func TestSIGKILLLosesNoAcknowledgedDeposit(t *testing.T) {
 	ns := testkit.StartNATS(t)
 	nc := testkit.Connect(t, ns)
 	c := client.New(nc)
-	p := &process{bin: build(t), httpAddr: freeAddr(t)}
-	p.env = []string{"ACCOUNT_NODE=account-1", "DATABASE_URL=" + testkit.Postgres(t, "account"),
-		"NATS_URL=" + ns.ClientURL(), "HTTP_ADDR=" + p.httpAddr, "OUTBOX_POLL=50ms", "REQUEST_TIMEOUT=2s"}
-	p.start(t)
-	defer func() {
-		if p.cmd.ProcessState == nil {
-			p.kill(t)
-		}
-	}()
+	p := testkit.NewProcess(t, testkit.Build(t, "."), "ACCOUNT_NODE=account-1", "DATABASE_URL="+testkit.Postgres(t, "account"),
+		"NATS_URL="+ns.ClientURL(), "OUTBOX_POLL=50ms", "REQUEST_TIMEOUT=2s")
+	p.Start(t)
 	ctx := context.Background()
 	if _, err := c.Open(ctx, "alice", contract.OpenRequest{ID: "o-1", Currency: "EUR"}); err != nil {
 		t.Fatal(err)
@@ -206,12 +138,12 @@ func TestSIGKILLLosesNoAcknowledgedDeposit(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("deposits did not get going")
 	}
-	p.kill(t)
+	p.Kill(t)
 	wg.Wait()
 	mu.Lock()
 	ackedBefore := len(acked)
 	mu.Unlock()
-	p.start(t)
+	p.Start(t)
 
 	// Every acknowledged deposit survived: the balance is at least their sum.
 	bal, err := c.Balance(ctx, "alice")
@@ -284,26 +216,24 @@ func TestSIGTERMStopsCleanly(t *testing.T) {
 	t.Parallel()
 	ns := testkit.StartNATS(t)
 	c := client.New(testkit.Connect(t, ns))
-	p := &process{bin: build(t), httpAddr: freeAddr(t)}
-	p.env = []string{"ACCOUNT_NODE=account-1", "DATABASE_URL=" + testkit.Postgres(t, "account"),
-		"NATS_URL=" + ns.ClientURL(), "HTTP_ADDR=" + p.httpAddr}
-	p.start(t)
+	p := testkit.NewProcess(t, testkit.Build(t, "."), "ACCOUNT_NODE=account-1", "DATABASE_URL="+testkit.Postgres(t, "account"),
+		"NATS_URL="+ns.ClientURL())
+	p.Start(t)
 	ctx := context.Background()
 	if nodes, err := c.Nodes(ctx); err != nil || len(nodes.Nodes) != 1 {
 		t.Fatalf("nodes = %+v, %v", nodes, err)
 	}
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := p.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
-	go func() { done <- p.cmd.Wait() }()
+	go func() { done <- p.Cmd.Wait() }()
 	select {
 	case err := <-done:
 		if err != nil {
 			t.Fatalf("exit after SIGTERM: %v", err)
 		}
 	case <-time.After(15 * time.Second):
-		p.kill(t)
 		t.Fatal("no exit within 15 s of SIGTERM")
 	}
 	_, err := c.Balance(ctx, "anyone")
