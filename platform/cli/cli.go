@@ -1,15 +1,20 @@
 // Package cli is the command line every TSBank service shares: `<service>` or `<service> serve`
 // runs it until SIGINT or SIGTERM, `<service> migrate` applies its database's migrations to
-// DATABASE_URL. Logs are JSON on stderr; any failure exits 1.
+// DATABASE_URL, and `<service> healthcheck` asks the running service's /readyz (for a container
+// health check, in an image that has no shell or curl). Logs are JSON on stderr; any failure exits 1.
 package cli
 
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"tsbank/migrations"
 )
@@ -40,10 +45,38 @@ func run(args []string, database string, serve func(context.Context, *slog.Logge
 		}
 		log.Info("database migrated", "database", database)
 		return nil
+	case "healthcheck":
+		return Healthcheck(os.Getenv("HTTP_ADDR"), "/readyz")
 	case "serve":
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 		defer stop()
 		return serve(ctx, log)
 	}
-	return fmt.Errorf("unknown command %q: use serve (the default) or migrate", cmd)
+	return fmt.Errorf("unknown command %q: use serve (the default), migrate or healthcheck", cmd)
+}
+
+// Healthcheck GETs path on the operations server at addr (HTTP_ADDR, default :8080) on this
+// host, and fails unless it answers 200.
+func Healthcheck(addr, path string) error {
+	if addr == "" {
+		addr = ":8080"
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("HTTP_ADDR %q: %w", addr, err)
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	c := http.Client{Timeout: 3 * time.Second}
+	resp, err := c.Get("http://" + net.JoinHostPort(host, port) + path)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s: %s", path, resp.Status, body)
+	}
+	return nil
 }
