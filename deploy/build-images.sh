@@ -13,5 +13,6 @@ if command -v docker-compose >/dev/null; then
 else
   compose=(docker compose)
 fi
-COMPOSE_DOCKER_CLI_BUILD=1 DOCKER_BUILDKIT=1 "${compose[@]}" --env-file .env.example build
+# The classic builder: BuildKit needs the buildx plugin, which this engine may not have.
+COMPOSE_DOCKER_CLI_BUILD=1 DOCKER_BUILDKIT=0 "${compose[@]}" --env-file .env.example build
 docker image ls --format '{{.Repository}}:{{.Tag}}\t{{.Size}}' | grep -E '^(tsbank/|golang:|postgres:)'
