@@ -65,13 +65,14 @@ sql() { PGPASSWORD=$POSTGRES_PASSWORD psql -h 127.0.0.1 -U tsbank -d "$1" -tAc "
 rows_are() { [ "$(sql tsbank_history "select count(*) from transactions where account in ('alice', 'bob')")" = "$1" ]; }
 
 check "nats micro ls shows the services" bash -c "$(declare -f op); N='$N'; OPERATOR_PASSWORD='$OPERATOR_PASSWORD'; out=\$(op micro ls 2>&1); for s in account coordinator history; do echo \"\$out\" | grep -q \$s || exit 1; done"
-check "alice opens her account on account-1" has '"node":"account-1"' as alice req bank.account.alice.open '{"id":"o-1","currency":"EUR","node":"account-1"}'
-check "bob opens his account on account-2" has '"node":"account-2"' as bob req bank.account.bob.open '{"id":"o-1","currency":"EUR","node":"account-2"}'
-check "alice deposits" has '"balance_after":"100.00"' as alice req bank.account.alice.deposit '{"id":"d-1","amount":"100.00","description":"salary"}'
+check "the demo opens accounts on both nodes and transfers" has 'alice on account-1  balance   327.30' dc run --rm demo
+check "alice's account is on account-1 (a retried open)" has '"node":"account-1"' as alice req bank.account.alice.open '{"id":"demo-open","currency":"EUR","node":"account-1"}'
+check "alice deposits" has '"balance_after":"427.30"' as alice req bank.account.alice.deposit '{"id":"d-1","amount":"100.00","description":"bonus"}'
 check "alice pays bob across nodes" has '"status":"committed"' as alice req bank.transfer.alice '{"id":"t-1","to":"bob","amount":"30.00","description":"rent"}'
-check "alice reads her balance" has '"balance":"70.00"' as alice req bank.account.alice.balance ''
-check "alice reads her history as a table" eventually 10 has 'net 70.00' as alice req bank.history.alice.query '{"format":"table"}'
-check "psql sees the rows" eventually 10 rows_are 3
+check "alice reads her balance" has '"balance":"397.30"' as alice req bank.account.alice.balance ''
+check "bob reads his balance" has '"balance":"364.50"' as bob req bank.account.bob.balance ''
+check "alice reads her history as a table" eventually 10 has 'net 397.30' as alice req bank.history.alice.query '{"format":"table"}'
+check "psql sees the rows" eventually 10 rows_are 11
 check "alice is denied bob's account" has 'Permissions Violation for Publish to "bank.account.bob.balance"' as alice req --timeout 1s bank.account.bob.balance ''
 check "alice is denied paying from bob's account" has 'Permissions Violation' as alice req --timeout 1s bank.transfer.bob '{"id":"x","to":"alice","amount":"1"}'
 check "a wrong password is refused" has 'Authorization Violation' $N --user alice --password wrong req bank.account.alice.balance ''
@@ -81,9 +82,9 @@ docker kill "$(dc ps -q account-1)" >/dev/null
 check "account-1's accounts are unavailable while it is down" has 'node_unavailable' as alice req bank.account.alice.balance ''
 dc start account-1 >/dev/null 2>&1
 check "account-1 is healthy again" eventually 60 healthy
-check "alice's balance survived" eventually 10 has '"balance":"70.00"' as alice req bank.account.alice.balance ''
+check "alice's balance survived" eventually 10 has '"balance":"397.30"' as alice req bank.account.alice.balance ''
 check "a transfer after the restart commits" has '"status":"committed"' as bob req bank.transfer.bob '{"id":"t-2","to":"alice","amount":"5.00"}'
-check "psql has every event once" eventually 10 rows_are 5
+check "psql has every event once" eventually 10 rows_are 13
 check "reconciliation finds no difference" eventually 10 has '"differences":[]' op req bank.history.reconcile ''
 
 echo "== image sizes"
