@@ -90,6 +90,10 @@ func (s *Service) Serve(mc micro.Config, maxInFlight int, httpAddr string,
 	if err := add(s.svc, s.instr.Handler); err != nil {
 		return fmt.Errorf("endpoints: %w", err)
 	}
+	// Once the server has the subscriptions, a request sent after Serve returns finds a responder.
+	if err := s.NC.Flush(); err != nil {
+		return fmt.Errorf("nats flush: %w", err)
+	}
 	s.ops = ops.NewServer(httpAddr, s.Metrics, s.ready)
 	if err := s.ops.Start(); err != nil {
 		return fmt.Errorf("http %s: %w", httpAddr, err)

@@ -251,7 +251,10 @@ func TestQueryRefusesBadInput(t *testing.T) {
 	f.srv.Stop(5 * time.Second)
 	f.start("CURSOR_SECRET", "another")
 	msg, err := f.nc.Request(contract.HistorySubject("alice", "query"), []byte(`{"limit":2,"cursor":"`+first.Next+`"}`), 5*time.Second)
-	if err != nil || client.ReplyError(msg) == nil || client.ReplyError(msg).Code != contract.CodeInvalidCursor {
-		t.Fatalf("stale cursor: %s %v", msg.Data, err)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := client.ReplyError(msg); e == nil || e.Code != contract.CodeInvalidCursor {
+		t.Fatalf("stale cursor: %s %v", msg.Data, e)
 	}
 }
