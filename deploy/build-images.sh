@@ -14,5 +14,10 @@ else
   compose=(docker compose)
 fi
 # The classic builder: BuildKit needs the buildx plugin, which this engine may not have.
-COMPOSE_DOCKER_CLI_BUILD=1 DOCKER_BUILDKIT=0 "${compose[@]}" --env-file .env.example build
+log=$(mktemp)
+if ! COMPOSE_DOCKER_CLI_BUILD=1 DOCKER_BUILDKIT=0 "${compose[@]}" --env-file .env.example build >"$log" 2>&1; then
+  tail -40 "$log"
+  exit 1
+fi
+rm -f "$log"
 docker image ls --format '{{.Repository}}:{{.Tag}}\t{{.Size}}' | grep -E '^(tsbank/|golang:|postgres:)'
