@@ -57,9 +57,15 @@ func NewProcess(t testing.TB, bin string, env ...string) *Process {
 	return p
 }
 
-// Start runs the process and waits until its /readyz answers 200. Its log goes to the test's
-// output with -v.
+// Start runs the process and waits until it is ready.
 func (p *Process) Start(t testing.TB) {
+	t.Helper()
+	p.Launch(t)
+	p.WaitReady(t, 30*time.Second)
+}
+
+// Launch runs the process without waiting for it. Its log goes to the test's output with -v.
+func (p *Process) Launch(t testing.TB) {
 	t.Helper()
 	p.Cmd = exec.Command(p.Bin)
 	p.Cmd.Env = append(os.Environ(), p.Env...)
@@ -69,7 +75,12 @@ func (p *Process) Start(t testing.TB) {
 	if err := p.Cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	CheckFor(t, 30*time.Second, 20*time.Millisecond, func() error {
+}
+
+// WaitReady waits until the process's /readyz answers 200.
+func (p *Process) WaitReady(t testing.TB, total time.Duration) {
+	t.Helper()
+	CheckFor(t, total, 20*time.Millisecond, func() error {
 		resp, err := http.Get("http://" + p.HTTPAddr + "/readyz")
 		if err != nil {
 			return err
@@ -85,8 +96,14 @@ func (p *Process) Start(t testing.TB) {
 // Kill sends SIGKILL and waits for the process to be gone.
 func (p *Process) Kill(t testing.TB) {
 	t.Helper()
-	if err := p.Cmd.Process.Signal(syscall.SIGKILL); err != nil {
+	p.Signal(t, syscall.SIGKILL)
+	_ = p.Cmd.Wait()
+}
+
+// Signal sends sig (SIGSTOP, SIGCONT, …) to the process.
+func (p *Process) Signal(t testing.TB, sig syscall.Signal) {
+	t.Helper()
+	if err := p.Cmd.Process.Signal(sig); err != nil {
 		t.Fatal(err)
 	}
-	_ = p.Cmd.Wait()
 }

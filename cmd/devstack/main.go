@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"slices"
+	"sync"
 	"syscall"
 	"time"
 
@@ -72,8 +73,11 @@ type stack struct {
 	databases map[string]string // service (node name or "coordinator") -> URL
 	nodes     []*node.Node
 	coord     *coordinator.Server
-	hist      *history.Server
-	log       *slog.Logger
+	// stopStandby and standby stop and wait for the first node's standby.
+	stopStandby context.CancelFunc
+	standby     sync.WaitGroup
+	hist        *history.Server
+	log         *slog.Logger
 }
 
 func startStack(ctx context.Context, o options, log *slog.Logger) (*stack, error) {
@@ -130,6 +134,27 @@ func startStack(ctx context.Context, o options, log *slog.Logger) (*stack, error
 		}
 		s.nodes = append(s.nodes, n)
 	}
+	// A standby process for the first node over its database: it waits for the node's lease.
+	standby, err := node.ConfigFromEnv(func(k string) string {
+		return map[string]string{
+			"ACCOUNT_NODE": o.nodes[0], "DATABASE_URL": s.databases[o.nodes[0]], "NATS_URL": s.ns.ClientURL(),
+			"HTTP_ADDR": httpAddr(o.httpBase, len(o.nodes)+2),
+		}[k]
+	})
+	if err != nil {
+		return s, err
+	}
+	sctx, cancel := context.WithCancel(context.Background())
+	s.stopStandby = cancel
+	s.standby.Add(1)
+	go func() {
+		defer s.standby.Done()
+		for sctx.Err() == nil { // after a take-over and a lost lease, it waits again
+			if err := node.Run(sctx, standby, log.With("node", o.nodes[0], "standby", true)); err != nil && sctx.Err() == nil {
+				log.Warn("standby", "err", err)
+			}
+		}
+	}()
 	cfg, err := coordinator.ConfigFromEnv(func(k string) string {
 		return map[string]string{
 			"DATABASE_URL": s.databases["coordinator"], "NATS_URL": s.ns.ClientURL(),
@@ -166,6 +191,10 @@ func httpAddr(base, i int) string {
 }
 
 func (s *stack) stop() {
+	if s.stopStandby != nil {
+		s.stopStandby()
+		s.standby.Wait()
+	}
 	if s.hist != nil {
 		s.hist.Stop(5 * time.Second)
 	}
@@ -215,6 +244,7 @@ NATS     %s  (monitoring http://%s)
 	for i, name := range o.nodes {
 		fmt.Printf("%-11s psql %q   metrics http://%s/metrics\n", name, s.databases[name], s.nodes[i].HTTPAddr())
 	}
+	fmt.Printf("%-11s (a standby for %s, waiting for its lease)\n", "", o.nodes[0])
 	fmt.Printf("%-11s psql %q   metrics http://%s/metrics\n", "coordinator", s.databases["coordinator"], s.coord.HTTPAddr())
 	fmt.Printf("%-11s psql %q   metrics http://%s/metrics\n", "history", s.databases["history"], s.hist.HTTPAddr())
 	fmt.Print(`

@@ -86,6 +86,18 @@ func migrate(pairs []string, out io.Writer) error {
 func demo(c *client.Client, out io.Writer) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	// In a deployment that has just started, wait until both nodes serve.
+	for {
+		nodes, err := c.Nodes(ctx)
+		if err == nil && len(nodes.Nodes) >= 2 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("the account nodes are not serving: %v", err)
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
 	accounts := []struct{ id, node, deposit string }{
 		{"alice", "account-1", "500.00"}, {"carol", "account-1", "80.00"},
 		{"bob", "account-2", "250.00"}, {"dave", "account-2", "0.00"},

@@ -1,7 +1,7 @@
 // Package cli is the command line every TSBank service shares: `<service>` or `<service> serve`
 // runs it until SIGINT or SIGTERM, `<service> migrate` applies its database's migrations to
-// DATABASE_URL, and `<service> healthcheck` asks the running service's /readyz (for a container
-// health check, in an image that has no shell or curl). Logs are JSON on stderr; any failure exits 1.
+// DATABASE_URL, and `<service> healthcheck [/healthz]` asks the running service's /readyz (or
+// the path given) for a container health check, in an image that has no shell or curl. Logs are JSON on stderr; any failure exits 1.
 package cli
 
 import (
@@ -46,7 +46,12 @@ func run(args []string, database string, serve func(context.Context, *slog.Logge
 		log.Info("database migrated", "database", database)
 		return nil
 	case "healthcheck":
-		return Healthcheck(os.Getenv("HTTP_ADDR"), "/readyz")
+		// /readyz by default; a standby, alive but not serving, is checked with /healthz.
+		path := "/readyz"
+		if len(args) > 1 {
+			path = args[1]
+		}
+		return Healthcheck(os.Getenv("HTTP_ADDR"), path)
 	case "serve":
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 		defer stop()

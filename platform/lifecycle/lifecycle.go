@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -29,17 +30,19 @@ type Service struct {
 	NC      *nats.Conn
 	Metrics *metrics.Registry
 
-	name   string
-	bg     context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	svc    micro.Service
-	instr  *service.Instr
-	ops    *ops.Server
+	name    string
+	serving atomic.Bool // set by Serve: /readyz says 503 until then (a standby waits for its lease)
+	bg      context.Context
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	svc     micro.Service
+	instr   *service.Instr
+	ops     *ops.Server
 }
 
-// Open connects to the service's database and to NATS as tsbank-<name>. On error, what was
-// opened is closed.
+// Open connects to the service's database and to NATS as tsbank-<name>, and starts the operations
+// server: /healthz answers from now on, /readyz once Serve has run. On error, what was opened is
+// closed.
 func Open(ctx context.Context, name string, cfg Config, log *slog.Logger) (_ *Service, err error) {
 	s := &Service{Log: log, Metrics: metrics.NewRegistry(), name: name}
 	s.bg, s.cancel = context.WithCancel(context.Background())
@@ -62,6 +65,10 @@ func Open(ctx context.Context, name string, cfg Config, log *slog.Logger) (_ *Se
 	if s.NC, err = natsconn.Connect(cfg.NATSURL, "tsbank-"+name, cfg.NATSUser, cfg.NATSPassword, log); err != nil {
 		return nil, err
 	}
+	s.ops = ops.NewServer(cfg.HTTPAddr, s.Metrics, s.ready)
+	if err := s.ops.Start(); err != nil {
+		return nil, fmt.Errorf("http %s: %w", cfg.HTTPAddr, err)
+	}
 	return s, nil
 }
 
@@ -77,10 +84,10 @@ func (s *Service) Go(loop func(ctx context.Context)) {
 // Background is the context of the background loops: it ends when the service stops.
 func (s *Service) Background() context.Context { return s.bg }
 
-// Serve registers the micro service described by mc, lets add register its endpoints (each
-// handler wrapped for metrics and run concurrently, at most maxInFlight at once), and starts the
-// operations server on httpAddr. The caller stops the service if it fails.
-func (s *Service) Serve(mc micro.Config, maxInFlight int, httpAddr string,
+// Serve registers the micro service described by mc and lets add register its endpoints (each
+// handler wrapped for metrics and run concurrently, at most maxInFlight at once); from then on the
+// service is ready. The caller stops the service if it fails.
+func (s *Service) Serve(mc micro.Config, maxInFlight int,
 	add func(svc micro.Service, wrap func(string, micro.Handler) micro.Handler) error) error {
 	var err error
 	if s.svc, err = micro.AddService(s.NC, mc); err != nil {
@@ -94,11 +101,8 @@ func (s *Service) Serve(mc micro.Config, maxInFlight int, httpAddr string,
 	if err := s.NC.Flush(); err != nil {
 		return fmt.Errorf("nats flush: %w", err)
 	}
-	s.ops = ops.NewServer(httpAddr, s.Metrics, s.ready)
-	if err := s.ops.Start(); err != nil {
-		return fmt.Errorf("http %s: %w", httpAddr, err)
-	}
-	s.Log.Info("started", "service", s.name, "http", s.ops.Addr())
+	s.serving.Store(true)
+	s.Log.Info("serving", "service", s.name, "http", s.ops.Addr())
 	return nil
 }
 
@@ -106,6 +110,9 @@ func (s *Service) Serve(mc micro.Config, maxInFlight int, httpAddr string,
 func (s *Service) HTTPAddr() string { return s.ops.Addr() }
 
 func (s *Service) ready() error {
+	if !s.serving.Load() {
+		return errors.New("not serving yet (a standby waits for its lease)")
+	}
 	if !s.NC.IsConnected() {
 		return errors.New("not connected to NATS")
 	}

@@ -26,6 +26,9 @@ var (
 	ErrInsufficientFunds = errors.New("insufficient funds")
 	ErrConflict          = errors.New("request id reused with a different request")
 	ErrTooLarge          = errors.New("balance would exceed the maximum")
+	// ErrFenced means this process no longer holds its node's lease: another one took over, and
+	// this one may not write again.
+	ErrFenced = errors.New("this process lost the node's lease")
 )
 
 // Account is one account as its node stores it. Amounts are minor units of Currency.

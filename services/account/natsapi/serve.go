@@ -152,6 +152,8 @@ func (a *API) toWire(id string, err error) *contract.Error {
 		return contract.Errorf(contract.CodeUnknownTransfer, "%s", err)
 	case errors.Is(err, account.ErrDecisionConflict):
 		return contract.Errorf(contract.CodeConflict, "%s", err)
+	case errors.Is(err, account.ErrFenced):
+		return contract.Errorf(contract.CodeNodeUnavailable, "node %s is changing hands (this process lost its lease): retry with the same request id", a.Node)
 	case errors.Is(err, context.DeadlineExceeded):
 		return contract.Errorf(contract.CodeTimeout, "account %s: no answer in %s: retry with the same request id", id, a.Timeout)
 	}

@@ -25,6 +25,7 @@ type Config struct {
 	OutboxPoll       time.Duration // OUTBOX_POLL, default 1s: the relay's fallback poll
 	HoldMaxAge       time.Duration // HOLD_MAX_AGE, default 30s: a prepared leg this old asks the coordinator
 	HoldCheck        time.Duration // HOLD_CHECK_INTERVAL, default 5s: how often to look for such legs
+	LeaseTTL         time.Duration // LEASE_TTL, default 3s: a dead holder's lease expires after this
 }
 
 // ConfigFromEnv reads the configuration through getenv and reports every bad variable at once.
@@ -38,6 +39,7 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		OutboxPoll:     r.Duration("OUTBOX_POLL", time.Second),
 		HoldMaxAge:     r.Duration("HOLD_MAX_AGE", 30*time.Second),
 		HoldCheck:      r.Duration("HOLD_CHECK_INTERVAL", 5*time.Second),
+		LeaseTTL:       r.Duration("LEASE_TTL", 3*time.Second),
 	}
 	if c.Node != "" {
 		if e := contract.CheckID("ACCOUNT_NODE", c.Node); e != nil {
@@ -52,5 +54,5 @@ func (c Config) LogValue() slog.Value {
 	return slog.GroupValue(append(c.LogAttrs(),
 		slog.String("node", c.Node), slog.Duration("request_timeout", c.RequestTimeout), slog.Int("js_replicas", c.Replicas),
 		slog.Duration("outbox_poll", c.OutboxPoll), slog.Duration("hold_max_age", c.HoldMaxAge),
-		slog.Duration("hold_check_interval", c.HoldCheck))...)
+		slog.Duration("hold_check_interval", c.HoldCheck), slog.Duration("lease_ttl", c.LeaseTTL))...)
 }

@@ -12,6 +12,7 @@ import (
 	"tsbank/contract"
 	"tsbank/contract/client"
 	"tsbank/platform/idgen"
+	"tsbank/platform/lease"
 	"tsbank/platform/lifecycle"
 	"tsbank/services/account/account"
 	"tsbank/services/account/natsapi"
@@ -24,12 +25,17 @@ import (
 // Node is a running account node.
 type Node struct {
 	*lifecycle.Service
+	lost chan error // receives the reason when the node's lease is lost
 }
+
+// Lost reports that this process lost the node's lease to another: it must stop, and may
+// start again as a standby.
+func (n *Node) Lost() <-chan error { return n.lost }
 
 // Start connects to Postgres and NATS, makes sure the events stream and registry buckets exist,
 // and starts serving. It returns once the node answers requests.
 func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Node, err error) {
-	s, err := lifecycle.Open(ctx, "account-"+cfg.Node, cfg.Config, log)
+	s, err := lifecycle.Open(ctx, "account", cfg.Config, log.With("node", cfg.Node))
 	if err != nil {
 		return nil, err
 	}
@@ -53,6 +59,25 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Node, err erro
 	if err != nil {
 		return nil, err
 	}
+	// Only the holder of the node's lease serves it; another process with the same ACCOUNT_NODE
+	// waits here as a standby, and takes over when the lease expires.
+	leases, err := lease.OpenBucket(ctx, js, cfg.LeaseTTL, cfg.Replicas)
+	if err != nil {
+		return nil, err
+	}
+	holder := cfg.Node + "/" + idgen.UUIDv7()
+	log.Info("acquiring the node's lease", "node", cfg.Node, "holder", holder)
+	held, err := lease.Acquire(ctx, leases, cfg.Node, holder, cfg.LeaseTTL/10)
+	if err != nil {
+		return nil, err
+	}
+	store := pgstore.New(s.Pool, cfg.Node)
+	if err := store.Fence(ctx, held.Epoch(), holder); err != nil {
+		return nil, err
+	}
+	log.Info("holding the node's lease", "node", cfg.Node, "epoch", held.Epoch())
+	n := &Node{Service: s, lost: make(chan error, 1)}
+	s.Go(func(ctx context.Context) { held.Keep(ctx, func(err error) { n.lost <- err }) })
 
 	published := s.Metrics.Counter("tsbank_outbox_published_total", "Events the outbox relay published and JetStream acknowledged.").With()
 	relay := outbox.NewRelay(s.Pool, js, log, 256, cfg.OutboxPoll)
@@ -67,7 +92,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Node, err erro
 		return float64(k)
 	})
 	svc := &account.Service{
-		Node: cfg.Node, Store: pgstore.New(s.Pool, cfg.Node), Registry: reg, Now: time.Now, NewID: idgen.UUIDv7,
+		Node: cfg.Node, Store: store, Registry: reg, Now: time.Now, NewID: idgen.UUIDv7,
 		Changed: relay.Notify,
 	}
 	api := &natsapi.API{Node: cfg.Node, Service: svc, Registry: reg, Nodes: nodes, NC: s.NC, Log: log, Timeout: cfg.RequestTimeout}
@@ -84,21 +109,29 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Node, err erro
 		Version:     Version,
 		Description: "TSBank account node " + cfg.Node + ": accounts, deposits, withdrawals, balances",
 		Metadata:    map[string]string{"node": cfg.Node},
-	}, cfg.MaxInFlight, cfg.HTTPAddr, api.AddEndpoints); err != nil {
+	}, cfg.MaxInFlight, api.AddEndpoints); err != nil {
 		return nil, err
 	}
 	if err := nodes.Heartbeat(s.Background(), contract.Node{Name: cfg.Node, Version: Version, StartedAt: time.Now().UTC()}); err != nil {
 		return nil, err
 	}
-	return &Node{s}, nil
+	return n, nil
 }
 
-// Run starts the node and serves until ctx ends.
+// Run starts the node (waiting as a standby while another process holds its lease) and serves
+// until ctx ends, or until the lease is lost, which is an error: the process exits, and its restart
+// policy brings it back as a standby.
 func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	n, err := Start(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
-	n.Run(ctx)
-	return nil
+	select {
+	case <-ctx.Done():
+		n.Stop(10 * time.Second)
+		return nil
+	case err := <-n.Lost():
+		n.Stop(2 * time.Second)
+		return err
+	}
 }

@@ -22,7 +22,7 @@ func (s *Store) withHold(ctx context.Context, id, transferID, leg string, decide
 	var tid, hleg, hacc, counterparty, description, state, reason *string
 	var amount *int64
 	var created *time.Time
-	return readModifyWrite(ctx, s.pool, `SELECT `+accountColumns+`, h.transfer_id, h.leg, h.account_id, h.amount,
+	return s.readModifyWrite(ctx, `SELECT `+accountColumns+`, h.transfer_id, h.leg, h.account_id, h.amount,
 			h.counterparty, h.description, h.state, h.reason, h.created_at
 		FROM accounts a LEFT JOIN holds h ON h.transfer_id = $2 AND h.leg = $3 AND h.account_id = a.id
 		WHERE a.id = $1 FOR UPDATE OF a`, []any{id, transferID, leg},

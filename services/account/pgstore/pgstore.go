@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -22,6 +23,8 @@ import (
 type Store struct {
 	pool *pgxpool.Pool
 	node string
+	// epoch is the lease epoch this process writes under; see Fence.
+	epoch atomic.Int64
 }
 
 // New returns a store over pool for the accounts of node.
@@ -34,6 +37,7 @@ const accountColumns = `a.id, a.currency, a.balance, a.on_hold, a.pending_in, a.
 // Create inserts a, recording key in the same transaction.
 func (s *Store) Create(ctx context.Context, a account.Account, key account.Key) (account.Result, error) {
 	res, err := s.create(ctx, a, key)
+	err = fenced(err)
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == uniqueViolation {
 		// Either the id was taken by another request, or an identical request committed while this
@@ -48,6 +52,9 @@ func (s *Store) Create(ctx context.Context, a account.Account, key account.Key) 
 
 func (s *Store) create(ctx context.Context, a account.Account, key account.Key) (res account.Result, err error) {
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, checkFence, s.epoch.Load()); err != nil {
+			return err
+		}
 		stored, found, err := replay(ctx, tx, a.ID, key)
 		if err != nil || found {
 			res = stored
@@ -69,7 +76,7 @@ func (s *Store) Change(ctx context.Context, id string, key account.Key, fn func(
 	var a account.Account
 	var fingerprint, reply []byte
 	// One round trip begins, locks the account and fetches any earlier request with this id.
-	err = readModifyWrite(ctx, s.pool, `SELECT `+accountColumns+`, r.fingerprint, r.reply
+	err = s.readModifyWrite(ctx, `SELECT `+accountColumns+`, r.fingerprint, r.reply
 		FROM accounts a LEFT JOIN requests r ON r.account_id = a.id AND r.request_id = $2
 		WHERE a.id = $1 FOR UPDATE OF a`, []any{id, key.RequestID},
 		func(row pgx.Row) (err error) {
@@ -100,6 +107,29 @@ func (s *Store) Change(ctx context.Context, id string, key account.Key, fn func(
 			return nil
 		})
 	return res, err
+}
+
+// Fence makes epoch the only one allowed to write, unless a greater epoch already is
+// (account.ErrFenced). It waits for the transactions running under the previous epoch.
+func (s *Store) Fence(ctx context.Context, epoch int64, holder string) error {
+	tag, err := s.pool.Exec(ctx, `UPDATE fence SET epoch = $1, holder = $2, taken_at = now() WHERE epoch <= $1`, epoch, holder)
+	if err != nil {
+		return fmt.Errorf("fence: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("%w: a later epoch than %d holds the fence", account.ErrFenced, epoch)
+	}
+	s.epoch.Store(epoch)
+	return nil
+}
+
+// fenced turns the fence's SQL error into account.ErrFenced.
+func fenced(err error) error {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == fencedState {
+		return fmt.Errorf("%w: %s", account.ErrFenced, pgErr.Message)
+	}
+	return err
 }
 
 // queueSave queues the update of a's mutable fields and, if ev is not nil, its outbox row.

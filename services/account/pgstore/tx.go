@@ -16,10 +16,11 @@ var errNothingToWrite = errors.New("nothing to write")
 // locking read, and COMMIT with the writes. Every change to an account is such a transaction, and
 // on this machine a round trip (two syscalls each side) costs more than the statements in it.
 //
-// read is sent with BEGIN and scanned by scan; decide then queues the writes (or returns
+// read is sent with BEGIN and the fence check (see checkFence), and scanned by scan; decide then queues the writes (or returns
 // errNothingToWrite to end the transaction with nothing written). Any error rolls back.
-func readModifyWrite(ctx context.Context, pool *pgxpool.Pool, sql string, args []any, scan func(pgx.Row) error, decide func(*pgx.Batch) error) error {
-	conn, err := pool.Acquire(ctx)
+func (s *Store) readModifyWrite(ctx context.Context, sql string, args []any, scan func(pgx.Row) error, decide func(*pgx.Batch) error) (err error) {
+	defer func() { err = fenced(err) }()
+	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return err
 	}
@@ -32,9 +33,13 @@ func readModifyWrite(ctx context.Context, pool *pgxpool.Pool, sql string, args [
 	}()
 	first := &pgx.Batch{}
 	first.Queue("BEGIN")
+	first.Queue(checkFence, s.epoch.Load())
 	first.Queue(sql, args...)
 	br := conn.SendBatch(ctx, first)
 	_, err = br.Exec()
+	if err == nil {
+		_, err = br.Exec()
+	}
 	if err == nil {
 		err = scan(br.QueryRow())
 	}
@@ -57,6 +62,13 @@ func readModifyWrite(ctx context.Context, pool *pgxpool.Pool, sql string, args [
 	ok = true
 	return nil
 }
+
+// checkFence fails the transaction (SQLSTATE TSB01) unless this process's epoch is the fence's,
+// and holds a share lock on the fence until the transaction ends, so that a take-over waits for
+// it (migrations/account/000003_fence).
+const checkFence = `SELECT tsbank_check_fence($1)`
+
+const fencedState = "TSB01"
 
 // rollback ends a failed transaction; a connection that cannot even roll back is closed, so the
 // pool does not hand it out again in a broken state.

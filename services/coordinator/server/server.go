@@ -40,7 +40,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err er
 	if err := s.Serve(micro.Config{
 		Name: "coordinator", Version: Version,
 		Description: "TSBank transfer coordinator: two-phase commit between account nodes",
-	}, cfg.MaxInFlight, cfg.HTTPAddr, api.AddEndpoints); err != nil {
+	}, cfg.MaxInFlight, api.AddEndpoints); err != nil {
 		return nil, err
 	}
 	return &Server{s}, nil

@@ -75,7 +75,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err er
 	if err := s.Serve(micro.Config{
 		Name: "history", Version: Version,
 		Description: "TSBank transaction history: queries, statements, reconciliation",
-	}, cfg.MaxInFlight, cfg.HTTPAddr, api.AddEndpoints); err != nil {
+	}, cfg.MaxInFlight, api.AddEndpoints); err != nil {
 		return nil, err
 	}
 	return &Server{s}, nil

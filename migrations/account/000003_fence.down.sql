@@ -1,0 +1,2 @@
+DROP FUNCTION tsbank_check_fence(bigint);
+DROP TABLE fence;

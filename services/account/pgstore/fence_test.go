@@ -1,0 +1,67 @@
+package pgstore_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"tsbank/contract/money"
+	"tsbank/services/account/account"
+	"tsbank/services/account/pgstore"
+	"tsbank/testkit"
+)
+
+func TestMain(m *testing.M) { testkit.Main(m) }
+
+// TestAPausedHolderIsRefusedByTheFence plays a take-over on one database: process A writes under
+// epoch 5, process B takes over with epoch 9, and A, resumed, can no longer write or take the
+// fence back.
+func TestAPausedHolderIsRefusedByTheFence(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, testkit.Postgres(t, "account"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	a, b := pgstore.New(pool, "account-1"), pgstore.New(pool, "account-1")
+	if err := a.Fence(ctx, 5, "A"); err != nil {
+		t.Fatal(err)
+	}
+	eur, _ := money.LookupCurrency("EUR")
+	if _, err := a.Create(ctx, account.Account{ID: "alice", Currency: eur, Status: account.StatusOpen, OpenedAt: time.Now()},
+		account.NewKey("o-1", "open")); err != nil {
+		t.Fatal(err)
+	}
+	deposit := func(s *pgstore.Store, id string) error {
+		_, err := s.Change(ctx, "alice", account.NewKey(id, "deposit"), func(acc *account.Account) (*account.Event, error) {
+			return nil, acc.Deposit(100)
+		})
+		return err
+	}
+	if err := deposit(a, "d-1"); err != nil {
+		t.Fatalf("A before the take-over: %v", err)
+	}
+	if err := b.Fence(ctx, 9, "B"); err != nil {
+		t.Fatal(err)
+	}
+	if err := deposit(a, "d-2"); !errors.Is(err, account.ErrFenced) {
+		t.Fatalf("A after the take-over: %v, want ErrFenced", err)
+	}
+	if _, err := a.Prepare(ctx, "alice", account.Hold{TransferID: "x", Leg: account.LegDebit}, func(*account.Account, *account.Hold) error { return nil }); !errors.Is(err, account.ErrFenced) {
+		t.Fatalf("A prepares after the take-over: %v, want ErrFenced", err)
+	}
+	if err := a.Fence(ctx, 5, "A"); !errors.Is(err, account.ErrFenced) {
+		t.Fatalf("A takes the fence back: %v, want ErrFenced", err)
+	}
+	if err := deposit(b, "d-3"); err != nil {
+		t.Fatalf("B: %v", err)
+	}
+	acc, err := b.Get(ctx, "alice")
+	if err != nil || acc.Balance != 200 {
+		t.Fatalf("alice = %+v, %v; want the deposits of A before and of B after the take-over", acc, err)
+	}
+}
