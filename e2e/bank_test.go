@@ -50,6 +50,7 @@ func newBank(t testing.TB) *bank {
 	for k, v := range testEnv {
 		b.env[k] = v
 	}
+	b.env["NATS_URL"] = b.ns.ClientURL()
 	for _, name := range nodeNames {
 		b.dbs[name] = testkit.Postgres(t, "account")
 	}
@@ -83,7 +84,7 @@ func (b *bank) getenv(extra map[string]string) func(string) string {
 func (b *bank) startNode(name string) {
 	b.t.Helper()
 	cfg, err := node.ConfigFromEnv(b.getenv(map[string]string{
-		"ACCOUNT_NODE": name, "DATABASE_URL": b.dbs[name], "NATS_URL": b.ns.ClientURL(), "HTTP_ADDR": "127.0.0.1:0",
+		"ACCOUNT_NODE": name, "DATABASE_URL": b.dbs[name], "HTTP_ADDR": "127.0.0.1:0",
 	}))
 	if err != nil {
 		b.t.Fatal(err)
@@ -101,7 +102,7 @@ func (b *bank) stopNode(name string) { b.nodes[name].Stop(5 * time.Second) }
 func (b *bank) startCoordinator() {
 	b.t.Helper()
 	cfg, err := coordinator.ConfigFromEnv(b.getenv(map[string]string{
-		"DATABASE_URL": b.dbs["coordinator"], "NATS_URL": b.ns.ClientURL(), "HTTP_ADDR": "127.0.0.1:0",
+		"DATABASE_URL": b.dbs["coordinator"], "HTTP_ADDR": "127.0.0.1:0",
 	}))
 	if err != nil {
 		b.t.Fatal(err)
@@ -117,7 +118,7 @@ func (b *bank) startCoordinator() {
 func (b *bank) startHistory() {
 	b.t.Helper()
 	cfg, err := historyserver.ConfigFromEnv(b.getenv(map[string]string{
-		"DATABASE_URL": b.dbs["history"], "NATS_URL": b.ns.ClientURL(), "HTTP_ADDR": "127.0.0.1:0", "INGEST_BATCH": "50",
+		"DATABASE_URL": b.dbs["history"], "HTTP_ADDR": "127.0.0.1:0", "INGEST_BATCH": "50",
 	}))
 	if err != nil {
 		b.t.Fatal(err)
@@ -266,7 +267,11 @@ func (b *bank) settled() {
 		}
 		_, hold, pend, prep := b.ledger()
 		if open != 0 || hold != 0 || pend != 0 || prep != 0 {
-			return fmt.Errorf("%d transfers not done, on hold %d, pending in %d, %d legs prepared", open, hold, pend, prep)
+			var detail string
+			_ = b.pool("coordinator").QueryRow(ctx(b.t), `SELECT coalesce(string_agg(format('%s %s/%s votes %s,%s acked %s,%s resends %s',
+				transfer_id, state, coalesce(outcome, '-'), debit_vote, credit_vote, debit_acked, credit_acked, resends), '; '), '')
+				FROM transfers WHERE state <> 'done'`).Scan(&detail)
+			return fmt.Errorf("%d transfers not done (%s), on hold %d, pending in %d, %d legs prepared", open, detail, hold, pend, prep)
 		}
 		return nil
 	})

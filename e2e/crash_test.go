@@ -28,7 +28,7 @@ func TestCoordinatorSIGKILLUnderLoad(t *testing.T) {
 	}
 	before, _, _, _ := b.ledger()
 
-	env := []string{"DATABASE_URL=" + b.dbs["coordinator"], "NATS_URL=" + b.ns.ClientURL()}
+	env := []string{"DATABASE_URL=" + b.dbs["coordinator"], "NATS_URL=" + b.env["NATS_URL"]}
 	for k, v := range testEnv {
 		env = append(env, k+"="+v)
 	}

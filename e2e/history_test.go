@@ -166,7 +166,7 @@ func TestHistorySIGKILLMidBatch(t *testing.T) {
 		return nil
 	})
 	hist := testkit.NewProcess(t, testkit.Build(t, "tsbank/services/history/cmd/history"),
-		"DATABASE_URL="+b.dbs["history"], "NATS_URL="+b.ns.ClientURL(), "INGEST_BATCH=20")
+		"DATABASE_URL="+b.dbs["history"], "NATS_URL="+b.env["NATS_URL"], "INGEST_BATCH=20")
 	hist.Start(t)
 	testkit.CheckFor(t, 20*time.Second, 5*time.Millisecond, func() error { // part-way through the backlog
 		var n int

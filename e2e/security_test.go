@@ -95,7 +95,7 @@ func (u *user) wasDenied(t *testing.T, what, subject string) {
 func TestShippedNATSConfigGivesEachUserOnlyItsSubjects(t *testing.T) {
 	s := secureNATS(t)
 	b := newBank(t)
-	b.ns = s
+	b.env["NATS_URL"] = s.ClientURL()
 	for _, name := range nodeNames {
 		b.env["NATS_USER"], b.env["NATS_PASSWORD"] = "account", passwords["ACCOUNT_PASSWORD"]
 		b.startNode(name)

@@ -1,6 +1,11 @@
 package testkit
 
 import (
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -44,4 +49,65 @@ func Connect(t testing.TB, s *server.Server, opts ...nats.Option) *nats.Conn {
 	}
 	t.Cleanup(nc.Close)
 	return nc
+}
+
+// NATSCluster is three nats-servers with JetStream, routed together, inside the test process.
+type NATSCluster struct {
+	Servers []*server.Server
+}
+
+// StartNATSCluster runs a three-server JetStream cluster on free ports of 127.0.0.1, each routed
+// to the others. It returns once JetStream has a meta leader, so R3 streams can be made at once.
+func StartNATSCluster(t testing.TB) *NATSCluster {
+	t.Helper()
+	// A clustered server is not ready until it has met its peers, so every route must be known
+	// before the first one starts.
+	var routes []*url.URL
+	for range 3 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		routes = append(routes, &url.URL{Scheme: "nats", Host: l.Addr().String()})
+		l.Close()
+	}
+	c := &NATSCluster{}
+	for i, r := range routes {
+		port, _ := strconv.Atoi(r.Port())
+		s, err := server.NewServer(&server.Options{
+			ServerName: fmt.Sprintf("n%d", i+1), Host: "127.0.0.1", Port: -1,
+			JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true,
+			Cluster: server.ClusterOpts{Name: "tsbank", Host: "127.0.0.1", Port: port},
+			Routes:  routes,
+		})
+		if err != nil {
+			t.Fatalf("new nats-server: %v", err)
+		}
+		go s.Start()
+		t.Cleanup(s.Shutdown)
+		c.Servers = append(c.Servers, s)
+	}
+	CheckFor(t, 30*time.Second, 50*time.Millisecond, func() error {
+		leader := false
+		for _, s := range c.Servers {
+			if !s.ReadyForConnections(10 * time.Millisecond) {
+				return fmt.Errorf("%s not ready", s.Name())
+			}
+			leader = leader || s.JetStreamIsLeader()
+		}
+		if !leader {
+			return fmt.Errorf("no JetStream meta leader yet")
+		}
+		return nil
+	})
+	return c
+}
+
+// URLs is every server's client URL, comma-separated, as NATS_URL takes them.
+func (c *NATSCluster) URLs() string {
+	var urls []string
+	for _, s := range c.Servers {
+		urls = append(urls, s.ClientURL())
+	}
+	return strings.Join(urls, ",")
 }
