@@ -14,30 +14,27 @@ import (
 
 const holdColumns = `h.transfer_id, h.leg, h.account_id, h.amount, h.counterparty, h.description, h.state, h.reason, h.created_at`
 
-// withHold reads account id, locking it, and its leg (transferID, leg) in the round trip that
-// begins the transaction. The hold needs no lock of its own: every change to a leg happens under
-// its account's row lock. found is false when the leg is unknown.
+// withHold locks account id, then reads its leg (transferID, leg), in the round trip that begins
+// the transaction (see readModifyWrite for why the two reads are separate statements). The hold
+// needs no lock of its own: every change to a leg happens under its account's row lock. found is
+// false when the leg is unknown.
 func (s *Store) withHold(ctx context.Context, id, transferID, leg string, decide func(a *account.Account, h *account.Hold, found bool, b *pgx.Batch) error) error {
 	var a account.Account
-	var tid, hleg, hacc, counterparty, description, state, reason *string
-	var amount *int64
-	var created *time.Time
-	return s.readModifyWrite(ctx, `SELECT `+accountColumns+`, h.transfer_id, h.leg, h.account_id, h.amount,
-			h.counterparty, h.description, h.state, h.reason, h.created_at
-		FROM accounts a LEFT JOIN holds h ON h.transfer_id = $2 AND h.leg = $3 AND h.account_id = a.id
-		WHERE a.id = $1 FOR UPDATE OF a`, []any{id, transferID, leg},
-		func(row pgx.Row) (err error) {
-			a, err = s.scan(row, &tid, &hleg, &hacc, &amount, &counterparty, &description, &state, &reason, &created)
-			return err
-		},
-		func(b *pgx.Batch) error {
-			if tid == nil {
-				return decide(&a, &account.Hold{}, false, b)
-			}
-			h := account.Hold{TransferID: *tid, Leg: *hleg, Account: *hacc, Currency: a.Currency, Amount: *amount,
-				Counterparty: *counterparty, Description: *description, State: *state, Reason: *reason, CreatedAt: *created}
-			return decide(&a, &h, true, b)
-		})
+	var h account.Hold
+	found := false
+	return s.readModifyWrite(ctx, []read{
+		s.lockAccount(id, &a),
+		{`SELECT ` + holdColumns + ` FROM holds h WHERE h.transfer_id = $1 AND h.leg = $2 AND h.account_id = $3`,
+			[]any{transferID, leg, id},
+			func(row pgx.Row) error {
+				err := row.Scan(&h.TransferID, &h.Leg, &h.Account, &h.Amount, &h.Counterparty, &h.Description, &h.State, &h.Reason, &h.CreatedAt)
+				found = err == nil
+				return noRowIsNil(err)
+			}},
+	}, func(b *pgx.Batch) error {
+		h.Currency = a.Currency
+		return decide(&a, &h, found, b)
+	})
 }
 
 func insertHold(b *pgx.Batch, h account.Hold) {

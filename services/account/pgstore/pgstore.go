@@ -75,38 +75,52 @@ func (s *Store) create(ctx context.Context, a account.Account, key account.Key) 
 func (s *Store) Change(ctx context.Context, id string, key account.Key, fn func(*account.Account) (*account.Event, error)) (res account.Result, err error) {
 	var a account.Account
 	var fingerprint, reply []byte
-	// One round trip begins, locks the account and fetches any earlier request with this id.
-	err = s.readModifyWrite(ctx, `SELECT `+accountColumns+`, r.fingerprint, r.reply
-		FROM accounts a LEFT JOIN requests r ON r.account_id = a.id AND r.request_id = $2
-		WHERE a.id = $1 FOR UPDATE OF a`, []any{id, key.RequestID},
-		func(row pgx.Row) (err error) {
-			a, err = s.scan(row, &fingerprint, &reply)
+	// One round trip begins, locks the account and then fetches any earlier request with this id.
+	err = s.readModifyWrite(ctx, []read{
+		s.lockAccount(id, &a),
+		{`SELECT fingerprint, reply FROM requests WHERE account_id = $1 AND request_id = $2`, []any{id, key.RequestID},
+			func(row pgx.Row) error { return noRowIsNil(row.Scan(&fingerprint, &reply)) }},
+	}, func(b *pgx.Batch) error {
+		if fingerprint != nil {
+			if res, err = decodeReplay(key, fingerprint, reply); err != nil {
+				return err
+			}
+			return errNothingToWrite
+		}
+		ev, err := fn(&a)
+		if err != nil {
 			return err
-		},
-		func(b *pgx.Batch) error {
-			if fingerprint != nil {
-				if res, err = decodeReplay(key, fingerprint, reply); err != nil {
-					return err
-				}
-				return errNothingToWrite
-			}
-			ev, err := fn(&a)
-			if err != nil {
-				return err
-			}
-			res = account.Result{Account: a, Event: ev}
-			if err := queueSave(b, a, ev); err != nil {
-				return err
-			}
-			replyJSON, err := json.Marshal(res)
-			if err != nil {
-				return fmt.Errorf("encode result: %w", err)
-			}
-			b.Queue(`INSERT INTO requests (account_id, request_id, fingerprint, reply) VALUES ($1, $2, $3, $4)`,
-				a.ID, key.RequestID, key.Fingerprint, replyJSON)
-			return nil
-		})
+		}
+		res = account.Result{Account: a, Event: ev}
+		if err := queueSave(b, a, ev); err != nil {
+			return err
+		}
+		replyJSON, err := json.Marshal(res)
+		if err != nil {
+			return fmt.Errorf("encode result: %w", err)
+		}
+		b.Queue(`INSERT INTO requests (account_id, request_id, fingerprint, reply) VALUES ($1, $2, $3, $4)`,
+			a.ID, key.RequestID, key.Fingerprint, replyJSON)
+		return nil
+	})
 	return res, err
+}
+
+// lockAccount is the read that locks account id and scans it into a.
+func (s *Store) lockAccount(id string, a *account.Account) read {
+	return read{`SELECT ` + accountColumns + ` FROM accounts a WHERE a.id = $1 FOR UPDATE`, []any{id},
+		func(row pgx.Row) (err error) {
+			*a, err = s.scan(row)
+			return err
+		}}
+}
+
+// noRowIsNil treats "no row" as an answer, not an error, for reads that may find nothing.
+func noRowIsNil(err error) error {
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil
+	}
+	return err
 }
 
 // Fence makes epoch the only one allowed to write, unless a greater epoch already is

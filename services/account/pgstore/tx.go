@@ -12,13 +12,27 @@ import (
 // answered (an idempotent replay): it is a normal outcome, not a failure.
 var errNothingToWrite = errors.New("nothing to write")
 
+// read is one query of a transaction's first round trip, and how to scan its row.
+type read struct {
+	sql  string
+	args []any
+	scan func(pgx.Row) error
+}
+
 // readModifyWrite runs one transaction in two round trips instead of four: BEGIN travels with the
-// locking read, and COMMIT with the writes. Every change to an account is such a transaction, and
-// on this machine a round trip (two syscalls each side) costs more than the statements in it.
+// reads, and COMMIT with the writes. Every change to an account is such a transaction, and on this
+// machine a round trip (two syscalls each side) costs more than the statements in it.
 //
-// read is sent with BEGIN and the fence check (see checkFence), and scanned by scan; decide then queues the writes (or returns
-// errNothingToWrite to end the transaction with nothing written). Any error rolls back.
-func (s *Store) readModifyWrite(ctx context.Context, sql string, args []any, scan func(pgx.Row) error, decide func(*pgx.Batch) error) (err error) {
+// The first read must lock what the transaction changes (SELECT … FOR UPDATE on the account). The
+// reads after it are separate statements on purpose: under READ COMMITTED each statement sees what
+// was committed when it started, so a read made after the lock is granted sees the work of the
+// transaction that held it. Joined into the locking statement, it would see a snapshot from before
+// the wait, and a decision racing another on the same leg would apply twice.
+//
+// The reads are sent after BEGIN and the fence check (see checkFence); decide then queues the
+// writes, or returns errNothingToWrite to end the transaction with nothing written. Any error rolls
+// back.
+func (s *Store) readModifyWrite(ctx context.Context, reads []read, decide func(*pgx.Batch) error) (err error) {
 	defer func() { err = fenced(err) }()
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
@@ -34,14 +48,19 @@ func (s *Store) readModifyWrite(ctx context.Context, sql string, args []any, sca
 	first := &pgx.Batch{}
 	first.Queue("BEGIN")
 	first.Queue(checkFence, s.epoch.Load())
-	first.Queue(sql, args...)
+	for _, r := range reads {
+		first.Queue(r.sql, r.args...)
+	}
 	br := conn.SendBatch(ctx, first)
 	_, err = br.Exec()
 	if err == nil {
 		_, err = br.Exec()
 	}
-	if err == nil {
-		err = scan(br.QueryRow())
+	for _, r := range reads {
+		if err != nil {
+			break
+		}
+		err = r.scan(br.QueryRow())
 	}
 	if cerr := br.Close(); err == nil {
 		err = cerr
@@ -63,13 +82,6 @@ func (s *Store) readModifyWrite(ctx context.Context, sql string, args []any, sca
 	return nil
 }
 
-// checkFence fails the transaction (SQLSTATE TSB01) unless this process's epoch is the fence's,
-// and holds a share lock on the fence until the transaction ends, so that a take-over waits for
-// it (migrations/account/000003_fence).
-const checkFence = `SELECT tsbank_check_fence($1)`
-
-const fencedState = "TSB01"
-
 // rollback ends a failed transaction; a connection that cannot even roll back is closed, so the
 // pool does not hand it out again in a broken state.
 func rollback(ctx context.Context, conn *pgxpool.Conn) {
@@ -77,3 +89,10 @@ func rollback(ctx context.Context, conn *pgxpool.Conn) {
 		_ = conn.Conn().Close(context.WithoutCancel(ctx))
 	}
 }
+
+// checkFence fails the transaction (SQLSTATE TSB01) unless this process's epoch is the fence's,
+// and holds a share lock on the fence until the transaction ends, so that a take-over waits for
+// it (migrations/account/000003_fence).
+const checkFence = `SELECT tsbank_check_fence($1)`
+
+const fencedState = "TSB01"

@@ -1,0 +1,84 @@
+package pgstore_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"tsbank/contract/money"
+	"tsbank/platform/idgen"
+	"tsbank/services/account/account"
+	"tsbank/services/account/pgstore"
+	"tsbank/testkit"
+)
+
+// TestRacingDecisionsOnOneLegApplyOnce is the regression test of a bug the coordinator's SIGKILL
+// test found: the coordinator's recovery and the node's own resolver aborted the same leg at the
+// same moment, and the second abort, which had waited for the account's lock, still saw the leg as
+// prepared (its snapshot predated the first abort) and released it again. Every pair of racing
+// decisions must now apply once: the books end with nothing pending and every decision recorded.
+func TestRacingDecisionsOnOneLegApplyOnce(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, testkit.Postgres(t, "account"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	s := pgstore.New(pool, "account-1")
+	eur, _ := money.LookupCurrency("EUR")
+	if _, err := s.Create(ctx, account.Account{ID: "x", Currency: eur, Status: account.StatusOpen, OpenedAt: time.Now()}, account.NewKey("o", "open")); err != nil {
+		t.Fatal(err)
+	}
+	const legs = 40
+	for i := range legs {
+		if _, err := s.Prepare(ctx, "x", account.Hold{TransferID: fmt.Sprintf("t%d", i), Leg: account.LegCredit, Account: "x", CreatedAt: time.Now()},
+			func(a *account.Account, h *account.Hold) error {
+				h.Amount = 100
+				return a.Prepare(account.LegCredit, 100)
+			}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	event := func(a *account.Account, h account.Hold) *account.Event {
+		return &account.Event{ID: idgen.UUIDv7(),
+			Type: account.EventTransferIn, Account: a.ID, Amount: h.Amount, Currency: "EUR", BalanceAfter: a.Balance, Time: time.Now()}
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	committed := 0
+	for i := range legs {
+		id := fmt.Sprintf("t%d", i)
+		// Even legs: two aborts race. Odd legs: a commit races an abort; one wins, the other is refused.
+		for k := range 2 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				commit := i%2 == 1 && k == 0
+				_, err := s.Decide(ctx, "x", id, account.LegCredit, commit, event)
+				switch {
+				case err == nil && commit:
+					mu.Lock()
+					committed++
+					mu.Unlock()
+				case err == nil, errors.Is(err, account.ErrDecisionConflict):
+				default:
+					t.Errorf("decide %s: %v", id, err)
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	a, err := s.Get(ctx, "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.PendingIn != 0 || a.Balance != int64(100*committed) {
+		t.Fatalf("pending_in %d, balance %d after %d commits; want 0 and %d", a.PendingIn, a.Balance, committed, 100*committed)
+	}
+}
