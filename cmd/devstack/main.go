@@ -2,6 +2,9 @@
 // with JetStream, a throwaway PostgreSQL cluster (or databases on a server given by URL), the
 // migrations, two account nodes, the transfer coordinator and the history service. It prints how to reach them with the nats CLI and psql.
 // Ctrl-C stops everything and removes what it created.
+//
+// With -cluster, NATS is three servers routed together, and the events stream and the KV buckets
+// are replicated on all three, so the bank goes on when one of them stops.
 package main
 
 import (
@@ -10,9 +13,14 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/url"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -38,6 +46,7 @@ type options struct {
 	natsPort, monitorPort, httpBase int
 	postgresURL                     string
 	nodes                           []string
+	cluster                         bool // three NATS servers instead of one
 }
 
 func run(log *slog.Logger) error {
@@ -45,6 +54,8 @@ func run(log *slog.Logger) error {
 	flag.IntVar(&o.natsPort, "nats-port", 4222, "NATS client port on 127.0.0.1 (-1: any free port)")
 	flag.IntVar(&o.monitorPort, "monitor-port", 8222, "NATS monitoring port on 127.0.0.1 (-1: any free port)")
 	flag.IntVar(&o.httpBase, "http-base", 8081, "first service's /metrics port; the next services take the ports after it (0: any free ports)")
+	flag.BoolVar(&o.cluster, "cluster", false,
+		"three NATS servers routed together, the stream and buckets replicated on each; they take -nats-port and -monitor-port and the two ports after each")
 	flag.StringVar(&o.postgresURL, "postgres", os.Getenv("TSBANK_POSTGRES_URL"),
 		"admin URL of an existing PostgreSQL server (default: start a throwaway cluster); also TSBANK_POSTGRES_URL")
 	flag.Parse()
@@ -67,8 +78,8 @@ func run(log *slog.Logger) error {
 
 // stack is what devstack started, so that stop can undo it in reverse order.
 type stack struct {
-	storeDir  string
-	ns        *server.Server
+	storeDir  string           // every server's JetStream store, under one dir
+	servers   []*server.Server // one, or three routed together
 	pg        *pgcluster.Cluster
 	databases map[string]string // service (node name or "coordinator") -> URL
 	nodes     []*node.Node
@@ -86,18 +97,17 @@ func startStack(ctx context.Context, o options, log *slog.Logger) (*stack, error
 	if s.storeDir, err = os.MkdirTemp("", "tsbank-devstack-nats-"); err != nil {
 		return s, err
 	}
-	s.ns, err = server.NewServer(&server.Options{
-		ServerName: "devstack", Host: "127.0.0.1", Port: o.natsPort, HTTPHost: "127.0.0.1", HTTPPort: o.monitorPort,
-		JetStream: true, StoreDir: s.storeDir, SyncAlways: true, // as the shipped config: sync_interval always
-		NoSigs: true,
-	})
+	if o.cluster {
+		err = s.startNATSCluster(o)
+	} else {
+		err = s.startNATS(o)
+	}
 	if err != nil {
-		return s, fmt.Errorf("nats: %w", err)
+		return s, err
 	}
-	go s.ns.Start()
-	if !s.ns.ReadyForConnections(10 * time.Second) {
-		return s, fmt.Errorf("nats did not start on port %d (in use?)", o.natsPort)
-	}
+	natsURL := s.natsURL()
+	// Replicate the stream and the buckets on every server: R3 on a cluster, R1 alone.
+	replicas := strconv.Itoa(len(s.servers))
 
 	if o.postgresURL != "" {
 		s.pg = pgcluster.Existing(o.postgresURL)
@@ -121,8 +131,8 @@ func startStack(ctx context.Context, o options, log *slog.Logger) (*stack, error
 	for i, name := range o.nodes {
 		cfg, err := node.ConfigFromEnv(func(k string) string {
 			return map[string]string{
-				"ACCOUNT_NODE": name, "DATABASE_URL": s.databases[name], "NATS_URL": s.ns.ClientURL(),
-				"HTTP_ADDR": httpAddr(o.httpBase, i),
+				"ACCOUNT_NODE": name, "DATABASE_URL": s.databases[name], "NATS_URL": natsURL,
+				"JS_REPLICAS": replicas, "HTTP_ADDR": httpAddr(o.httpBase, i),
 			}[k]
 		})
 		if err != nil {
@@ -137,8 +147,8 @@ func startStack(ctx context.Context, o options, log *slog.Logger) (*stack, error
 	// A standby process for the first node over its database: it waits for the node's lease.
 	standby, err := node.ConfigFromEnv(func(k string) string {
 		return map[string]string{
-			"ACCOUNT_NODE": o.nodes[0], "DATABASE_URL": s.databases[o.nodes[0]], "NATS_URL": s.ns.ClientURL(),
-			"HTTP_ADDR": httpAddr(o.httpBase, len(o.nodes)+2),
+			"ACCOUNT_NODE": o.nodes[0], "DATABASE_URL": s.databases[o.nodes[0]], "NATS_URL": natsURL,
+			"JS_REPLICAS": replicas, "HTTP_ADDR": httpAddr(o.httpBase, len(o.nodes)+2),
 		}[k]
 	})
 	if err != nil {
@@ -157,7 +167,7 @@ func startStack(ctx context.Context, o options, log *slog.Logger) (*stack, error
 	}()
 	cfg, err := coordinator.ConfigFromEnv(func(k string) string {
 		return map[string]string{
-			"DATABASE_URL": s.databases["coordinator"], "NATS_URL": s.ns.ClientURL(),
+			"DATABASE_URL": s.databases["coordinator"], "NATS_URL": natsURL,
 			"HTTP_ADDR": httpAddr(o.httpBase, len(o.nodes)),
 		}[k]
 	})
@@ -169,8 +179,8 @@ func startStack(ctx context.Context, o options, log *slog.Logger) (*stack, error
 	}
 	hcfg, err := history.ConfigFromEnv(func(k string) string {
 		return map[string]string{
-			"DATABASE_URL": s.databases["history"], "NATS_URL": s.ns.ClientURL(),
-			"HTTP_ADDR": httpAddr(o.httpBase, len(o.nodes)+1),
+			"DATABASE_URL": s.databases["history"], "NATS_URL": natsURL,
+			"JS_REPLICAS": replicas, "HTTP_ADDR": httpAddr(o.httpBase, len(o.nodes)+1),
 		}[k]
 	})
 	if err != nil {
@@ -180,6 +190,89 @@ func startStack(ctx context.Context, o options, log *slog.Logger) (*stack, error
 		return s, fmt.Errorf("history: %w", err)
 	}
 	return s, nil
+}
+
+// startNATS runs one nats-server with JetStream.
+func (s *stack) startNATS(o options) error {
+	ns, err := server.NewServer(&server.Options{
+		ServerName: "devstack", Host: "127.0.0.1", Port: o.natsPort, HTTPHost: "127.0.0.1", HTTPPort: o.monitorPort,
+		JetStream: true, StoreDir: s.storeDir, SyncAlways: true, // as the shipped config: sync_interval always
+		NoSigs: true,
+	})
+	if err != nil {
+		return fmt.Errorf("nats: %w", err)
+	}
+	s.servers = append(s.servers, ns)
+	go ns.Start()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		return fmt.Errorf("nats did not start on port %d (in use?)", o.natsPort)
+	}
+	return nil
+}
+
+// startNATSCluster runs three nats-servers, n1 to n3, routed together as cluster "tsbank", on the
+// client and monitoring ports after o's, and returns once JetStream has a meta leader, so that
+// the services can create their R3 stream and buckets at once.
+func (s *stack) startNATSCluster(o options) error {
+	// A clustered server is not ready until it has met its peers, so every route must be known
+	// before the first one starts: take three free ports for them.
+	var routes []*url.URL
+	for range 3 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return fmt.Errorf("nats route port: %w", err)
+		}
+		routes = append(routes, &url.URL{Scheme: "nats", Host: l.Addr().String()})
+		l.Close()
+	}
+	for i, r := range routes {
+		name := fmt.Sprintf("n%d", i+1)
+		routePort, _ := strconv.Atoi(r.Port())
+		ns, err := server.NewServer(&server.Options{
+			ServerName: name, Host: "127.0.0.1", Port: nextPort(o.natsPort, i),
+			HTTPHost: "127.0.0.1", HTTPPort: nextPort(o.monitorPort, i),
+			JetStream: true, StoreDir: filepath.Join(s.storeDir, name), SyncAlways: true,
+			Cluster: server.ClusterOpts{Name: "tsbank", Host: "127.0.0.1", Port: routePort},
+			Routes:  routes,
+			NoSigs:  true,
+		})
+		if err != nil {
+			return fmt.Errorf("nats %s: %w", name, err)
+		}
+		s.servers = append(s.servers, ns)
+		go ns.Start()
+	}
+	for i, ns := range s.servers {
+		if !ns.ReadyForConnections(10 * time.Second) {
+			return fmt.Errorf("nats %s did not start on port %d (in use?)", ns.Name(), nextPort(o.natsPort, i))
+		}
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for !slices.ContainsFunc(s.servers, (*server.Server).JetStreamIsLeader) {
+		if time.Now().After(deadline) {
+			return errors.New("nats cluster: no JetStream meta leader after 30s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return nil
+}
+
+// nextPort is the i-th of the ports from base: base+i, or base itself when it means any free
+// port (-1) or none (0).
+func nextPort(base, i int) int {
+	if base <= 0 {
+		return base
+	}
+	return base + i
+}
+
+// natsURL is every server's client URL, comma-separated, as NATS_URL takes them.
+func (s *stack) natsURL() string {
+	var urls []string
+	for _, ns := range s.servers {
+		urls = append(urls, ns.ClientURL())
+	}
+	return strings.Join(urls, ",")
 }
 
 // httpAddr is the operations address of the i-th service: base+i, or any free port if base is 0.
@@ -217,9 +310,9 @@ func (s *stack) stop() {
 			cancel()
 		}
 	}
-	if s.ns != nil {
-		s.ns.Shutdown()
-		s.ns.WaitForShutdown()
+	for _, ns := range s.servers {
+		ns.Shutdown() // also when a test shut it down already
+		ns.WaitForShutdown()
 	}
 	if err := os.RemoveAll(s.storeDir); err != nil && !errors.Is(err, os.ErrNotExist) {
 		s.log.Warn("remove nats store", "err", err)
@@ -237,10 +330,16 @@ func underscore(name string) string {
 }
 
 func (s *stack) printGuide(o options) {
-	fmt.Printf(`TSBank devstack is running. Ctrl-C stops it and removes everything it created.
-
-NATS     %s  (monitoring http://%s)
-`, s.ns.ClientURL(), s.ns.MonitorAddr())
+	fmt.Print("TSBank devstack is running. Ctrl-C stops it and removes everything it created.\n\n")
+	if len(s.servers) == 1 {
+		fmt.Printf("NATS     %s  (monitoring http://%s)\n", s.servers[0].ClientURL(), s.servers[0].MonitorAddr())
+	} else {
+		fmt.Printf("NATS     cluster \"tsbank\" of %d servers; the events stream and the buckets have %[1]d replicas\n", len(s.servers))
+		for _, ns := range s.servers {
+			fmt.Printf("  %-6s %s  (monitoring http://%s)\n", ns.Name(), ns.ClientURL(), ns.MonitorAddr())
+		}
+		fmt.Printf("  give clients every URL, so that they reconnect to another server: nats --server %s …\n", s.natsURL())
+	}
 	for i, name := range o.nodes {
 		fmt.Printf("%-11s psql %q   metrics http://%s/metrics\n", name, s.databases[name], s.nodes[i].HTTPAddr())
 	}
