@@ -28,6 +28,9 @@ import (
 // an admin URL (see Postgres). It needs no testing.TB, so a dev command can use it too.
 type Cluster struct {
 	adminURL string
+	// Durable keeps every commit across a crash of the server (synchronous_commit and fsync on);
+	// see StartDurable.
+	Durable bool
 
 	// The rest is set only for a cluster this process started.
 	dir    string // holds data/, postgres.log and the Unix socket
@@ -45,6 +48,17 @@ type Cluster struct {
 // Postgres refuses to run as root, so when the process is root the cluster runs as the
 // `postgres` system user, and dir (and every directory above it) must be reachable by that user.
 func Start(ctx context.Context, dir string) (*Cluster, error) {
+	return start(ctx, dir, false)
+}
+
+// StartDurable is Start with the server's own durability settings, for a test that crashes the
+// server: with synchronous_commit off, a commit acknowledged just before an immediate stop can be
+// lost, which is Postgres keeping its word, not the application losing money.
+func StartDurable(ctx context.Context, dir string) (*Cluster, error) {
+	return start(ctx, dir, true)
+}
+
+func start(ctx context.Context, dir string, durable bool) (*Cluster, error) {
 	bin, err := findBinDir()
 	if err != nil {
 		return nil, err
@@ -53,7 +67,7 @@ func Start(ctx context.Context, dir string) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Cluster{dir: dir}
+	c := &Cluster{dir: dir, Durable: durable}
 	if dir == "" {
 		parent := os.TempDir()
 		if owner != nil {
@@ -105,18 +119,18 @@ func (c *Cluster) start(ctx context.Context, bin string, owner *syscall.Credenti
 	defer log.Close() // postgres has its own copy once started
 	// postgres is run directly rather than through pg_ctl so that it stays our child and the
 	// kernel can stop it if this process dies (Pdeathsig below).
-	c.cmd = exec.Command(filepath.Join(bin, "postgres"), "-D", data,
-		"-p", strconv.Itoa(port),
+	args := []string{"-D", data, "-p", strconv.Itoa(port),
 		"-c", "listen_addresses=127.0.0.1",
-		"-c", "unix_socket_directories="+c.dir,
-		// A cluster for tests and development need not survive a machine crash, so trade
-		// durability for speed; the shipped deployment does not use these settings.
-		"-c", "fsync=off",
-		"-c", "synchronous_commit=off",
-		"-c", "full_page_writes=off",
+		"-c", "unix_socket_directories=" + c.dir,
 		// Parallel tests each open a pool against their own database.
 		"-c", "max_connections=300",
-	)
+	}
+	if !c.Durable {
+		// A cluster for tests and development need not survive a crash, so trade durability
+		// for speed; the shipped deployment does not use these settings.
+		args = append(args, "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off")
+	}
+	c.cmd = exec.Command(filepath.Join(bin, "postgres"), args...)
 	c.cmd.Dir = c.dir
 	c.cmd.Stdout, c.cmd.Stderr = log, log
 	c.cmd.SysProcAttr = &syscall.SysProcAttr{
@@ -246,6 +260,19 @@ func (c *Cluster) Stop() error {
 			return fmt.Errorf("remove postgres cluster dir: %w", err)
 		}
 	}
+	return nil
+}
+
+// Crash stops the server the way a crash would (SIGQUIT: an immediate shutdown, with crash
+// recovery at the next start), keeping its dir, so that Start on the same dir brings it back.
+func (c *Cluster) Crash() error {
+	if c.cmd == nil || c.cmd.Process == nil {
+		return nil
+	}
+	if err := c.cmd.Process.Signal(syscall.SIGQUIT); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		return fmt.Errorf("crash postgres: %w", err)
+	}
+	<-c.exited
 	return nil
 }
 

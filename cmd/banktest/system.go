@@ -1,0 +1,315 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"tsbank/migrations"
+	"tsbank/platform/pgcluster"
+)
+
+// proc is one process of the system under test, which the nemesis may kill, pause or restart.
+type proc struct {
+	name     string
+	bin      string
+	args     []string
+	env      []string
+	httpAddr string // its /readyz (services) or monitoring address (nats)
+	readyz   string
+	logPath  string
+	cmd      *exec.Cmd
+	done     chan struct{} // closed when the process has exited
+}
+
+func (p *proc) start() error {
+	log, err := os.OpenFile(p.logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	p.cmd = exec.Command(p.bin, p.args...)
+	p.cmd.Env = append(os.Environ(), p.env...)
+	p.cmd.Stdout, p.cmd.Stderr = log, log
+	if err := p.cmd.Start(); err != nil {
+		return fmt.Errorf("start %s: %w", p.name, err)
+	}
+	done := make(chan struct{})
+	p.done = done
+	go func(cmd *exec.Cmd) { _ = cmd.Wait(); log.Close(); close(done) }(p.cmd)
+	return nil
+}
+
+func (p *proc) signal(sig syscall.Signal) {
+	if p.cmd != nil && p.cmd.Process != nil {
+		_ = p.cmd.Process.Signal(sig)
+	}
+}
+
+// kill sends SIGKILL and waits until the process is gone.
+func (p *proc) kill() {
+	if p.done == nil {
+		return
+	}
+	p.signal(syscall.SIGKILL)
+	<-p.done
+}
+
+func (p *proc) alive() bool {
+	if p.done == nil {
+		return false
+	}
+	select {
+	case <-p.done:
+		return false
+	default:
+		return true
+	}
+}
+
+// ready waits until the process answers 200 on its readiness path.
+func (p *proc) ready(total time.Duration) error {
+	deadline := time.Now().Add(total)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get("http://" + p.httpAddr + p.readyz)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("%s not ready after %s (log: %s)", p.name, total, p.logPath)
+}
+
+// system is the bank under test: Postgres behind a proxy (a restart changes its port), three
+// nats-servers as a cluster, and the services as processes, each reaching NATS through proxies of
+// its own so that it can be partitioned alone.
+type system struct {
+	dir      string
+	pgDir    string
+	pg       *pgcluster.Cluster
+	pgProxy  *proxy
+	dbs      map[string]string
+	nats     []*proc
+	natsURLs []string
+	procs    map[string]*proc
+	proxies  map[string][]*proxy // service -> its proxies to the three nats-servers
+}
+
+// serviceNames lists the service processes: account-1 runs twice (an active and a standby).
+var serviceNames = []string{"account-1", "account-1b", "account-2", "coordinator", "history"}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func startSystem(ctx context.Context, dir string) (*system, error) {
+	s := &system{dir: dir, dbs: map[string]string{}, procs: map[string]*proc{}, proxies: map[string][]*proxy{}}
+	bins := filepath.Join(dir, "bin")
+	out, err := exec.CommandContext(ctx, "go", "build", "-o", bins+"/", "tsbank/services/account/cmd/account",
+		"tsbank/services/coordinator/cmd/coordinator", "tsbank/services/history/cmd/history", "tsbank/cmd/natsd").CombinedOutput()
+	if err != nil {
+		return s, fmt.Errorf("go build: %v\n%s", err, out)
+	}
+
+	// Postgres in a named dir, so an immediate stop can be followed by a start on the same data,
+	// and durable, since the nemesis crashes it.
+	s.pgDir = filepath.Join(os.TempDir(), filepath.Base(dir)+"-pg")
+	if s.pg, err = pgcluster.StartDurable(ctx, s.pgDir); err != nil {
+		return s, err
+	}
+	if s.pgProxy, err = newProxy(hostPort(s.pg.AdminURL())); err != nil {
+		return s, err
+	}
+	for _, db := range []string{"account_1", "account_2", "coordinator", "history"} {
+		url, err := s.pg.CreateDatabase(ctx, "tsbank_"+db)
+		if err != nil {
+			return s, err
+		}
+		url = strings.Replace(url, hostPort(url), s.pgProxy.addr(), 1)
+		kind := db
+		if strings.HasPrefix(db, "account") {
+			kind = "account"
+		}
+		if err := migrations.Up(kind, url); err != nil {
+			return s, err
+		}
+		s.dbs[db] = url
+	}
+
+	if err := s.startNATS(bins); err != nil {
+		return s, err
+	}
+	for _, name := range serviceNames {
+		if err := s.addService(bins, name); err != nil {
+			return s, err
+		}
+	}
+	// A service that fails at start (JetStream, fsyncing every write, can be slow to create the
+	// R3 stream and buckets while the cluster is new) is started again, as a restart policy would.
+	// account-1 and account-1b race for the node's lease: either may serve.
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		waiting := ""
+		for _, name := range serviceNames {
+			if !s.procs[name].alive() {
+				if err := s.procs[name].start(); err != nil {
+					return s, err
+				}
+			}
+		}
+		for _, name := range []string{"account-2", "coordinator", "history"} {
+			if s.procs[name].ready(10*time.Millisecond) != nil {
+				waiting = name
+			}
+		}
+		if s.procs["account-1"].ready(10*time.Millisecond) != nil && s.procs["account-1b"].ready(10*time.Millisecond) != nil {
+			waiting = "account-1"
+		}
+		if waiting == "" {
+			return s, nil
+		}
+		if time.Now().After(deadline) {
+			return s, fmt.Errorf("%s not ready after 2 minutes (logs in %s)", waiting, s.dir)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func hostPort(url string) string {
+	rest := url[strings.Index(url, "@")+1:]
+	return rest[:strings.IndexAny(rest, "/?")]
+}
+
+func (s *system) startNATS(bins string) error {
+	type ports struct{ client, route, monitor int }
+	var ps []ports
+	for range 3 {
+		var p ports
+		for _, v := range []*int{&p.client, &p.route, &p.monitor} {
+			port, err := freePort()
+			if err != nil {
+				return err
+			}
+			*v = port
+		}
+		ps = append(ps, p)
+	}
+	for i, p := range ps {
+		var routes []string
+		for j, q := range ps {
+			if j != i {
+				routes = append(routes, fmt.Sprintf("nats://127.0.0.1:%d", q.route))
+			}
+		}
+		conf := fmt.Sprintf(`server_name: n%d
+listen: 127.0.0.1:%d
+http: 127.0.0.1:%d
+jetstream { store_dir: %q, sync_interval: always }
+cluster { name: tsbank, listen: 127.0.0.1:%d, no_advertise: true, routes: [%s] }
+`, i+1, p.client, p.monitor, filepath.Join(s.dir, fmt.Sprintf("nats-%d", i+1)), p.route, strings.Join(routes, ", "))
+		path := filepath.Join(s.dir, fmt.Sprintf("nats-%d.conf", i+1))
+		if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+			return err
+		}
+		n := &proc{name: fmt.Sprintf("nats-%d", i+1), bin: filepath.Join(bins, "natsd"), args: []string{"-c", path},
+			httpAddr: fmt.Sprintf("127.0.0.1:%d", p.monitor), readyz: "/healthz", // JetStream current, with a meta leader
+			logPath: filepath.Join(s.dir, fmt.Sprintf("nats-%d.log", i+1))}
+		if err := n.start(); err != nil {
+			return err
+		}
+		s.nats = append(s.nats, n)
+		s.natsURLs = append(s.natsURLs, fmt.Sprintf("nats://127.0.0.1:%d", p.client))
+	}
+	for _, n := range s.nats {
+		if err := n.ready(60 * time.Second); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// timeouts are short, so that recovery happens within a run.
+var timeouts = []string{
+	"PREPARE_TIMEOUT=1s", "SEND_TIMEOUT=1s", "MAX_BACKOFF=2s", "RECOVER_INTERVAL=200ms",
+	"HOLD_MAX_AGE=3s", "HOLD_CHECK_INTERVAL=500ms", "LEASE_TTL=3s", "OUTBOX_POLL=200ms", "JS_REPLICAS=3",
+}
+
+func (s *system) addService(bins, name string) error {
+	var urls []string
+	for _, u := range s.natsURLs {
+		p, err := newProxy(strings.TrimPrefix(u, "nats://"))
+		if err != nil {
+			return err
+		}
+		s.proxies[name] = append(s.proxies[name], p)
+		urls = append(urls, "nats://"+p.addr())
+	}
+	port, err := freePort()
+	if err != nil {
+		return err
+	}
+	httpAddr := fmt.Sprintf("127.0.0.1:%d", port)
+	env := append([]string{"NATS_URL=" + strings.Join(urls, ","), "HTTP_ADDR=" + httpAddr}, timeouts...)
+	bin := name
+	switch name {
+	case "account-1", "account-1b":
+		bin, env = "account", append(env, "ACCOUNT_NODE=account-1", "DATABASE_URL="+s.dbs["account_1"], "REQUEST_TIMEOUT=2s")
+	case "account-2":
+		bin, env = "account", append(env, "ACCOUNT_NODE=account-2", "DATABASE_URL="+s.dbs["account_2"], "REQUEST_TIMEOUT=2s")
+	default:
+		env = append(env, "DATABASE_URL="+s.dbs[name], "REQUEST_TIMEOUT=5s")
+	}
+	s.procs[name] = &proc{name: name, bin: filepath.Join(bins, bin), env: env, httpAddr: httpAddr, readyz: "/readyz",
+		logPath: filepath.Join(s.dir, name+".log")}
+	return nil
+}
+
+// crashPostgres stops Postgres immediately and starts it again on the same data after down.
+func (s *system) crashPostgres(ctx context.Context, down time.Duration) error {
+	if err := s.pg.Crash(); err != nil {
+		return err
+	}
+	time.Sleep(down)
+	pg, err := pgcluster.StartDurable(ctx, s.pgDir)
+	if err != nil {
+		return err
+	}
+	s.pg = pg
+	s.pgProxy.setTarget(hostPort(pg.AdminURL()))
+	return nil
+}
+
+func (s *system) stop() {
+	for _, p := range s.procs {
+		p.signal(syscall.SIGCONT)
+		p.signal(syscall.SIGTERM)
+	}
+	for _, p := range s.procs {
+		for i := 0; i < 100 && p.alive(); i++ {
+			time.Sleep(50 * time.Millisecond)
+		}
+		p.kill()
+	}
+	for _, n := range s.nats {
+		n.signal(syscall.SIGCONT)
+		n.kill()
+	}
+	if s.pg != nil {
+		_ = s.pg.Stop()
+	}
+	_ = os.RemoveAll(s.pgDir)
+}
