@@ -93,7 +93,8 @@ func (n *nemesis) run(ctx context.Context, interval time.Duration) {
 		}
 		f := fault{Kind: order[0], At: time.Since(n.start)}
 		order = order[1:]
-		f.Target, f.Note = n.inject(ctx, f.Kind)
+		// A fault that has begun is always healed, even if the run's time ends meanwhile.
+		f.Target, f.Note = n.inject(context.WithoutCancel(ctx), f.Kind)
 		f.For = time.Since(n.start) - f.At
 		n.mu.Lock()
 		n.faults = append(n.faults, f)
