@@ -160,8 +160,11 @@ func (n *nemesis) inject(ctx context.Context, kind string) (target, note string)
 	return target, note
 }
 
-// healAll ends every fault: processes resumed and running, proxies open.
+// healAll ends every fault: Postgres up, processes resumed and running, proxies open.
 func (n *nemesis) healAll() error {
+	if err := n.s.ensurePostgres(context.Background()); err != nil {
+		return err
+	}
 	for _, ps := range n.s.proxies {
 		for _, p := range ps {
 			p.heal()

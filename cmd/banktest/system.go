@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"tsbank/migrations"
 	"tsbank/platform/pgcluster"
 )
@@ -287,6 +289,24 @@ func (s *system) crashPostgres(ctx context.Context, down time.Duration) error {
 	pg, err := pgcluster.StartDurable(ctx, s.pgDir)
 	if err != nil {
 		return err
+	}
+	s.pg = pg
+	s.pgProxy.setTarget(hostPort(pg.AdminURL()))
+	return nil
+}
+
+// ensurePostgres starts Postgres again if it does not answer (a crash whose restart failed).
+func (s *system) ensurePostgres(ctx context.Context) error {
+	pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(pctx, s.pg.AdminURL())
+	if err == nil {
+		return conn.Close(ctx)
+	}
+	_ = s.pg.Crash()
+	pg, err := pgcluster.StartDurable(ctx, s.pgDir)
+	if err != nil {
+		return fmt.Errorf("restart postgres: %w", err)
 	}
 	s.pg = pg
 	s.pgProxy.setTarget(hostPort(pg.AdminURL()))
