@@ -167,10 +167,14 @@ func (c *Coordinator) Recover(ctx context.Context) (aborted, resent int, err err
 		c.deliver(ctx, rec)
 		aborted++
 	}
-	due, err := c.Store.ClaimResends(ctx, 100, 2*c.SendTimeout)
+	due, err := c.Store.ClaimResends(ctx, 500, 2*c.SendTimeout)
 	if err != nil {
 		return aborted, resent, err
 	}
+	// Re-sends go out many at a time: after an outage thousands may be due, and one at a time
+	// (two round trips each) they would take minutes to drain.
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 32)
 	for _, rec := range due {
 		legs := 0
 		if !rec.DebitAcked {
@@ -180,10 +184,15 @@ func (c *Coordinator) Recover(ctx context.Context) (aborted, resent int, err err
 			legs++
 		}
 		c.Metrics.Resent(legs)
-		c.deliver(ctx, rec)
-		resent++
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			c.deliver(ctx, rec)
+		}()
 	}
-	return aborted, resent, nil
+	wg.Wait()
+	return aborted, len(due), nil
 }
 
 func (c *Coordinator) abort(ctx context.Context, id, reason, message string) (Transfer, error) {
