@@ -1,7 +1,11 @@
 package contract
 
 import (
+	"context"
+	"fmt"
 	"time"
+
+	"github.com/nats-io/nats.go"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -19,4 +23,17 @@ func EventsStreamConfig(replicas int) jetstream.StreamConfig {
 		Replicas:    replicas,
 		Duplicates:  10 * time.Minute,
 	}
+}
+
+// EnsureEventsStream returns a JetStream context on nc after creating or updating the events
+// stream with the given replica count.
+func EnsureEventsStream(ctx context.Context, nc *nats.Conn, replicas int) (jetstream.JetStream, error) {
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("jetstream: %w", err)
+	}
+	if _, err := js.CreateOrUpdateStream(ctx, EventsStreamConfig(replicas)); err != nil {
+		return nil, fmt.Errorf("stream %s: %w", EventsStream, err)
+	}
+	return js, nil
 }

@@ -2,11 +2,9 @@ package node
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nats.go/micro"
 
 	"tsbank/contract"
@@ -44,12 +42,9 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Node, err erro
 			s.Stop(5 * time.Second)
 		}
 	}()
-	js, err := jetstream.New(s.NC)
+	js, err := contract.EnsureEventsStream(ctx, s.NC, cfg.Replicas)
 	if err != nil {
-		return nil, fmt.Errorf("jetstream: %w", err)
-	}
-	if _, err := js.CreateOrUpdateStream(ctx, contract.EventsStreamConfig(cfg.Replicas)); err != nil {
-		return nil, fmt.Errorf("stream %s: %w", contract.EventsStream, err)
+		return nil, err
 	}
 	reg, err := registry.Open(ctx, js, cfg.Replicas)
 	if err != nil {

@@ -2,11 +2,9 @@ package server
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nats.go/micro"
 
 	"tsbank/contract"
@@ -47,12 +45,9 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err er
 			s.Stop(5 * time.Second)
 		}
 	}()
-	js, err := jetstream.New(s.NC)
+	js, err := contract.EnsureEventsStream(ctx, s.NC, cfg.Replicas)
 	if err != nil {
-		return nil, fmt.Errorf("jetstream: %w", err)
-	}
-	if _, err := js.CreateOrUpdateStream(ctx, contract.EventsStreamConfig(cfg.Replicas)); err != nil {
-		return nil, fmt.Errorf("stream %s: %w", contract.EventsStream, err)
+		return nil, err
 	}
 	consumer, err := ingest.Consumer(ctx, js)
 	if err != nil {
