@@ -26,6 +26,8 @@ type Config struct {
 	HoldMaxAge       time.Duration // HOLD_MAX_AGE, default 30s: a prepared leg this old asks the coordinator
 	HoldCheck        time.Duration // HOLD_CHECK_INTERVAL, default 5s: how often to look for such legs
 	LeaseTTL         time.Duration // LEASE_TTL, default 3s: a dead holder's lease expires after this
+	Retention        time.Duration // IDEMPOTENCY_RETENTION, default 720h (30 days): how long a request id is remembered
+	PruneInterval    time.Duration // PRUNE_INTERVAL, default 1h: how often older idempotency records are deleted
 }
 
 // ConfigFromEnv reads the configuration through getenv and reports every bad variable at once.
@@ -40,6 +42,8 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		HoldMaxAge:     r.Duration("HOLD_MAX_AGE", 30*time.Second),
 		HoldCheck:      r.Duration("HOLD_CHECK_INTERVAL", 5*time.Second),
 		LeaseTTL:       r.Duration("LEASE_TTL", 3*time.Second),
+		Retention:      r.Duration("IDEMPOTENCY_RETENTION", 30*24*time.Hour),
+		PruneInterval:  r.Duration("PRUNE_INTERVAL", time.Hour),
 	}
 	if c.Node != "" {
 		if e := contract.CheckID("ACCOUNT_NODE", c.Node); e != nil {
@@ -54,5 +58,6 @@ func (c Config) LogValue() slog.Value {
 	return slog.GroupValue(append(c.LogAttrs(),
 		slog.String("node", c.Node), slog.Duration("request_timeout", c.RequestTimeout), slog.Int("js_replicas", c.Replicas),
 		slog.Duration("outbox_poll", c.OutboxPoll), slog.Duration("hold_max_age", c.HoldMaxAge),
-		slog.Duration("hold_check_interval", c.HoldCheck), slog.Duration("lease_ttl", c.LeaseTTL))...)
+		slog.Duration("hold_check_interval", c.HoldCheck), slog.Duration("lease_ttl", c.LeaseTTL),
+		slog.Duration("idempotency_retention", c.Retention), slog.Duration("prune_interval", c.PruneInterval))...)
 }

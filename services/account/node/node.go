@@ -18,6 +18,7 @@ import (
 	"tsbank/services/account/pgstore"
 	"tsbank/services/account/registry"
 	"tsbank/services/account/resolver"
+	"tsbank/services/account/retention"
 )
 
 // Node is a running account node.
@@ -95,8 +96,14 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Node, err erro
 		Service: svc, Client: client.New(s.NC), Log: log,
 		Age: cfg.HoldMaxAge, Interval: cfg.HoldCheck, Timeout: cfg.RequestTimeout,
 	}
+	pruned := s.Metrics.Counter("tsbank_idempotency_pruned_total", "Idempotency records deleted after IDEMPOTENCY_RETENTION.").With()
+	pruner := &retention.Pruner{
+		Store: store, Retention: cfg.Retention, Interval: cfg.PruneInterval, Batch: 10000, Log: log,
+		Pruned: func(k int64) { pruned.Add(float64(k)) },
+	}
 	s.Go(relay.Run)
 	s.Go(res.Run)
+	s.Go(pruner.Run)
 
 	// One bound across all endpoints: they share the database pool.
 	if err := s.Serve(micro.Config{

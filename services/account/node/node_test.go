@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -44,14 +45,17 @@ func startBank(t testing.TB, names ...string) *bank {
 	return b
 }
 
-func (b *bank) startNode(t testing.TB, name string) *node.Node {
+// startNode starts node name with the test defaults, overridden by the variables in extra.
+func (b *bank) startNode(t testing.TB, name string, extra ...string) *node.Node {
 	t.Helper()
-	cfg, err := node.ConfigFromEnv(func(k string) string {
-		return map[string]string{
-			"ACCOUNT_NODE": name, "DATABASE_URL": b.dbs[name], "NATS_URL": b.ns.ClientURL(),
-			"HTTP_ADDR": "127.0.0.1:0", "OUTBOX_POLL": "100ms",
-		}[k]
-	})
+	vars := map[string]string{
+		"ACCOUNT_NODE": name, "DATABASE_URL": b.dbs[name], "NATS_URL": b.ns.ClientURL(),
+		"HTTP_ADDR": "127.0.0.1:0", "OUTBOX_POLL": "100ms",
+	}
+	for i := 0; i+1 < len(extra); i += 2 {
+		vars[extra[i]] = extra[i+1]
+	}
+	cfg, err := node.ConfigFromEnv(func(k string) string { return vars[k] })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -290,6 +294,45 @@ func TestRetriesAreAppliedOnce(t *testing.T) {
 	wantCode(t, err, contract.CodeAccountExists)
 	_, err = b.c.Open(ctx(t), "alice", contract.OpenRequest{ID: "o-alice", Currency: "USD", Node: "account-1"})
 	wantCode(t, err, contract.CodeConflict)
+}
+
+// TestTheNodePrunesOldIdempotencyRecords runs a node with a one-hour retention, checked every
+// 50 ms, and ages one deposit's record by two hours: the node deletes it and keeps the other.
+func TestTheNodePrunesOldIdempotencyRecords(t *testing.T) {
+	t.Parallel()
+	b := &bank{ns: testkit.StartNATS(t), dbs: map[string]string{"account-1": testkit.Postgres(t, "account")}, nodes: map[string]*node.Node{}}
+	b.nodes["account-1"] = b.startNode(t, "account-1", "IDEMPOTENCY_RETENTION", "1h", "PRUNE_INTERVAL", "50ms")
+	b.nc = testkit.Connect(t, b.ns)
+	b.c = client.New(b.nc)
+	b.open(t, "alice", "account-1")
+	b.deposit(t, "alice", "d-old", "1.00")
+	kept := b.deposit(t, "alice", "d-new", "2.00")
+	pool, err := pgxpool.New(ctx(t), b.dbs["account-1"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	if _, err := pool.Exec(ctx(t), `UPDATE requests SET created_at = now() - interval '2 hours' WHERE request_id = 'd-old'`); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		var ids []string
+		err := pool.QueryRow(ctx(t), `SELECT coalesce(array_agg(request_id ORDER BY request_id), '{}') FROM requests`).Scan(&ids)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Join(ids, " ") == "d-new o-alice" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("records = %v 5 s after d-old aged past the retention, want d-new and o-alice", ids)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if again := b.deposit(t, "alice", "d-new", "2.00"); again != kept {
+		t.Fatalf("retry of the kept d-new = %+v, want its first receipt %+v", again, kept)
+	}
 }
 
 func TestOverdraft(t *testing.T) {

@@ -54,6 +54,9 @@ func TestAPausedHolderIsRefusedByTheFence(t *testing.T) {
 	if _, err := a.Prepare(ctx, "alice", account.Hold{TransferID: "x", Leg: account.LegDebit}, func(*account.Account, *account.Hold) error { return nil }); !errors.Is(err, account.ErrFenced) {
 		t.Fatalf("A prepares after the take-over: %v, want ErrFenced", err)
 	}
+	if _, err := a.PruneRequests(ctx, 0, 10); !errors.Is(err, account.ErrFenced) {
+		t.Fatalf("A prunes idempotency records after the take-over: %v, want ErrFenced", err)
+	}
 	if err := a.Fence(ctx, 5, "A"); !errors.Is(err, account.ErrFenced) {
 		t.Fatalf("A takes the fence back: %v, want ErrFenced", err)
 	}

@@ -1,0 +1,2 @@
+COMMENT ON TABLE requests IS NULL;
+DROP INDEX requests_created;
