@@ -2,7 +2,8 @@
 # The compose test: builds the images (with stand-ins for third-party ones), starts the real
 # docker-compose.yml, and uses the bank from the host the way the README says, with the nats CLI
 # (natscli v0.5.0, built from its Go module) and psql. It kills an account node's container and
-# checks that nothing was lost. The stack is removed at the end, whatever happened.
+# checks that nothing was lost; then it starts the stack again with NATS as a three-server cluster
+# and kills one server. The stack is removed at the end, whatever happened.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 project=tsbank-compose-test
@@ -33,7 +34,7 @@ bash deploy/build-images.sh || exit 1
 
 # Fresh passwords for this run, in an env file of its own.
 env_file=$(mktemp)
-for v in POSTGRES ACCOUNT COORDINATOR HISTORY OPERATOR ALICE BOB; do echo "${v}_PASSWORD=$v-$RANDOM$RANDOM"; done >"$env_file"
+for v in POSTGRES ACCOUNT_DB COORDINATOR_DB HISTORY_DB ACCOUNT COORDINATOR HISTORY OPERATOR ALICE BOB; do echo "${v}_PASSWORD=$v-$RANDOM$RANDOM"; done >"$env_file"
 echo "CURSOR_SECRET=cursor-$RANDOM$RANDOM" >>"$env_file"
 set -a; . "$env_file"; set +a
 dc() { "${compose[@]}" --env-file "$env_file" -p "$project" "$@"; }
@@ -75,6 +76,7 @@ check "alice reads her history as a table" eventually 10 has 'net 397.30' as ali
 check "psql sees the rows" eventually 10 rows_are 11
 check "alice is denied bob's account" has 'Permissions Violation for Publish to "bank.account.bob.balance"' as alice req --timeout 1s bank.account.bob.balance ''
 check "alice is denied paying from bob's account" has 'Permissions Violation' as alice req --timeout 1s bank.transfer.bob '{"id":"x","to":"alice","amount":"1"}'
+check "each service's database role reaches only its own data" bash -c "PGPASSWORD='$HISTORY_DB_PASSWORD' psql -h 127.0.0.1 -U tsbank_history -d tsbank_account_1 -c 'select 1' 2>&1 | grep -q 'permission denied for database' && PGPASSWORD='$HISTORY_DB_PASSWORD' psql -h 127.0.0.1 -U tsbank_history -d tsbank_history -tAc 'select count(*) >= 0 from transactions' | grep -q t"
 check "a wrong password is refused" has 'Authorization Violation' $N --user alice --password wrong req bank.account.alice.balance ''
 
 # account-1 runs as two processes; kill the one holding the lease (its /readyz answers 200).
@@ -90,6 +92,22 @@ check "the killed process is back, as the standby" eventually 60 healthy
 check "a transfer after the restart commits" has '"status":"committed"' as bob req bank.transfer.bob '{"id":"t-2","to":"alice","amount":"5.00"}'
 check "psql has every event once" eventually 10 rows_are 13
 check "reconciliation finds no difference" eventually 10 has '"differences":[]' op req bank.history.reconcile ''
+
+echo "== the NATS cluster: docker-compose.cluster.yml laid over docker-compose.yml"
+dc down -v >/dev/null 2>&1
+export COMPOSE_FILE=docker-compose.yml:docker-compose.cluster.yml # the trap's down uses it too
+t0=$(date +%s%N)
+dc up -d >/dev/null 2>&1 || { dc logs --tail 30; exit 1; }
+check "every container of the cluster stack healthy within 90 s" eventually 90 healthy
+echo "     up to healthy: $(( ($(date +%s%N) - t0) / 1000000 )) ms"
+check "the demo runs on the cluster" has 'alice on account-1  balance   327.30' dc run --rm demo
+check "the events stream is replicated on three servers" has 'Replicas: 3' op stream info TSBANK_EVENTS
+echo "== killing nats-2"
+docker kill "$(dc ps -q nats-2)" >/dev/null
+check "a transfer commits while nats-2 is down" eventually 20 has '"status":"committed"' as alice req --timeout 3s bank.transfer.alice '{"id":"t-c1","to":"bob","amount":"1.00"}'
+dc start nats-2 >/dev/null 2>&1
+check "nats-2 rejoins" eventually 60 healthy
+check "reconciliation on the cluster finds no difference" eventually 20 has '"differences":[]' op req bank.history.reconcile ''
 
 echo "== image sizes"
 docker image ls --format '{{.Repository}}:{{.Tag}} {{.Size}}' | grep -E '^tsbank/' | sed 's/^/     /'
