@@ -53,6 +53,9 @@ type Balance struct {
 	Balance   string `json:"balance"`
 	OnHold    string `json:"on_hold"`
 	Available string `json:"available"`
+	// EventSeq is the number of the newest event that changed the balance (0: none yet), read with
+	// it: the history's rows of the account up to that number add up to Balance.
+	EventSeq int64 `json:"event_seq"`
 }
 
 // Receipt is the reply to a deposit or withdrawal: the event it wrote and the balance after it.

@@ -32,4 +32,7 @@ type Event struct {
 	RequestID    string    `json:"request_id,omitempty"`
 	TransferID   string    `json:"transfer_id,omitempty"`
 	Counterparty string    `json:"counterparty,omitempty"`
+	// Seq numbers the account's events 1, 2, 3… in the order they committed, with no gap; 0 in
+	// events from before it existed. Consumers order an account's events by it.
+	Seq int64 `json:"seq,omitempty"`
 }

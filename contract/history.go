@@ -98,6 +98,8 @@ type Difference struct {
 	NodeBalance  string `json:"node_balance"`
 	LastBalance  string `json:"history_last_balance"` // balance_after of the newest row
 	SumOfAmounts string `json:"history_sum"`          // sum of every row's amount
+	// NodeEventSeq is the number of the newest event behind the node's balance.
+	NodeEventSeq int64  `json:"node_event_seq"`
 	Problem      string `json:"problem"`
 }
 

@@ -43,6 +43,9 @@ type Account struct {
 	Status         string
 	OpenedAt       time.Time
 	ClosedAt       *time.Time
+	// EventSeq counts the events that changed the balance: the newest one's Seq. The history's
+	// rows of the account up to EventSeq add up to Balance (reconciliation).
+	EventSeq int64
 }
 
 // Available is what the account could pay now: the ledger balance less the holds.

@@ -22,4 +22,5 @@ type Event struct {
 	RequestID    string
 	TransferID   string
 	Counterparty string
+	Seq          int64 // the account's event number, 1, 2, 3… in commit order; the store assigns it
 }

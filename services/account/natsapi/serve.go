@@ -45,6 +45,7 @@ func (a *API) serve(ctx context.Context, op, id string, data []byte) (any, *cont
 		return contract.Balance{
 			Account: acc.ID, Currency: acc.Currency.Code, Balance: money.Format(acc.Balance, acc.Currency),
 			OnHold: money.Format(acc.OnHold, acc.Currency), Available: money.Format(acc.Available(), acc.Currency),
+			EventSeq: acc.EventSeq,
 		}, nil
 	}
 	return nil, contract.Errorf(contract.CodeBadRequest, "unknown operation %q", op)

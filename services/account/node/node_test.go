@@ -260,7 +260,7 @@ func TestDepositWithdrawAndBalance(t *testing.T) {
 		t.Fatalf("raw deposit: %v %v", err, client.ReplyError(msg))
 	}
 	msg, err = b.nc.Request(contract.AccountSubject("alice", "balance"), nil, 5*time.Second)
-	if err != nil || string(msg.Data) != `{"account":"alice","currency":"EUR","balance":"70.00","on_hold":"0.00","available":"70.00"}` {
+	if err != nil || string(msg.Data) != `{"account":"alice","currency":"EUR","balance":"70.00","on_hold":"0.00","available":"70.00","event_seq":3}` {
 		t.Fatalf("raw balance = %s, %v", msg.Data, err)
 	}
 }

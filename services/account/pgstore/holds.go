@@ -59,7 +59,7 @@ func (s *Store) Prepare(ctx context.Context, id string, h account.Hold, fn func(
 			}
 			// The refusal is recorded, so a duplicate or late prepare gets the same no.
 			h.State, h.Reason, h.Message = account.HoldAborted, reason, ferr.Error()
-		} else if err := queueSave(b, *a, nil); err != nil {
+		} else if err := queueSave(b, a, nil); err != nil {
 			return err
 		}
 		insertHold(b, h)
@@ -96,7 +96,7 @@ func (s *Store) Decide(ctx context.Context, id, transferID, leg string, commit b
 			if commit {
 				ev = fn(a, *h)
 			}
-			if err := queueSave(b, *a, ev); err != nil {
+			if err := queueSave(b, a, ev); err != nil {
 				return err
 			}
 			h.State = target

@@ -32,7 +32,7 @@ func New(pool *pgxpool.Pool, node string) *Store { return &Store{pool: pool, nod
 
 const uniqueViolation = "23505"
 
-const accountColumns = `a.id, a.currency, a.balance, a.on_hold, a.pending_in, a.overdraft_limit, a.status, a.opened_at, a.closed_at`
+const accountColumns = `a.id, a.currency, a.balance, a.on_hold, a.pending_in, a.overdraft_limit, a.status, a.opened_at, a.closed_at, a.event_seq`
 
 // Create inserts a, recording key in the same transaction.
 func (s *Store) Create(ctx context.Context, a account.Account, key account.Key) (account.Result, error) {
@@ -91,10 +91,10 @@ func (s *Store) Change(ctx context.Context, id string, key account.Key, fn func(
 		if err != nil {
 			return err
 		}
-		res = account.Result{Account: a, Event: ev}
-		if err := queueSave(b, a, ev); err != nil {
+		if err := queueSave(b, &a, ev); err != nil {
 			return err
 		}
+		res = account.Result{Account: a, Event: ev}
 		replyJSON, err := json.Marshal(res)
 		if err != nil {
 			return fmt.Errorf("encode result: %w", err)
@@ -146,10 +146,16 @@ func fenced(err error) error {
 	return err
 }
 
-// queueSave queues the update of a's mutable fields and, if ev is not nil, its outbox row.
-func queueSave(b *pgx.Batch, a account.Account, ev *account.Event) error {
-	b.Queue(`UPDATE accounts SET balance = $2, on_hold = $3, pending_in = $4, status = $5, closed_at = $6 WHERE id = $1`,
-		a.ID, a.Balance, a.OnHold, a.PendingIn, a.Status, a.ClosedAt)
+// queueSave queues the update of a's mutable fields and, if ev is not nil, its outbox row. It
+// numbers ev as the account's next event: the account row is locked, so the numbers of one
+// account's events are 1, 2, 3… in commit order, with no gap.
+func queueSave(b *pgx.Batch, a *account.Account, ev *account.Event) error {
+	if ev != nil {
+		a.EventSeq++
+		ev.Seq = a.EventSeq
+	}
+	b.Queue(`UPDATE accounts SET balance = $2, on_hold = $3, pending_in = $4, status = $5, closed_at = $6, event_seq = $7 WHERE id = $1`,
+		a.ID, a.Balance, a.OnHold, a.PendingIn, a.Status, a.ClosedAt, a.EventSeq)
 	if ev == nil {
 		return nil
 	}
@@ -188,7 +194,7 @@ func (s *Store) List(ctx context.Context, after string, limit int) ([]account.Ac
 func (s *Store) scan(row pgx.Row, extra ...any) (account.Account, error) {
 	var a account.Account
 	var code string
-	dest := append([]any{&a.ID, &code, &a.Balance, &a.OnHold, &a.PendingIn, &a.OverdraftLimit, &a.Status, &a.OpenedAt, &a.ClosedAt}, extra...)
+	dest := append([]any{&a.ID, &code, &a.Balance, &a.OnHold, &a.PendingIn, &a.OverdraftLimit, &a.Status, &a.OpenedAt, &a.ClosedAt, &a.EventSeq}, extra...)
 	if err := row.Scan(dest...); err != nil {
 		if errors.Is(err, pgx.ErrNoRows) {
 			return a, account.ErrNotFound

@@ -25,6 +25,7 @@ type Row struct {
 	Node         string
 	RequestID    string
 	StreamSeq    uint64
+	AccountSeq   int64 // the account's event number on its node: 1, 2, 3… in commit order
 }
 
 // Sort keys.
@@ -88,6 +89,16 @@ type Summary struct {
 	LastBalance int64
 	Sum         int64
 	Rows        int64
+	LastSeq     int64 // the newest row's account_seq
+}
+
+// Prefix summarizes an account's rows numbered 1 to some n: how many there are, the sum of their
+// amounts, and the balance after row n (Found false when row n is missing).
+type Prefix struct {
+	Rows    int64
+	Sum     int64
+	Balance int64
+	Found   bool
 }
 
 // Store is the history database.
@@ -104,4 +115,6 @@ type Store interface {
 	Currency(ctx context.Context, account string) (money.Currency, bool, error)
 	// Summaries returns the summary of account, or of every account if account is "".
 	Summaries(ctx context.Context, account string) ([]Summary, error)
+	// Upto summarizes account's rows numbered 1 to seq.
+	Upto(ctx context.Context, account string, seq int64) (Prefix, error)
 }

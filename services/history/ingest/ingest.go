@@ -136,6 +136,9 @@ func decode(msg jetstream.Msg) (history.Row, error) {
 	default:
 		return history.Row{}, fmt.Errorf("event %s has unknown type %q", e.ID, e.Type)
 	}
+	if e.Seq <= 0 {
+		return history.Row{}, fmt.Errorf("event %s has no account sequence number (seq)", e.ID)
+	}
 	c, err := money.LookupCurrency(e.Currency)
 	if err != nil {
 		return history.Row{}, err
@@ -148,5 +151,6 @@ func decode(msg jetstream.Msg) (history.Row, error) {
 		EventID: e.ID, Account: e.Account, Type: e.Type, Amount: e.AmountMinor, Currency: c,
 		BalanceAfter: e.BalanceMinor, At: e.Time, Description: e.Description, TransferID: e.TransferID,
 		Counterparty: e.Counterparty, Node: e.Node, RequestID: e.RequestID, StreamSeq: md.Sequence.Stream,
+		AccountSeq: e.Seq,
 	}, nil
 }

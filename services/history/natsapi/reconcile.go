@@ -2,7 +2,10 @@ package natsapi
 
 import (
 	"context"
+	"fmt"
 	"slices"
+	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go/micro"
 
@@ -11,9 +14,12 @@ import (
 	"tsbank/services/history/history"
 )
 
-// reconcile compares, per account, the history's last balance and the sum of its amounts with each
-// other and with the balance on the owning node. A difference can be a lag (events committed on a
-// node and not yet ingested) as well as a loss: run it when the bank is quiet, or twice.
+// reconcile compares, per account, the history with the owning node. A node numbers each account's
+// events 1, 2, 3… and answers a balance with the number of the newest event behind it, read in one
+// snapshot; the history's rows numbered 1 to that number must be all there, once each, and add up
+// to that balance, however many events followed: so the comparison is exact while the bank runs.
+// An account whose only fault is rows not ingested yet is checked again, until half the request
+// timeout has passed, before it counts as a difference.
 func (a *API) reconcile(req micro.Request) {
 	ctx, cancel := context.WithTimeout(context.Background(), a.Timeout)
 	defer cancel()
@@ -50,11 +56,38 @@ func (a *API) reconcile(req micro.Request) {
 	}
 	slices.Sort(accounts)
 	result := contract.Reconciliation{Accounts: len(accounts), Differences: []contract.Difference{}}
+	var pending []*check
 	for _, id := range accounts {
-		if d := a.compare(ctx, id, known[id]); d != nil {
+		c, d := a.askNode(ctx, id, known[id])
+		if d != nil {
 			result.Differences = append(result.Differences, *d)
+		} else if c != nil {
+			pending = append(pending, c)
 		}
 	}
+	// Each node answered once; the history may still be ingesting the events behind an answer.
+	deadline := time.Now().Add(a.Timeout / 2)
+	for wait := 50 * time.Millisecond; len(pending) > 0; wait = min(2*wait, time.Second) {
+		var behind []*check
+		for _, c := range pending {
+			d, lag := a.compare(ctx, c)
+			switch {
+			case d == nil:
+			case lag && time.Now().Add(wait).Before(deadline):
+				behind = append(behind, c)
+			default:
+				result.Differences = append(result.Differences, *d)
+			}
+		}
+		if len(behind) > 0 {
+			select {
+			case <-ctx.Done():
+			case <-time.After(wait):
+			}
+		}
+		pending = behind
+	}
+	slices.SortFunc(result.Differences, func(x, y contract.Difference) int { return strings.Compare(x.Account, y.Account) })
 	if r.Account == "" && a.Differences != nil {
 		a.Differences(len(result.Differences))
 	}
@@ -83,28 +116,64 @@ func (a *API) nodeAccounts(ctx context.Context, account string) ([]string, *cont
 	}
 }
 
-// compare returns the difference for one account, or nil when the history and the node agree.
-// Both balances are formatted in the account's currency, so comparing the strings is exact.
-func (a *API) compare(ctx context.Context, id string, s history.Summary) *contract.Difference {
+// check is one account being reconciled: the history's summary, read first, and the node's answer.
+type check struct {
+	summary     history.Summary
+	currency    money.Currency
+	nodeBalance int64 // minor units
+	diff        contract.Difference
+}
+
+// askNode asks the owning node for account id's balance and the number of its newest event, and
+// returns what is left to check in the history, or the difference already found, or neither for an
+// account that exists nowhere. s must have been read before: a history row numbered beyond the
+// node's newest event is then a loss on the node, not an event that came meanwhile.
+func (a *API) askNode(ctx context.Context, id string, s history.Summary) (*check, *contract.Difference) {
 	bal, err := a.Client.Balance(ctx, id)
 	if err != nil && contract.CodeOf(err) == contract.CodeAccountNotFound && s.Rows == 0 {
-		return nil // an account that exists nowhere
+		return nil, nil
 	}
 	c := s.Currency
 	if s.Rows == 0 && err == nil {
 		c, _ = money.LookupCurrency(bal.Currency)
 	}
-	d := &contract.Difference{Account: id, Currency: c.Code, NodeBalance: bal.Balance,
+	d := contract.Difference{Account: id, Currency: c.Code, NodeBalance: bal.Balance, NodeEventSeq: bal.EventSeq,
 		LastBalance: money.Format(s.LastBalance, c), SumOfAmounts: money.Format(s.Sum, c)}
+	if err != nil {
+		d.Problem = "the node did not answer: " + err.Error()
+		return nil, &d
+	}
+	if s.LastSeq > bal.EventSeq {
+		d.Problem = fmt.Sprintf("the history has events numbered up to %d, the node's newest is %d: the node lost events", s.LastSeq, bal.EventSeq)
+		return nil, &d
+	}
+	n, err := money.Parse(bal.Balance, c)
+	if err != nil {
+		d.Problem = "the node's balance is not in the history's currency: " + err.Error()
+		return nil, &d
+	}
+	return &check{summary: s, currency: c, nodeBalance: n, diff: d}, nil
+}
+
+// compare checks the history's rows numbered 1 to the node's newest event: all there, once each,
+// adding up to the node's balance and ending at it. It returns nil when they do, else the
+// difference and whether it may only be the history being behind (then it is worth asking again).
+func (a *API) compare(ctx context.Context, c *check) (_ *contract.Difference, lag bool) {
+	d, n := c.diff, c.diff.NodeEventSeq
+	p, err := a.Store.Upto(ctx, d.Account, n)
 	switch {
 	case err != nil:
-		d.Problem = "the node did not answer: " + err.Error()
-	case s.LastBalance != s.Sum:
-		d.Problem = "the history's amounts do not add up to its last balance: an event is missing or doubled"
-	case bal.Balance != d.LastBalance:
-		d.Problem = "the node's balance differs from the history's last balance: events not yet ingested, or lost"
+		d.Problem = "could not read the history: " + err.Error()
+	case p.Rows > n:
+		d.Problem = fmt.Sprintf("the history has %d rows numbered 1 to %d: an event is doubled", p.Rows, n)
+	case p.Rows < n:
+		d.Problem = fmt.Sprintf("the history has %d of the node's %d events: not yet ingested, or lost", p.Rows, n)
+		return &d, true
+	case p.Sum != c.nodeBalance || (n > 0 && (!p.Found || p.Balance != c.nodeBalance)):
+		d.Problem = fmt.Sprintf("the history's events 1 to %d add up to %s, the node's balance is %s",
+			n, money.Format(p.Sum, c.currency), d.NodeBalance)
 	default:
-		return nil
+		return nil, false
 	}
-	return d
+	return &d, false
 }

@@ -30,24 +30,24 @@ func (s *Store) Insert(ctx context.Context, rows []history.Row) (int, error) {
 	n := len(rows)
 	ids, accounts, types, currencies := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	amounts, balances := make([]string, n), make([]string, n)
-	amountsMinor, balancesMinor, seqs := make([]int64, n), make([]int64, n), make([]int64, n)
+	amountsMinor, balancesMinor, seqs, accountSeqs := make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
 	at := make([]time.Time, n)
 	descriptions, nodes := make([]string, n), make([]string, n)
 	transfers, counterparties, requests := make([]*string, n), make([]*string, n), make([]*string, n)
 	for i, r := range rows {
 		ids[i], accounts[i], types[i], currencies[i] = r.EventID, r.Account, r.Type, r.Currency.Code
 		amounts[i], balances[i] = money.Format(r.Amount, r.Currency), money.Format(r.BalanceAfter, r.Currency)
-		amountsMinor[i], balancesMinor[i], seqs[i] = r.Amount, r.BalanceAfter, int64(r.StreamSeq)
+		amountsMinor[i], balancesMinor[i], seqs[i], accountSeqs[i] = r.Amount, r.BalanceAfter, int64(r.StreamSeq), r.AccountSeq
 		at[i], descriptions[i], nodes[i] = r.At, r.Description, r.Node
 		transfers[i], counterparties[i], requests[i] = null(r.TransferID), null(r.Counterparty), null(r.RequestID)
 	}
 	tag, err := s.pool.Exec(ctx, `INSERT INTO transactions (event_id, account, type, amount, amount_minor, currency,
-			balance_after, balance_after_minor, at, description, transfer_id, counterparty, node, request_id, stream_seq)
+			balance_after, balance_after_minor, at, description, transfer_id, counterparty, node, request_id, stream_seq, account_seq)
 		SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::numeric[], $5::bigint[], $6::text[], $7::numeric[],
-			$8::bigint[], $9::timestamptz[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::bigint[])
+			$8::bigint[], $9::timestamptz[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::bigint[], $16::bigint[])
 		ON CONFLICT (event_id) DO NOTHING`,
 		ids, accounts, types, amounts, amountsMinor, currencies, balances, balancesMinor, at, descriptions,
-		transfers, counterparties, nodes, requests, seqs)
+		transfers, counterparties, nodes, requests, seqs, accountSeqs)
 	if err != nil {
 		return 0, fmt.Errorf("insert %d events: %w", n, err)
 	}
@@ -149,17 +149,17 @@ func escapeLike(s string) string {
 	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
 }
 
-// Period returns the rows of [from, to) in commit order and the balance before from. An account's
-// events are on the stream in commit order, so stream_seq orders them even within a microsecond.
+// Period returns the rows of [from, to) in commit order and the balance before from. account_seq
+// is the node's commit order, exact even for two events within a microsecond.
 func (s *Store) Period(ctx context.Context, account string, from, to time.Time) (int64, []history.Row, error) {
 	var opening int64
 	err := s.pool.QueryRow(ctx, `SELECT coalesce((SELECT balance_after_minor FROM transactions
-		WHERE account = $1 AND at < $2 ORDER BY stream_seq DESC LIMIT 1), 0)`, account, from).Scan(&opening)
+		WHERE account = $1 AND at < $2 ORDER BY account_seq DESC LIMIT 1), 0)`, account, from).Scan(&opening)
 	if err != nil {
 		return 0, nil, fmt.Errorf("opening balance of %s: %w", account, err)
 	}
 	rows, err := scanRows(s.pool.Query(ctx, `SELECT `+columns+` FROM transactions
-		WHERE account = $1 AND at >= $2 AND at < $3 ORDER BY stream_seq`, account, from, to))
+		WHERE account = $1 AND at >= $2 AND at < $3 ORDER BY account_seq`, account, from, to))
 	return opening, rows, err
 }
 
@@ -177,11 +177,27 @@ func (s *Store) Currency(ctx context.Context, account string) (money.Currency, b
 	return c, err == nil, err
 }
 
-// Summaries returns, per account, the balance after its newest row, the sum of its amounts and
-// its row count.
+// Upto summarizes account's rows numbered 1 to seq.
+func (s *Store) Upto(ctx context.Context, account string, seq int64) (history.Prefix, error) {
+	var p history.Prefix
+	var balance *int64
+	err := s.pool.QueryRow(ctx, `SELECT count(*), coalesce(sum(amount_minor), 0),
+			max(balance_after_minor) FILTER (WHERE account_seq = $2)
+		FROM transactions WHERE account = $1 AND account_seq BETWEEN 1 AND $2`, account, seq).Scan(&p.Rows, &p.Sum, &balance)
+	if err != nil {
+		return p, fmt.Errorf("rows of %s up to %d: %w", account, seq, err)
+	}
+	if balance != nil {
+		p.Balance, p.Found = *balance, true
+	}
+	return p, nil
+}
+
+// Summaries returns, per account, the balance after its newest row, the sum of its amounts, its
+// row count and its newest row's number.
 func (s *Store) Summaries(ctx context.Context, account string) ([]history.Summary, error) {
 	rows, err := s.pool.Query(ctx, `SELECT account, min(currency),
-			(array_agg(balance_after_minor ORDER BY stream_seq DESC))[1], sum(amount_minor), count(*)
+			(array_agg(balance_after_minor ORDER BY account_seq DESC))[1], sum(amount_minor), count(*), max(account_seq)
 		FROM transactions WHERE $1 = '' OR account = $1 GROUP BY account ORDER BY account`, account)
 	if err != nil {
 		return nil, fmt.Errorf("summaries: %w", err)
@@ -191,7 +207,7 @@ func (s *Store) Summaries(ctx context.Context, account string) ([]history.Summar
 	for rows.Next() {
 		var sm history.Summary
 		var code string
-		if err := rows.Scan(&sm.Account, &code, &sm.LastBalance, &sm.Sum, &sm.Rows); err != nil {
+		if err := rows.Scan(&sm.Account, &code, &sm.LastBalance, &sm.Sum, &sm.Rows, &sm.LastSeq); err != nil {
 			return nil, fmt.Errorf("summaries: %w", err)
 		}
 		if sm.Currency, err = money.LookupCurrency(code); err != nil {

@@ -79,13 +79,13 @@ func (f *fixture) start(extra ...string) {
 
 var eur, _ = money.LookupCurrency("EUR")
 
-// event makes the i-th event of account: a deposit of i+1 cents at base + i seconds.
+// event makes the i-th event of account: a deposit of i+1 cents at base + i seconds, numbered i+1.
 func event(account string, i int, base time.Time) contract.Event {
 	return contract.Event{
 		ID: fmt.Sprintf("00000000-0000-7000-8000-%012d", i), Version: contract.EventVersion, Type: contract.EventDeposit,
 		Account: account, Node: "account-1", Amount: money.Format(int64(i+1), eur), AmountMinor: int64(i + 1), Currency: "EUR",
 		BalanceAfter: money.Format(int64((i+1)*(i+2)/2), eur), BalanceMinor: int64((i + 1) * (i + 2) / 2),
-		Time: base.Add(time.Duration(i) * time.Second),
+		Time: base.Add(time.Duration(i) * time.Second), Seq: int64(i + 1),
 	}
 }
 
@@ -135,7 +135,7 @@ func TestIngestAfterACrashHalfWayThroughABatch(t *testing.T) {
 	var half []history.Row
 	for i, e := range events[:100] {
 		half = append(half, history.Row{EventID: e.ID, Account: e.Account, Type: e.Type, Amount: e.AmountMinor, Currency: eur,
-			BalanceAfter: e.BalanceMinor, At: e.Time, Node: e.Node, StreamSeq: uint64(i + 1)})
+			BalanceAfter: e.BalanceMinor, At: e.Time, Node: e.Node, StreamSeq: uint64(i + 1), AccountSeq: e.Seq})
 	}
 	if _, err := f.store.Insert(context.Background(), half); err != nil {
 		t.Fatal(err)
@@ -162,8 +162,10 @@ func TestUnreadableEventsAreSetAsideNotRetriedForEver(t *testing.T) {
 	}
 	bad := event("alice", 1, time.Now())
 	bad.Version = 99
+	unnumbered := event("alice", 3, time.Now())
+	unnumbered.Seq = 0
 	good := event("alice", 2, time.Now())
-	f.publish(bad, good)
+	f.publish(bad, unnumbered, good)
 	f.waitFor(1)
 	testkit.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
 		resp, err := http.Get("http://" + f.srv.HTTPAddr() + "/metrics")
@@ -172,9 +174,40 @@ func TestUnreadableEventsAreSetAsideNotRetriedForEver(t *testing.T) {
 		}
 		defer resp.Body.Close()
 		body, _ := io.ReadAll(resp.Body)
-		if !strings.Contains(string(body), "tsbank_history_events_rejected_total 2\n") {
-			return fmt.Errorf("rejected counter is not 2")
+		if !strings.Contains(string(body), "tsbank_history_events_rejected_total 3\n") {
+			return fmt.Errorf("rejected counter is not 3")
 		}
 		return nil
 	})
+}
+
+// TestAnAccountsEventsAreOrderedByTheirNumberNotTheStream puts an account's three events on the
+// stream as 3, 1, 2 (as a resumed relay can) at one timestamp: the statement and the summary
+// follow the account's numbering, not the stream's order.
+func TestAnAccountsEventsAreOrderedByTheirNumberNotTheStream(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	var events []contract.Event
+	for i := range 3 {
+		e := event("alice", i, at)
+		e.Time = at
+		events = append(events, e)
+	}
+	f.publish(events[2], events[0], events[1])
+	f.start()
+	f.waitFor(3)
+	opening, rows, err := f.store.Period(context.Background(), "alice", at.Add(-time.Hour), at.Add(time.Hour))
+	if err != nil || opening != 0 || len(rows) != 3 {
+		t.Fatalf("period = %d, %d rows, %v", opening, len(rows), err)
+	}
+	for i, r := range rows {
+		if r.EventID != events[i].ID {
+			t.Fatalf("row %d is %s, want %s (the account's order)", i, r.EventID, events[i].ID)
+		}
+	}
+	s, err := f.store.Summaries(context.Background(), "alice")
+	if err != nil || len(s) != 1 || s[0].LastBalance != events[2].BalanceMinor || s[0].LastSeq != 3 || s[0].Sum != s[0].LastBalance {
+		t.Fatalf("summary = %+v, %v; want the balance after event 3", s, err)
+	}
 }

@@ -1,0 +1,131 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"tsbank/contract"
+)
+
+func (b *bank) reconcile() contract.Reconciliation {
+	b.t.Helper()
+	var r contract.Reconciliation
+	if err := b.c.Call(ctx(b.t), contract.SubjectReconcile, contract.ReconcileRequest{}, &r); err != nil {
+		b.t.Fatal(err)
+	}
+	return r
+}
+
+// TestReconciliationIsExactWhileTheBankRuns reconciles five times while eight clients transfer
+// between two nodes and deposit: the history always lags the nodes by a few events, and each
+// reconciliation must still find no difference (it compares each account's rows up to the event
+// number the node read with its balance).
+func TestReconciliationIsExactWhileTheBankRuns(t *testing.T) {
+	t.Parallel()
+	b := startBank(t)
+	b.startHistory()
+	accounts := []string{"alice", "bob", "carol", "dave"}
+	for i, id := range accounts {
+		b.open(id, nodeNames[i%2], "EUR")
+		b.deposit(id, "1000.00")
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var done int
+	for c := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				from, to := accounts[(c+i)%4], accounts[(c+i+1)%4]
+				var err error
+				if i%3 == 0 {
+					_, err = b.c.Deposit(context.Background(), from, contract.MoneyRequest{ID: fmt.Sprintf("d-%d-%d", c, i), Amount: "0.01"})
+				} else {
+					_, err = b.c.Transfer(context.Background(), from, contract.TransferRequest{ID: fmt.Sprintf("t-%d-%d", c, i), To: to, Amount: "1.00"})
+				}
+				if err != nil {
+					t.Errorf("client %d: %v", c, err)
+					return
+				}
+				mu.Lock()
+				done++
+				mu.Unlock()
+			}
+		}()
+	}
+	for range 5 {
+		time.Sleep(200 * time.Millisecond)
+		if r := b.reconcile(); len(r.Differences) != 0 || r.Accounts != 4 {
+			t.Errorf("reconciliation under load over %d accounts: %+v", r.Accounts, r.Differences)
+		}
+	}
+	close(stop)
+	wg.Wait()
+	mu.Lock()
+	t.Logf("%d operations during the reconciliations", done)
+	if done < 100 {
+		t.Errorf("only %d operations: the load did not run", done)
+	}
+	mu.Unlock()
+	b.historyMatchesOutboxes()
+	b.reconciled()
+}
+
+// TestReconciliationFindsWhatWentWrong breaks the history and a node in three ways, one account
+// each, and expects each to be reported, and nothing else.
+func TestReconciliationFindsWhatWentWrong(t *testing.T) {
+	t.Parallel()
+	b := startBank(t)
+	b.startHistory()
+	for _, id := range []string{"lost", "changed", "forgot", "fine"} {
+		b.open(id, "account-1", "EUR")
+		for range 3 {
+			b.deposit(id, "10.00")
+		}
+	}
+	b.historyMatchesOutboxes()
+	b.reconciled()
+	h, node := b.pool("history"), b.pool("account-1")
+	for _, sql := range []string{
+		// The history lost the second event of "lost".
+		`DELETE FROM transactions WHERE account = 'lost' AND account_seq = 2`,
+		// Someone changed an amount in the history of "changed".
+		`UPDATE transactions SET amount_minor = amount_minor + 1 WHERE account = 'changed' AND account_seq = 1`,
+	} {
+		if _, err := h.Exec(context.Background(), sql); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The node of "forgot" lost its last event, as a restore from an old backup would.
+	if _, err := node.Exec(context.Background(),
+		`UPDATE accounts SET event_seq = 2, balance = balance - 1000 WHERE id = 'forgot'`); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	r := b.reconcile()
+	t.Logf("reconciliation took %v: %+v", time.Since(start), r.Differences)
+	want := map[string]string{
+		"changed": "the history's events 1 to 3 add up to 30.01",
+		"forgot":  "the history has events numbered up to 3, the node's newest is 2",
+		"lost":    "the history has 2 of the node's 3 events",
+	}
+	if len(r.Differences) != len(want) {
+		t.Fatalf("differences = %+v, want one for each of %v", r.Differences, want)
+	}
+	for _, d := range r.Differences {
+		if !strings.Contains(d.Problem, want[d.Account]) || want[d.Account] == "" {
+			t.Errorf("%s: %q, want %q", d.Account, d.Problem, want[d.Account])
+		}
+	}
+}
