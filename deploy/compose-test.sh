@@ -100,6 +100,10 @@ t0=$(date +%s%N)
 dc up -d >/dev/null 2>&1 || { dc logs --tail 30; exit 1; }
 check "every container of the cluster stack healthy within 90 s" eventually 90 healthy
 echo "     up to healthy: $(( ($(date +%s%N) - t0) / 1000000 )) ms"
+no_restarts() { # no container of the project was restarted (a service that gave up at start would be)
+  docker inspect -f '{{.Name}} {{.RestartCount}}' $(dc ps -q) | awk '$2 != 0 {print; bad=1} END {exit bad}'
+}
+check "no service restarted while the cluster formed" no_restarts
 check "the demo runs on the cluster" has 'alice on account-1  balance   327.30' dc run --rm demo
 check "the events stream is replicated on three servers" has 'Replicas: 3' op stream info TSBANK_EVENTS
 echo "== killing nats-2"

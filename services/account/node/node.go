@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nats.go/micro"
 
 	"tsbank/contract"
@@ -12,6 +13,7 @@ import (
 	"tsbank/platform/idgen"
 	"tsbank/platform/lease"
 	"tsbank/platform/lifecycle"
+	"tsbank/platform/natsconn"
 	"tsbank/services/account/account"
 	"tsbank/services/account/natsapi"
 	"tsbank/services/account/outbox"
@@ -43,24 +45,29 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Node, err erro
 			s.Stop(5 * time.Second)
 		}
 	}()
-	js, err := contract.EnsureEventsStream(ctx, s.NC, cfg.Replicas)
-	if err != nil {
-		return nil, err
-	}
-	reg, err := registry.Open(ctx, js, cfg.Replicas)
-	if err != nil {
-		return nil, err
-	}
-	nodes, err := registry.OpenNodes(ctx, js, cfg.Replicas)
-	if err != nil {
+	var (
+		js     jetstream.JetStream
+		reg    *registry.Registry
+		nodes  *registry.Nodes
+		leases jetstream.KeyValue
+	)
+	if err := natsconn.SetUp(ctx, log, func(ctx context.Context) (err error) {
+		if js, err = contract.EnsureEventsStream(ctx, s.NC, cfg.Replicas); err != nil {
+			return err
+		}
+		if reg, err = registry.Open(ctx, js, cfg.Replicas); err != nil {
+			return err
+		}
+		if nodes, err = registry.OpenNodes(ctx, js, cfg.Replicas); err != nil {
+			return err
+		}
+		leases, err = lease.OpenBucket(ctx, js, cfg.LeaseTTL, cfg.Replicas)
+		return err
+	}); err != nil {
 		return nil, err
 	}
 	// Only the holder of the node's lease serves it; another process with the same ACCOUNT_NODE
 	// waits here as a standby, and takes over when the lease expires.
-	leases, err := lease.OpenBucket(ctx, js, cfg.LeaseTTL, cfg.Replicas)
-	if err != nil {
-		return nil, err
-	}
 	holder := cfg.Node + "/" + idgen.UUIDv7()
 	log.Info("acquiring the node's lease", "node", cfg.Node, "holder", holder)
 	held, err := lease.Acquire(ctx, leases, cfg.Node, holder, cfg.LeaseTTL/10)

@@ -5,11 +5,13 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nats.go/micro"
 
 	"tsbank/contract"
 	"tsbank/contract/client"
 	"tsbank/platform/lifecycle"
+	"tsbank/platform/natsconn"
 	"tsbank/platform/metrics"
 	"tsbank/services/history/ingest"
 	"tsbank/services/history/natsapi"
@@ -45,12 +47,15 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err er
 			s.Stop(5 * time.Second)
 		}
 	}()
-	js, err := contract.EnsureEventsStream(ctx, s.NC, cfg.Replicas)
-	if err != nil {
-		return nil, err
-	}
-	consumer, err := ingest.Consumer(ctx, js)
-	if err != nil {
+	var js jetstream.JetStream
+	var consumer jetstream.Consumer
+	if err := natsconn.SetUp(ctx, log, func(ctx context.Context) (err error) {
+		if js, err = contract.EnsureEventsStream(ctx, s.NC, cfg.Replicas); err != nil {
+			return err
+		}
+		consumer, err = ingest.Consumer(ctx, js)
+		return err
+	}); err != nil {
 		return nil, err
 	}
 	m := s.Metrics
