@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -35,8 +36,7 @@ func TestReconciliationIsExactWhileTheBankRuns(t *testing.T) {
 	}
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var done int
+	var done atomic.Int64
 	for c := range 8 {
 		wg.Add(1)
 		go func() {
@@ -58,9 +58,7 @@ func TestReconciliationIsExactWhileTheBankRuns(t *testing.T) {
 					t.Errorf("client %d: %v", c, err)
 					return
 				}
-				mu.Lock()
-				done++
-				mu.Unlock()
+				done.Add(1)
 			}
 		}()
 	}
@@ -72,12 +70,10 @@ func TestReconciliationIsExactWhileTheBankRuns(t *testing.T) {
 	}
 	close(stop)
 	wg.Wait()
-	mu.Lock()
-	t.Logf("%d operations during the reconciliations", done)
-	if done < 100 {
-		t.Errorf("only %d operations: the load did not run", done)
+	t.Logf("%d operations during the reconciliations", done.Load())
+	if n := done.Load(); n < 100 {
+		t.Errorf("only %d operations: the load did not run", n)
 	}
-	mu.Unlock()
 	b.historyMatchesOutboxes()
 	b.reconciled()
 }

@@ -10,19 +10,19 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// SetUpFor bounds how long SetUp waits for JetStream to become ready.
-const SetUpFor = time.Minute
+// setUpFor bounds how long SetUp waits for JetStream to become ready.
+const setUpFor = time.Minute
 
 // SetUp runs fn, which creates the streams, buckets or consumers a service needs, until it
-// succeeds, fails for good, or SetUpFor has passed. A JetStream cluster that has just started
+// succeeds, fails for good, or a minute has passed. A JetStream cluster that has just started
 // does not answer, or answers "temporarily unavailable" or "insufficient resources", until its
 // servers have met and elected their leaders; a service started with it waits here instead of
 // exiting and being restarted. Any other error (a permission denied, say) is returned at once.
 func SetUp(ctx context.Context, log *slog.Logger, fn func(context.Context) error) error {
-	give := time.Now().Add(SetUpFor)
+	give := time.Now().Add(setUpFor)
 	for wait := 250 * time.Millisecond; ; wait = min(2*wait, 2*time.Second) {
 		err := fn(ctx)
-		if err == nil || !NotReady(err) || time.Now().Add(wait).After(give) {
+		if err == nil || !notReady(err) || time.Now().Add(wait).After(give) {
 			return err
 		}
 		log.Warn("JetStream is not ready yet; trying again", "err", err, "in", wait)
@@ -38,8 +38,8 @@ func SetUp(ctx context.Context, log *slog.Logger, fn func(context.Context) error
 // knows of: at start, the other servers may not have joined yet.
 const insufficientResources jetstream.ErrorCode = 10023
 
-// NotReady tells whether err is one that JetStream gives while it is starting.
-func NotReady(err error) bool {
+// notReady tells whether err is one that JetStream gives while it is starting.
+func notReady(err error) bool {
 	var api *jetstream.APIError
 	if errors.As(err, &api) && (api.Code == 503 || api.ErrorCode == insufficientResources) {
 		return true

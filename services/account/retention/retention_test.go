@@ -67,7 +67,10 @@ func TestRecordsOlderThanTheRetentionAreDeletedInBatches(t *testing.T) {
 		t.Fatalf("batches = %v, want [2 2 1]", batches)
 	}
 	var left []string
-	rows, _ := pool.Query(ctx, `SELECT request_id FROM requests ORDER BY request_id`)
+	rows, err := pool.Query(ctx, `SELECT request_id FROM requests ORDER BY request_id`)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for rows.Next() {
 		var id string
 		if err := rows.Scan(&id); err != nil {

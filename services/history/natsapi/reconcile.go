@@ -116,9 +116,9 @@ func (a *API) nodeAccounts(ctx context.Context, account string) ([]string, *cont
 	}
 }
 
-// check is one account being reconciled: the history's summary, read first, and the node's answer.
+// check is one account being reconciled: what the node answered, and the difference to report
+// if the history does not match it.
 type check struct {
-	summary     history.Summary
 	currency    money.Currency
 	nodeBalance int64 // minor units
 	diff        contract.Difference
@@ -152,7 +152,7 @@ func (a *API) askNode(ctx context.Context, id string, s history.Summary) (*check
 		d.Problem = "the node's balance is not in the history's currency: " + err.Error()
 		return nil, &d
 	}
-	return &check{summary: s, currency: c, nodeBalance: n, diff: d}, nil
+	return &check{currency: c, nodeBalance: n, diff: d}, nil
 }
 
 // compare checks the history's rows numbered 1 to the node's newest event: all there, once each,
