@@ -1,17 +1,13 @@
 package contract
 
 import (
-	"context"
-	"fmt"
 	"time"
-
-	"github.com/nats-io/nats.go"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// EventsStreamConfig is the events stream, created (or updated) by every service that publishes to
-// or reads from it, so that none depends on another having started first. Its duplicate window
+// EventsStreamConfig is the events stream, created (or updated) by the provisioning step
+// (platform/provision), never by a service. Its duplicate window
 // lets JetStream drop an account node's re-publish of an event whose mark-sent was lost in a crash;
 // the history's unique event id covers a re-publish later than that.
 func EventsStreamConfig(replicas int) jetstream.StreamConfig {
@@ -23,17 +19,4 @@ func EventsStreamConfig(replicas int) jetstream.StreamConfig {
 		Replicas:    replicas,
 		Duplicates:  10 * time.Minute,
 	}
-}
-
-// EnsureEventsStream returns a JetStream context on nc after creating or updating the events
-// stream with the given replica count.
-func EnsureEventsStream(ctx context.Context, nc *nats.Conn, replicas int) (jetstream.JetStream, error) {
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return nil, fmt.Errorf("jetstream: %w", err)
-	}
-	if _, err := js.CreateOrUpdateStream(ctx, EventsStreamConfig(replicas)); err != nil {
-		return nil, fmt.Errorf("stream %s: %w", EventsStream, err)
-	}
-	return js, nil
 }

@@ -1,6 +1,9 @@
 package contract
 
-import "fmt"
+import (
+	"fmt"
+	"time"
+)
 
 // Names of the JetStream assets the services share.
 const (
@@ -10,7 +13,15 @@ const (
 	AccountsBucket = "tsbank_accounts"
 	// NodesBucket holds one key per live account node, refreshed by a heartbeat and expired by TTL.
 	NodesBucket = "tsbank_nodes"
+	// LeasesBucket holds one key per account node: which process serves it (docs/adr/0016).
+	LeasesBucket = "tsbank_leases"
+	// HistoryConsumer is the history service's durable consumer on EventsStream.
+	HistoryConsumer = "history"
 )
+
+// NodeTTL is how long a node stays listed in NodesBucket after its last heartbeat; it heartbeats
+// at a third of it.
+const NodeTTL = 15 * time.Second
 
 // Operations on one account. The account id is always a subject token, so NATS permissions alone
 // can confine a customer to their own account.
@@ -22,6 +33,7 @@ const (
 	OpWithdraw = "withdraw"
 	OpClose    = "close"
 	OpWhereis  = "whereis"
+	OpLimit    = "limit" // set the overdraft limit: an operator's request, never a customer's
 )
 
 // Two-phase-commit operations of a transfer leg, served by the node that owns the leg's account
@@ -68,3 +80,10 @@ func NodeListSubject(node string) string { return fmt.Sprintf("bank.node.%s.acco
 
 // EventSubject is where the event of type typ on account is published: bank.events.<account>.<type>.
 func EventSubject(account, typ string) string { return fmt.Sprintf("bank.events.%s.%s", account, typ) }
+
+// OutboxSubject is where node publishes the event of type typ on account:
+// bank.outbox.<node>.<account>.<type>. Each node may publish only under its own name, so the
+// subject proves which node sent an event; the stream re-publishes it on EventSubject.
+func OutboxSubject(node, account, typ string) string {
+	return fmt.Sprintf("bank.outbox.%s.%s.%s", node, account, typ)
+}

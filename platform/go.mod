@@ -19,7 +19,6 @@ require (
 	github.com/klauspost/compress v1.20.3 // indirect
 	github.com/minio/highwayhash v1.0.4 // indirect
 	github.com/nats-io/jwt/v2 v2.8.2 // indirect
-	github.com/nats-io/nkeys v0.4.16 // indirect
 	github.com/nats-io/nuid v1.0.1 // indirect
 	golang.org/x/crypto v0.58.0 // indirect
 	golang.org/x/sync v0.24.0 // indirect
@@ -28,6 +27,12 @@ require (
 	golang.org/x/time v0.16.0 // indirect
 )
 
-require tsbank/migrations v0.0.0
+require (
+	github.com/nats-io/nkeys v0.4.16
+	tsbank/contract v0.0.0
+	tsbank/migrations v0.0.0
+)
 
 replace tsbank/migrations => ../migrations
+
+replace tsbank/contract => ../contract

@@ -31,6 +31,11 @@ require (
 
 replace tsbank/migrations => ../migrations
 
-require tsbank/platform v0.0.0
+require (
+	tsbank/contract v0.0.0
+	tsbank/platform v0.0.0
+)
 
 replace tsbank/platform => ../platform
+
+replace tsbank/contract => ../contract

@@ -1,6 +1,7 @@
 package testkit
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/url"
@@ -11,12 +12,34 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+
+	"tsbank/platform/provision"
 )
 
 // StartNATS runs a nats-server with JetStream inside the test process, on a random port of
 // 127.0.0.1 with its store in a temp dir, and shuts it down when the test ends. Each call is a
-// new, empty server, so tests do not share streams or consumers.
+// new server with the bank's assets provisioned (platform/provision, single replica), so tests
+// do not share streams or consumers, and services, which never create them, find them.
 func StartNATS(t testing.TB) *server.Server {
+	t.Helper()
+	s := StartBareNATS(t)
+	Provision(t, s.ClientURL(), provision.Defaults)
+	return s
+}
+
+// Provision creates the bank's streams, buckets and consumer on the server at url, as the
+// deployment's provisioning step does; opts may carry NATS credentials (an administrator's).
+func Provision(t testing.TB, url string, o provision.Options, opts ...nats.Option) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := provision.At(ctx, url, o, opts...); err != nil {
+		t.Fatalf("provision: %v", err)
+	}
+}
+
+// StartBareNATS is StartNATS without the bank's assets.
+func StartBareNATS(t testing.TB) *server.Server {
 	t.Helper()
 	opts := &server.Options{
 		Host:      "127.0.0.1",
@@ -57,7 +80,8 @@ type NATSCluster struct {
 }
 
 // StartNATSCluster runs a three-server JetStream cluster on free ports of 127.0.0.1, each routed
-// to the others. It returns once JetStream has a meta leader, so R3 streams can be made at once.
+// to the others, and provisions the bank's assets with three replicas once JetStream has a meta
+// leader.
 func StartNATSCluster(t testing.TB) *NATSCluster {
 	t.Helper()
 	// A clustered server is not ready until it has met its peers, so every route must be known
@@ -100,6 +124,7 @@ func StartNATSCluster(t testing.TB) *NATSCluster {
 		}
 		return nil
 	})
+	Provision(t, c.URLs(), provision.Options{Replicas: 3, LeaseTTL: provision.Defaults.LeaseTTL})
 	return c
 }
 

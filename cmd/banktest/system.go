@@ -16,6 +16,7 @@ import (
 
 	"tsbank/migrations"
 	"tsbank/platform/pgcluster"
+	"tsbank/platform/provision"
 )
 
 // proc is one process of the system under test, which the nemesis may kill, pause or restart.
@@ -155,6 +156,12 @@ func startSystem(ctx context.Context, dir string) (*system, error) {
 	if err := s.startNATS(bins); err != nil {
 		return s, err
 	}
+	// The deployment's provisioning step: R3 stream, buckets and consumer; a 3 s lease.
+	pctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := provision.At(pctx, strings.Join(s.natsURLs, ","), provision.Options{Replicas: 3, LeaseTTL: 3 * time.Second}); err != nil {
+		return s, err
+	}
 	for _, name := range serviceNames {
 		if err := s.addService(bins, name); err != nil {
 			return s, err
@@ -247,7 +254,7 @@ cluster { name: tsbank, listen: 127.0.0.1:%d, no_advertise: true, routes: [%s] }
 // timeouts are short, so that recovery happens within a run.
 var timeouts = []string{
 	"PREPARE_TIMEOUT=1s", "SEND_TIMEOUT=1s", "MAX_BACKOFF=2s", "RECOVER_INTERVAL=200ms",
-	"HOLD_MAX_AGE=3s", "HOLD_CHECK_INTERVAL=500ms", "LEASE_TTL=3s", "OUTBOX_POLL=200ms", "JS_REPLICAS=3",
+	"HOLD_MAX_AGE=3s", "HOLD_CHECK_INTERVAL=500ms", "OUTBOX_POLL=200ms",
 }
 
 func (s *system) addService(bins, name string) error {

@@ -28,6 +28,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 
 	"tsbank/migrations"
+	"tsbank/platform/provision"
 	"tsbank/platform/pgcluster"
 	"tsbank/services/account/node"
 	coordinator "tsbank/services/coordinator/server"
@@ -106,8 +107,11 @@ func startStack(ctx context.Context, o options, log *slog.Logger) (*stack, error
 		return s, err
 	}
 	natsURL := s.natsURL()
-	// Replicate the stream and the buckets on every server: R3 on a cluster, R1 alone.
-	replicas := strconv.Itoa(len(s.servers))
+	// The provisioning step of a deployment: the stream, the buckets and the history's consumer,
+	// replicated on every server (R3 on a cluster, R1 alone). No service creates them.
+	if err := provision.At(ctx, natsURL, provision.Options{Replicas: len(s.servers), LeaseTTL: provision.Defaults.LeaseTTL}); err != nil {
+		return s, err
+	}
 
 	if o.postgresURL != "" {
 		s.pg = pgcluster.Existing(o.postgresURL)
@@ -132,7 +136,7 @@ func startStack(ctx context.Context, o options, log *slog.Logger) (*stack, error
 		cfg, err := node.ConfigFromEnv(func(k string) string {
 			return map[string]string{
 				"ACCOUNT_NODE": name, "DATABASE_URL": s.databases[name], "NATS_URL": natsURL,
-				"JS_REPLICAS": replicas, "HTTP_ADDR": httpAddr(o.httpBase, i),
+				"HTTP_ADDR": httpAddr(o.httpBase, i),
 			}[k]
 		})
 		if err != nil {
@@ -148,7 +152,7 @@ func startStack(ctx context.Context, o options, log *slog.Logger) (*stack, error
 	standby, err := node.ConfigFromEnv(func(k string) string {
 		return map[string]string{
 			"ACCOUNT_NODE": o.nodes[0], "DATABASE_URL": s.databases[o.nodes[0]], "NATS_URL": natsURL,
-			"JS_REPLICAS": replicas, "HTTP_ADDR": httpAddr(o.httpBase, len(o.nodes)+2),
+			"HTTP_ADDR": httpAddr(o.httpBase, len(o.nodes)+2),
 		}[k]
 	})
 	if err != nil {
@@ -180,7 +184,7 @@ func startStack(ctx context.Context, o options, log *slog.Logger) (*stack, error
 	hcfg, err := history.ConfigFromEnv(func(k string) string {
 		return map[string]string{
 			"DATABASE_URL": s.databases["history"], "NATS_URL": natsURL,
-			"JS_REPLICAS": replicas, "HTTP_ADDR": httpAddr(o.httpBase, len(o.nodes)+1),
+			"HTTP_ADDR": httpAddr(o.httpBase, len(o.nodes)+1),
 		}[k]
 	})
 	if err != nil {

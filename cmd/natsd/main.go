@@ -13,12 +13,14 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 
 	"tsbank/platform/cli"
+	"tsbank/platform/env"
 )
 
 func main() {
@@ -42,7 +44,14 @@ func run(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	// Variables such as $ACCOUNT_PASSWORD in the file are resolved from the environment.
+	// Variables such as $ACCOUNT_1_PASSWORD in the file are resolved from the environment; a
+	// placeholder from .env.example is known to everyone, so the server refuses to start with one.
+	for _, kv := range os.Environ() {
+		name, value, _ := strings.Cut(kv, "=")
+		if strings.HasSuffix(name, "_PASSWORD") && env.IsExample(value) {
+			return fmt.Errorf("%s is the placeholder from .env.example: generate real secrets with deploy/secrets.sh", name)
+		}
+	}
 	opts, err := server.ProcessConfigFile(*config)
 	if err != nil {
 		return fmt.Errorf("config %s: %w", *config, err)

@@ -1,10 +1,17 @@
 // Command tsbankctl holds the operator's one-shot jobs:
 //
-//	tsbankctl migrate KIND=URL ...   apply migrations, e.g. account=postgres://…/tsbank_account_1
+//	tsbankctl migrate KIND=URL ...   apply migrations, e.g. account=postgres://…/tsbank_account_1,
+//	                                 then provision NATS when NATS_URL is set
+//	tsbankctl provision              create or update the streams, buckets and consumer on NATS
+//	tsbankctl nats-config [NODE...]  print the NATS server configuration (deploy/nats/nats.conf)
+//	tsbankctl secrets                print a fresh .env: every password and key of the deployment
 //	tsbankctl demo                   open a few accounts on both nodes, deposit and transfer
 //
-// The demo connects to NATS_URL (default nats://127.0.0.1:4222) as NATS_USER / NATS_PASSWORD,
-// and uses fixed request ids, so running it again changes nothing.
+// Every command that speaks NATS connects to NATS_URL (default nats://127.0.0.1:4222) as
+// NATS_USER / NATS_PASSWORD; provisioning needs the operator, since no service may create a
+// stream, a bucket or a consumer. It reads JS_REPLICAS (default 1; 3 on a cluster) and LEASE_TTL
+// (default 3s: how long a dead node's lease outlives it). The demo uses fixed request ids, so
+// running it again changes nothing.
 package main
 
 import (
@@ -13,6 +20,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -21,6 +29,8 @@ import (
 	"tsbank/contract"
 	"tsbank/contract/client"
 	"tsbank/migrations"
+	"tsbank/platform/natsconf"
+	"tsbank/platform/provision"
 )
 
 func main() {
@@ -32,28 +42,92 @@ func main() {
 
 func run(args []string, out io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("usage: tsbankctl migrate KIND=URL ... | tsbankctl demo")
+		return errors.New("usage: tsbankctl migrate KIND=URL ... | provision | nats-config [NODE...] | demo")
 	}
 	switch args[0] {
 	case "migrate":
-		return migrate(args[1:], out)
+		if err := migrate(args[1:], out); err != nil {
+			return err
+		}
+		if os.Getenv("NATS_URL") == "" {
+			return nil
+		}
+		return provisionNATS(out)
+	case "provision":
+		return provisionNATS(out)
+	case "secrets":
+		return secrets(out)
+	case "nats-config":
+		// The account nodes of the deployment, each its own NATS user.
+		nodes := []string{"account-1", "account-2"}
+		if len(args) > 1 {
+			nodes = args[1:]
+		}
+		_, err := io.WriteString(out, natsconf.Render(natsconf.Options{Nodes: nodes}))
+		return err
 	case "demo":
-		opts := []nats.Option{nats.Name("tsbankctl-demo")}
-		if u := os.Getenv("NATS_USER"); u != "" {
-			opts = append(opts, nats.UserInfo(u, os.Getenv("NATS_PASSWORD")))
-		}
-		url := os.Getenv("NATS_URL")
-		if url == "" {
-			url = nats.DefaultURL
-		}
-		nc, err := nats.Connect(url, opts...)
+		nc, err := connect("tsbankctl-demo")
 		if err != nil {
-			return fmt.Errorf("nats %s: %w", url, err)
+			return err
 		}
 		defer nc.Close()
 		return demo(client.New(nc), out)
 	}
-	return fmt.Errorf("unknown command %q: use migrate or demo", args[0])
+	return fmt.Errorf("unknown command %q: use migrate, provision, nats-config, secrets or demo", args[0])
+}
+
+// connect connects to NATS_URL as NATS_USER.
+func connect(name string) (*nats.Conn, error) {
+	nc, err := nats.Connect(natsURL(), credentials(name)...)
+	if err != nil {
+		return nil, fmt.Errorf("nats %s: %w", natsURL(), err)
+	}
+	return nc, nil
+}
+
+func natsURL() string {
+	if url := os.Getenv("NATS_URL"); url != "" {
+		return url
+	}
+	return nats.DefaultURL
+}
+
+// credentials are the connection options of NATS_USER, retrying a while: in a deployment the
+// server may still be starting.
+func credentials(name string) []nats.Option {
+	opts := []nats.Option{nats.Name(name), nats.RetryOnFailedConnect(true), nats.MaxReconnects(30), nats.ReconnectWait(time.Second)}
+	if u := os.Getenv("NATS_USER"); u != "" {
+		opts = append(opts, nats.UserInfo(u, os.Getenv("NATS_PASSWORD")))
+	}
+	return opts
+}
+
+// provisionNATS creates or updates the bank's JetStream assets (platform/provision).
+func provisionNATS(out io.Writer) error {
+	o := provision.Defaults
+	if v := os.Getenv("JS_REPLICAS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 5 {
+			return fmt.Errorf("JS_REPLICAS=%q: give a number from 1 to 5", v)
+		}
+		o.Replicas = n
+	}
+	if v := os.Getenv("LEASE_TTL"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 500*time.Millisecond {
+			return fmt.Errorf("LEASE_TTL=%q: give a duration of at least 500ms, such as 3s", v)
+		}
+		o.LeaseTTL = d
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := provision.At(ctx, natsURL(), o, credentials("tsbankctl-provision")...); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "provisioned NATS: stream %s, buckets %s, %s, %s, consumer %s (replicas %d, lease TTL %s)\n",
+		contract.EventsStream, contract.AccountsBucket, contract.NodesBucket, contract.LeasesBucket,
+		contract.HistoryConsumer, o.Replicas, o.LeaseTTL)
+	return nil
 }
 
 // migrate applies each KIND=URL pair's migrations, retrying a while: in a deployment the

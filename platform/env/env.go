@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -73,3 +74,19 @@ func (r *Reader) Check(err error) {
 
 // Err returns every problem met so far, joined, or nil.
 func (r *Reader) Err() error { return errors.Join(r.errs...) }
+
+// ExamplePrefix starts every placeholder secret of .env.example. A secret that starts with it is
+// the example's, known to anyone who read the repository, so no service starts with one.
+const ExamplePrefix = "change-me"
+
+// IsExample tells whether secret is a placeholder from .env.example.
+func IsExample(secret string) bool { return strings.HasPrefix(secret, ExamplePrefix) }
+
+// Secret reads a secret like String, and refuses the placeholders of .env.example.
+func (r *Reader) Secret(name, def string) string {
+	v := r.String(name, def)
+	if IsExample(v) {
+		r.Check(fmt.Errorf("%s is the placeholder from .env.example: generate real secrets with deploy/secrets.sh (tsbankctl secrets)", name))
+	}
+	return v
+}

@@ -14,25 +14,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// Bucket is the KV bucket of leases.
-const Bucket = "tsbank_leases"
-
-// OpenBucket creates or binds the bucket; a key not renewed within ttl expires.
-func OpenBucket(ctx context.Context, js jetstream.JetStream, ttl time.Duration, replicas int) (jetstream.KeyValue, error) {
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:      Bucket,
-		Description: "TSBank leases: which process acts for an account node; expires unless renewed",
-		History:     1,
-		TTL:         ttl,
-		Storage:     jetstream.FileStorage,
-		Replicas:    replicas,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("bucket %s: %w", Bucket, err)
-	}
-	return kv, nil
-}
-
 // Lease is a held lease.
 type Lease struct {
 	kv     jetstream.KeyValue
@@ -43,9 +24,10 @@ type Lease struct {
 	period time.Duration
 }
 
-// Acquire waits until key is free and takes it for holder, polling every poll. It returns when the
-// lease is held, or with ctx's error.
-func Acquire(ctx context.Context, kv jetstream.KeyValue, key, holder string, poll time.Duration) (*Lease, error) {
+// Acquire waits until key is free and takes it for holder, polling every tenth of the bucket's
+// time to live (set when the bucket was provisioned). It returns when the lease is held, or with
+// ctx's error.
+func Acquire(ctx context.Context, kv jetstream.KeyValue, key, holder string) (*Lease, error) {
 	value, _ := json.Marshal(struct {
 		Holder string    `json:"holder"`
 		Since  time.Time `json:"since"`
@@ -54,6 +36,10 @@ func Acquire(ctx context.Context, kv jetstream.KeyValue, key, holder string, pol
 	if err != nil {
 		return nil, fmt.Errorf("lease bucket: %w", err)
 	}
+	if status.TTL() <= 0 {
+		return nil, fmt.Errorf("lease bucket %s has no TTL: a lease would never expire; provision it again", status.Bucket())
+	}
+	poll := status.TTL() / 10
 	for {
 		rev, err := kv.Create(ctx, key, value)
 		if err == nil {

@@ -26,14 +26,16 @@ func ReadConfig(r *env.Reader, database string, maxInFlight int) Config {
 		DatabaseURL:  r.Required("DATABASE_URL", database),
 		NATSURL:      r.String("NATS_URL", "nats://127.0.0.1:4222"),
 		NATSUser:     r.String("NATS_USER", ""),
-		NATSPassword: r.String("NATS_PASSWORD", ""),
+		NATSPassword: r.Secret("NATS_PASSWORD", ""),
 		HTTPAddr:     r.String("HTTP_ADDR", ":8080"),
 		MaxInFlight:  r.Int("MAX_IN_FLIGHT", maxInFlight, 1, 4096),
 		DBMaxConns:   r.Int("DATABASE_MAX_CONNS", 20, 1, 1000),
 	}
 	if c.DatabaseURL != "" {
-		if _, err := url.Parse(c.DatabaseURL); err != nil {
+		if u, err := url.Parse(c.DatabaseURL); err != nil {
 			r.Check(fmt.Errorf("DATABASE_URL is not a URL: %w", err))
+		} else if pw, _ := u.User.Password(); env.IsExample(pw) {
+			r.Check(fmt.Errorf("DATABASE_URL has the placeholder password from .env.example: generate real secrets with deploy/secrets.sh"))
 		}
 	}
 	return c

@@ -93,7 +93,9 @@ func (s *Service) Serve(mc micro.Config, maxInFlight int,
 	if s.svc, err = micro.AddService(s.NC, mc); err != nil {
 		return fmt.Errorf("micro service: %w", err)
 	}
-	s.instr = service.Instrument(s.Metrics, s.name).Async(s.NC, maxInFlight)
+	instr := service.Instrument(s.Metrics, s.name)
+	instr.Log = s.Log
+	s.instr = instr.Async(s.NC, maxInFlight)
 	if err := add(s.svc, s.instr.Handler); err != nil {
 		return fmt.Errorf("endpoints: %w", err)
 	}

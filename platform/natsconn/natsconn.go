@@ -32,7 +32,9 @@ func Connect(url, name, user, password string, log *slog.Logger) (*nats.Conn, er
 		}),
 	}
 	if user != "" {
-		opts = append(opts, nats.UserInfo(user, password))
+		// Each user's replies come to an inbox of its own (its NATS permissions allow only that
+		// one), so no other identity that may subscribe to inboxes can read them.
+		opts = append(opts, nats.UserInfo(user, password), nats.CustomInboxPrefix(InboxPrefix(user)))
 	}
 	nc, err := nats.Connect(url, opts...)
 	if err != nil {
@@ -40,6 +42,9 @@ func Connect(url, name, user, password string, log *slog.Logger) (*nats.Conn, er
 	}
 	return nc, nil
 }
+
+// InboxPrefix is the inbox prefix of user: `_INBOX_<user>`.
+func InboxPrefix(user string) string { return "_INBOX_" + user }
 
 // Drain drains nc (pending messages are handled, subscriptions end, then it closes) and waits
 // for it to close, or closes it at once when ctx ends.

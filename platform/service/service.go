@@ -14,6 +14,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -25,6 +27,8 @@ import (
 
 // Instr records request metrics for the endpoints of one service.
 type Instr struct {
+	// Log receives a warning for each request dropped for its reply subject; it may be nil.
+	Log      *slog.Logger
 	service  string
 	requests *metrics.CounterVec
 	errors   *metrics.CounterVec
@@ -110,6 +114,9 @@ func (i *Instr) Handler(endpoint string, h micro.Handler) micro.Handler {
 	a := i.async
 	if a == nil {
 		return micro.HandlerFunc(func(req micro.Request) {
+			if !ep.replyAllowed(req) {
+				return
+			}
 			start := time.Now()
 			ep.inFlight.Inc()
 			r := &request{Request: req}
@@ -118,6 +125,9 @@ func (i *Instr) Handler(endpoint string, h micro.Handler) micro.Handler {
 		})
 	}
 	return micro.HandlerFunc(func(req micro.Request) {
+		if !ep.replyAllowed(req) {
+			return
+		}
 		start := time.Now()
 		ep.inFlight.Inc()
 		r := &request{Request: req, nc: a.nc}
@@ -193,6 +203,35 @@ func (a *async) begin() bool {
 func (a *async) end() {
 	<-a.sem
 	a.wg.Done()
+}
+
+// ReplyAllowed tells whether a service may answer on reply. A service's NATS user may publish to
+// the reply subject of any request it receives (allow_responses), whatever its deny list says,
+// so a caller who chose the reply subject `$KV.tsbank_leases.account-2` would have the service
+// write its answer into a lease. Only inboxes are answered: `_INBOX…` (a client's inbox, with or
+// without its own prefix) and `_R_.…` (the reply subject NATS gives a request that came in
+// through a service import, from the customers' account). No reply subject at all is allowed:
+// nothing is sent then.
+func ReplyAllowed(reply string) bool {
+	return reply == "" || strings.HasPrefix(reply, "_INBOX") || strings.HasPrefix(reply, "_R_.")
+}
+
+// CodeForbiddenReply is the error code under which a request dropped for its reply subject is
+// counted; no reply is sent for it.
+const CodeForbiddenReply = "forbidden_reply"
+
+// replyAllowed drops a request whose reply subject is not an inbox, counting and logging it.
+func (ep *endpointMetrics) replyAllowed(req micro.Request) bool {
+	if ReplyAllowed(req.Reply()) {
+		return true
+	}
+	ep.requests.Inc()
+	ep.instr.errors.With(ep.instr.service, ep.name, CodeForbiddenReply).Inc()
+	if ep.instr.Log != nil {
+		ep.instr.Log.Warn("dropped a request whose reply subject is not an inbox",
+			"endpoint", ep.name, "subject", req.Subject(), "reply", req.Reply())
+	}
+	return false
 }
 
 type endpointMetrics struct {

@@ -21,11 +21,9 @@ type Config struct {
 	lifecycle.Config               // DATABASE_URL (this node's own database), NATS_*, HTTP_ADDR, MAX_IN_FLIGHT (64), DATABASE_MAX_CONNS
 	Node             string        // ACCOUNT_NODE, required: this node's name, e.g. account-1
 	RequestTimeout   time.Duration // REQUEST_TIMEOUT, default 5s: one request, forwarding included
-	Replicas         int           // JS_REPLICAS, default 1: replicas of the stream and buckets
 	OutboxPoll       time.Duration // OUTBOX_POLL, default 1s: the relay's fallback poll
 	HoldMaxAge       time.Duration // HOLD_MAX_AGE, default 30s: a prepared leg this old asks the coordinator
 	HoldCheck        time.Duration // HOLD_CHECK_INTERVAL, default 5s: how often to look for such legs
-	LeaseTTL         time.Duration // LEASE_TTL, default 3s: a dead holder's lease expires after this
 	Retention        time.Duration // IDEMPOTENCY_RETENTION, default 720h (30 days): how long a request id is remembered
 	PruneInterval    time.Duration // PRUNE_INTERVAL, default 1h: how often older idempotency records are deleted
 }
@@ -37,11 +35,9 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		Node:           r.Required("ACCOUNT_NODE", "this node, e.g. account-1"),
 		Config:         lifecycle.ReadConfig(r, "the node's Postgres database, e.g. postgres://tsbank@localhost/tsbank_account_1", 64),
 		RequestTimeout: r.Duration("REQUEST_TIMEOUT", 5*time.Second),
-		Replicas:       r.Int("JS_REPLICAS", 1, 1, 5),
 		OutboxPoll:     r.Duration("OUTBOX_POLL", time.Second),
 		HoldMaxAge:     r.Duration("HOLD_MAX_AGE", 30*time.Second),
 		HoldCheck:      r.Duration("HOLD_CHECK_INTERVAL", 5*time.Second),
-		LeaseTTL:       r.Duration("LEASE_TTL", 3*time.Second),
 		Retention:      r.Duration("IDEMPOTENCY_RETENTION", 30*24*time.Hour),
 		PruneInterval:  r.Duration("PRUNE_INTERVAL", time.Hour),
 	}
@@ -56,8 +52,8 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 // LogValue logs the configuration with its secrets masked.
 func (c Config) LogValue() slog.Value {
 	return slog.GroupValue(append(c.LogAttrs(),
-		slog.String("node", c.Node), slog.Duration("request_timeout", c.RequestTimeout), slog.Int("js_replicas", c.Replicas),
+		slog.String("node", c.Node), slog.Duration("request_timeout", c.RequestTimeout),
 		slog.Duration("outbox_poll", c.OutboxPoll), slog.Duration("hold_max_age", c.HoldMaxAge),
-		slog.Duration("hold_check_interval", c.HoldCheck), slog.Duration("lease_ttl", c.LeaseTTL),
+		slog.Duration("hold_check_interval", c.HoldCheck),
 		slog.Duration("idempotency_retention", c.Retention), slog.Duration("prune_interval", c.PruneInterval))...)
 }

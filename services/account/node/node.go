@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -33,8 +34,8 @@ type Node struct {
 // start again as a standby.
 func (n *Node) Lost() <-chan error { return n.lost }
 
-// Start connects to Postgres and NATS, makes sure the events stream and registry buckets exist,
-// and starts serving. It returns once the node answers requests.
+// Start connects to Postgres and NATS, binds the events stream and the registry buckets, and
+// starts serving. It returns once the node answers requests.
 func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Node, err error) {
 	s, err := lifecycle.Open(ctx, "account", cfg.Config, log.With("node", cfg.Node))
 	if err != nil {
@@ -51,18 +52,25 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Node, err erro
 		nodes  *registry.Nodes
 		leases jetstream.KeyValue
 	)
+	// The stream and the buckets are provisioned by the operator (tsbankctl migrate); a node only
+	// binds them, and waits, saying what to run, while one is missing.
 	if err := natsconn.SetUp(ctx, log, func(ctx context.Context) (err error) {
-		if js, err = contract.EnsureEventsStream(ctx, s.NC, cfg.Replicas); err != nil {
+		if js, err = jetstream.New(s.NC); err != nil {
 			return err
 		}
-		if reg, err = registry.Open(ctx, js, cfg.Replicas); err != nil {
+		if _, err = js.Stream(ctx, contract.EventsStream); err != nil {
+			return fmt.Errorf("stream %s: %w", contract.EventsStream, err)
+		}
+		if reg, err = registry.Open(ctx, js); err != nil {
 			return err
 		}
-		if nodes, err = registry.OpenNodes(ctx, js, cfg.Replicas); err != nil {
+		if nodes, err = registry.OpenNodes(ctx, js); err != nil {
 			return err
 		}
-		leases, err = lease.OpenBucket(ctx, js, cfg.LeaseTTL, cfg.Replicas)
-		return err
+		if leases, err = js.KeyValue(ctx, contract.LeasesBucket); err != nil {
+			return fmt.Errorf("bucket %s: %w", contract.LeasesBucket, err)
+		}
+		return nil
 	}); err != nil {
 		return nil, err
 	}
@@ -70,7 +78,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Node, err erro
 	// waits here as a standby, and takes over when the lease expires.
 	holder := cfg.Node + "/" + idgen.UUIDv7()
 	log.Info("acquiring the node's lease", "node", cfg.Node, "holder", holder)
-	held, err := lease.Acquire(ctx, leases, cfg.Node, holder, cfg.LeaseTTL/10)
+	held, err := lease.Acquire(ctx, leases, cfg.Node, holder)
 	if err != nil {
 		return nil, err
 	}

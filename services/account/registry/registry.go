@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -28,15 +29,10 @@ type Registry struct {
 	owners sync.Map
 }
 
-// Open creates or binds the accounts bucket with the given replica count.
-func Open(ctx context.Context, js jetstream.JetStream, replicas int) (*Registry, error) {
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:      contract.AccountsBucket,
-		Description: "TSBank global registry: account id -> owning node",
-		History:     1,
-		Storage:     jetstream.FileStorage,
-		Replicas:    replicas,
-	})
+// Open binds the accounts bucket, which the provisioning step made (create-only on the server:
+// see platform/provision).
+func Open(ctx context.Context, js jetstream.JetStream) (*Registry, error) {
+	kv, err := js.KeyValue(ctx, contract.AccountsBucket)
 	if err != nil {
 		return nil, fmt.Errorf("bucket %s: %w", contract.AccountsBucket, err)
 	}
@@ -44,17 +40,19 @@ func Open(ctx context.Context, js jetstream.JetStream, replicas int) (*Registry,
 }
 
 // Register makes node the owner of id unless some node already is, and returns the owner. The
-// create-only write is atomic in JetStream, so of two nodes racing for one id exactly one wins.
+// create-only write is atomic in JetStream, so of two nodes racing for one id exactly one wins;
+// the bucket refuses any second write to a key, so the loser reads the winner's entry.
 func (r *Registry) Register(ctx context.Context, id, node string) (string, error) {
 	_, err := r.kv.Create(ctx, id, []byte(node))
 	if err == nil {
 		r.owners.Store(id, node)
 		return node, nil
 	}
-	if !errors.Is(err, jetstream.ErrKeyExists) {
+	owner, werr := r.Whereis(ctx, id)
+	if werr != nil {
 		return "", fmt.Errorf("register %s: %w", id, err)
 	}
-	return r.Whereis(ctx, id)
+	return owner, nil
 }
 
 // Whereis returns the node that owns id, or ErrNotFound.
@@ -77,29 +75,24 @@ func (r *Registry) Whereis(ctx context.Context, id string) (string, error) {
 // Nodes is the bucket of live account nodes: each node puts its key every heartbeat, and the
 // bucket's TTL removes the key of a node that stopped.
 type Nodes struct {
-	kv jetstream.KeyValue
+	kv     jetstream.KeyValue
+	stream jetstream.Stream
 }
 
-// NodeTTL is how long a node stays listed after its last heartbeat; it heartbeats at a third of it.
-const NodeTTL = 15 * time.Second
-
-// OpenNodes creates or binds the nodes bucket.
-func OpenNodes(ctx context.Context, js jetstream.JetStream, replicas int) (*Nodes, error) {
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:      contract.NodesBucket,
-		Description: "TSBank live account nodes (heartbeat, expires by TTL)",
-		History:     1,
-		TTL:         NodeTTL,
-		Storage:     jetstream.FileStorage,
-		Replicas:    replicas,
-	})
+// OpenNodes binds the nodes bucket, which the provisioning step made.
+func OpenNodes(ctx context.Context, js jetstream.JetStream) (*Nodes, error) {
+	kv, err := js.KeyValue(ctx, contract.NodesBucket)
 	if err != nil {
 		return nil, fmt.Errorf("bucket %s: %w", contract.NodesBucket, err)
 	}
-	return &Nodes{kv: kv}, nil
+	stream, err := js.Stream(ctx, "KV_"+contract.NodesBucket)
+	if err != nil {
+		return nil, fmt.Errorf("bucket %s: %w", contract.NodesBucket, err)
+	}
+	return &Nodes{kv: kv, stream: stream}, nil
 }
 
-// Heartbeat puts n's entry now and every NodeTTL/3 until ctx ends, then deletes it so that a
+// Heartbeat puts n's entry now and every contract.NodeTTL/3 until ctx ends, then deletes it so that a
 // cleanly stopped node disappears at once.
 func (ns *Nodes) Heartbeat(ctx context.Context, n contract.Node) error {
 	value, err := json.Marshal(n)
@@ -110,7 +103,7 @@ func (ns *Nodes) Heartbeat(ctx context.Context, n contract.Node) error {
 		return fmt.Errorf("heartbeat %s: %w", n.Name, err)
 	}
 	go func() {
-		t := time.NewTicker(NodeTTL / 3)
+		t := time.NewTicker(contract.NodeTTL / 3)
 		defer t.Stop()
 		for {
 			select {
@@ -120,7 +113,7 @@ func (ns *Nodes) Heartbeat(ctx context.Context, n contract.Node) error {
 				cancel()
 				return
 			case <-t.C:
-				put, cancel := context.WithTimeout(ctx, NodeTTL/3)
+				put, cancel := context.WithTimeout(ctx, contract.NodeTTL/3)
 				_, _ = ns.kv.Put(put, n.Name, value) // a missed beat is retried at the next tick
 				cancel()
 			}
@@ -131,12 +124,16 @@ func (ns *Nodes) Heartbeat(ctx context.Context, n contract.Node) error {
 
 // List returns the live nodes in name order.
 func (ns *Nodes) List(ctx context.Context) ([]contract.Node, error) {
-	lister, err := ns.kv.ListKeys(ctx)
+	// The bucket's subjects come from the stream's state, a read: listing keys with the KV
+	// client would create a consumer, which no service may.
+	prefix := "$KV." + contract.NodesBucket + "."
+	info, err := ns.stream.Info(ctx, jetstream.WithSubjectFilter(prefix+">"))
 	if err != nil {
 		return nil, fmt.Errorf("list nodes: %w", err)
 	}
 	var out []contract.Node
-	for key := range lister.Keys() {
+	for subject := range info.State.Subjects {
+		key := strings.TrimPrefix(subject, prefix)
 		e, err := ns.kv.Get(ctx, key)
 		if errors.Is(err, jetstream.ErrKeyNotFound) {
 			continue // expired or deleted since it was listed

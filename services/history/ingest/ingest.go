@@ -16,11 +16,9 @@ import (
 
 	"tsbank/contract"
 	"tsbank/contract/money"
+	"tsbank/platform/provision"
 	"tsbank/services/history/history"
 )
-
-// Durable is the consumer's name; every history instance shares it, and so shares the work.
-const Durable = "history"
 
 // Metrics receives what the ingester measures.
 type Metrics interface {
@@ -38,33 +36,53 @@ type Ingester struct {
 	Batch   int // events per fetch and per insert
 }
 
-// Consumer creates or binds the durable consumer. Acknowledgements are explicit, and a batch's
-// messages are acknowledged only after its rows committed; AckWait is generous so that a slow
-// database does not cause needless redeliveries.
+// Consumer binds the durable consumer the provisioning step made (platform/provision); every
+// history instance shares it, and so shares the work.
 func Consumer(ctx context.Context, js jetstream.JetStream) (jetstream.Consumer, error) {
-	c, err := js.CreateOrUpdateConsumer(ctx, contract.EventsStream, jetstream.ConsumerConfig{
-		Durable:       Durable,
-		Description:   "TSBank history: every event into the history database",
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       10 * time.Second,
-		MaxAckPending: 20000,
-		FilterSubject: contract.EventsSubjects,
-	})
+	c, err := js.Consumer(ctx, contract.EventsStream, contract.HistoryConsumer)
 	if err != nil {
-		return nil, fmt.Errorf("consumer %s on %s: %w", Durable, contract.EventsStream, err)
+		return nil, fmt.Errorf("consumer %s on %s: %w", contract.HistoryConsumer, contract.EventsStream, err)
 	}
 	return c, nil
 }
 
-// Run ingests until ctx ends.
+// Run ingests until ctx ends. When fetching fails it checks whether the consumer (or the stream)
+// is still there: if an operator removed it, the history says once what to run and waits for it
+// to be provisioned again, then goes on from the consumer's new position, instead of repeating
+// the same error every second.
 func (in *Ingester) Run(ctx context.Context, c jetstream.Consumer) {
 	for ctx.Err() == nil {
-		if err := in.Once(ctx, c); err != nil && ctx.Err() == nil {
-			in.Log.Warn("ingest", "err", err)
-			select { // the database or the stream is away: do not spin
-			case <-ctx.Done():
-			case <-time.After(time.Second):
+		err := in.Once(ctx, c)
+		if err == nil || ctx.Err() != nil {
+			continue
+		}
+		if _, ierr := c.Info(ctx); provision.Missing(ierr) {
+			in.Log.Error("the history's consumer is gone; waiting for it", "stream", contract.EventsStream,
+				"consumer", contract.HistoryConsumer, "err", ierr, "fix", provision.Hint)
+			if c = in.rebind(ctx); c == nil {
+				return
 			}
+			in.Log.Info("the history's consumer is back; ingesting again")
+			continue
+		}
+		in.Log.Warn("ingest", "err", err)
+		select { // the database or the stream is away: do not spin
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// rebind waits until the consumer exists again and binds it, or returns nil when ctx ends.
+func (in *Ingester) rebind(ctx context.Context) jetstream.Consumer {
+	for wait := time.Second; ; wait = min(2*wait, 10*time.Second) {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(wait):
+		}
+		if c, err := Consumer(ctx, in.JS); err == nil {
+			return c
 		}
 	}
 }

@@ -8,7 +8,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nats.go/micro"
 
-	"tsbank/contract"
 	"tsbank/contract/client"
 	"tsbank/platform/lifecycle"
 	"tsbank/platform/metrics"
@@ -49,8 +48,10 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err er
 	}()
 	var js jetstream.JetStream
 	var consumer jetstream.Consumer
+	// The stream and the consumer are provisioned by the operator (tsbankctl migrate); the history
+	// only binds them, and waits, saying what to run, while one is missing.
 	if err := natsconn.SetUp(ctx, log, func(ctx context.Context) (err error) {
-		if js, err = contract.EnsureEventsStream(ctx, s.NC, cfg.Replicas); err != nil {
+		if js, err = jetstream.New(s.NC); err != nil {
 			return err
 		}
 		consumer, err = ingest.Consumer(ctx, js)

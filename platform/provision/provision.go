@@ -1,0 +1,164 @@
+// Package provision creates the JetStream assets the bank's services share: the events stream,
+// the registry, nodes and leases buckets, and the history's durable consumer. It runs once per
+// deployment, as an administrator (`tsbankctl migrate`, or a test's set-up), never inside a
+// service: no service identity may create, change or delete a stream, a consumer or a bucket,
+// so a leaked service credential cannot truncate the stream, roll up the registry or delete the
+// history's consumer (docs/adr/0021). Running it again updates the assets to this version's
+// configuration and keeps their data.
+package provision
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"tsbank/contract"
+)
+
+// Options are a deployment's choices.
+type Options struct {
+	// Replicas of the stream, the buckets and the consumer: 1 on a single server, 3 on a cluster.
+	Replicas int
+	// LeaseTTL is how long a node's lease outlives its holder's last renewal; the nodes read it
+	// from the bucket, so it is set here, for the whole deployment.
+	LeaseTTL time.Duration
+}
+
+// Defaults are those of a single-server deployment.
+var Defaults = Options{Replicas: 1, LeaseTTL: 3 * time.Second}
+
+// Run creates or updates every asset.
+func Run(ctx context.Context, js jetstream.JetStream, o Options) error {
+	if o.Replicas < 1 {
+		o.Replicas = 1
+	}
+	if o.LeaseTTL <= 0 {
+		o.LeaseTTL = Defaults.LeaseTTL
+	}
+	if _, err := js.CreateOrUpdateStream(ctx, contract.EventsStreamConfig(o.Replicas)); err != nil {
+		return fmt.Errorf("stream %s: %w", contract.EventsStream, err)
+	}
+	if _, err := js.CreateOrUpdateStream(ctx, RegistryConfig(o.Replicas)); err != nil {
+		return fmt.Errorf("bucket %s: %w", contract.AccountsBucket, err)
+	}
+	for _, kv := range []jetstream.KeyValueConfig{NodesConfig(o.Replicas), LeasesConfig(o.LeaseTTL, o.Replicas)} {
+		if _, err := js.CreateOrUpdateKeyValue(ctx, kv); err != nil {
+			return fmt.Errorf("bucket %s: %w", kv.Bucket, err)
+		}
+	}
+	if _, err := js.CreateOrUpdateConsumer(ctx, contract.EventsStream, HistoryConsumerConfig(o.Replicas)); err != nil {
+		return fmt.Errorf("consumer %s on %s: %w", contract.HistoryConsumer, contract.EventsStream, err)
+	}
+	return nil
+}
+
+// At connects to the NATS server(s) at url with opts (an administrator's credentials), provisions
+// every asset, waiting for a cluster that is still forming, and disconnects.
+func At(ctx context.Context, url string, o Options, opts ...nats.Option) error {
+	nc, err := nats.Connect(url, opts...)
+	if err != nil {
+		return fmt.Errorf("provision: nats %s: %w", url, err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	for wait := 250 * time.Millisecond; ; wait = min(2*wait, 2*time.Second) {
+		err := Run(ctx, js, o)
+		var api *jetstream.APIError
+		forming := errors.As(err, &api) && (api.Code == 503 || api.ErrorCode == insufficientResources) ||
+			errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) || errors.Is(err, jetstream.ErrNoStreamResponse)
+		if err == nil || !forming {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+	}
+}
+
+// JetStream's error code for a stream that asks for more replicas than the servers it knows of:
+// a cluster's other servers may not have joined yet.
+const insufficientResources jetstream.ErrorCode = 10023
+
+// RegistryConfig is the stream behind the registry bucket, written as a stream rather than a
+// KeyValueConfig because the bucket is create-only on the server itself: one message per key,
+// and a second write to a key is refused (DiscardNewPerSubject), no delete, purge or roll-up. A
+// node may register a new account and nothing else; no credential short of an administrator's
+// can move, overwrite or erase an entry. The KV client still reads it as a bucket.
+func RegistryConfig(replicas int) jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:                 "KV_" + contract.AccountsBucket,
+		Description:          "TSBank global registry: account id -> owning node (create-only)",
+		Subjects:             []string{"$KV." + contract.AccountsBucket + ".>"},
+		MaxMsgsPerSubject:    1,
+		Discard:              jetstream.DiscardNew,
+		DiscardNewPerSubject: true,
+		DenyDelete:           true,
+		DenyPurge:            true,
+		AllowRollup:          false,
+		AllowDirect:          true,
+		Storage:              jetstream.FileStorage,
+		Replicas:             replicas,
+		Duplicates:           2 * time.Minute,
+		MaxMsgSize:           1024,
+	}
+}
+
+// NodesConfig is the bucket of live nodes: each node's heartbeat, removed by the TTL.
+func NodesConfig(replicas int) jetstream.KeyValueConfig {
+	return jetstream.KeyValueConfig{
+		Bucket:       contract.NodesBucket,
+		Description:  "TSBank live account nodes (heartbeat, expires by TTL)",
+		History:      1,
+		TTL:          contract.NodeTTL,
+		Storage:      jetstream.FileStorage,
+		Replicas:     replicas,
+		MaxValueSize: 4096,
+	}
+}
+
+// LeasesConfig is the bucket of node leases; a key not renewed within ttl expires.
+func LeasesConfig(ttl time.Duration, replicas int) jetstream.KeyValueConfig {
+	return jetstream.KeyValueConfig{
+		Bucket:       contract.LeasesBucket,
+		Description:  "TSBank leases: which process acts for an account node; expires unless renewed",
+		History:      1,
+		TTL:          ttl,
+		Storage:      jetstream.FileStorage,
+		Replicas:     replicas,
+		MaxValueSize: 4096,
+	}
+}
+
+// HistoryConsumerConfig is the history service's durable pull consumer, shared by its instances.
+// Acknowledgements are explicit, and a batch's messages are acknowledged only after its rows
+// committed; AckWait is generous so that a slow database does not cause needless redeliveries.
+// It reads the whole stream, events published before a change of subjects included.
+func HistoryConsumerConfig(replicas int) jetstream.ConsumerConfig {
+	return jetstream.ConsumerConfig{
+		Durable:       contract.HistoryConsumer,
+		Description:   "TSBank history: every event into the history database",
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       10 * time.Second,
+		MaxAckPending: 20000,
+		Replicas:      replicas,
+	}
+}
+
+// Missing tells whether err says that a stream, bucket or consumer does not exist: the services
+// then wait for the provisioning step instead of creating it.
+func Missing(err error) bool {
+	return errors.Is(err, jetstream.ErrStreamNotFound) || errors.Is(err, jetstream.ErrConsumerNotFound) ||
+		errors.Is(err, jetstream.ErrBucketNotFound)
+}
+
+// Hint is what an operator runs when an asset is missing.
+const Hint = "run `tsbankctl provision` (or `tsbankctl migrate`, which provisions too) as the NATS operator"
