@@ -28,8 +28,8 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 
 	"tsbank/migrations"
-	"tsbank/platform/provision"
 	"tsbank/platform/pgcluster"
+	"tsbank/platform/provision"
 	"tsbank/services/account/node"
 	coordinator "tsbank/services/coordinator/server"
 	history "tsbank/services/history/server"
