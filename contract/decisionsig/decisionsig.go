@@ -149,6 +149,16 @@ func NewVerifier(publicKeys string) (*Verifier, error) {
 	return v, nil
 }
 
+// String lists the verifier's public keys, comma-separated, for a start-up log line.
+func (v *Verifier) String() string {
+	keys := make([]string, 0, len(v.keys))
+	for _, k := range v.keys {
+		p, _ := k.PublicKey() // a public key pair always has its public key
+		keys = append(keys, p)
+	}
+	return strings.Join(keys, ",")
+}
+
 // Verify returns nil if sig is a signature of s by one of the verifier's keys.
 func (v *Verifier) Verify(s Statement, sig string) error {
 	if sig == "" {
