@@ -2,6 +2,7 @@
 //
 //	tsbankctl migrate KIND=URL ...   apply migrations, e.g. account=postgres://…/tsbank_account_1
 //	tsbankctl demo                   open a few accounts on both nodes, deposit and transfer
+//	tsbankctl keygen                 print a fresh coordinator signing key and its public key as env lines
 //
 // The demo connects to NATS_URL (default nats://127.0.0.1:4222) as NATS_USER / NATS_PASSWORD,
 // and uses fixed request ids, so running it again changes nothing.
@@ -20,6 +21,7 @@ import (
 
 	"tsbank/contract"
 	"tsbank/contract/client"
+	"tsbank/contract/decisionsig"
 	"tsbank/migrations"
 )
 
@@ -32,7 +34,7 @@ func main() {
 
 func run(args []string, out io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("usage: tsbankctl migrate KIND=URL ... | tsbankctl demo")
+		return errors.New("usage: tsbankctl migrate KIND=URL ... | tsbankctl demo | tsbankctl keygen")
 	}
 	switch args[0] {
 	case "migrate":
@@ -52,8 +54,21 @@ func run(args []string, out io.Writer) error {
 		}
 		defer nc.Close()
 		return demo(client.New(nc), out)
+	case "keygen":
+		return keygen(out)
 	}
-	return fmt.Errorf("unknown command %q: use migrate or demo", args[0])
+	return fmt.Errorf("unknown command %q: use migrate, demo or keygen", args[0])
+}
+
+// keygen prints a fresh coordinator signing key as the two lines of .env that use it: the seed
+// for the coordinator, the public key for every account node.
+func keygen(out io.Writer) error {
+	seed, public, err := decisionsig.Generate()
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(out, "COORDINATOR_SIGNING_KEY=%s\nCOORDINATOR_PUBLIC_KEYS=%s\n", seed, public)
+	return err
 }
 
 // migrate applies each KIND=URL pair's migrations, retrying a while: in a deployment the
