@@ -37,9 +37,9 @@ func (b *bank) snapshot() string {
 
 // TestDecisionsWithoutAValidSignatureAreRefusedAndChangeNothing pins the hole of issue 10: a node
 // used to apply any prepare and commit published on its subjects, so anyone allowed to publish
-// there could credit an account with no debit. Unsigned messages, messages signed by another key, and a
-// genuine commit replayed for another transfer, another account or as another operation are all
-// refused with forbidden, and leave bob's balance, the node's legs and the coordinator's log as
+// there could credit an account with no debit. Unsigned messages, messages signed by another key,
+// and a genuine commit replayed for another transfer, another account or as another operation are
+// all refused with forbidden, and leave bob's balance, the node's legs and the coordinator's log as
 // they were; a real transfer still commits.
 func TestDecisionsWithoutAValidSignatureAreRefusedAndChangeNothing(t *testing.T) {
 	t.Parallel()
