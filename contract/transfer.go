@@ -46,13 +46,16 @@ type Transfer struct {
 	DecidedAt  *time.Time `json:"decided_at,omitempty"`
 }
 
-// PrepareRequest asks a participant to hold its leg of a transfer.
+// PrepareRequest asks a participant to hold its leg of a transfer. Sig is the coordinator's
+// signature over every field and the account in the subject (package decisionsig); a node refuses
+// a prepare without a valid one.
 type PrepareRequest struct {
 	TransferID   string `json:"transfer_id"`
 	Leg          string `json:"leg"`
 	Amount       string `json:"amount"`
 	Counterparty string `json:"counterparty"`
 	Description  string `json:"description,omitempty"`
+	Sig          string `json:"sig,omitempty"`
 }
 
 // Vote is a participant's answer to a prepare. A yes carries the account's currency and the amount
@@ -67,10 +70,12 @@ type Vote struct {
 	Message     string `json:"message,omitempty"`
 }
 
-// LegRequest carries a decision (commit or abort, by subject) to one leg.
+// LegRequest carries a decision (commit or abort, by subject) to one leg. Sig is the
+// coordinator's signature over the operation, the transfer, the leg and the account in the subject.
 type LegRequest struct {
 	TransferID string `json:"transfer_id"`
 	Leg        string `json:"leg"`
+	Sig        string `json:"sig,omitempty"`
 }
 
 // LegState is a participant's acknowledgement: the state of its leg after the request.
@@ -80,15 +85,20 @@ type LegState struct {
 	State      string `json:"state"` // prepared, committed or aborted
 }
 
-// DecisionRequest asks the coordinator for the outcome of a transfer.
+// DecisionRequest asks the coordinator for the outcome of a transfer. Leg and Account name the leg
+// the node holds; the answer's signature covers them, so that it answers this question only.
 type DecisionRequest struct {
 	TransferID string `json:"transfer_id"`
+	Leg        string `json:"leg,omitempty"`
+	Account    string `json:"account,omitempty"`
 }
 
-// Decision is the coordinator's answer: committed, aborted or preparing (ask again later).
+// Decision is the coordinator's answer: committed, aborted or preparing (ask again later). Sig is
+// its signature over the outcome, the transfer and the leg and account of the question.
 type Decision struct {
 	TransferID string `json:"transfer_id"`
 	Outcome    string `json:"outcome"`
+	Sig        string `json:"sig,omitempty"`
 }
 
 // PendingList lists transfers without a decision (in flight) and decided transfers whose decision

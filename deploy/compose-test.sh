@@ -36,6 +36,7 @@ bash deploy/build-images.sh || exit 1
 env_file=$(mktemp)
 for v in POSTGRES ACCOUNT_DB COORDINATOR_DB HISTORY_DB ACCOUNT COORDINATOR HISTORY OPERATOR ALICE BOB; do echo "${v}_PASSWORD=$v-$RANDOM$RANDOM"; done >"$env_file"
 echo "CURSOR_SECRET=cursor-$RANDOM$RANDOM" >>"$env_file"
+go run ./cmd/tsbankctl keygen >>"$env_file" || exit 1 # a fresh coordinator signing key
 set -a; . "$env_file"; set +a
 dc() { "${compose[@]}" --env-file "$env_file" -p "$project" "$@"; }
 cleanup() { dc down -v --remove-orphans >/dev/null 2>&1; rm -f "$env_file"; }

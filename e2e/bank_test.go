@@ -12,6 +12,7 @@ import (
 
 	"tsbank/contract"
 	"tsbank/contract/client"
+	"tsbank/contract/decisionsig"
 	"tsbank/services/account/node"
 	coordinator "tsbank/services/coordinator/server"
 	historyserver "tsbank/services/history/server"
@@ -32,6 +33,7 @@ type bank struct {
 	hist  *historyserver.Server
 	env   map[string]string // extra configuration for every service
 	pools map[string]*pgxpool.Pool
+	seed  string // the coordinator's signing key, with which tests that play the coordinator sign
 }
 
 var nodeNames = []string{"account-1", "account-2"}
@@ -51,6 +53,11 @@ func newBank(t testing.TB) *bank {
 		b.env[k] = v
 	}
 	b.env["NATS_URL"] = b.ns.ClientURL()
+	seed, public, err := decisionsig.Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.seed, b.env["COORDINATOR_SIGNING_KEY"], b.env["COORDINATOR_PUBLIC_KEYS"] = seed, seed, public
 	for _, name := range nodeNames {
 		b.dbs[name] = testkit.Postgres(t, "account")
 	}
@@ -296,6 +303,20 @@ func (b *bank) logState(transferID string) (state, outcome string) {
 		b.t.Fatal(err)
 	}
 	return state, outcome
+}
+
+// sign signs s as the coordinator does.
+func (b *bank) sign(s decisionsig.Statement) string {
+	b.t.Helper()
+	kp, err := decisionsig.ParseSeed(b.seed)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	sig, err := decisionsig.Sign(kp, s)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return sig
 }
 
 func wantCode(t testing.TB, err error, code string) {

@@ -28,7 +28,8 @@ func TestCoordinatorSIGKILLUnderLoad(t *testing.T) {
 	}
 	before, _, _, _ := b.ledger()
 
-	env := []string{"DATABASE_URL=" + b.dbs["coordinator"], "NATS_URL=" + b.env["NATS_URL"]}
+	env := []string{"DATABASE_URL=" + b.dbs["coordinator"], "NATS_URL=" + b.env["NATS_URL"],
+		"COORDINATOR_SIGNING_KEY=" + b.env["COORDINATOR_SIGNING_KEY"]}
 	for k, v := range testEnv {
 		env = append(env, k+"="+v)
 	}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"tsbank/contract"
+	"tsbank/contract/decisionsig"
 	"tsbank/services/coordinator/pgstore"
 	"tsbank/services/coordinator/transfer"
 	"tsbank/testkit"
@@ -36,18 +37,23 @@ func (b *bank) decide(id, outcome string) {
 	}
 }
 
-// leg sends a protocol message for one leg of transfer id straight to the node that owns account.
+// leg sends a protocol message for one leg of transfer id straight to the node that owns account,
+// signed as the coordinator would.
 func (b *bank) leg(op, nodeName, account, id, leg string) (contract.Vote, contract.LegState, error) {
 	b.t.Helper()
 	subject := contract.NodeAccountSubject(nodeName, account, op)
 	if op == contract.OpPrepare {
 		counterparty := map[string]string{"alice": "bob", "bob": "alice"}[account]
+		req := contract.PrepareRequest{TransferID: id, Leg: leg, Amount: "30.00", Counterparty: counterparty}
+		req.Sig = b.sign(decisionsig.Prepare(account, req))
 		var v contract.Vote
-		err := b.c.Call(ctx(b.t), subject, contract.PrepareRequest{TransferID: id, Leg: leg, Amount: "30.00", Counterparty: counterparty}, &v)
+		err := b.c.Call(ctx(b.t), subject, req, &v)
 		return v, contract.LegState{}, err
 	}
+	req := contract.LegRequest{TransferID: id, Leg: leg}
+	req.Sig = b.sign(decisionsig.Leg(op, account, req))
 	var st contract.LegState
-	err := b.c.Call(ctx(b.t), subject, contract.LegRequest{TransferID: id, Leg: leg}, &st)
+	err := b.c.Call(ctx(b.t), subject, req, &st)
 	return contract.Vote{}, st, err
 }
 

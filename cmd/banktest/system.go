@@ -14,6 +14,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"tsbank/contract/decisionsig"
 	"tsbank/migrations"
 	"tsbank/platform/pgcluster"
 	"tsbank/platform/provision"
@@ -105,6 +106,9 @@ type system struct {
 	natsURLs []string
 	procs    map[string]*proc
 	proxies  map[string][]*proxy // service -> its proxies to the three nats-servers
+	// seed and public are the coordinator's signing key, fresh for each run, and its public key,
+	// which the nodes trust.
+	seed, public string
 }
 
 // serviceNames lists the service processes: account-1 runs twice (an active and a standby).
@@ -121,6 +125,10 @@ func freePort() (int, error) {
 
 func startSystem(ctx context.Context, dir string) (*system, error) {
 	s := &system{dir: dir, dbs: map[string]string{}, procs: map[string]*proc{}, proxies: map[string][]*proxy{}}
+	var err error
+	if s.seed, s.public, err = decisionsig.Generate(); err != nil {
+		return s, err
+	}
 	bins := filepath.Join(dir, "bin")
 	out, err := exec.CommandContext(ctx, "go", "build", "-o", bins+"/", "tsbank/services/account/cmd/account",
 		"tsbank/services/coordinator/cmd/coordinator", "tsbank/services/history/cmd/history", "tsbank/cmd/natsd").CombinedOutput()
@@ -276,9 +284,13 @@ func (s *system) addService(bins, name string) error {
 	bin := name
 	switch name {
 	case "account-1", "account-1b":
-		bin, env = "account", append(env, "ACCOUNT_NODE=account-1", "DATABASE_URL="+s.dbs["account_1"], "REQUEST_TIMEOUT=2s")
+		bin, env = "account", append(env, "ACCOUNT_NODE=account-1", "DATABASE_URL="+s.dbs["account_1"], "REQUEST_TIMEOUT=2s",
+			"COORDINATOR_PUBLIC_KEYS="+s.public)
 	case "account-2":
-		bin, env = "account", append(env, "ACCOUNT_NODE=account-2", "DATABASE_URL="+s.dbs["account_2"], "REQUEST_TIMEOUT=2s")
+		bin, env = "account", append(env, "ACCOUNT_NODE=account-2", "DATABASE_URL="+s.dbs["account_2"], "REQUEST_TIMEOUT=2s",
+			"COORDINATOR_PUBLIC_KEYS="+s.public)
+	case "coordinator":
+		env = append(env, "DATABASE_URL="+s.dbs[name], "REQUEST_TIMEOUT=5s", "COORDINATOR_SIGNING_KEY="+s.seed)
 	default:
 		env = append(env, "DATABASE_URL="+s.dbs[name], "REQUEST_TIMEOUT=5s")
 	}

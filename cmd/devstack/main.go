@@ -27,6 +27,7 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 
+	"tsbank/contract/decisionsig"
 	"tsbank/migrations"
 	"tsbank/platform/pgcluster"
 	"tsbank/platform/provision"
@@ -107,6 +108,11 @@ func startStack(ctx context.Context, o options, log *slog.Logger) (*stack, error
 		return s, err
 	}
 	natsURL := s.natsURL()
+	// A fresh coordinator key for each run: the seed never leaves this process.
+	seed, public, err := decisionsig.Generate()
+	if err != nil {
+		return s, err
+	}
 	// The provisioning step of a deployment: the stream, the buckets and the history's consumer,
 	// replicated on every server (R3 on a cluster, R1 alone). No service creates them.
 	if err := provision.At(ctx, natsURL, provision.Options{Replicas: len(s.servers), LeaseTTL: provision.Defaults.LeaseTTL}); err != nil {
@@ -136,7 +142,7 @@ func startStack(ctx context.Context, o options, log *slog.Logger) (*stack, error
 		cfg, err := node.ConfigFromEnv(func(k string) string {
 			return map[string]string{
 				"ACCOUNT_NODE": name, "DATABASE_URL": s.databases[name], "NATS_URL": natsURL,
-				"HTTP_ADDR": httpAddr(o.httpBase, i),
+				"HTTP_ADDR": httpAddr(o.httpBase, i), "COORDINATOR_PUBLIC_KEYS": public,
 			}[k]
 		})
 		if err != nil {
@@ -152,7 +158,7 @@ func startStack(ctx context.Context, o options, log *slog.Logger) (*stack, error
 	standby, err := node.ConfigFromEnv(func(k string) string {
 		return map[string]string{
 			"ACCOUNT_NODE": o.nodes[0], "DATABASE_URL": s.databases[o.nodes[0]], "NATS_URL": natsURL,
-			"HTTP_ADDR": httpAddr(o.httpBase, len(o.nodes)+2),
+			"HTTP_ADDR": httpAddr(o.httpBase, len(o.nodes)+2), "COORDINATOR_PUBLIC_KEYS": public,
 		}[k]
 	})
 	if err != nil {
@@ -172,7 +178,7 @@ func startStack(ctx context.Context, o options, log *slog.Logger) (*stack, error
 	cfg, err := coordinator.ConfigFromEnv(func(k string) string {
 		return map[string]string{
 			"DATABASE_URL": s.databases["coordinator"], "NATS_URL": natsURL,
-			"HTTP_ADDR": httpAddr(o.httpBase, len(o.nodes)),
+			"HTTP_ADDR": httpAddr(o.httpBase, len(o.nodes)), "COORDINATOR_SIGNING_KEY": seed,
 		}[k]
 	})
 	if err != nil {

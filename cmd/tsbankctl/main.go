@@ -6,6 +6,7 @@
 //	tsbankctl nats-config [NODE...]  print the NATS server configuration (deploy/nats/nats.conf)
 //	tsbankctl secrets                print a fresh .env: every password and key of the deployment
 //	tsbankctl demo                   open a few accounts on both nodes, deposit and transfer
+//	tsbankctl keygen                 print a fresh coordinator signing key and its public key as env lines
 //
 // Every command that speaks NATS connects to NATS_URL (default nats://127.0.0.1:4222) as
 // NATS_USER / NATS_PASSWORD; provisioning needs the operator, since no service may create a
@@ -28,6 +29,7 @@ import (
 
 	"tsbank/contract"
 	"tsbank/contract/client"
+	"tsbank/contract/decisionsig"
 	"tsbank/migrations"
 	"tsbank/platform/natsconf"
 	"tsbank/platform/provision"
@@ -42,7 +44,7 @@ func main() {
 
 func run(args []string, out io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("usage: tsbankctl migrate KIND=URL ... | provision | nats-config [NODE...] | demo")
+		return errors.New("usage: tsbankctl migrate KIND=URL ... | provision | nats-config [NODE...] | demo | keygen")
 	}
 	switch args[0] {
 	case "migrate":
@@ -72,8 +74,10 @@ func run(args []string, out io.Writer) error {
 		}
 		defer nc.Close()
 		return demo(client.New(nc), out)
+	case "keygen":
+		return keygen(out)
 	}
-	return fmt.Errorf("unknown command %q: use migrate, provision, nats-config, secrets or demo", args[0])
+	return fmt.Errorf("unknown command %q: use migrate, provision, nats-config, secrets, keygen or demo", args[0])
 }
 
 // connect connects to NATS_URL as NATS_USER.
@@ -128,6 +132,18 @@ func provisionNATS(out io.Writer) error {
 		contract.EventsStream, contract.AccountsBucket, contract.NodesBucket, contract.LeasesBucket,
 		contract.HistoryConsumer, o.Replicas, o.LeaseTTL)
 	return nil
+}
+
+// keygen prints a fresh coordinator signing key as the two lines of .env that use it: the seed
+// for the coordinator, the public key for every account node (to rotate, list the old and the
+// new public key on the nodes, then change the coordinator's seed).
+func keygen(out io.Writer) error {
+	seed, public, err := decisionsig.Generate()
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(out, "COORDINATOR_SIGNING_KEY=%s\nCOORDINATOR_PUBLIC_KEYS=%s\n", seed, public)
+	return err
 }
 
 // migrate applies each KIND=URL pair's migrations, retrying a while: in a deployment the

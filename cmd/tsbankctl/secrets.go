@@ -32,7 +32,7 @@ func secrets(out io.Writer) error {
 		seedVar, publicVar string
 		create             func() (nkeys.KeyPair, error)
 	}{
-		{"COORDINATOR_SIGNING_KEY", "COORDINATOR_PUBLIC_KEYS", nkeys.CreateUser},
+		{"COORDINATOR_SIGNING_KEY", "COORDINATOR_PUBLIC_KEYS", nkeys.CreateServer}, // contract/decisionsig
 		{"AUTH_ISSUER_SEED", "AUTH_ISSUER_PUBLIC_KEY", nkeys.CreateAccount},
 	} {
 		kp, err := k.create()

@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go/micro"
 
 	"tsbank/contract"
+	"tsbank/contract/decisionsig"
 	"tsbank/services/account/account"
 	"tsbank/services/account/registry"
 )
@@ -30,6 +31,9 @@ type API struct {
 	Log      *slog.Logger
 	// Timeout bounds the handling of one request, including a forward to another node.
 	Timeout time.Duration
+	// Coordinators verifies that a prepare, commit or abort is the coordinator's: anyone who may
+	// publish on bank.node subjects could otherwise credit an account with no debit.
+	Coordinators *decisionsig.Verifier
 }
 
 // routedOps are the operations on one account that the owning node serves.

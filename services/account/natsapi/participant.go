@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"tsbank/contract"
+	"tsbank/contract/decisionsig"
 	"tsbank/services/account/account"
 )
 
@@ -18,6 +19,18 @@ func checkLeg(transferID, leg string) *contract.Error {
 	return nil
 }
 
+// checkSig refuses a two-phase-commit message the coordinator did not sign, before anything is
+// read or written: a refused prepare leaves no hold, not even an aborted one.
+func (a *API) checkSig(s decisionsig.Statement, sig string) *contract.Error {
+	err := a.Coordinators.Verify(s, sig)
+	if err == nil {
+		return nil
+	}
+	a.Log.Warn("refused a two-phase-commit message", "op", s.Op, "account", s.Account, "transfer", s.TransferID, "leg", s.Leg, "err", err)
+	return contract.Errorf(contract.CodeForbidden, "not allowed: the %s of the %s leg of transfer %s on %s: %s",
+		s.Op, s.Leg, s.TransferID, s.Account, err)
+}
+
 // prepare answers a vote. A refusal by the rules is a no vote, not an error reply: the leg has an
 // outcome (aborted), and the coordinator needs its reason.
 func (a *API) prepare(ctx context.Context, id string, data []byte) (any, *contract.Error) {
@@ -26,6 +39,9 @@ func (a *API) prepare(ctx context.Context, id string, data []byte) (any, *contra
 		return nil, e
 	}
 	if e := checkLeg(r.TransferID, r.Leg); e != nil {
+		return nil, e
+	}
+	if e := a.checkSig(decisionsig.Prepare(id, r), r.Sig); e != nil {
 		return nil, e
 	}
 	vote := contract.Vote{TransferID: r.TransferID, Leg: r.Leg}
@@ -55,6 +71,9 @@ func (a *API) decide(ctx context.Context, op, id string, data []byte) (any, *con
 		return nil, e
 	}
 	if e := checkLeg(r.TransferID, r.Leg); e != nil {
+		return nil, e
+	}
+	if e := a.checkSig(decisionsig.Leg(op, id, r), r.Sig); e != nil {
 		return nil, e
 	}
 	do := a.Service.Abort

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"tsbank/contract"
+	"tsbank/contract/decisionsig"
 	"tsbank/platform/env"
 	"tsbank/platform/lifecycle"
 )
@@ -26,6 +27,9 @@ type Config struct {
 	HoldCheck        time.Duration // HOLD_CHECK_INTERVAL, default 5s: how often to look for such legs
 	Retention        time.Duration // IDEMPOTENCY_RETENTION, default 720h (30 days): how long a request id is remembered
 	PruneInterval    time.Duration // PRUNE_INTERVAL, default 1h: how often older idempotency records are deleted
+	// COORDINATOR_PUBLIC_KEYS, required: the coordinator's public keys, comma-separated (two
+	// during a key rotation); the node applies only prepares, decisions and answers they signed.
+	Coordinators *decisionsig.Verifier
 }
 
 // ConfigFromEnv reads the configuration through getenv and reports every bad variable at once.
@@ -41,6 +45,13 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		Retention:      r.Duration("IDEMPOTENCY_RETENTION", 30*24*time.Hour),
 		PruneInterval:  r.Duration("PRUNE_INTERVAL", time.Hour),
 	}
+	if keys := r.Required("COORDINATOR_PUBLIC_KEYS", "the coordinator's public signing keys, comma-separated, from `tsbankctl keygen`"); keys != "" {
+		v, err := decisionsig.NewVerifier(keys)
+		if err != nil {
+			r.Check(fmt.Errorf("COORDINATOR_PUBLIC_KEYS: %w", err))
+		}
+		c.Coordinators = v
+	}
 	if c.Node != "" {
 		if e := contract.CheckID("ACCOUNT_NODE", c.Node); e != nil {
 			r.Check(fmt.Errorf("%s", e.Message))
@@ -51,7 +62,11 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 
 // LogValue logs the configuration with its secrets masked.
 func (c Config) LogValue() slog.Value {
-	return slog.GroupValue(append(c.LogAttrs(),
+	var keys string
+	if c.Coordinators != nil {
+		keys = c.Coordinators.String()
+	}
+	return slog.GroupValue(append(c.LogAttrs(), slog.String("coordinator_public_keys", keys),
 		slog.String("node", c.Node), slog.Duration("request_timeout", c.RequestTimeout),
 		slog.Duration("outbox_poll", c.OutboxPoll), slog.Duration("hold_max_age", c.HoldMaxAge),
 		slog.Duration("hold_check_interval", c.HoldCheck),

@@ -106,9 +106,10 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Node, err erro
 		Node: cfg.Node, Store: store, Registry: reg, Now: time.Now, NewID: idgen.UUIDv7,
 		Changed: relay.Notify,
 	}
-	api := &natsapi.API{Node: cfg.Node, Service: svc, Registry: reg, Nodes: nodes, NC: s.NC, Log: log, Timeout: cfg.RequestTimeout}
+	api := &natsapi.API{Node: cfg.Node, Service: svc, Registry: reg, Nodes: nodes, NC: s.NC, Log: log, Timeout: cfg.RequestTimeout,
+		Coordinators: cfg.Coordinators}
 	res := &resolver.Resolver{
-		Service: svc, Client: client.New(s.NC), Log: log,
+		Service: svc, Client: client.New(s.NC), Coordinators: cfg.Coordinators, Log: log,
 		Age: cfg.HoldMaxAge, Interval: cfg.HoldCheck, Timeout: cfg.RequestTimeout,
 	}
 	pruned := s.Metrics.Counter("tsbank_idempotency_pruned_total", "Idempotency records deleted after IDEMPOTENCY_RETENTION.").With()

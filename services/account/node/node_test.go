@@ -15,6 +15,7 @@ import (
 
 	"tsbank/contract"
 	"tsbank/contract/client"
+	"tsbank/contract/decisionsig"
 	"tsbank/services/account/node"
 	"tsbank/testkit"
 )
@@ -48,9 +49,14 @@ func startBank(t testing.TB, names ...string) *bank {
 // startNode starts node name with the test defaults, overridden by the variables in extra.
 func (b *bank) startNode(t testing.TB, name string, extra ...string) *node.Node {
 	t.Helper()
+	// No test here plays the coordinator, so any key will do; the e2e tests sign for real.
+	_, coordinatorKey, err := decisionsig.Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
 	vars := map[string]string{
 		"ACCOUNT_NODE": name, "DATABASE_URL": b.dbs[name], "NATS_URL": b.ns.ClientURL(),
-		"HTTP_ADDR": "127.0.0.1:0", "OUTBOX_POLL": "100ms",
+		"HTTP_ADDR": "127.0.0.1:0", "OUTBOX_POLL": "100ms", "COORDINATOR_PUBLIC_KEYS": coordinatorKey,
 	}
 	for i := 0; i+1 < len(extra); i += 2 {
 		vars[extra[i]] = extra[i+1]

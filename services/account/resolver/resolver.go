@@ -1,6 +1,7 @@
 // Package resolver asks the coordinator for the outcome of transfer legs that have stayed
 // prepared for too long. A participant that voted yes never decides alone: it applies the
-// coordinator's answer, and keeps the hold while there is none.
+// coordinator's answer, and keeps the hold while there is none or it is not signed by the
+// coordinator.
 package resolver
 
 import (
@@ -10,17 +11,21 @@ import (
 
 	"tsbank/contract"
 	"tsbank/contract/client"
+	"tsbank/contract/decisionsig"
 	"tsbank/services/account/account"
 )
 
 // Resolver checks prepared legs older than Age every Interval.
 type Resolver struct {
-	Service  *account.Service
-	Client   *client.Client
-	Log      *slog.Logger
-	Age      time.Duration
-	Interval time.Duration
-	Timeout  time.Duration // of one question to the coordinator
+	Service *account.Service
+	Client  *client.Client
+	// Coordinators verifies each answer: an answer on the reply subject from anyone but the
+	// coordinator would otherwise commit or abort the leg.
+	Coordinators *decisionsig.Verifier
+	Log          *slog.Logger
+	Age          time.Duration
+	Interval     time.Duration
+	Timeout      time.Duration // of one question to the coordinator
 }
 
 // Run checks until ctx ends.
@@ -49,11 +54,20 @@ func (r *Resolver) Once(ctx context.Context) int {
 	for _, h := range holds {
 		qctx, cancel := context.WithTimeout(ctx, r.Timeout)
 		var d contract.Decision
-		err := r.Client.Call(qctx, contract.SubjectDecision, contract.DecisionRequest{TransferID: h.TransferID}, &d)
+		err := r.Client.Call(qctx, contract.SubjectDecision,
+			contract.DecisionRequest{TransferID: h.TransferID, Leg: h.Leg, Account: h.Account}, &d)
 		cancel()
 		if err != nil {
 			r.Log.Warn("ask coordinator", "transfer", h.TransferID, "err", err)
 			continue // keep the hold: no answer is not an abort
+		}
+		// The statement is built from the hold, not from the answer: an answer signed for another
+		// transfer, leg or account does not verify.
+		asked := contract.Decision{TransferID: h.TransferID, Outcome: d.Outcome}
+		if err := r.Coordinators.Verify(decisionsig.Outcome(h.Account, h.Leg, asked), d.Sig); err != nil {
+			r.Log.Warn("refused a decision answer", "transfer", h.TransferID, "leg", h.Leg, "account", h.Account,
+				"outcome", d.Outcome, "err", err)
+			continue // keep the hold, as with no answer
 		}
 		switch d.Outcome {
 		case contract.TransferCommitted:

@@ -1,5 +1,5 @@
 // Package legs sends the coordinator's prepare, commit and abort to the account nodes that own a
-// transfer's accounts, straight to each owner's node subject.
+// transfer's accounts, straight to each owner's node subject, each signed with the coordinator's key.
 package legs
 
 import (
@@ -9,21 +9,24 @@ import (
 	"sync"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nkeys"
 
 	"tsbank/contract"
 	"tsbank/contract/client"
+	"tsbank/contract/decisionsig"
 	"tsbank/services/coordinator/transfer"
 )
 
 // Legs implements transfer.Participants over NATS.
 type Legs struct {
-	c *client.Client
+	c   *client.Client
+	key nkeys.KeyPair // signs every message: a node acts only on what the coordinator signed
 	// owners caches account -> node. An account never changes owner, so a found owner is kept.
 	owners sync.Map
 }
 
-// New returns a Legs that sends on nc.
-func New(nc *nats.Conn) *Legs { return &Legs{c: client.New(nc)} }
+// New returns a Legs that sends on nc and signs with key.
+func New(nc *nats.Conn, key nkeys.KeyPair) *Legs { return &Legs{c: client.New(nc), key: key} }
 
 // errNoAccount means the registry has no such account: nothing can be held on it.
 var errNoAccount = errors.New("account not found")
@@ -52,7 +55,11 @@ func (l *Legs) Prepare(ctx context.Context, account string, t transfer.Transfer,
 	}
 	req := contract.PrepareRequest{TransferID: t.ID, Leg: leg, Amount: t.Amount, Counterparty: counterparty, Description: t.Description}
 	var v contract.Vote
-	err := l.call(ctx, account, contract.OpPrepare, req, &v)
+	sig, err := decisionsig.Sign(l.key, decisionsig.Prepare(account, req))
+	if err == nil {
+		req.Sig = sig
+		err = l.call(ctx, account, contract.OpPrepare, req, &v)
+	}
 	switch {
 	case errors.Is(err, errNoAccount):
 		return transfer.Vote{Reason: contract.CodeAccountNotFound, Message: fmt.Sprintf("account %s does not exist", account)}
@@ -83,8 +90,14 @@ func (l *Legs) Send(ctx context.Context, account string, t transfer.Transfer, le
 	if commit {
 		op = contract.OpCommit
 	}
+	req := contract.LegRequest{TransferID: t.ID, Leg: leg}
+	sig, err := decisionsig.Sign(l.key, decisionsig.Leg(op, account, req))
+	if err != nil {
+		return err
+	}
+	req.Sig = sig
 	var st contract.LegState
-	err := l.call(ctx, account, op, contract.LegRequest{TransferID: t.ID, Leg: leg}, &st)
+	err = l.call(ctx, account, op, req, &st)
 	if errors.Is(err, errNoAccount) {
 		return nil
 	}

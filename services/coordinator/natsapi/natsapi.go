@@ -12,8 +12,10 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/micro"
+	"github.com/nats-io/nkeys"
 
 	"tsbank/contract"
+	"tsbank/contract/decisionsig"
 	"tsbank/contract/money"
 	"tsbank/services/coordinator/transfer"
 )
@@ -21,6 +23,7 @@ import (
 // API serves the coordinator's endpoints.
 type API struct {
 	Coordinator *transfer.Coordinator
+	Signer      nkeys.KeyPair // signs decision answers, which nodes apply only when signed
 	Log         *slog.Logger
 	// Timeout bounds one request; a transfer still undecided by then is answered as preparing,
 	// and the client can ask for its status.
@@ -35,7 +38,7 @@ func (a *API) AddEndpoints(svc micro.Service, wrap func(string, micro.Handler) m
 	}{
 		{"bank.transfer", "transfer", "*", `Pay from the account in the subject: {"id":"<request id>","to":"<account>","amount":"25.00","description":"<optional>"}`, a.transfer},
 		{"bank.transfer", "status", "*.status", `A transfer's state by its request id: {"id":"<request id>"}`, a.status},
-		{"bank.coordinator", "decision", "decision", `For participants: the outcome of {"transfer_id":"..."}`, a.decision},
+		{"bank.coordinator", "decision", "decision", `For participants: the outcome of {"transfer_id":"...","leg":"debit|credit","account":"..."}, signed`, a.decision},
 		{"bank.transfers", "pending", "pending", "Transfers in flight (no decision) and in doubt (decision not acknowledged)", a.pending},
 		{"bank.transfers", "resolve", "resolve", `Drive a stuck transfer to its outcome now: {"transfer_id":"..."}`, a.resolve},
 	} {
@@ -135,12 +138,26 @@ func (a *API) decision(req micro.Request) {
 		contract.Respond(req, nil, e)
 		return
 	}
+	// The answer is signed for the leg that asks, so both must be named.
+	if r.Leg != contract.LegDebit && r.Leg != contract.LegCredit {
+		contract.Respond(req, nil, contract.Errorf(contract.CodeBadRequest, `leg %q: send "debit" or "credit", the leg the answer is for`, r.Leg))
+		return
+	}
+	if e := contract.CheckID("account", r.Account); e != nil {
+		contract.Respond(req, nil, e)
+		return
+	}
 	outcome, err := a.Coordinator.Outcome(ctx, r.TransferID)
 	if err != nil {
 		contract.Respond(req, nil, a.toWire(err))
 		return
 	}
-	contract.Respond(req, contract.Decision{TransferID: r.TransferID, Outcome: outcome}, nil)
+	d := contract.Decision{TransferID: r.TransferID, Outcome: outcome}
+	if d.Sig, err = decisionsig.Sign(a.Signer, decisionsig.Outcome(r.Account, r.Leg, d)); err != nil {
+		contract.Respond(req, nil, a.toWire(err))
+		return
+	}
+	contract.Respond(req, d, nil)
 }
 
 func (a *API) pending(req micro.Request) {

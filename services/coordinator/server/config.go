@@ -3,9 +3,13 @@
 package server
 
 import (
+	"fmt"
 	"log/slog"
 	"time"
 
+	"github.com/nats-io/nkeys"
+
+	"tsbank/contract/decisionsig"
 	"tsbank/platform/env"
 	"tsbank/platform/lifecycle"
 )
@@ -21,6 +25,7 @@ type Config struct {
 	MaxBackoff       time.Duration // MAX_BACKOFF, default 30s: longest wait between re-sends
 	RecoverInterval  time.Duration // RECOVER_INTERVAL, default 1s: how often to look for stuck work
 	RequestTimeout   time.Duration // REQUEST_TIMEOUT, default 10s: a client's transfer request
+	SigningKey       nkeys.KeyPair // COORDINATOR_SIGNING_KEY, required: signs every prepare, commit, abort and decision answer
 }
 
 // ConfigFromEnv reads the configuration through getenv and reports every bad variable at once.
@@ -34,12 +39,24 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		RecoverInterval: r.Duration("RECOVER_INTERVAL", time.Second),
 		RequestTimeout:  r.Duration("REQUEST_TIMEOUT", 10*time.Second),
 	}
+	if seed := r.Required("COORDINATOR_SIGNING_KEY", "the coordinator's signing key, an nkey seed from `tsbankctl keygen`"); seed != "" {
+		kp, err := decisionsig.ParseSeed(seed)
+		if err != nil {
+			r.Check(fmt.Errorf("COORDINATOR_SIGNING_KEY: %w", err))
+		}
+		c.SigningKey = kp
+	}
 	return c, r.Err()
 }
 
-// LogValue logs the configuration with its secrets masked.
+// LogValue logs the configuration with its secrets masked: of the signing key, only its public
+// half, which the nodes' COORDINATOR_PUBLIC_KEYS must list.
 func (c Config) LogValue() slog.Value {
-	return slog.GroupValue(append(c.LogAttrs(),
+	var public string
+	if c.SigningKey != nil {
+		public, _ = c.SigningKey.PublicKey()
+	}
+	return slog.GroupValue(append(c.LogAttrs(), slog.String("signing_key_public", public),
 		slog.Duration("prepare_timeout", c.PrepareTimeout), slog.Duration("send_timeout", c.SendTimeout),
 		slog.Duration("max_backoff", c.MaxBackoff), slog.Duration("recover_interval", c.RecoverInterval),
 		slog.Duration("request_timeout", c.RequestTimeout))...)

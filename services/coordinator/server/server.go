@@ -32,11 +32,11 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err er
 		}
 	}()
 	coord := &transfer.Coordinator{
-		Store: pgstore.New(s.Pool, 2*cfg.SendTimeout), Legs: legs.New(s.NC), Log: log, Metrics: newTransferMetrics(s.Metrics),
+		Store: pgstore.New(s.Pool, 2*cfg.SendTimeout), Legs: legs.New(s.NC, cfg.SigningKey), Log: log, Metrics: newTransferMetrics(s.Metrics),
 		NewID: idgen.UUIDv7, PrepareTimeout: cfg.PrepareTimeout, SendTimeout: cfg.SendTimeout, MaxBackoff: cfg.MaxBackoff,
 	}
 	s.Go(func(ctx context.Context) { recoverLoop(ctx, coord, cfg.RecoverInterval, log) })
-	api := &natsapi.API{Coordinator: coord, Log: log, Timeout: cfg.RequestTimeout}
+	api := &natsapi.API{Coordinator: coord, Signer: cfg.SigningKey, Log: log, Timeout: cfg.RequestTimeout}
 	if err := s.Serve(micro.Config{
 		Name: "coordinator", Version: Version,
 		Description: "TSBank transfer coordinator: two-phase commit between account nodes",

@@ -24,6 +24,13 @@ import (
 
 func TestMain(m *testing.M) { testkit.Main(m) }
 
+// keysEnv is the COORDINATOR_PUBLIC_KEYS line of a node that no test here sends a leg to.
+func keysEnv(t *testing.T) string {
+	t.Helper()
+	_, env := coordinator(t)
+	return env
+}
+
 func TestMigrateAppliesTheSchema(t *testing.T) {
 	t.Parallel()
 	bin := testkit.Build(t, ".")
@@ -70,13 +77,13 @@ func TestMigrateAppliesTheSchema(t *testing.T) {
 func TestServeRefusesABadConfiguration(t *testing.T) {
 	t.Parallel()
 	cmd := exec.Command(testkit.Build(t, "."))
-	cmd.Env = append(os.Environ(), "ACCOUNT_NODE=bad.name", "DATABASE_URL=", "REQUEST_TIMEOUT=soon")
+	cmd.Env = append(os.Environ(), "ACCOUNT_NODE=bad.name", "DATABASE_URL=", "REQUEST_TIMEOUT=soon", "COORDINATOR_PUBLIC_KEYS=")
 	out, err := cmd.CombinedOutput()
 	var exit *exec.ExitError
 	if !errors.As(err, &exit) || exit.ExitCode() == 0 {
 		t.Fatalf("serve with a bad configuration: %v", err)
 	}
-	for _, name := range []string{"ACCOUNT_NODE", "DATABASE_URL", "REQUEST_TIMEOUT"} {
+	for _, name := range []string{"ACCOUNT_NODE", "DATABASE_URL", "REQUEST_TIMEOUT", "COORDINATOR_PUBLIC_KEYS"} {
 		if !strings.Contains(string(out), name) {
 			t.Errorf("log does not name %s:\n%s", name, out)
 		}
@@ -92,7 +99,7 @@ func TestSIGKILLLosesNoAcknowledgedDeposit(t *testing.T) {
 	nc := testkit.Connect(t, ns)
 	c := client.New(nc)
 	p := testkit.NewProcess(t, testkit.Build(t, "."), "ACCOUNT_NODE=account-1", "DATABASE_URL="+testkit.Postgres(t, "account"),
-		"NATS_URL="+ns.ClientURL(), "OUTBOX_POLL=50ms", "REQUEST_TIMEOUT=2s")
+		"NATS_URL="+ns.ClientURL(), "OUTBOX_POLL=50ms", "REQUEST_TIMEOUT=2s", keysEnv(t))
 	p.Start(t)
 	ctx := context.Background()
 	if _, err := c.Open(ctx, "alice", contract.OpenRequest{ID: "o-1", Currency: "EUR"}); err != nil {
@@ -217,7 +224,7 @@ func TestSIGTERMStopsCleanly(t *testing.T) {
 	ns := testkit.StartNATS(t)
 	c := client.New(testkit.Connect(t, ns))
 	p := testkit.NewProcess(t, testkit.Build(t, "."), "ACCOUNT_NODE=account-1", "DATABASE_URL="+testkit.Postgres(t, "account"),
-		"NATS_URL="+ns.ClientURL())
+		"NATS_URL="+ns.ClientURL(), keysEnv(t))
 	p.Start(t)
 	ctx := context.Background()
 	if nodes, err := c.Nodes(ctx); err != nil || len(nodes.Nodes) != 1 {

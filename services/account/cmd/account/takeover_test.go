@@ -11,16 +11,43 @@ import (
 
 	"tsbank/contract"
 	"tsbank/contract/client"
+	"tsbank/contract/decisionsig"
 	"tsbank/testkit"
 )
 
-// twoProcessesOneNode starts an active account-1 and a standby for it, over one database.
-func twoProcessesOneNode(t *testing.T) (active, standby *testkit.Process, c *client.Client, db string) {
+// coordinator plays the coordinator: a fresh signing key, as its seed and as the node's
+// COORDINATOR_PUBLIC_KEYS line that trusts it.
+func coordinator(t *testing.T) (seed, keysEnv string) {
+	t.Helper()
+	seed, public, err := decisionsig.Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return seed, "COORDINATOR_PUBLIC_KEYS=" + public
+}
+
+// sign returns the signature of seed over s.
+func sign(t *testing.T, seed string, s decisionsig.Statement) string {
+	t.Helper()
+	kp, err := decisionsig.ParseSeed(seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig, err := decisionsig.Sign(kp, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sig
+}
+
+// twoProcessesOneNode starts an active account-1 and a standby for it, over one database, both
+// trusting the coordinator key in keysEnv.
+func twoProcessesOneNode(t *testing.T, keysEnv string) (active, standby *testkit.Process, c *client.Client, db string) {
 	ns := testkit.StartNATS(t)
 	c = client.New(testkit.Connect(t, ns))
 	db = testkit.Postgres(t, "account")
 	bin := testkit.Build(t, ".")
-	env := []string{"ACCOUNT_NODE=account-1", "DATABASE_URL=" + db, "NATS_URL=" + ns.ClientURL(), "LEASE_TTL=3s", "REQUEST_TIMEOUT=1s"}
+	env := []string{"ACCOUNT_NODE=account-1", "DATABASE_URL=" + db, "NATS_URL=" + ns.ClientURL(), "LEASE_TTL=3s", "REQUEST_TIMEOUT=1s", keysEnv}
 	active = testkit.NewProcess(t, bin, env...)
 	active.Start(t)
 	standby = testkit.NewProcess(t, bin, env...)
@@ -48,7 +75,8 @@ func balanceIs(c *client.Client, want string) func() error {
 // hold, after the lease's time to live. The time to take over is logged.
 func TestAStandbyTakesOverAKilledNode(t *testing.T) {
 	t.Parallel()
-	active, standby, c, db := twoProcessesOneNode(t)
+	seed, keysEnv := coordinator(t)
+	active, standby, c, db := twoProcessesOneNode(t, keysEnv)
 	ctx := context.Background()
 	if _, err := c.Open(ctx, "alice", contract.OpenRequest{ID: "o-1", Currency: "EUR"}); err != nil {
 		t.Fatal(err)
@@ -57,8 +85,9 @@ func TestAStandbyTakesOverAKilledNode(t *testing.T) {
 		t.Fatal(err)
 	}
 	var vote contract.Vote
-	if err := c.Call(ctx, contract.NodeAccountSubject("account-1", "alice", contract.OpPrepare),
-		contract.PrepareRequest{TransferID: "x1", Leg: contract.LegDebit, Amount: "30.00", Counterparty: "bob"}, &vote); err != nil || !vote.Yes {
+	prepare := contract.PrepareRequest{TransferID: "x1", Leg: contract.LegDebit, Amount: "30.00", Counterparty: "bob"}
+	prepare.Sig = sign(t, seed, decisionsig.Prepare("alice", prepare))
+	if err := c.Call(ctx, contract.NodeAccountSubject("account-1", "alice", contract.OpPrepare), prepare, &vote); err != nil || !vote.Yes {
 		t.Fatalf("prepare: %+v, %v", vote, err)
 	}
 
@@ -73,8 +102,9 @@ func TestAStandbyTakesOverAKilledNode(t *testing.T) {
 		t.Fatalf("after take-over: %+v, %v; want the hold of 30.00 kept", b, err)
 	}
 	var st contract.LegState
-	if err := c.Call(ctx, contract.NodeAccountSubject("account-1", "alice", contract.OpCommit),
-		contract.LegRequest{TransferID: "x1", Leg: contract.LegDebit}, &st); err != nil || st.State != "committed" {
+	commit := contract.LegRequest{TransferID: "x1", Leg: contract.LegDebit}
+	commit.Sig = sign(t, seed, decisionsig.Leg(contract.OpCommit, "alice", commit))
+	if err := c.Call(ctx, contract.NodeAccountSubject("account-1", "alice", contract.OpCommit), commit, &st); err != nil || st.State != "committed" {
 		t.Fatalf("commit the held leg on the new holder: %+v, %v", st, err)
 	}
 	testkit.CheckFor(t, 5*time.Second, 50*time.Millisecond, balanceIs(c, "70.00"))
@@ -94,7 +124,8 @@ func TestAStandbyTakesOverAKilledNode(t *testing.T) {
 // next to the new holder. Deposits made through the change-over are each applied once.
 func TestAPausedHolderStepsDown(t *testing.T) {
 	t.Parallel()
-	active, standby, c, _ := twoProcessesOneNode(t)
+	_, keysEnv := coordinator(t)
+	active, standby, c, _ := twoProcessesOneNode(t, keysEnv)
 	ctx := context.Background()
 	if _, err := c.Open(ctx, "alice", contract.OpenRequest{ID: "o-1", Currency: "EUR"}); err != nil {
 		t.Fatal(err)

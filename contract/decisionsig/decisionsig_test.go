@@ -1,0 +1,184 @@
+package decisionsig_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/nats-io/nkeys"
+
+	"tsbank/contract"
+	"tsbank/contract/decisionsig"
+)
+
+func newKey(t *testing.T) (nkeys.KeyPair, string) {
+	t.Helper()
+	seed, public, err := decisionsig.Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	kp, err := decisionsig.ParseSeed(seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kp, public
+}
+
+func verifier(t *testing.T, keys string) *decisionsig.Verifier {
+	t.Helper()
+	v, err := decisionsig.NewVerifier(keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func sign(t *testing.T, kp nkeys.KeyPair, s decisionsig.Statement) string {
+	t.Helper()
+	sig, err := decisionsig.Sign(kp, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sig
+}
+
+var prepare = decisionsig.Prepare("bob", contract.PrepareRequest{
+	TransferID: "t1", Leg: contract.LegCredit, Amount: "25.00", Counterparty: "alice", Description: "rent",
+})
+
+func TestASignedStatementVerifies(t *testing.T) {
+	t.Parallel()
+	kp, public := newKey(t)
+	for _, s := range []decisionsig.Statement{
+		prepare,
+		decisionsig.Leg(contract.OpCommit, "bob", contract.LegRequest{TransferID: "t1", Leg: contract.LegCredit}),
+		decisionsig.Leg(contract.OpAbort, "bob", contract.LegRequest{TransferID: "t1", Leg: contract.LegCredit}),
+		decisionsig.Outcome("bob", contract.LegCredit, contract.Decision{TransferID: "t1", Outcome: contract.TransferCommitted}),
+	} {
+		if err := verifier(t, public).Verify(s, sign(t, kp, s)); err != nil {
+			t.Errorf("%s: %v", s.Op, err)
+		}
+	}
+}
+
+func TestASignatureDoesNotVerifyWhenAnyFieldChanges(t *testing.T) {
+	t.Parallel()
+	kp, public := newKey(t)
+	v := verifier(t, public)
+	sig := sign(t, kp, prepare)
+	outcome := decisionsig.Outcome("bob", contract.LegCredit, contract.Decision{TransferID: "t1", Outcome: contract.TransferAborted})
+	outcomeSig := sign(t, kp, outcome)
+	for name, c := range map[string]struct {
+		s   decisionsig.Statement
+		sig string
+	}{
+		"another operation":    {func() decisionsig.Statement { s := prepare; s.Op = contract.OpCommit; return s }(), sig},
+		"another transfer":     {func() decisionsig.Statement { s := prepare; s.TransferID = "t2"; return s }(), sig},
+		"another leg":          {func() decisionsig.Statement { s := prepare; s.Leg = contract.LegDebit; return s }(), sig},
+		"another account":      {func() decisionsig.Statement { s := prepare; s.Account = "mallory"; return s }(), sig},
+		"another amount":       {func() decisionsig.Statement { s := prepare; s.Amount = "2500.00"; return s }(), sig},
+		"the same amount else": {func() decisionsig.Statement { s := prepare; s.Amount = "25.0"; return s }(), sig},
+		"another counterparty": {func() decisionsig.Statement { s := prepare; s.Counterparty = "carol"; return s }(), sig},
+		"another description":  {func() decisionsig.Statement { s := prepare; s.Description = "rent!"; return s }(), sig},
+		// Moving bytes from one field to its neighbour keeps their concatenation: the length
+		// prefixes must still tell the two statements apart.
+		"bytes moved between fields": {func() decisionsig.Statement {
+			s := prepare
+			s.Counterparty, s.Description = "alicer", "ent"
+			return s
+		}(), sig},
+		"another outcome": {func() decisionsig.Statement { s := outcome; s.Outcome = contract.TransferCommitted; return s }(), outcomeSig},
+		"an outcome as a commit": {decisionsig.Statement{Op: contract.OpCommit, TransferID: "t1", Leg: contract.LegCredit, Account: "bob"},
+			outcomeSig},
+	} {
+		t.Run(name, func(t *testing.T) {
+			if err := v.Verify(c.s, c.sig); !errors.Is(err, decisionsig.ErrBadSignature) {
+				t.Fatalf("Verify = %v, want ErrBadSignature", err)
+			}
+		})
+	}
+}
+
+func TestASignatureByAnotherKeyDoesNotVerify(t *testing.T) {
+	t.Parallel()
+	_, public := newKey(t)
+	other, _ := newKey(t)
+	if err := verifier(t, public).Verify(prepare, sign(t, other, prepare)); !errors.Is(err, decisionsig.ErrBadSignature) {
+		t.Fatalf("Verify = %v, want ErrBadSignature", err)
+	}
+}
+
+func TestDuringARotationEitherKeyVerifies(t *testing.T) {
+	t.Parallel()
+	oldKey, oldPublic := newKey(t)
+	newKP, newPublic := newKey(t)
+	v := verifier(t, oldPublic+", "+newPublic)
+	for name, kp := range map[string]nkeys.KeyPair{"old": oldKey, "new": newKP} {
+		if err := v.Verify(prepare, sign(t, kp, prepare)); err != nil {
+			t.Errorf("signed by the %s key: %v", name, err)
+		}
+	}
+}
+
+func TestMalformedSignaturesAreRefused(t *testing.T) {
+	t.Parallel()
+	kp, public := newKey(t)
+	v := verifier(t, public)
+	good := sign(t, kp, prepare)
+	for name, c := range map[string]struct {
+		sig  string
+		want error
+	}{
+		"missing":       {"", decisionsig.ErrUnsigned},
+		"not base64url": {"not a signature!", decisionsig.ErrBadSignature},
+		"padded":        {good + "==", decisionsig.ErrBadSignature},
+		"truncated":     {good[:len(good)-4], decisionsig.ErrBadSignature},
+		"flipped":       {"A" + good[1:], decisionsig.ErrBadSignature},
+	} {
+		t.Run(name, func(t *testing.T) {
+			if err := v.Verify(prepare, c.sig); !errors.Is(err, c.want) {
+				t.Fatalf("Verify = %v, want %v", err, c.want)
+			}
+		})
+	}
+	if _, err := decisionsig.Sign(kp, decisionsig.Statement{Op: "steal", TransferID: "t1", Leg: "credit", Account: "bob"}); err == nil {
+		t.Error("Sign accepted an unknown operation")
+	}
+	if _, err := decisionsig.Sign(kp, decisionsig.Statement{Op: contract.OpCommit, Leg: "credit", Account: "bob"}); err == nil {
+		t.Error("Sign accepted a statement without a transfer id")
+	}
+}
+
+func TestMalformedKeysAreRefused(t *testing.T) {
+	t.Parallel()
+	user, err := nkeys.CreateUser()
+	if err != nil {
+		t.Fatal(err)
+	}
+	userSeed, _ := user.Seed()
+	userPublic, _ := user.PublicKey()
+	_, public := newKey(t)
+	for name, seed := range map[string]string{"empty": "", "garbage": "SNnotaseed", "a user seed": string(userSeed), "a public key": public} {
+		t.Run("seed "+name, func(t *testing.T) {
+			_, err := decisionsig.ParseSeed(seed)
+			if err == nil {
+				t.Fatal("ParseSeed accepted it")
+			}
+			if seed != "" && strings.Contains(err.Error(), seed) {
+				t.Fatalf("the error repeats the seed: %v", err)
+			}
+		})
+	}
+	for name, keys := range map[string]string{"empty": "", "garbage": "Nnotakey", "a user key": userPublic,
+		"a trailing comma": public + ",", "a seed": string(userSeed)} {
+		t.Run("public keys "+name, func(t *testing.T) {
+			_, err := decisionsig.NewVerifier(keys)
+			if err == nil {
+				t.Fatal("NewVerifier accepted it")
+			}
+			if strings.Contains(err.Error(), string(userSeed)) {
+				t.Fatalf("the error repeats the seed: %v", err)
+			}
+		})
+	}
+}

@@ -1,0 +1,207 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"tsbank/contract"
+	"tsbank/contract/decisionsig"
+	"tsbank/testkit"
+)
+
+// snapshot is everything a forged two-phase-commit message could change: the node's accounts and
+// legs, its outbox, and the coordinator's log.
+func (b *bank) snapshot() string {
+	b.t.Helper()
+	var accounts, holds, outbox, log string
+	for q, dst := range map[string]*string{
+		`SELECT coalesce(string_agg(format('%s %s/%s/%s seq %s', id, balance, on_hold, pending_in, event_seq), '; ' ORDER BY id), '') FROM accounts`:        &accounts,
+		`SELECT coalesce(string_agg(format('%s/%s %s %s %s', transfer_id, leg, account_id, amount, state), '; ' ORDER BY transfer_id, leg), '') FROM holds`: &holds,
+		`SELECT count(*)::text FROM outbox`: &outbox,
+	} {
+		if err := b.pool("account-2").QueryRow(ctx(b.t), q).Scan(dst); err != nil {
+			b.t.Fatal(err)
+		}
+	}
+	if err := b.pool("coordinator").QueryRow(ctx(b.t), `SELECT coalesce(string_agg(format('%s %s %s %s', transfer_id, state,
+		coalesce(outcome, '-'), resends), '; ' ORDER BY transfer_id), '') FROM transfers`).Scan(&log); err != nil {
+		b.t.Fatal(err)
+	}
+	return fmt.Sprintf("accounts: %s\nholds: %s\noutbox: %s events\nlog: %s", accounts, holds, outbox, log)
+}
+
+// TestDecisionsWithoutAValidSignatureAreRefusedAndChangeNothing pins the hole of issue 10: a node
+// used to apply any prepare and commit published on its subjects, so anyone allowed to publish
+// there could credit an account with no debit. Unsigned messages, messages signed by another key,
+// and a genuine commit replayed for another transfer, another account or as another operation are
+// all refused with forbidden, and leave bob's balance, the node's legs and the coordinator's log as
+// they were; a real transfer still commits.
+func TestDecisionsWithoutAValidSignatureAreRefusedAndChangeNothing(t *testing.T) {
+	t.Parallel()
+	b := startBank(t)
+	b.open("alice", "account-1", "EUR")
+	b.open("bob", "account-2", "EUR")
+	b.open("carol", "account-2", "EUR")
+	b.deposit("alice", "100.00")
+
+	// Capture the coordinator's genuine commit of bob's leg of a real transfer: on the test
+	// server anyone may subscribe, and a plain subscription gets a copy beside the node's.
+	bobCommit := contract.NodeAccountSubject("account-2", "bob", contract.OpCommit)
+	sub, err := b.nc.SubscribeSync(bobCommit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t1 := b.transfer("alice", "t-1", "bob", "10.00")
+	if t1.Status != contract.TransferCommitted {
+		t.Fatalf("t-1 = %+v", t1)
+	}
+	msg, err := sub.NextMsg(5 * time.Second)
+	if err != nil {
+		t.Fatalf("no commit captured on %s: %v", bobCommit, err)
+	}
+	_ = sub.Unsubscribe()
+	var genuine contract.LegRequest
+	if err := json.Unmarshal(msg.Data, &genuine); err != nil || genuine.Sig == "" || genuine.TransferID != t1.TransferID {
+		t.Fatalf("captured commit %s: %v", msg.Data, err)
+	}
+	b.settled()
+	before := b.snapshot()
+
+	otherSeed, _, err := decisionsig.Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := decisionsig.ParseSeed(otherSeed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signOther := func(s decisionsig.Statement) string {
+		sig, err := decisionsig.Sign(other, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sig
+	}
+	forgedPrepare := contract.PrepareRequest{TransferID: "x-forged", Leg: contract.LegCredit, Amount: "1000.00", Counterparty: "alice"}
+	forgedCommit := contract.LegRequest{TransferID: "x-forged", Leg: contract.LegCredit}
+	otherPrepare, otherCommit := forgedPrepare, forgedCommit
+	otherPrepare.TransferID, otherCommit.TransferID = "x-other-key", "x-other-key"
+	otherPrepare.Sig = signOther(decisionsig.Prepare("bob", otherPrepare))
+	otherCommit.Sig = signOther(decisionsig.Leg(contract.OpCommit, "bob", otherCommit))
+	replayedTransfer := genuine
+	replayedTransfer.TransferID = "x-replayed"
+	replayedAsPrepare := contract.PrepareRequest{TransferID: genuine.TransferID, Leg: genuine.Leg, Amount: "10.00",
+		Counterparty: "alice", Sig: genuine.Sig}
+
+	for _, c := range []struct {
+		name, account, op string
+		req               any
+	}{
+		{"an unsigned prepare", "bob", contract.OpPrepare, forgedPrepare},
+		{"an unsigned commit", "bob", contract.OpCommit, forgedCommit},
+		{"a prepare signed by another key", "bob", contract.OpPrepare, otherPrepare},
+		{"a commit signed by another key", "bob", contract.OpCommit, otherCommit},
+		{"a genuine commit replayed for another transfer", "bob", contract.OpCommit, replayedTransfer},
+		{"a genuine commit replayed for another account", "carol", contract.OpCommit, genuine},
+		{"a genuine commit replayed as a prepare", "bob", contract.OpPrepare, replayedAsPrepare},
+		{"a genuine commit replayed as an abort", "bob", contract.OpAbort, genuine},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var reply json.RawMessage
+			err := b.c.Call(ctx(t), contract.NodeAccountSubject("account-2", c.account, c.op), c.req, &reply)
+			wantCode(t, err, contract.CodeForbidden)
+		})
+	}
+	if after := b.snapshot(); after != before {
+		t.Fatalf("refused messages changed the bank:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+
+	if t2 := b.transfer("alice", "t-2", "bob", "5.00"); t2.Status != contract.TransferCommitted {
+		t.Fatalf("t-2 = %+v", t2)
+	}
+	if a, c := b.balance("alice"), b.balance("bob"); a != "85.00" || c != "15.00" {
+		t.Fatalf("balances alice %s, bob %s; want 85.00, 15.00", a, c)
+	}
+}
+
+// TestDecisionAnswersWithoutAValidSignatureKeepTheHold pins the same hole on the resolver's side:
+// a node that asks bank.coordinator.decision about a leg held too long must apply only the
+// coordinator's signed answer for that very leg, not any reply that reaches its inbox first.
+func TestDecisionAnswersWithoutAValidSignatureKeepTheHold(t *testing.T) {
+	t.Parallel()
+	b := newBank(t)
+	for _, name := range nodeNames {
+		b.startNode(name)
+	}
+	b.open("alice", "account-1", "EUR")
+	b.open("bob", "account-2", "EUR")
+	b.mustVoteYes("account-2", "bob", "x-held", contract.LegCredit)
+
+	otherSeed, _, err := decisionsig.Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := decisionsig.ParseSeed(otherSeed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A fake coordinator answers committed, in turn unsigned, signed by another key, and signed
+	// with the real key for another transfer and for another leg.
+	forged := []func(d contract.Decision) contract.Decision{
+		func(d contract.Decision) contract.Decision { return d },
+		func(d contract.Decision) contract.Decision {
+			d.Sig, _ = decisionsig.Sign(other, decisionsig.Outcome("bob", contract.LegCredit, d))
+			return d
+		},
+		func(d contract.Decision) contract.Decision {
+			d.Sig = b.sign(decisionsig.Outcome("bob", contract.LegCredit, contract.Decision{TransferID: "x-other", Outcome: d.Outcome}))
+			return d
+		},
+		func(d contract.Decision) contract.Decision {
+			d.Sig = b.sign(decisionsig.Outcome("bob", contract.LegDebit, d))
+			return d
+		},
+	}
+	var asked atomic.Int64
+	fake, err := b.nc.Subscribe(contract.SubjectDecision, func(m *nats.Msg) {
+		var q contract.DecisionRequest
+		if json.Unmarshal(m.Data, &q) != nil || q.TransferID != "x-held" {
+			return
+		}
+		d := forged[int(asked.Add(1)-1)%len(forged)](contract.Decision{TransferID: q.TransferID, Outcome: contract.TransferCommitted})
+		data, _ := json.Marshal(d)
+		_ = m.Respond(data)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	testkit.CheckFor(t, 20*time.Second, 50*time.Millisecond, func() error {
+		if n := asked.Load(); n < int64(2*len(forged)) {
+			return fmt.Errorf("the node asked %d times", n)
+		}
+		return nil
+	})
+	if err := fake.Unsubscribe(); err != nil {
+		t.Fatal(err)
+	}
+	if st := b.legState("account-2", "x-held", contract.LegCredit); st != "prepared" {
+		t.Fatalf("leg after forged answers: %q, want prepared", st)
+	}
+	if bal := b.balance("bob"); bal != "0.00" {
+		t.Fatalf("bob %s after forged answers, want 0.00", bal)
+	}
+
+	// The real coordinator has no record of x-held: it answers a signed abort, which applies.
+	b.startCoordinator()
+	testkit.CheckFor(t, 20*time.Second, 50*time.Millisecond, func() error {
+		if st := b.legState("account-2", "x-held", contract.LegCredit); st != "aborted" {
+			return fmt.Errorf("leg %q, want aborted", st)
+		}
+		return nil
+	})
+}
