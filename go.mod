@@ -10,6 +10,7 @@ require (
 	tsbank/migrations v0.0.0
 	tsbank/platform v0.0.0
 	tsbank/services/account v0.0.0
+	tsbank/services/auth v0.0.0
 	tsbank/services/coordinator v0.0.0-00010101000000-000000000000
 	tsbank/testkit v0.0.0
 )
@@ -39,6 +40,7 @@ replace (
 	tsbank/migrations => ./migrations
 	tsbank/platform => ./platform
 	tsbank/services/account => ./services/account
+	tsbank/services/auth => ./services/auth
 	tsbank/services/coordinator => ./services/coordinator
 	tsbank/testkit => ./testkit
 )
