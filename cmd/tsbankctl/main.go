@@ -2,9 +2,12 @@
 //
 //	tsbankctl migrate KIND=URL ...   apply migrations, e.g. account=postgres://…/tsbank_account_1
 //	tsbankctl demo                   open a few accounts on both nodes, deposit and transfer
+//	tsbankctl customer add <customer> <account>...   add a customer (password: CUSTOMER_PASSWORD, or generated and printed once)
+//	tsbankctl customer grant <customer> <account>    give a customer one more account
+//	tsbankctl keygen-account         print a fresh AUTH_ISSUER_SEED and AUTH_ISSUER_PUBLIC_KEY
 //
-// The demo connects to NATS_URL (default nats://127.0.0.1:4222) as NATS_USER / NATS_PASSWORD,
-// and uses fixed request ids, so running it again changes nothing.
+// demo and customer connect to NATS_URL (default nats://127.0.0.1:4222) as NATS_USER /
+// NATS_PASSWORD, and use fixed request ids, so running them again changes nothing.
 package main
 
 import (
@@ -32,28 +35,41 @@ func main() {
 
 func run(args []string, out io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("usage: tsbankctl migrate KIND=URL ... | tsbankctl demo")
+		return errors.New("usage: tsbankctl migrate KIND=URL ... | demo | customer add|grant ... | keygen-account")
 	}
 	switch args[0] {
 	case "migrate":
 		return migrate(args[1:], out)
 	case "demo":
-		opts := []nats.Option{nats.Name("tsbankctl-demo")}
-		if u := os.Getenv("NATS_USER"); u != "" {
-			opts = append(opts, nats.UserInfo(u, os.Getenv("NATS_PASSWORD")))
-		}
-		url := os.Getenv("NATS_URL")
-		if url == "" {
-			url = nats.DefaultURL
-		}
-		nc, err := nats.Connect(url, opts...)
+		nc, err := connect("tsbankctl-demo")
 		if err != nil {
-			return fmt.Errorf("nats %s: %w", url, err)
+			return err
 		}
 		defer nc.Close()
 		return demo(client.New(nc), out)
+	case "customer":
+		return customerCmd(args[1:], out)
+	case "keygen-account":
+		return keygenAccount(out)
 	}
-	return fmt.Errorf("unknown command %q: use migrate or demo", args[0])
+	return fmt.Errorf("unknown command %q: use migrate, demo, customer or keygen-account", args[0])
+}
+
+// connect connects to NATS_URL as NATS_USER / NATS_PASSWORD, if set.
+func connect(name string) (*nats.Conn, error) {
+	opts := []nats.Option{nats.Name(name)}
+	if u := os.Getenv("NATS_USER"); u != "" {
+		opts = append(opts, nats.UserInfo(u, os.Getenv("NATS_PASSWORD")))
+	}
+	url := os.Getenv("NATS_URL")
+	if url == "" {
+		url = nats.DefaultURL
+	}
+	nc, err := nats.Connect(url, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("nats %s: %w", url, err)
+	}
+	return nc, nil
 }
 
 // migrate applies each KIND=URL pair's migrations, retrying a while: in a deployment the

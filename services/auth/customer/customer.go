@@ -139,7 +139,9 @@ func (d *Directory) Disable(ctx context.Context, id string) (Customer, error) {
 }
 
 // Get returns customer id.
-func (d *Directory) Get(ctx context.Context, id string) (Customer, error) { return d.Store.Get(ctx, id) }
+func (d *Directory) Get(ctx context.Context, id string) (Customer, error) {
+	return d.Store.Get(ctx, id)
+}
 
 // List returns every customer, by id.
 func (d *Directory) List(ctx context.Context) ([]Customer, error) { return d.Store.List(ctx) }
