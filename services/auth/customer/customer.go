@@ -70,11 +70,8 @@ func (d *Directory) Add(ctx context.Context, requestID, id, password string, acc
 	if err := CheckPassword(password); err != nil {
 		return Customer{}, err
 	}
-	accounts = slices.Clone(accounts)
-	slices.Sort(accounts)
-	if i := duplicate(accounts); i >= 0 {
-		return Customer{}, fmt.Errorf("%w: account %s is listed twice", ErrConflict, accounts[i])
-	}
+	// An account listed twice is still one account.
+	accounts = slices.Compact(slices.Sorted(slices.Values(accounts)))
 	hash, err := d.Hasher.Hash(password)
 	if err != nil {
 		return Customer{}, err
@@ -99,16 +96,6 @@ func (d *Directory) Add(ctx context.Context, requestID, id, password string, acc
 		return Customer{}, fmt.Errorf("%w: customer %s was added by this request with another password", ErrConflict, id)
 	}
 	return old, nil
-}
-
-// duplicate returns the index of an element of sorted s equal to the next one, or -1.
-func duplicate(s []string) int {
-	for i := 1; i < len(s); i++ {
-		if s[i] == s[i-1] {
-			return i
-		}
-	}
-	return -1
 }
 
 // Grant gives account to customer id.

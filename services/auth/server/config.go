@@ -4,6 +4,7 @@
 package server
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -61,10 +62,10 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 func (c Config) Issuer() (nkeys.KeyPair, error) {
 	prefix, _, err := nkeys.DecodeSeed([]byte(c.IssuerSeed))
 	if err != nil {
-		return nil, fmt.Errorf("not an nkey seed")
+		return nil, errors.New("not an nkey seed")
 	}
 	if prefix != nkeys.PrefixByteAccount {
-		return nil, fmt.Errorf(`not an account seed ("SA…"): make one with tsbankctl keygen-account`)
+		return nil, errors.New(`not an account seed ("SA…"): make one with tsbankctl keygen-account`)
 	}
 	return nkeys.FromSeed([]byte(c.IssuerSeed))
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nkeys"
@@ -88,14 +89,14 @@ type bank struct {
 	replies  chan string
 }
 
-func startBank(t testing.TB) *bank {
+// startNATS runs a nats-server on natsConf with a fresh issuer key, and returns the key.
+func startNATS(t testing.TB) (*server.Server, nkeys.KeyPair) {
 	t.Helper()
 	issuer, err := nkeys.CreateAccount()
 	if err != nil {
 		t.Fatal(err)
 	}
 	pub, _ := issuer.PublicKey()
-	seed, _ := issuer.Seed()
 	conf := filepath.Join(t.TempDir(), "nats.conf")
 	if err := os.WriteFile(conf, fmt.Appendf(nil, natsConf, pub), 0o600); err != nil {
 		t.Fatal(err)
@@ -114,6 +115,13 @@ func startBank(t testing.TB) *bank {
 	if !ns.ReadyForConnections(10 * time.Second) {
 		t.Fatal("nats-server not ready")
 	}
+	return ns, issuer
+}
+
+func startBank(t testing.TB) *bank {
+	t.Helper()
+	ns, issuer := startNATS(t)
+	seed, _ := issuer.Seed()
 	b := &bank{t: t, ns: ns, replies: make(chan string, 16)}
 
 	cfg := aserver.Config{
@@ -134,7 +142,10 @@ func startBank(t testing.TB) *bank {
 	b.operator = client.New(testkit.Connect(t, ns, nats.UserInfo("operator", "operator-secret")))
 	responder := testkit.Connect(t, ns, nats.UserInfo("bank", "bank-secret"))
 	if _, err := responder.Subscribe("bank.account.*.balance", func(m *nats.Msg) {
-		b.replies <- m.Reply
+		select {
+		case b.replies <- m.Reply:
+		default: // only the test that reads them drains the channel first
+		}
 		account := strings.Split(m.Subject, ".")[2]
 		_ = m.Respond(fmt.Appendf(nil, `{"account":%q,"balance":"10.00","currency":"EUR"}`, account))
 	}); err != nil {
@@ -351,5 +362,45 @@ func TestDirectoryRefusesWhatItCannotKeep(t *testing.T) {
 	l, err := b.operator.Customers(ctx)
 	if err != nil || len(l.Customers) != 2 || l.Customers[0].Customer != "carol" {
 		t.Errorf("list = %+v, %v", l, err)
+	}
+}
+
+// TestAStolenIssuerSeedPlacesAUserInAnyAccountOfTheConfig pins what ADR 0020 says a stolen
+// AUTH_ISSUER_SEED allows: in config mode the server places a callout's user in the account its
+// JWT names (the audience), whichever account of the file that is, allowed_accounts
+// notwithstanding. A rogue responder holding the seed and the auth user's password mints a BANK
+// user with every right; the seed is as sensitive as the auth service itself.
+func TestAStolenIssuerSeedPlacesAUserInAnyAccountOfTheConfig(t *testing.T) {
+	ns, issuer := startNATS(t)
+	rogue := testkit.Connect(t, ns, nats.UserInfo("auth", "auth-secret"))
+	if _, err := rogue.Subscribe("$SYS.REQ.USER.AUTH", func(m *nats.Msg) {
+		req, err := jwt.DecodeAuthorizationRequestClaims(string(m.Data))
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		uc := jwt.NewUserClaims(req.UserNkey)
+		uc.Audience = "BANK"
+		uj, _ := uc.Encode(issuer)
+		rc := jwt.NewAuthorizationResponseClaims(req.UserNkey)
+		rc.Audience, rc.Jwt = req.Server.ID, uj
+		token, _ := rc.Encode(issuer)
+		_ = m.Respond([]byte(token))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := rogue.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	bankSide := testkit.Connect(t, ns, nats.UserInfo("bank", "bank-secret"))
+	if _, err := bankSide.Subscribe("bank.node.account-1.account.x.commit", func(m *nats.Msg) { _ = m.Respond([]byte("committed")) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := bankSide.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	minted := testkit.Connect(t, ns, nats.UserInfo("anyone", "anything"))
+	if _, err := minted.Request("bank.node.account-1.account.x.commit", nil, 2*time.Second); err != nil {
+		t.Fatalf("the minted user did not reach a BANK-internal subject: %v", err)
 	}
 }
