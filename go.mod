@@ -6,10 +6,12 @@ require (
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/nats-io/nats-server/v2 v2.15.2
 	github.com/nats-io/nats.go v1.55.0
+	github.com/nats-io/nkeys v0.4.16
 	tsbank/contract v0.0.0
 	tsbank/migrations v0.0.0
 	tsbank/platform v0.0.0
 	tsbank/services/account v0.0.0
+	tsbank/services/auth v0.0.0
 	tsbank/services/coordinator v0.0.0-00010101000000-000000000000
 	tsbank/testkit v0.0.0
 )
@@ -25,7 +27,6 @@ require (
 	github.com/klauspost/compress v1.20.3 // indirect
 	github.com/minio/highwayhash v1.0.4 // indirect
 	github.com/nats-io/jwt/v2 v2.8.2 // indirect
-	github.com/nats-io/nkeys v0.4.16 // indirect
 	github.com/nats-io/nuid v1.0.1 // indirect
 	golang.org/x/crypto v0.58.0 // indirect
 	golang.org/x/sync v0.24.0 // indirect
@@ -39,6 +40,7 @@ replace (
 	tsbank/migrations => ./migrations
 	tsbank/platform => ./platform
 	tsbank/services/account => ./services/account
+	tsbank/services/auth => ./services/auth
 	tsbank/services/coordinator => ./services/coordinator
 	tsbank/testkit => ./testkit
 )

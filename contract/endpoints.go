@@ -66,14 +66,14 @@ var Endpoints = []Endpoint{
 	{HistorySubject("{account}", "statement"), RoleHistory, []Role{RoleCustomer, RoleOperator}},
 	{SubjectReconcile, RoleHistory, []Role{RoleOperator}},
 
-	{"bank.customers.add", RoleCustomers, []Role{RoleOperator}},
-	{"bank.customers.grant", RoleCustomers, []Role{RoleOperator}},
-	{"bank.customers.revoke", RoleCustomers, []Role{RoleOperator}},
-	{"bank.customers.password", RoleCustomers, []Role{RoleOperator}},
-	{"bank.customers.disable", RoleCustomers, []Role{RoleOperator}},
-	{"bank.customers.get", RoleCustomers, []Role{RoleOperator}},
-	{"bank.customers.list", RoleCustomers, []Role{RoleOperator}},
-	{"bank.customer.{customer}.accounts", RoleCustomers, []Role{RoleCustomer, RoleOperator}},
+	{SubjectCustomersAdd, RoleCustomers, []Role{RoleOperator}},
+	{SubjectCustomersGrant, RoleCustomers, []Role{RoleOperator}},
+	{SubjectCustomersRevoke, RoleCustomers, []Role{RoleOperator}},
+	{SubjectCustomersPassword, RoleCustomers, []Role{RoleOperator}},
+	{SubjectCustomersDisable, RoleCustomers, []Role{RoleOperator}},
+	{SubjectCustomersGet, RoleCustomers, []Role{RoleOperator}},
+	{SubjectCustomersList, RoleCustomers, []Role{RoleOperator}},
+	{CustomerAccountsSubject("{customer}"), RoleCustomers, []Role{RoleCustomer, RoleOperator}},
 }
 
 // CustomerEvents is the subject pattern of the events a customer may follow, one account's.
@@ -152,6 +152,3 @@ func CustomerPermissions(customer string, accounts []string) (publish, subscribe
 	}
 	return publish, subscribe, nil
 }
-
-// CustomerInboxPrefix is the private inbox prefix of a customer, for `nats --inbox-prefix`.
-func CustomerInboxPrefix(customer string) string { return "_INBOX_" + customer }

@@ -17,15 +17,18 @@ const (
 	CodeAccountClosed    = "account_closed"    // the account is closed
 	CodeAccountNotEmpty  = "account_not_empty" // close refused: balance or holds not zero
 	CodeInsufficient     = "insufficient_funds"
-	CodeConflict         = "conflict"          // request id reused with a different body
-	CodeSameAccount      = "same_account"      // a transfer to the paying account itself
-	CodeCurrencyMismatch = "currency_mismatch" // a transfer between accounts of different currencies
-	CodeUnknownTransfer  = "unknown_transfer"  // no transfer with that id
-	CodeInvalidCursor    = "invalid_cursor"    // a forged cursor, or one from another query
-	CodeNodeUnavailable  = "node_unavailable"  // the owning node does not answer
-	CodeForbidden        = "forbidden"         // not allowed: e.g. a two-phase-commit message without the coordinator's signature
-	CodeTimeout          = "timeout"           // no answer in time; retry with the same id to learn the outcome
-	CodeInternal         = "internal"          // a fault on our side; safe to retry with the same id
+	CodeConflict         = "conflict"           // request id reused with a different body
+	CodeSameAccount      = "same_account"       // a transfer to the paying account itself
+	CodeCurrencyMismatch = "currency_mismatch"  // a transfer between accounts of different currencies
+	CodeUnknownTransfer  = "unknown_transfer"   // no transfer with that id
+	CodeInvalidCursor    = "invalid_cursor"     // a forged cursor, or one from another query
+	CodeNodeUnavailable  = "node_unavailable"   // the owning node does not answer
+	CodeForbidden        = "forbidden"          // not allowed: e.g. a two-phase-commit message without the coordinator's signature
+	CodeTimeout          = "timeout"            // no answer in time; retry with the same id to learn the outcome
+	CodeInternal         = "internal"           // a fault on our side; safe to retry with the same id
+	CodeCustomerNotFound = "customer_not_found" // no such customer
+	CodeCustomerExists   = "customer_exists"    // the customer id is taken
+	CodeAccountOwned     = "account_owned"      // the account belongs to another customer
 )
 
 // Header names of the micro package's service errors.

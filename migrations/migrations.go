@@ -1,6 +1,6 @@
 // Package migrations holds the SQL migrations of every TSBank database and applies them.
 //
-// Each database belongs to one service: account (one per account node), coordinator and history.
+// Each database belongs to one service: account (one per account node), coordinator, history and auth (the customers).
 // The files are golang-migrate files, so the `migrate` CLI can apply them too:
 //
 //	migrate -path migrations/account -database "$DATABASE_URL" up
@@ -18,11 +18,11 @@ import (
 	"github.com/golang-migrate/migrate/v4/source/iofs"
 )
 
-//go:embed account/*.sql coordinator/*.sql history/*.sql
+//go:embed account/*.sql coordinator/*.sql history/*.sql auth/*.sql
 var files embed.FS
 
 // Databases names the migration sets, one per kind of database.
-var Databases = []string{"account", "coordinator", "history"}
+var Databases = []string{"account", "coordinator", "history", "auth"}
 
 // FS returns the migration files of one database, for tests that inspect them.
 func FS(database string) (fs.FS, error) {

@@ -7,6 +7,9 @@
 //	tsbankctl secrets                print a fresh .env: every password and key of the deployment
 //	tsbankctl demo                   open a few accounts on both nodes, deposit and transfer
 //	tsbankctl keygen                 print a fresh coordinator signing key and its public key as env lines
+//	tsbankctl customer add <customer> <account>...   add a customer (password: CUSTOMER_PASSWORD, or generated and printed once)
+//	tsbankctl customer grant <customer> <account>    give a customer one more account
+//	tsbankctl keygen-account         print a fresh AUTH_ISSUER_SEED and AUTH_ISSUER_PUBLIC_KEY
 //
 // Every command that speaks NATS connects to NATS_URL (default nats://127.0.0.1:4222) as
 // NATS_USER / NATS_PASSWORD; provisioning needs the operator, since no service may create a
@@ -44,7 +47,7 @@ func main() {
 
 func run(args []string, out io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("usage: tsbankctl migrate KIND=URL ... | provision | nats-config [NODE...] | demo | keygen")
+		return errors.New("usage: tsbankctl migrate KIND=URL ... | provision | nats-config [NODE...] | secrets | demo | customer add|grant ... | keygen | keygen-account")
 	}
 	switch args[0] {
 	case "migrate":
@@ -76,8 +79,12 @@ func run(args []string, out io.Writer) error {
 		return demo(client.New(nc), out)
 	case "keygen":
 		return keygen(out)
+	case "customer":
+		return customerCmd(args[1:], out)
+	case "keygen-account":
+		return keygenAccount(out)
 	}
-	return fmt.Errorf("unknown command %q: use migrate, provision, nats-config, secrets, keygen or demo", args[0])
+	return fmt.Errorf("unknown command %q: use migrate, provision, nats-config, secrets, demo, customer, keygen or keygen-account", args[0])
 }
 
 // connect connects to NATS_URL as NATS_USER.

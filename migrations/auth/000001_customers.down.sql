@@ -1,0 +1,2 @@
+DROP TABLE customer_accounts;
+DROP TABLE customers;
