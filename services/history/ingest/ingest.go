@@ -196,8 +196,8 @@ func (in *Ingester) check(ctx context.Context, msg jetstream.Msg, row history.Ro
 	o := history.Origin{Subject: msg.Subject()}
 	var ok bool
 	if o.PublishingNode, o.Account, o.Type, ok = contract.ParseOutboxSubject(o.Subject); !ok {
-		// The stream captures only bank.outbox.>, so anything else was stored before the upgrade
-		// on the customers' subject (decode has read the event already).
+		// The stream captures only bank.outbox.>, so any other subject is bank.events.<account>.<type>,
+		// stored before the nodes published on their outbox subjects.
 		o.Legacy = true
 	}
 	owner, err := in.Owners.Owner(ctx, row.Account)
