@@ -9,8 +9,16 @@ type OpenRequest struct {
 	Currency string `json:"currency"`
 	// Node places the account on a named node; empty lets the system place it.
 	Node string `json:"node,omitempty"`
-	// OverdraftLimit lets the available balance go this far below zero; empty = no overdraft.
-	OverdraftLimit string `json:"overdraft_limit,omitempty"`
+	// An account opens with no overdraft: the limit is the bank's to set, with a LimitRequest.
+}
+
+// LimitRequest sets an account's overdraft limit: how far below zero its available balance may
+// go. Only operators may send it (NATS permissions). A limit below what the account has already
+// drawn is allowed: the account then cannot draw further until it is back within the limit. ID
+// is the idempotency key.
+type LimitRequest struct {
+	ID             string `json:"id"`
+	OverdraftLimit string `json:"overdraft_limit"` // a decimal string; "0.00" = no overdraft
 }
 
 // MoneyRequest is a deposit or a withdrawal. ID is the idempotency key.

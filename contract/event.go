@@ -13,7 +13,8 @@ const (
 // EventVersion is the version of the Event layout; a consumer refuses versions it does not know.
 const EventVersion = 1
 
-// Event is one balance change, published on EventSubject(account, type) with Nats-Msg-Id = ID.
+// Event is one balance change, published by its node on OutboxSubject(node, account, type) with
+// Nats-Msg-Id = ID, and received by customers on EventSubject(account, type).
 // Amount is signed (negative for money leaving the account), so the amounts of an account add up
 // to its balance.
 type Event struct {

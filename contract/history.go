@@ -107,4 +107,8 @@ type Difference struct {
 type Reconciliation struct {
 	Accounts    int          `json:"accounts_checked"`
 	Differences []Difference `json:"differences"`
+	// Forged counts, per account checked that has any, the events the history refused as forged
+	// (published by a node that did not write them, or about an account another node owns). They
+	// never entered the history, so they are no difference; they are here for an operator.
+	Forged map[string]int64 `json:"forged"`
 }

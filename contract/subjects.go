@@ -3,6 +3,7 @@ package contract
 import (
 	"fmt"
 	"time"
+	"strings"
 )
 
 // Names of the JetStream assets the services share.
@@ -33,7 +34,9 @@ const (
 	OpWithdraw = "withdraw"
 	OpClose    = "close"
 	OpWhereis  = "whereis"
-	OpLimit    = "limit" // set the overdraft limit: an operator's request, never a customer's
+	// OpLimit sets the account's overdraft limit. It is the bank's decision, not the customer's:
+	// NATS permissions keep it for operators.
+	OpLimit = "limit"
 )
 
 // Two-phase-commit operations of a transfer leg, served by the node that owns the leg's account
@@ -49,7 +52,8 @@ const (
 	SubjectOpenGenerated = "bank.accounts.open" // open an account whose id the system derives
 	SubjectListAccounts  = "bank.accounts.list" // list accounts of one node or of all nodes
 	SubjectListNodes     = "bank.nodes.list"    // list the live account nodes
-	EventsSubjects       = "bank.events.>"      // every event, for the stream and for `nats sub`
+	EventsSubjects       = "bank.events.>"      // every event as customers see it, for `nats sub`
+	OutboxSubjects       = "bank.outbox.>"      // every event as the nodes publish it, for the stream
 
 	SubjectReconcile        = "bank.history.reconcile"    // compare the history with the nodes' balances
 	SubjectDecision         = "bank.coordinator.decision" // a participant asks for a transfer's outcome
@@ -78,12 +82,24 @@ func NodeAccountSubject(node, id, op string) string {
 // NodeListSubject lists the accounts of one node.
 func NodeListSubject(node string) string { return fmt.Sprintf("bank.node.%s.accounts.list", node) }
 
-// EventSubject is where the event of type typ on account is published: bank.events.<account>.<type>.
+// EventSubject is where customers receive the event of type typ on account:
+// bank.events.<account>.<type>. The events stream re-publishes each event it stores there; nodes
+// published there directly before OutboxSubject existed, so the stream still holds such messages.
 func EventSubject(account, typ string) string { return fmt.Sprintf("bank.events.%s.%s", account, typ) }
 
 // OutboxSubject is where node publishes the event of type typ on account:
-// bank.outbox.<node>.<account>.<type>. Each node may publish only under its own name, so the
-// subject proves which node sent an event; the stream re-publishes it on EventSubject.
+// bank.outbox.<node>.<account>.<type>. The publishing node is in the subject so that NATS
+// permissions can confine each node's user to its own events, and the history can check that an
+// event's node published it.
 func OutboxSubject(node, account, typ string) string {
 	return fmt.Sprintf("bank.outbox.%s.%s.%s", node, account, typ)
+}
+
+// ParseOutboxSubject splits bank.outbox.<node>.<account>.<type>; ok is false for any other subject.
+func ParseOutboxSubject(subject string) (node, account, typ string, ok bool) {
+	t := strings.Split(subject, ".")
+	if len(t) != 5 || t[0] != "bank" || t[1] != "outbox" {
+		return "", "", "", false
+	}
+	return t[2], t[3], t[4], true
 }

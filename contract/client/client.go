@@ -63,6 +63,12 @@ func (c *Client) Close(ctx context.Context, id string, req contract.CloseRequest
 	return a, c.Call(ctx, contract.AccountSubject(id, contract.OpClose), req, &a)
 }
 
+// SetLimit sets the overdraft limit of account id (an operator's request).
+func (c *Client) SetLimit(ctx context.Context, id string, req contract.LimitRequest) (contract.Account, error) {
+	var a contract.Account
+	return a, c.Call(ctx, contract.AccountSubject(id, contract.OpLimit), req, &a)
+}
+
 // Whereis returns the node that owns account id.
 func (c *Client) Whereis(ctx context.Context, id string) (contract.Whereis, error) {
 	var w contract.Whereis

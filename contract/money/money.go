@@ -52,7 +52,12 @@ func (e *ParseError) Error() string { return fmt.Sprintf("amount %q: %s", e.Inpu
 // Parse reads a positive decimal amount such as "12.50" in currency c and returns minor units.
 // It refuses signs, exponents, spaces, more decimals than the currency has, zero, and amounts
 // above MaxMinor.
-func Parse(s string, c Currency) (int64, error) {
+func Parse(s string, c Currency) (int64, error) { return parse(s, c, false) }
+
+// ParseNonNegative is Parse allowing zero ("0.00"), for a limit rather than an amount moved.
+func ParseNonNegative(s string, c Currency) (int64, error) { return parse(s, c, true) }
+
+func parse(s string, c Currency, zeroAllowed bool) (int64, error) {
 	bad := func(reason string) (int64, error) { return 0, &ParseError{Input: s, Reason: reason} }
 	if s == "" {
 		return bad("missing: send a decimal string such as \"12.50\"")
@@ -82,7 +87,7 @@ func Parse(s string, c Currency) (int64, error) {
 	for _, r := range whole + frac + strings.Repeat("0", c.Exponent-len(frac)) {
 		n = n*10 + int64(r-'0')
 	}
-	if n == 0 {
+	if n == 0 && !zeroAllowed {
 		return bad("must be greater than zero")
 	}
 	if n > MaxMinor {

@@ -45,6 +45,20 @@ func TestParse(t *testing.T) {
 	}
 }
 
+func TestParseNonNegativeAcceptsZeroAndRefusesWhatParseRefusesOtherwise(t *testing.T) {
+	eur, _ := LookupCurrency("EUR")
+	for in, want := range map[string]int64{"0": 0, "0.00": 0, "50.00": 5000} {
+		if got, err := ParseNonNegative(in, eur); err != nil || got != want {
+			t.Errorf("ParseNonNegative(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "-1", "0.001", "10000000000000.01"} {
+		if got, err := ParseNonNegative(in, eur); err == nil {
+			t.Errorf("ParseNonNegative(%q) = %d, want an error", in, got)
+		}
+	}
+}
+
 func TestFormatRoundTrips(t *testing.T) {
 	for _, code := range []string{"EUR", "JPY", "BHD"} {
 		c, _ := LookupCurrency(code)

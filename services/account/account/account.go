@@ -83,6 +83,18 @@ func (a *Account) Withdraw(amount int64) error {
 	return nil
 }
 
+// SetOverdraftLimit sets how far below zero the available balance may go (limit >= 0). A limit
+// below what the account has already drawn is allowed, as a bank lowers a credit line: nothing is
+// taken back, and the account cannot draw further (Withdraw and a debit leg's Prepare refuse) until
+// it is within the limit again.
+func (a *Account) SetOverdraftLimit(limit int64) error {
+	if err := a.checkOpen(); err != nil {
+		return err
+	}
+	a.OverdraftLimit = limit
+	return nil
+}
+
 // Close closes an open account whose balance and holds are zero. Its id stays registered to its
 // node, so it can never be reused for another customer.
 func (a *Account) Close(now time.Time) error {

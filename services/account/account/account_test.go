@@ -37,6 +37,25 @@ func TestWithdraw(t *testing.T) {
 	}
 }
 
+// A limit lowered below what the account has drawn takes nothing back: the account keeps its
+// balance, may not draw further, and may still receive money.
+func TestALimitLoweredBelowWhatIsDrawnOnlyStopsFurtherDrawing(t *testing.T) {
+	a := Account{ID: "a", Currency: eur, Balance: -3000, OverdraftLimit: 5000, Status: StatusOpen}
+	if err := a.SetOverdraftLimit(1000); err != nil || a.OverdraftLimit != 1000 || a.Balance != -3000 {
+		t.Fatalf("SetOverdraftLimit = %v, account %+v", err, a)
+	}
+	if err := a.Withdraw(1); !errors.Is(err, ErrInsufficientFunds) {
+		t.Fatalf("Withdraw beyond the lowered limit = %v, want ErrInsufficientFunds", err)
+	}
+	if err := a.Deposit(500); err != nil || a.Balance != -2500 {
+		t.Fatalf("Deposit = %v, balance %d", err, a.Balance)
+	}
+	closed := Account{ID: "c", Currency: eur, Status: StatusClosed}
+	if err := closed.SetOverdraftLimit(1000); !errors.Is(err, ErrClosed) {
+		t.Fatalf("SetOverdraftLimit on a closed account = %v, want ErrClosed", err)
+	}
+}
+
 func TestClosedAccountRefusesMoney(t *testing.T) {
 	a := Account{ID: "a", Currency: eur, Status: StatusClosed}
 	if err := a.Deposit(1); !errors.Is(err, ErrClosed) {

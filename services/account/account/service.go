@@ -79,8 +79,12 @@ func (s *Service) now() time.Time { return s.Now().UTC().Truncate(time.Microseco
 // Open opens account id on this node. The registry entry is made first and create-only, so two
 // nodes racing to open the same id cannot both own it; a retry after a crash between the two steps
 // finds this node already registered and completes the open.
-func (s *Service) Open(ctx context.Context, id, requestID string, c money.Currency, overdraftLimit int64) (Result, error) {
-	key := NewKey(requestID, "open", c.Code, fmt.Sprint(overdraftLimit))
+//
+// An account opens with no overdraft: the limit is the bank's decision (SetLimit).
+func (s *Service) Open(ctx context.Context, id, requestID string, c money.Currency) (Result, error) {
+	// The fingerprint keeps the "0" that opens fingerprinted when they carried a limit, so a retry
+	// of an open made before still gets its first reply instead of a conflict.
+	key := NewKey(requestID, "open", c.Code, "0")
 	owner, err := s.Registry.Register(ctx, id, s.Node)
 	if err != nil {
 		return Result{}, fmt.Errorf("register %s: %w", id, err)
@@ -89,8 +93,7 @@ func (s *Service) Open(ctx context.Context, id, requestID string, c money.Curren
 		return Result{}, fmt.Errorf("%w: %s is owned by node %s", ErrExists, id, owner)
 	}
 	a := Account{
-		ID: id, Node: s.Node, Currency: c, OverdraftLimit: overdraftLimit,
-		Status: StatusOpen, OpenedAt: s.now(),
+		ID: id, Node: s.Node, Currency: c, Status: StatusOpen, OpenedAt: s.now(),
 	}
 	return s.Store.Create(ctx, a, key)
 }
@@ -132,6 +135,18 @@ func (s *Service) move(ctx context.Context, id string, key Key, typ, amount, des
 		s.Changed()
 	}
 	return res, err
+}
+
+// SetLimit sets the overdraft limit of account id to limit, a decimal string in the account's
+// currency ("0.00" removes the overdraft). It writes no event: the balance does not change.
+func (s *Service) SetLimit(ctx context.Context, id, requestID, limit string) (Result, error) {
+	return s.Store.Change(ctx, id, NewKey(requestID, "limit", limit), func(a *Account) (*Event, error) {
+		n, err := money.ParseNonNegative(limit, a.Currency)
+		if err != nil {
+			return nil, err
+		}
+		return nil, a.SetOverdraftLimit(n)
+	})
 }
 
 // Close closes account id if its balance and holds are zero.

@@ -38,12 +38,13 @@ type API struct {
 
 // routedOps are the operations on one account that the owning node serves.
 var routedOps = []struct{ op, description string }{
-	{contract.OpOpen, `Open the account in the subject: {"id":"<request id>","currency":"EUR","node":"<optional>","overdraft_limit":"<optional>"}`},
+	{contract.OpOpen, `Open the account in the subject, with no overdraft: {"id":"<request id>","currency":"EUR","node":"<optional>"}`},
 	{contract.OpGet, "The account's state, balances and owning node"},
 	{contract.OpBalance, "The account's ledger balance, amount on hold and available balance"},
 	{contract.OpDeposit, `Deposit: {"id":"<request id>","amount":"12.50","description":"<optional>"}`},
 	{contract.OpWithdraw, `Withdraw: {"id":"<request id>","amount":"12.50","description":"<optional>"}`},
 	{contract.OpClose, `Close an account with zero balance and no holds: {"id":"<request id>"}`},
+	{contract.OpLimit, `Operators only: set the overdraft limit: {"id":"<request id>","overdraft_limit":"50.00"}`},
 }
 
 // AddEndpoints registers the public endpoints, which any node serves and routes to the owner, and
@@ -129,8 +130,8 @@ func (a *API) routeTo(req micro.Request, id, op string) {
 	default:
 		// A new account goes to the node the request names, or stays on this one: the queue group
 		// already spread requests over the live nodes at random.
-		var r contract.OpenRequest
-		if e := contract.Decode(req.Data(), &r); e != nil {
+		r, e := decodeOpen(id, req.Data())
+		if e != nil {
 			contract.Respond(req, nil, e)
 			return
 		}
@@ -209,8 +210,8 @@ func (a *API) whereis(req micro.Request) {
 // openGenerated opens an account whose id is derived from the request id, so that a retry with
 // the same request id reaches the same account and is answered from its idempotency record.
 func (a *API) openGenerated(req micro.Request) {
-	var r contract.OpenRequest
-	if e := contract.Decode(req.Data(), &r); e != nil {
+	r, e := decodeOpen("", req.Data())
+	if e != nil {
 		contract.Respond(req, nil, e)
 		return
 	}

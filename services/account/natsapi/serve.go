@@ -17,6 +17,8 @@ func (a *API) serve(ctx context.Context, op, id string, data []byte) (any, *cont
 		return a.open(ctx, id, data)
 	case contract.OpDeposit, contract.OpWithdraw:
 		return a.move(ctx, op, id, data)
+	case contract.OpLimit:
+		return a.limit(ctx, id, data)
 	case contract.OpClose:
 		var r contract.CloseRequest
 		if e := decodeWithID(data, &r, &r.ID); e != nil {
@@ -52,8 +54,11 @@ func (a *API) serve(ctx context.Context, op, id string, data []byte) (any, *cont
 }
 
 func (a *API) open(ctx context.Context, id string, data []byte) (any, *contract.Error) {
-	var r contract.OpenRequest
-	if e := decodeWithID(data, &r, &r.ID); e != nil {
+	r, e := decodeOpen(id, data)
+	if e != nil {
+		return nil, e
+	}
+	if e := checkRequestID(r.ID); e != nil {
 		return nil, e
 	}
 	if r.Currency == "" {
@@ -63,13 +68,47 @@ func (a *API) open(ctx context.Context, id string, data []byte) (any, *contract.
 	if err != nil {
 		return nil, contract.Errorf(contract.CodeInvalidCurrency, "%s", err)
 	}
-	var limit int64
-	if r.OverdraftLimit != "" {
-		if limit, err = money.Parse(r.OverdraftLimit, c); err != nil {
-			return nil, contract.Errorf(contract.CodeInvalidAmount, "overdraft_limit: %s (leave it out for no overdraft)", err)
-		}
+	res, err := a.Service.Open(ctx, id, r.ID, c)
+	if err != nil {
+		return nil, a.toWire(id, err)
 	}
-	res, err := a.Service.Open(ctx, id, r.ID, c, limit)
+	return wireAccount(res.Account), nil
+}
+
+// openRequest is an open as clients sent it when open took an overdraft limit, so that such a
+// request is refused with the way to get a limit instead of as an unknown field.
+type openRequest struct {
+	contract.OpenRequest
+	OverdraftLimit *string `json:"overdraft_limit"`
+}
+
+// decodeOpen decodes an open of account id ("" when the id is not known yet) and refuses one that
+// asks for an overdraft: a limit is the bank's decision, not the customer's.
+func decodeOpen(id string, data []byte) (contract.OpenRequest, *contract.Error) {
+	var r openRequest
+	if e := contract.Decode(data, &r); e != nil {
+		return contract.OpenRequest{}, e
+	}
+	if r.OverdraftLimit != nil {
+		if id == "" {
+			id = "<account>"
+		}
+		return contract.OpenRequest{}, contract.Errorf(contract.CodeBadRequest,
+			`overdraft_limit is not accepted: an account opens with no overdraft, and the bank sets a limit with the operator request bank.account.%s.limit {"id":"<request id>","overdraft_limit":"50.00"}`, id)
+	}
+	return r.OpenRequest, nil
+}
+
+// limit sets the overdraft limit of account id.
+func (a *API) limit(ctx context.Context, id string, data []byte) (any, *contract.Error) {
+	var r contract.LimitRequest
+	if e := decodeWithID(data, &r, &r.ID); e != nil {
+		return nil, e
+	}
+	if r.OverdraftLimit == "" {
+		return nil, contract.Errorf(contract.CodeInvalidAmount, `overdraft_limit is missing: send a decimal string such as "50.00", or "0.00" for no overdraft`)
+	}
+	res, err := a.Service.SetLimit(ctx, id, r.ID, r.OverdraftLimit)
 	if err != nil {
 		return nil, a.toWire(id, err)
 	}
@@ -109,10 +148,15 @@ func decodeWithID(data []byte, v any, id *string) *contract.Error {
 	if e := contract.Decode(data, v); e != nil {
 		return e
 	}
-	if *id == "" {
+	return checkRequestID(*id)
+}
+
+// checkRequestID checks the idempotency id of a state-changing request.
+func checkRequestID(id string) *contract.Error {
+	if id == "" {
 		return contract.Errorf(contract.CodeInvalidID, `id is missing: every request that changes state needs a client-chosen id, such as {"id":"d-1",...}, so that a retry is applied once`)
 	}
-	return contract.CheckID("id", *id)
+	return contract.CheckID("id", id)
 }
 
 func wireAccount(acc account.Account) contract.Account {

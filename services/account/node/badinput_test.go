@@ -66,10 +66,12 @@ func TestBadInputIsRefusedAndChangesNothing(t *testing.T) {
 			func() error { return b.openWith("newbie", contract.OpenRequest{ID: "x", Currency: "eur"}) }, contract.CodeInvalidCurrency},
 		{"missing currency", contract.AccountSubject("newbie", "open"), `{"id":"x"}`,
 			func() error { return b.openWith("newbie", contract.OpenRequest{ID: "x"}) }, contract.CodeInvalidCurrency},
-		{"bad overdraft limit", contract.AccountSubject("newbie", "open"), `{"id":"x","currency":"EUR","overdraft_limit":"-5"}`,
-			func() error {
-				return b.openWith("newbie", contract.OpenRequest{ID: "x", Currency: "EUR", OverdraftLimit: "-5"})
-			}, contract.CodeInvalidAmount},
+		{"open asking for an overdraft", contract.AccountSubject("newbie", "open"), `{"id":"x","currency":"EUR","overdraft_limit":"50.00"}`,
+			nil, contract.CodeBadRequest},
+		{"negative overdraft limit", contract.AccountSubject("alice", "limit"), `{"id":"x","overdraft_limit":"-5"}`,
+			func() error { return b.setLimit("alice", "x", "-5") }, contract.CodeInvalidAmount},
+		{"missing overdraft limit", contract.AccountSubject("alice", "limit"), `{"id":"x"}`,
+			func() error { return b.setLimit("alice", "x", "") }, contract.CodeInvalidAmount},
 		{"bad node name", contract.AccountSubject("newbie", "open"), `{"id":"x","currency":"EUR","node":"a.b"}`,
 			func() error { return b.openWith("newbie", contract.OpenRequest{ID: "x", Currency: "EUR", Node: "a.b"}) }, contract.CodeInvalidID},
 		{"body on a read", contract.AccountSubject("alice", "balance"), `{"x":1}`, nil, contract.CodeBadRequest},
@@ -112,6 +114,11 @@ func TestBadInputIsRefusedAndChangesNothing(t *testing.T) {
 
 func (b *bank) move(id, reqID, amount string) error {
 	_, err := b.c.Deposit(context.Background(), id, contract.MoneyRequest{ID: reqID, Amount: amount})
+	return err
+}
+
+func (b *bank) setLimit(id, reqID, limit string) error {
+	_, err := b.c.SetLimit(context.Background(), id, contract.LimitRequest{ID: reqID, OverdraftLimit: limit})
 	return err
 }
 

@@ -91,7 +91,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Node, err erro
 	s.Go(func(ctx context.Context) { held.Keep(ctx, func(err error) { n.lost <- err }) })
 
 	published := s.Metrics.Counter("tsbank_outbox_published_total", "Events the outbox relay published and JetStream acknowledged.").With()
-	relay := outbox.NewRelay(s.Pool, js, log, 256, cfg.OutboxPoll)
+	relay := outbox.NewRelay(s.Pool, js, log, cfg.Node, 256, cfg.OutboxPoll)
 	relay.Published = func(k int) { published.Add(float64(k)) }
 	s.Metrics.GaugeFunc("tsbank_outbox_unsent", "Outbox rows not yet published.", func() float64 {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)

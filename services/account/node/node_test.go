@@ -341,7 +341,11 @@ func TestTheNodePrunesOldIdempotencyRecords(t *testing.T) {
 	}
 }
 
-func TestOverdraft(t *testing.T) {
+// TestAnOverdraftIsTheBanksLimitNotTheCustomersOpen pins issue 10, item 5: open took an
+// overdraft limit from the customer, any limit. Now an open asking for one is refused, creates
+// nothing (no account, no registry entry) and names the operator request; the account opens at 0,
+// and the limit request lets it draw into an overdraft.
+func TestAnOverdraftIsTheBanksLimitNotTheCustomersOpen(t *testing.T) {
 	t.Parallel()
 	b := startBank(t)
 	b.open(t, "alice", "account-1")
@@ -351,8 +355,27 @@ func TestOverdraft(t *testing.T) {
 	if bal := b.balance(t, "alice"); bal.Balance != "10.00" {
 		t.Fatalf("refused withdrawal changed the balance to %s", bal.Balance)
 	}
-	if _, err := b.c.Open(ctx(t), "carol", contract.OpenRequest{ID: "o-1", Currency: "EUR", OverdraftLimit: "50.00"}); err != nil {
+
+	msg, err := b.nc.Request(contract.AccountSubject("carol", contract.OpOpen),
+		[]byte(`{"id":"o-1","currency":"EUR","overdraft_limit":"10000000000000.00"}`), 5*time.Second)
+	if err != nil {
 		t.Fatal(err)
+	}
+	if e := client.ReplyError(msg); e == nil || e.Code != contract.CodeBadRequest || !strings.Contains(e.Message, "bank.account.carol.limit") {
+		t.Fatalf("open with an overdraft = %s, want bad_request naming bank.account.carol.limit", msg.Data)
+	}
+	_, err = b.c.Whereis(ctx(t), "carol")
+	wantCode(t, err, contract.CodeAccountNotFound)
+
+	carol := b.open(t, "carol", "account-2")
+	if carol.OverdraftLimit != "0.00" {
+		t.Fatalf("carol opened with overdraft limit %s, want 0.00", carol.OverdraftLimit)
+	}
+	_, err = b.c.Withdraw(ctx(t), "carol", contract.MoneyRequest{ID: "w-0", Amount: "0.01"})
+	wantCode(t, err, contract.CodeInsufficient)
+	limited, err := b.c.SetLimit(ctx(t), "carol", contract.LimitRequest{ID: "l-1", OverdraftLimit: "50.00"})
+	if err != nil || limited.OverdraftLimit != "50.00" || limited.Balance != "0.00" {
+		t.Fatalf("limit = %+v, %v", limited, err)
 	}
 	w, err := b.c.Withdraw(ctx(t), "carol", contract.MoneyRequest{ID: "w-1", Amount: "50.00"})
 	if err != nil || w.BalanceAfter != "-50.00" {
@@ -360,6 +383,40 @@ func TestOverdraft(t *testing.T) {
 	}
 	_, err = b.c.Withdraw(ctx(t), "carol", contract.MoneyRequest{ID: "w-2", Amount: "0.01"})
 	wantCode(t, err, contract.CodeInsufficient)
+}
+
+// TestALimitRetriedWithItsIdIsAppliedOnce: a retry of a limit request gets its first reply and
+// does not undo a later limit; the same id with another limit is a conflict. The later limit is
+// below what the account has drawn, which is allowed: it only stops further drawing.
+func TestALimitRetriedWithItsIdIsAppliedOnce(t *testing.T) {
+	t.Parallel()
+	b := startBank(t)
+	b.open(t, "carol", "account-1")
+	first, err := b.c.SetLimit(ctx(t), "carol", contract.LimitRequest{ID: "l-1", OverdraftLimit: "50.00"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.c.Withdraw(ctx(t), "carol", contract.MoneyRequest{ID: "w-1", Amount: "30.00"}); err != nil {
+		t.Fatal(err)
+	}
+	lowered, err := b.c.SetLimit(ctx(t), "carol", contract.LimitRequest{ID: "l-2", OverdraftLimit: "10.00"})
+	if err != nil || lowered.OverdraftLimit != "10.00" || lowered.Balance != "-30.00" {
+		t.Fatalf("limit lowered below what is drawn = %+v, %v", lowered, err)
+	}
+	again, err := b.c.SetLimit(ctx(t), "carol", contract.LimitRequest{ID: "l-1", OverdraftLimit: "50.00"})
+	if err != nil || again != first {
+		t.Fatalf("retried limit = %+v, %v; want its first reply %+v", again, err, first)
+	}
+	if acc, err := b.c.Get(ctx(t), "carol"); err != nil || acc.OverdraftLimit != "10.00" {
+		t.Fatalf("after the retry carol = %+v, %v; want the later limit 10.00", acc, err)
+	}
+	_, err = b.c.Withdraw(ctx(t), "carol", contract.MoneyRequest{ID: "w-2", Amount: "0.01"})
+	wantCode(t, err, contract.CodeInsufficient)
+	if d := b.deposit(t, "carol", "d-1", "5.00"); d.BalanceAfter != "-25.00" {
+		t.Fatalf("deposit into an account beyond its limit = %+v", d)
+	}
+	_, err = b.c.SetLimit(ctx(t), "carol", contract.LimitRequest{ID: "l-1", OverdraftLimit: "60.00"})
+	wantCode(t, err, contract.CodeConflict)
 }
 
 func TestCloseRules(t *testing.T) {

@@ -11,7 +11,8 @@ import (
 	"tsbank/services/account/account"
 )
 
-// Encode returns the subject and JSON payload under which event e is published.
+// Encode returns the subject and JSON payload under which event e is published: its node's outbox
+// subject, which the outbox row keeps as a journal (the relay derives the subject again, see Drain).
 func Encode(e account.Event, c money.Currency) (subject string, payload []byte, err error) {
 	payload, err = json.Marshal(contract.Event{
 		ID: e.ID, Version: contract.EventVersion, Type: e.Type, Account: e.Account, Node: e.Node,
@@ -23,5 +24,5 @@ func Encode(e account.Event, c money.Currency) (subject string, payload []byte, 
 	if err != nil {
 		return "", nil, fmt.Errorf("encode event %s: %w", e.ID, err)
 	}
-	return contract.EventSubject(e.Account, e.Type), payload, nil
+	return contract.OutboxSubject(e.Node, e.Account, e.Type), payload, nil
 }

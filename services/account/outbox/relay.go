@@ -10,11 +10,14 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"tsbank/contract"
 )
 
 // Relay publishes the outbox's unsent rows to JetStream and marks them sent.
 type Relay struct {
 	pool  *pgxpool.Pool
+	node  string
 	js    jetstream.JetStream
 	log   *slog.Logger
 	batch int
@@ -24,10 +27,10 @@ type Relay struct {
 	Published func(n int)
 }
 
-// NewRelay returns a relay that publishes up to batch rows per round trip and looks for rows at
-// least every poll, and at once when Notify is called.
-func NewRelay(pool *pgxpool.Pool, js jetstream.JetStream, log *slog.Logger, batch int, poll time.Duration) *Relay {
-	return &Relay{pool: pool, js: js, log: log, batch: batch, poll: poll, wake: make(chan struct{}, 1)}
+// NewRelay returns a relay that publishes node's outbox, up to batch rows per round trip, and looks
+// for rows at least every poll, and at once when Notify is called.
+func NewRelay(pool *pgxpool.Pool, js jetstream.JetStream, log *slog.Logger, node string, batch int, poll time.Duration) *Relay {
+	return &Relay{pool: pool, node: node, js: js, log: log, batch: batch, poll: poll, wake: make(chan struct{}, 1)}
 }
 
 // Notify wakes the relay after a transaction that wrote to the outbox has committed.
@@ -67,6 +70,12 @@ func (r *Relay) Run(ctx context.Context) {
 // skipped. SKIP LOCKED lets several relays (a node and its standby) share the table without
 // publishing a row twice at once; a crash after publishing and before marking re-publishes, and
 // the stream's duplicate window (Nats-Msg-Id = event id) drops the copy.
+//
+// The subject is derived from this node and the row (its account and its event's type), not read
+// from the row's subject column: rows written before the outbox subjects existed hold the old
+// bank.events.<account>.<type>, which the stream no longer captures. Migrating them instead would
+// need the node's name, which the database does not know, and would miss rows an old process
+// writes during a rolling upgrade.
 func (r *Relay) Drain(ctx context.Context) (int, error) {
 	// A bounded round: an acknowledgement that never comes (a server lost mid-publish) must not
 	// hold the rows' locks for ever.
@@ -74,7 +83,7 @@ func (r *Relay) Drain(ctx context.Context) (int, error) {
 	defer cancel()
 	var sent int
 	err := pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT seq, event_id::text, subject, payload FROM outbox
+		rows, err := tx.Query(ctx, `SELECT seq, event_id::text, account_id, payload->>'type', payload FROM outbox
 			WHERE sent_at IS NULL ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED`, r.batch)
 		if err != nil {
 			return fmt.Errorf("read outbox: %w", err)
@@ -83,11 +92,12 @@ func (r *Relay) Drain(ctx context.Context) (int, error) {
 		var acks []jetstream.PubAckFuture
 		for rows.Next() {
 			var seq int64
-			var id, subject string
+			var id, accountID, typ string
 			var payload []byte
-			if err := rows.Scan(&seq, &id, &subject, &payload); err != nil {
+			if err := rows.Scan(&seq, &id, &accountID, &typ, &payload); err != nil {
 				return fmt.Errorf("read outbox: %w", err)
 			}
+			subject := contract.OutboxSubject(r.node, accountID, typ)
 			// Publishing in seq order on one connection keeps each account's events in order.
 			ack, err := r.js.PublishMsgAsync(&nats.Msg{Subject: subject, Data: payload}, jetstream.WithMsgID(id))
 			if err != nil {

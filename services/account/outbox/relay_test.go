@@ -42,17 +42,33 @@ func setup(t *testing.T) *fixture {
 	if _, err := pool.Exec(ctx, `INSERT INTO accounts (id, currency) VALUES ('alice', 'EUR')`); err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{pool: pool, js: js, relay: outbox.NewRelay(pool, js, testkit.Logger(t), 7, time.Hour)}
+	return &fixture{pool: pool, js: js, relay: outbox.NewRelay(pool, js, testkit.Logger(t), node, 7, time.Hour)}
 }
+
+const node = "account-1"
 
 func eventID(i int) string { return fmt.Sprintf("00000000-0000-7000-8000-%012d", i) }
 
-const insertRow = `INSERT INTO outbox (event_id, account_id, subject, payload) VALUES ($1, 'alice', 'bank.events.alice.deposit', $2)`
+// insertRow writes an outbox row as this node does since the outbox subjects exist.
+const insertRow = `INSERT INTO outbox (event_id, account_id, subject, payload) VALUES ($1, 'alice', 'bank.outbox.account-1.alice.deposit', $2)`
 
-func payload(i int) []byte { return []byte(fmt.Sprintf(`{"id":%q}`, eventID(i))) }
+// insertOldRow writes an outbox row as a node did before: with the customers' subject.
+const insertOldRow = `INSERT INTO outbox (event_id, account_id, subject, payload) VALUES ($1, 'alice', 'bank.events.alice.deposit', $2)`
+
+func payload(i int) []byte { return []byte(fmt.Sprintf(`{"id":%q,"type":"deposit"}`, eventID(i))) }
 
 // streamIDs reads every message on the stream and returns how often each Nats-Msg-Id occurs.
 func (f *fixture) streamIDs(t *testing.T) map[string]int {
+	t.Helper()
+	ids := map[string]int{}
+	for _, m := range f.streamMsgs(t) {
+		ids[m.Header.Get(nats.MsgIdHdr)]++
+	}
+	return ids
+}
+
+// streamMsgs reads every message on the stream.
+func (f *fixture) streamMsgs(t *testing.T) []*jetstream.RawStreamMsg {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -64,15 +80,15 @@ func (f *fixture) streamIDs(t *testing.T) map[string]int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ids := map[string]int{}
+	var msgs []*jetstream.RawStreamMsg
 	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
 		m, err := s.GetMsg(ctx, seq)
 		if err != nil {
 			t.Fatal(err)
 		}
-		ids[m.Header.Get(nats.MsgIdHdr)]++
+		msgs = append(msgs, m)
 	}
-	return ids
+	return msgs
 }
 
 func (f *fixture) drainAll(t *testing.T) {
@@ -102,7 +118,7 @@ func TestRelayDeliversEachEventOnceAfterACrashBetweenPublishAndMarkSent(t *testi
 	}
 	// The state a relay killed after publishing the first 12 rows leaves behind.
 	for i := range 12 {
-		if _, err := f.js.PublishMsg(ctx, &nats.Msg{Subject: "bank.events.alice.deposit", Data: payload(i)}, jetstream.WithMsgID(eventID(i))); err != nil {
+		if _, err := f.js.PublishMsg(ctx, &nats.Msg{Subject: contract.OutboxSubject(node, "alice", "deposit"), Data: payload(i)}, jetstream.WithMsgID(eventID(i))); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -149,5 +165,30 @@ func TestRelayNeverSkipsARowThatCommitsLate(t *testing.T) {
 	f.drainAll(t)
 	if ids := f.streamIDs(t); len(ids) != 2 || ids[eventID(1)] != 1 {
 		t.Fatalf("stream = %v, want both rows once", ids)
+	}
+}
+
+// Rows written before the upgrade hold the customers' subject, bank.events.<account>.<type>, which
+// the stream no longer captures: the relay publishes them, like every row, on the node's outbox
+// subject, so none is stuck unsent.
+func TestRelayPublishesRowsFromBeforeTheUpgradeOnTheNodesOutboxSubject(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	ctx := context.Background()
+	if _, err := f.pool.Exec(ctx, insertOldRow, eventID(1), payload(1)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.pool.Exec(ctx, insertRow, eventID(2), payload(2)); err != nil {
+		t.Fatal(err)
+	}
+	f.drainAll(t)
+	msgs := f.streamMsgs(t)
+	if len(msgs) != 2 {
+		t.Fatalf("stream has %d events, want 2", len(msgs))
+	}
+	for _, m := range msgs {
+		if want := contract.OutboxSubject(node, "alice", "deposit"); m.Subject != want {
+			t.Fatalf("event %s is on %s, want %s", m.Header.Get(nats.MsgIdHdr), m.Subject, want)
+		}
 	}
 }

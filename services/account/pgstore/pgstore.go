@@ -154,8 +154,9 @@ func queueSave(b *pgx.Batch, a *account.Account, ev *account.Event) error {
 		a.EventSeq++
 		ev.Seq = a.EventSeq
 	}
-	b.Queue(`UPDATE accounts SET balance = $2, on_hold = $3, pending_in = $4, status = $5, closed_at = $6, event_seq = $7 WHERE id = $1`,
-		a.ID, a.Balance, a.OnHold, a.PendingIn, a.Status, a.ClosedAt, a.EventSeq)
+	b.Queue(`UPDATE accounts SET balance = $2, on_hold = $3, pending_in = $4, status = $5, closed_at = $6, event_seq = $7,
+			overdraft_limit = $8 WHERE id = $1`,
+		a.ID, a.Balance, a.OnHold, a.PendingIn, a.Status, a.ClosedAt, a.EventSeq, a.OverdraftLimit)
 	if ev == nil {
 		return nil
 	}

@@ -117,4 +117,10 @@ type Store interface {
 	Summaries(ctx context.Context, account string) ([]Summary, error)
 	// Upto summarizes account's rows numbered 1 to seq.
 	Upto(ctx context.Context, account string, seq int64) (Prefix, error)
+	// RecordForged writes forged events, skipping any already recorded (a redelivery), and
+	// returns those it recorded now.
+	RecordForged(ctx context.Context, events []Forged) ([]Forged, error)
+	// ForgedCounts returns how many forged events name account, or each account if account is
+	// ""; accounts without any are left out.
+	ForgedCounts(ctx context.Context, account string) (map[string]int64, error)
 }

@@ -1,7 +1,9 @@
 // Package ingest copies the events stream into the history database: a durable JetStream
 // consumer, read in batches, each batch written in one statement and acknowledged only after it
 // has committed. A redelivered or replayed event is a no-op (the event id is unique), so a crash
-// anywhere in a batch loses nothing and duplicates nothing.
+// anywhere in a batch loses nothing and duplicates nothing. An event that its publisher could not
+// have written (another node's, or about an account its node does not own) is forged: it is set
+// aside in forged_events and never becomes a transaction.
 package ingest
 
 import (
@@ -24,12 +26,14 @@ import (
 type Metrics interface {
 	Ingested(inserted, duplicates int)
 	Rejected()
+	Forged(n int)
 	Lag(pending uint64)
 }
 
 // Ingester reads the events stream into a store.
 type Ingester struct {
 	JS      jetstream.JetStream
+	Owners  *Owners // who owns each account, to tell genuine events from forged ones
 	Store   history.Store
 	Log     *slog.Logger
 	Metrics Metrics
@@ -93,15 +97,21 @@ const fetchWait = 250 * time.Millisecond
 
 // Once fetches one batch, writes it, and acknowledges it. A batch that has been fetched is
 // finished even if ctx ends meanwhile (within a bound), so a clean stop leaves nothing waiting
-// for redelivery.
+// for redelivery. A forged event (see history.Forgery) is recorded apart and terminated, never
+// added to the transactions.
 func (in *Ingester) Once(ctx context.Context, c jetstream.Consumer) error {
 	batch, err := c.Fetch(in.Batch, jetstream.FetchMaxWait(fetchWait))
 	if err != nil {
 		return fmt.Errorf("fetch: %w", err)
 	}
-	var msgs []jetstream.Msg
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	var msgs, forgedMsgs []jetstream.Msg
 	var rows []history.Row
+	var forged []history.Forged
+	var last jetstream.Msg
 	for msg := range batch.Messages() {
+		last = msg
 		row, err := decode(msg)
 		if err != nil {
 			// A message that can never be read would otherwise come back for ever.
@@ -110,22 +120,49 @@ func (in *Ingester) Once(ctx context.Context, c jetstream.Consumer) error {
 			_ = msg.Term()
 			continue
 		}
-		msgs, rows = append(msgs, msg), append(rows, row)
+		f, err := in.check(wctx, msg, row)
+		switch {
+		case errors.Is(err, errJudgeLater):
+			_ = msg.NakWithDelay(time.Second)
+		case err != nil:
+			// The registry did not answer: judge the event later rather than wrongly.
+			in.Log.Warn("could not check an event's origin", "subject", msg.Subject(), "err", err)
+			_ = msg.NakWithDelay(time.Second)
+		case f != nil:
+			forgedMsgs, forged = append(forgedMsgs, msg), append(forged, *f)
+		default:
+			msgs, rows = append(msgs, msg), append(rows, row)
+		}
 	}
 	if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("fetch: %w", err)
 	}
-	if len(rows) == 0 {
+	if last == nil {
 		in.Metrics.Lag(0) // nothing arrived within the wait: caught up
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
+	if len(rows) > 0 {
+		if err := in.insert(wctx, msgs, rows); err != nil {
+			nakAll(forgedMsgs)
+			return err
+		}
+	}
+	if len(forged) > 0 {
+		if err := in.recordForged(wctx, forgedMsgs, forged); err != nil {
+			return err
+		}
+	}
+	if md, err := last.Metadata(); err == nil {
+		in.Metrics.Lag(md.NumPending)
+	}
+	return nil
+}
+
+// insert writes rows and acknowledges their messages once the rows committed.
+func (in *Ingester) insert(ctx context.Context, msgs []jetstream.Msg, rows []history.Row) error {
 	inserted, err := in.Store.Insert(ctx, rows)
 	if err != nil {
-		for _, m := range msgs {
-			_ = m.NakWithDelay(time.Second) // redelivered soon, to this or another instance
-		}
+		nakAll(msgs)
 		return err
 	}
 	for _, m := range msgs {
@@ -134,10 +171,72 @@ func (in *Ingester) Once(ctx context.Context, c jetstream.Consumer) error {
 		}
 	}
 	in.Metrics.Ingested(inserted, len(rows)-inserted)
-	if md, err := msgs[len(msgs)-1].Metadata(); err == nil {
-		in.Metrics.Lag(md.NumPending)
-	}
 	return nil
+}
+
+// recordForged records forged events and terminates their messages: a forged event is final, and
+// redelivering it would only record it again. Each is logged and counted once, when first recorded.
+func (in *Ingester) recordForged(ctx context.Context, msgs []jetstream.Msg, forged []history.Forged) error {
+	recorded, err := in.Store.RecordForged(ctx, forged)
+	if err != nil {
+		nakAll(msgs)
+		return err
+	}
+	for _, m := range msgs {
+		_ = m.Term() // if the terminate is lost, the redelivery is recorded already and skipped
+	}
+	for _, f := range recorded {
+		in.Log.Warn("refusing a forged event", "reason", f.Reason, "subject", f.Subject, "event", f.EventID,
+			"account", f.Account, "claimed_node", f.ClaimedNode, "publishing_node", f.PublishingNode, "registry_owner", f.Owner)
+	}
+	in.Metrics.Forged(len(recorded))
+	return nil
+}
+
+func nakAll(msgs []jetstream.Msg) {
+	for _, m := range msgs {
+		_ = m.NakWithDelay(time.Second) // redelivered soon, to this or another instance
+	}
+}
+
+// unregisteredTries is how many deliveries an event of an account the registry does not know gets
+// before it counts as forged. A node registers an account before it writes its first event, but a
+// registry replica that lags may answer a read, so a genuine event of a new account could arrive
+// before the replica has its entry; a second look a second later finds it.
+const unregisteredTries = 3
+
+// errJudgeLater asks for the event to be redelivered and judged again.
+var errJudgeLater = errors.New("account not registered yet")
+
+// check returns the forged record of row, which msg carried, or nil if the event is genuine.
+func (in *Ingester) check(ctx context.Context, msg jetstream.Msg, row history.Row) (*history.Forged, error) {
+	o := history.Origin{Subject: msg.Subject()}
+	var ok bool
+	if o.PublishingNode, o.Account, o.Type, ok = contract.ParseOutboxSubject(o.Subject); !ok {
+		// The stream captures only bank.outbox.>, so any other subject is bank.events.<account>.<type>,
+		// stored before the nodes published on their outbox subjects.
+		o.Legacy = true
+	}
+	owner, err := in.Owners.Owner(ctx, row.Account)
+	if err != nil {
+		return nil, err
+	}
+	o.Owner = owner
+	reason := history.Forgery(row, o)
+	if reason == "" {
+		return nil, nil
+	}
+	md, err := msg.Metadata()
+	if err != nil {
+		return nil, err
+	}
+	if reason == history.ForgedUnregistered && md.NumDelivered < unregisteredTries {
+		return nil, errJudgeLater
+	}
+	return &history.Forged{
+		StreamSeq: md.Sequence.Stream, EventID: row.EventID, Account: row.Account, Subject: o.Subject,
+		ClaimedNode: row.Node, PublishingNode: o.PublishingNode, Owner: owner, Reason: reason, Payload: msg.Data(),
+	}, nil
 }
 
 // decode turns a stream message into a row.

@@ -19,7 +19,8 @@ import (
 // snapshot; the history's rows numbered 1 to that number must be all there, once each, and add up
 // to that balance, however many events followed: so the comparison is exact while the bank runs.
 // An account whose only fault is rows not ingested yet is checked again, until half the request
-// timeout has passed, before it counts as a difference.
+// timeout has passed, before it counts as a difference. Forged events are not in the rows, so they
+// are never a node's loss or gain; the reply counts them per account apart.
 func (a *API) reconcile(req micro.Request) {
 	ctx, cancel := context.WithTimeout(context.Background(), a.Timeout)
 	defer cancel()
@@ -55,7 +56,17 @@ func (a *API) reconcile(req micro.Request) {
 		}
 	}
 	slices.Sort(accounts)
-	result := contract.Reconciliation{Accounts: len(accounts), Differences: []contract.Difference{}}
+	forged, err := a.Store.ForgedCounts(ctx, r.Account)
+	if err != nil {
+		contract.Respond(req, nil, a.internal(err))
+		return
+	}
+	result := contract.Reconciliation{Accounts: len(accounts), Differences: []contract.Difference{}, Forged: map[string]int64{}}
+	for _, id := range accounts {
+		if n := forged[id]; n > 0 {
+			result.Forged[id] = n
+		}
+	}
 	var pending []*check
 	for _, id := range accounts {
 		c, d := a.askNode(ctx, id, known[id])

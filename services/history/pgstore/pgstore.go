@@ -1,5 +1,5 @@
-// Package pgstore keeps the history in its Postgres database: idempotent batch inserts and the
-// queries behind pages, statements and reconciliation.
+// Package pgstore keeps the history in its Postgres database: idempotent batch inserts, the
+// record of forged events, and the queries behind pages, statements and reconciliation.
 package pgstore
 
 import (
@@ -214,6 +214,70 @@ func (s *Store) Summaries(ctx context.Context, account string) ([]history.Summar
 			return nil, err
 		}
 		out = append(out, sm)
+	}
+	return out, rows.Err()
+}
+
+// RecordForged writes forged events in one statement and returns those that were not recorded
+// already (a message redelivered after its record committed is skipped).
+func (s *Store) RecordForged(ctx context.Context, events []history.Forged) ([]history.Forged, error) {
+	n := len(events)
+	seqs, ids, accounts, subjects, claimed := make([]int64, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	publishers, owners, reasons, payloads := make([]*string, n), make([]*string, n), make([]string, n), make([]string, n)
+	for i, f := range events {
+		seqs[i], ids[i], accounts[i], subjects[i], claimed[i] = int64(f.StreamSeq), f.EventID, f.Account, f.Subject, f.ClaimedNode
+		publishers[i], owners[i], reasons[i], payloads[i] = null(f.PublishingNode), null(f.Owner), f.Reason, string(f.Payload)
+	}
+	rows, err := s.pool.Query(ctx, `INSERT INTO forged_events (stream_seq, event_id, account, subject, claimed_node,
+			publishing_node, registry_owner, reason, payload)
+		SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::jsonb[])
+		ON CONFLICT (stream_seq, event_id) DO NOTHING
+		RETURNING stream_seq, event_id`,
+		seqs, ids, accounts, subjects, claimed, publishers, owners, reasons, payloads)
+	if err != nil {
+		return nil, fmt.Errorf("record %d forged events: %w", n, err)
+	}
+	defer rows.Close()
+	type key struct {
+		seq int64
+		id  string
+	}
+	recorded := map[key]bool{}
+	for rows.Next() {
+		var k key
+		if err := rows.Scan(&k.seq, &k.id); err != nil {
+			return nil, fmt.Errorf("record forged events: %w", err)
+		}
+		recorded[k] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("record %d forged events: %w", n, err)
+	}
+	var out []history.Forged
+	for _, f := range events {
+		if recorded[key{int64(f.StreamSeq), f.EventID}] {
+			out = append(out, f)
+		}
+	}
+	return out, nil
+}
+
+// ForgedCounts counts the forged events of account, or of every account if account is "".
+func (s *Store) ForgedCounts(ctx context.Context, account string) (map[string]int64, error) {
+	rows, err := s.pool.Query(ctx, `SELECT account, count(*) FROM forged_events
+		WHERE $1 = '' OR account = $1 GROUP BY account`, account)
+	if err != nil {
+		return nil, fmt.Errorf("count forged events: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]int64{}
+	for rows.Next() {
+		var id string
+		var n int64
+		if err := rows.Scan(&id, &n); err != nil {
+			return nil, fmt.Errorf("count forged events: %w", err)
+		}
+		out[id] = n
 	}
 	return out, rows.Err()
 }

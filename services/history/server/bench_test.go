@@ -21,10 +21,13 @@ import (
 func BenchmarkIngest(b *testing.B) {
 	f := newFixture(b)
 	base := time.Now().UTC()
+	for i := range 100 {
+		f.register(fmt.Sprintf("acc-%03d", i), "account-1")
+	}
 	for i := 0; i < b.N; i++ {
 		e := event(fmt.Sprintf("acc-%03d", i%100), i, base)
 		data, _ := json.Marshal(e)
-		if _, err := f.js.PublishMsgAsync(&nats.Msg{Subject: contract.EventSubject(e.Account, e.Type), Data: data}, jetstream.WithMsgID(e.ID)); err != nil {
+		if _, err := f.js.PublishMsgAsync(&nats.Msg{Subject: contract.OutboxSubject(e.Node, e.Account, e.Type), Data: data}, jetstream.WithMsgID(e.ID)); err != nil {
 			b.Fatal(err)
 		}
 	}

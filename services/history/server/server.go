@@ -24,8 +24,8 @@ type Server struct {
 
 // ingestMetrics implements ingest.Metrics.
 type ingestMetrics struct {
-	inserted, duplicates, rejected *metrics.Counter
-	lag                            *metrics.Gauge
+	inserted, duplicates, rejected, forged *metrics.Counter
+	lag                                    *metrics.Gauge
 }
 
 func (m ingestMetrics) Ingested(inserted, duplicates int) {
@@ -33,6 +33,7 @@ func (m ingestMetrics) Ingested(inserted, duplicates int) {
 	m.duplicates.Add(float64(duplicates))
 }
 func (m ingestMetrics) Rejected()          { m.rejected.Inc() }
+func (m ingestMetrics) Forged(n int)       { m.forged.Add(float64(n)) }
 func (m ingestMetrics) Lag(pending uint64) { m.lag.Set(float64(pending)) }
 
 // Start connects, starts ingesting and starts serving.
@@ -61,10 +62,11 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err er
 	}
 	m := s.Metrics
 	store := pgstore.New(s.Pool)
-	in := &ingest.Ingester{JS: js, Store: store, Log: log, Batch: cfg.IngestBatch, Metrics: ingestMetrics{
+	in := &ingest.Ingester{JS: js, Owners: &ingest.Owners{JS: js}, Store: store, Log: log, Batch: cfg.IngestBatch, Metrics: ingestMetrics{
 		inserted:   m.Counter("tsbank_history_events_inserted_total", "Events written to the history.").With(),
 		duplicates: m.Counter("tsbank_history_events_duplicate_total", "Events delivered again and skipped (already in the history).").With(),
 		rejected:   m.Counter("tsbank_history_events_rejected_total", "Events that could not be read and were terminated.").With(),
+		forged:     m.Counter("tsbank_history_events_forged_total", "Events refused as forged (published by a node that did not write them or does not own their account), recorded in forged_events and terminated.").With(),
 		lag:        m.Gauge("tsbank_history_consumer_lag", "Events on the stream not yet delivered to the history consumer.").With(),
 	}}
 	differences := m.Gauge("tsbank_reconciliation_differences", "Accounts whose history and node disagreed at the last whole-bank reconciliation.").With()

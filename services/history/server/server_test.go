@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -26,13 +27,15 @@ import (
 
 func TestMain(m *testing.M) { testkit.Main(m) }
 
-// fixture is a nats-server with the events stream, a history database and (once started) the
-// history service; no account node runs, so every row is made by the test.
+// fixture is a nats-server with the events stream and the registry, a history database and (once
+// started) the history service; no account node runs, so every row and registry entry is made by
+// the test.
 type fixture struct {
 	t     testing.TB
 	ns    *server.Server
 	nc    *nats.Conn
 	js    jetstream.JetStream
+	kv    jetstream.KeyValue // the registry, as the nodes create it
 	c     *client.Client
 	db    string
 	pool  *pgxpool.Pool
@@ -50,6 +53,9 @@ func newFixture(t testing.TB) *fixture {
 		t.Fatal(err)
 	}
 	if _, err := f.js.CreateOrUpdateStream(context.Background(), contract.EventsStreamConfig(1)); err != nil {
+		t.Fatal(err)
+	}
+	if f.kv, err = f.js.CreateKeyValue(context.Background(), jetstream.KeyValueConfig{Bucket: contract.AccountsBucket}); err != nil {
 		t.Fatal(err)
 	}
 	if f.pool, err = pgxpool.New(context.Background(), f.db); err != nil {
@@ -89,14 +95,30 @@ func event(account string, i int, base time.Time) contract.Event {
 	}
 }
 
+// publish puts events on the stream as their node does: the account registered to the node, the
+// event on the node's outbox subject.
 func (f *fixture) publish(events ...contract.Event) {
 	f.t.Helper()
 	for _, e := range events {
-		data, _ := json.Marshal(e)
-		if _, err := f.js.PublishMsg(context.Background(), &nats.Msg{Subject: contract.EventSubject(e.Account, e.Type), Data: data},
-			jetstream.WithMsgID(e.ID)); err != nil {
-			f.t.Fatal(err)
-		}
+		f.register(e.Account, e.Node)
+		f.publishOn(contract.OutboxSubject(e.Node, e.Account, e.Type), e)
+	}
+}
+
+// register makes node the owner of account, unless some node already is.
+func (f *fixture) register(account, node string) {
+	f.t.Helper()
+	if _, err := f.kv.Create(context.Background(), account, []byte(node)); err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
+		f.t.Fatal(err)
+	}
+}
+
+// publishOn puts event e on the stream on subject, whoever may publish there.
+func (f *fixture) publishOn(subject string, e contract.Event) {
+	f.t.Helper()
+	data, _ := json.Marshal(e)
+	if _, err := f.js.PublishMsg(context.Background(), &nats.Msg{Subject: subject, Data: data}, jetstream.WithMsgID(e.ID)); err != nil {
+		f.t.Fatal(err)
 	}
 }
 
@@ -157,7 +179,7 @@ func TestUnreadableEventsAreSetAsideNotRetriedForEver(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	f.start()
-	if _, err := f.js.Publish(context.Background(), "bank.events.alice.deposit", []byte("not json")); err != nil {
+	if _, err := f.js.Publish(context.Background(), contract.OutboxSubject("account-1", "alice", "deposit"), []byte("not json")); err != nil {
 		t.Fatal(err)
 	}
 	bad := event("alice", 1, time.Now())
