@@ -41,7 +41,7 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	c := Config{
 		Config:           lifecycle.ReadConfig(r, "the auth service's Postgres database, e.g. postgres://tsbank@localhost/tsbank_auth", 32),
 		BankUser:         r.String("BANK_NATS_USER", "customers"),
-		BankPassword:     r.String("BANK_NATS_PASSWORD", ""),
+		BankPassword:     r.Secret("BANK_NATS_PASSWORD", ""),
 		IssuerSeed:       r.Required("AUTH_ISSUER_SEED", `an account nkey seed ("SA…", made by tsbankctl keygen-account)`),
 		CustomersAccount: r.String("CUSTOMERS_ACCOUNT", "CUSTOMERS"),
 		LoginTTL:         r.Duration("LOGIN_TTL", 24*time.Hour),
