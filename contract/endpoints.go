@@ -42,14 +42,11 @@ var Endpoints = []Endpoint{
 	{SubjectOpenGenerated, RoleNode, []Role{RoleOperator}},
 	{SubjectListAccounts, RoleNode, []Role{RoleOperator, RoleHistory}},
 	{SubjectListNodes, RoleNode, []Role{RoleOperator}},
-	// A node forwards a request for an account it does not own to the owner.
+	// A node forwards a read or an open for an account it does not own to the owner. Requests
+	// that move money or change terms are never forwarded: only the owner answers them.
 	{NodeAccountSubject("{node}", "{account}", OpOpen), RoleNode, []Role{RoleNode}},
 	{NodeAccountSubject("{node}", "{account}", OpGet), RoleNode, []Role{RoleNode}},
 	{NodeAccountSubject("{node}", "{account}", OpBalance), RoleNode, []Role{RoleNode}},
-	{NodeAccountSubject("{node}", "{account}", OpDeposit), RoleNode, []Role{RoleNode}},
-	{NodeAccountSubject("{node}", "{account}", OpWithdraw), RoleNode, []Role{RoleNode}},
-	{NodeAccountSubject("{node}", "{account}", OpClose), RoleNode, []Role{RoleNode}},
-	{NodeAccountSubject("{node}", "{account}", OpLimit), RoleNode, []Role{RoleNode}},
 	{NodeListSubject("{node}"), RoleNode, []Role{RoleNode, RoleOperator}},
 	// Two-phase commit: only the coordinator, and every message signed (docs/adr/0019).
 	{NodeAccountSubject("{node}", "{account}", OpPrepare), RoleNode, []Role{RoleCoordinator}},

@@ -2,8 +2,8 @@ package contract
 
 import (
 	"fmt"
-	"time"
 	"strings"
+	"time"
 )
 
 // Names of the JetStream assets the services share.

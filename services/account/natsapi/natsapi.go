@@ -10,6 +10,7 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -34,22 +35,35 @@ type API struct {
 	// Coordinators verifies that a prepare, commit or abort is the coordinator's: anyone who may
 	// publish on bank.node subjects could otherwise credit an account with no debit.
 	Coordinators *decisionsig.Verifier
+
+	liveMu    sync.Mutex
+	liveNodes map[string]bool
+	liveAt    time.Time
 }
 
-// routedOps are the operations on one account that the owning node serves.
+// routedOps are the operations on one account that read it or open it: any node receives them
+// (a queue group) and forwards them to the owner.
 var routedOps = []struct{ op, description string }{
 	{contract.OpOpen, `Open the account in the subject, with no overdraft: {"id":"<request id>","currency":"EUR","node":"<optional>"}`},
 	{contract.OpGet, "The account's state, balances and owning node"},
 	{contract.OpBalance, "The account's ledger balance, amount on hold and available balance"},
-	{contract.OpDeposit, `Deposit: {"id":"<request id>","amount":"12.50","description":"<optional>"}`},
+}
+
+// ownerOps are the operations that move money or change an account's terms. They are never
+// forwarded: every node receives each request (no queue group) and only the owner serves it, so
+// no node's NATS user needs the right to send them to another node, and a stolen node credential
+// cannot deposit into, withdraw from, close or give credit to an account of another node
+// (docs/adr/0021). The cost is one copy of each such request per node.
+var ownerOps = []struct{ op, description string }{
+	{contract.OpDeposit, `Operators (tellers) only: deposit: {"id":"<request id>","amount":"12.50","description":"<optional>"}`},
 	{contract.OpWithdraw, `Withdraw: {"id":"<request id>","amount":"12.50","description":"<optional>"}`},
 	{contract.OpClose, `Close an account with zero balance and no holds: {"id":"<request id>"}`},
 	{contract.OpLimit, `Operators only: set the overdraft limit: {"id":"<request id>","overdraft_limit":"50.00"}`},
 }
 
-// AddEndpoints registers the public endpoints, which any node serves and routes to the owner, and
-// this node's own endpoints, to which other nodes forward. wrap decorates every handler (metrics,
-// concurrency); its first argument is the endpoint's name.
+// AddEndpoints registers the public endpoints, which any node serves and routes to the owner or
+// which only the owner answers, and this node's own endpoints, to which other nodes forward.
+// wrap decorates every handler (metrics, concurrency); its first argument is the endpoint's name.
 func (a *API) AddEndpoints(svc micro.Service, wrap func(string, micro.Handler) micro.Handler) error {
 	front := svc.AddGroup("bank.account")
 	own := svc.AddGroup("bank.node." + a.Node)
@@ -63,6 +77,14 @@ func (a *API) AddEndpoints(svc micro.Service, wrap func(string, micro.Handler) m
 		if err := own.AddEndpoint(name, wrap(name, micro.HandlerFunc(func(req micro.Request) { a.serveOwn(req, op) })),
 			micro.WithEndpointSubject("account.*."+op),
 			micro.WithEndpointMetadata(map[string]string{"description": "Forwarded " + op + " for an account this node owns"})); err != nil {
+			return err
+		}
+	}
+	for _, r := range ownerOps {
+		op := r.op
+		if err := front.AddEndpoint(op, wrap(op, micro.HandlerFunc(func(req micro.Request) { a.serveIfOwner(req, op) })),
+			micro.WithEndpointSubject("*."+op), micro.WithEndpointQueueGroupDisabled(),
+			micro.WithEndpointMetadata(map[string]string{"description": r.description})); err != nil {
 			return err
 		}
 	}
@@ -151,6 +173,51 @@ func (a *API) routeTo(req micro.Request, id, op string) {
 		return
 	}
 	a.forward(ctx, req, target, id, op)
+}
+
+// serveIfOwner serves op on the account in bank.account.<id>.<op> if this node owns it. Every
+// node receives the request; a node that does not own the account stays silent, unless no node
+// can answer: an account no one registered is not found (each node may say so; the client keeps
+// the first answer), and an owner that is not running is unavailable.
+func (a *API) serveIfOwner(req micro.Request, op string) {
+	ctx, cancel := context.WithTimeout(context.Background(), a.Timeout)
+	defer cancel()
+	id := token(req.Subject(), 2)
+	if e := contract.CheckID("account id", id); e != nil {
+		contract.Respond(req, nil, e)
+		return
+	}
+	owner, err := a.Registry.Whereis(ctx, id)
+	switch {
+	case errors.Is(err, registry.ErrNotFound):
+		contract.Respond(req, nil, notFound(id))
+	case err != nil:
+		contract.Respond(req, nil, a.internal("whereis", err))
+	case owner == a.Node:
+		reply, e := a.serve(ctx, op, id, req.Data())
+		contract.Respond(req, reply, e)
+	case !a.live(ctx, owner):
+		contract.Respond(req, nil, contract.Errorf(contract.CodeNodeUnavailable,
+			"node %s, which owns account %s, is not running: retry later with the same request id", owner, id))
+	}
+}
+
+// live tells whether node is in the list of live nodes, read at most once a second: it is asked
+// for every money request a node does not own.
+func (a *API) live(ctx context.Context, node string) bool {
+	a.liveMu.Lock()
+	defer a.liveMu.Unlock()
+	if time.Since(a.liveAt) > time.Second {
+		if nodes, err := a.Nodes.List(ctx); err == nil {
+			a.liveNodes, a.liveAt = map[string]bool{}, time.Now()
+			for _, n := range nodes {
+				a.liveNodes[n.Name] = true
+			}
+		} else if a.liveNodes == nil {
+			return true // unknown: stay silent, as when it is running
+		}
+	}
+	return a.liveNodes[node]
 }
 
 // forward sends the request to the owning node and relays its reply, headers included, so the

@@ -455,6 +455,35 @@ func TestAnUnreachableOwnerIsReportedAsUnavailable(t *testing.T) {
 	wantCode(t, err, contract.CodeNodeUnavailable)
 	_, err = b.c.Open(ctx(t), "zed", contract.OpenRequest{ID: "o-1", Currency: "EUR", Node: "account-2"})
 	wantCode(t, err, contract.CodeNodeUnavailable)
+	// A withdrawal is not forwarded: account-1 sees it too, and says the owner is away (once its
+	// list of live nodes, read at most once a second, no longer has account-2).
+	testkit.CheckFor(t, 5*time.Second, 100*time.Millisecond, func() error {
+		_, err := b.c.Withdraw(ctx(t), "bob", contract.MoneyRequest{ID: "w-1", Amount: "1.00"})
+		if contract.CodeOf(err) != contract.CodeNodeUnavailable {
+			return fmt.Errorf("withdraw from a stopped owner: %v", err)
+		}
+		return nil
+	})
+}
+
+// TestMoneyRequestsAreAnsweredByTheOwnerAlone pins that a deposit reaches the owner without any
+// forwarding (every node receives it; only the owner answers), exactly once, and that an
+// unknown account is not found.
+func TestMoneyRequestsAreAnsweredByTheOwnerAlone(t *testing.T) {
+	t.Parallel()
+	b := startBank(t)
+	b.open(t, "bob", "account-2")
+	for i := range 5 {
+		r, err := b.c.Deposit(ctx(t), "bob", contract.MoneyRequest{ID: fmt.Sprintf("d-%d", i), Amount: "1.00"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.BalanceAfter != fmt.Sprintf("%d.00", i+1) {
+			t.Fatalf("deposit %d: balance after %s", i, r.BalanceAfter)
+		}
+	}
+	_, err := b.c.Deposit(ctx(t), "nobody", contract.MoneyRequest{ID: "d-1", Amount: "1.00"})
+	wantCode(t, err, contract.CodeAccountNotFound)
 }
 
 func accountIDs(t *testing.T, url string) []string {
