@@ -46,6 +46,9 @@ const (
 	UserSystem      = "system"
 )
 
+// AuthCalloutSubject is where the server asks the auth service about a login.
+const AuthCalloutSubject = "$SYS.REQ.USER.AUTH"
+
 // PasswordVar is the environment variable that holds user's password: ACCOUNT_1_PASSWORD for
 // user account-1.
 func PasswordVar(user string) string {
@@ -187,7 +190,8 @@ accounts {
 	w("    ]\n  }\n\n")
 
 	w("  # The auth service's callout connection: it answers $SYS.REQ.USER.AUTH and nothing else.\n")
-	w("  %s {\n    users: [ { user: %q, password: $%s } ]\n  }\n\n", AuthAccount, UserAuth, PasswordVar(UserAuth))
+	w("  %s {\n    users: [\n      {\n        user: %q, password: $%s\n", AuthAccount, UserAuth, PasswordVar(UserAuth))
+	w("        permissions: { publish: { deny: [\">\"] }, subscribe: [%q], allow_responses: true }\n      }\n    ]\n  }\n\n", AuthCalloutSubject)
 	w("  # The system account: server monitoring and events (`nats server ...`), for operators.\n")
 	w("  %s {\n    users: [ { user: %q, password: $%s } ]\n  }\n}\n\n", SystemAccount, UserSystem, PasswordVar(UserSystem))
 
