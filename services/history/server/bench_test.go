@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
+	"strconv"
 	"testing"
 	"time"
 
@@ -43,19 +45,32 @@ func BenchmarkIngest(b *testing.B) {
 
 // BenchmarkQueryPage measures the latency of one page of 50 rows of one account among 1,000,000
 // rows (1,000 accounts of 1,000 rows), through NATS, at pages spread over the account's history,
-// sorted by time and by amount.
+// sorted by time and by amount. TSBANK_BENCH_ROWS sets the number of rows (a multiple of 1,000:
+// one account per 1,000 rows); the test command runs it once with a few thousand, so that it
+// cannot rot unnoticed.
 //
 //	go test ./services/history/server -run '^$' -bench QueryPage -benchtime 2000x
 func BenchmarkQueryPage(b *testing.B) {
+	rows := 1_000_000
+	if v := os.Getenv("TSBANK_BENCH_ROWS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1000 {
+			b.Fatalf("TSBANK_BENCH_ROWS=%q: give at least 1000", v)
+		}
+		rows = n
+	}
+	accounts := rows / 1000
+	account := fmt.Sprintf("acc-%04d", 7%accounts)
 	f := newFixture(b)
 	ctx := context.Background()
+	// Row i belongs to account i % accounts and is its (i / accounts + 1)-th event.
 	_, err := f.pool.Exec(ctx, `INSERT INTO transactions (event_id, account, type, amount, amount_minor, currency,
-			balance_after, balance_after_minor, at, description, node, stream_seq)
-		SELECT gen_random_uuid(), 'acc-' || lpad((i % 1000)::text, 4, '0'),
+			balance_after, balance_after_minor, at, description, node, stream_seq, account_seq)
+		SELECT gen_random_uuid(), 'acc-' || lpad((i % $2)::text, 4, '0'),
 			(ARRAY['deposit','withdrawal','transfer_out','transfer_in'])[1 + i % 4],
 			(i % 10000) / 100.0, i % 10000, 'EUR', i / 100.0, i, timestamptz '2026-01-01' + i * interval '1 second',
-			'row ' || i, 'account-1', i
-		FROM generate_series(1, 1000000) AS i`)
+			'row ' || i, 'account-1', i, i / $2 + 1
+		FROM generate_series(0, $1 - 1) AS i`, rows, accounts)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -70,7 +85,7 @@ func BenchmarkQueryPage(b *testing.B) {
 			q := contract.HistoryQuery{Sort: sort, Limit: 50}
 			for {
 				var page contract.HistoryPage
-				if err := f.c.Call(ctx, contract.HistorySubject("acc-0007", "query"), q, &page); err != nil {
+				if err := f.c.Call(ctx, contract.HistorySubject(account, "query"), q, &page); err != nil {
 					b.Fatal(err)
 				}
 				if page.Next == "" {
@@ -85,7 +100,7 @@ func BenchmarkQueryPage(b *testing.B) {
 				q.Cursor = cursors[i%len(cursors)]
 				t0 := time.Now()
 				var page contract.HistoryPage
-				if err := f.c.Call(ctx, contract.HistorySubject("acc-0007", "query"), q, &page); err != nil || len(page.Rows) != 50 {
+				if err := f.c.Call(ctx, contract.HistorySubject(account, "query"), q, &page); err != nil || len(page.Rows) != 50 {
 					b.Fatalf("page: %d rows, %v", len(page.Rows), err)
 				}
 				latencies = append(latencies, time.Since(t0))

@@ -52,10 +52,8 @@ func newFixture(t testing.TB) *fixture {
 	if f.js, err = jetstream.New(f.nc); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.js.CreateOrUpdateStream(context.Background(), contract.EventsStreamConfig(1)); err != nil {
-		t.Fatal(err)
-	}
-	if f.kv, err = f.js.CreateKeyValue(context.Background(), jetstream.KeyValueConfig{Bucket: contract.AccountsBucket}); err != nil {
+	// The stream, the registry and the consumer are provisioned by testkit.StartNATS.
+	if f.kv, err = f.js.KeyValue(context.Background(), contract.AccountsBucket); err != nil {
 		t.Fatal(err)
 	}
 	if f.pool, err = pgxpool.New(context.Background(), f.db); err != nil {
