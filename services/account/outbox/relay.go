@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"tsbank/contract"
+	"tsbank/platform/provision"
 )
 
 // Relay publishes the outbox's unsent rows to JetStream and marks them sent.
@@ -43,12 +44,27 @@ func (r *Relay) Notify() {
 
 // Run relays until ctx ends. Publish failures are logged and retried at the next poll; the rows
 // stay unsent until JetStream has acknowledged them.
+//
+// When publishing fails because the events stream is gone (an operator removed it), the relay
+// says once what to run and goes on trying quietly; the rows wait in the outbox, and it says so
+// again when the stream is back.
 func (r *Relay) Run(ctx context.Context) {
 	t := time.NewTicker(r.poll)
 	defer t.Stop()
+	missing := false
 	for {
 		n, err := r.Drain(ctx)
-		if err != nil && ctx.Err() == nil {
+		switch {
+		case err == nil && missing:
+			missing = false
+			r.log.Info("the events stream is back; relaying the outbox again")
+		case err == nil, ctx.Err() != nil:
+		case r.streamMissing(ctx):
+			if !missing {
+				missing = true
+				r.log.Error("the events stream is gone; events wait in the outbox", "stream", contract.EventsStream, "err", err, "fix", provision.Hint)
+			}
+		default:
 			r.log.Warn("outbox relay", "err", err)
 		}
 		if err == nil && n == r.batch {
@@ -61,6 +77,12 @@ func (r *Relay) Run(ctx context.Context) {
 		case <-t.C:
 		}
 	}
+}
+
+// streamMissing tells whether the events stream does not exist.
+func (r *Relay) streamMissing(ctx context.Context) bool {
+	_, err := r.js.Stream(ctx, contract.EventsStream)
+	return provision.Missing(err)
 }
 
 // Drain publishes one batch of unsent rows and returns how many it marked sent.

@@ -3,6 +3,9 @@ package outbox_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -11,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"tsbank/contract"
+	"tsbank/platform/provision"
 	"tsbank/services/account/outbox"
 	"tsbank/testkit"
 )
@@ -191,4 +195,85 @@ func TestRelayPublishesRowsFromBeforeTheUpgradeOnTheNodesOutboxSubject(t *testin
 			t.Fatalf("event %s is on %s, want %s", m.Header.Get(nats.MsgIdHdr), m.Subject, want)
 		}
 	}
+}
+
+// TestARemovedStreamIsWaitedForAndTheOutboxDrainsWhenItIsBack pins the operator's view of a
+// deleted events stream (issue 10): the events wait in the outbox, the relay says once what to
+// run instead of every poll, and it relays them as soon as the stream is provisioned again.
+func TestARemovedStreamIsWaitedForAndTheOutboxDrainsWhenItIsBack(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	ns := testkit.StartNATS(t)
+	js, err := jetstream.New(testkit.Connect(t, ns))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool, err := pgxpool.New(ctx, testkit.Postgres(t, "account"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	if _, err := pool.Exec(ctx, `INSERT INTO accounts (id, currency) VALUES ('alice', 'EUR')`); err != nil {
+		t.Fatal(err)
+	}
+	if err := js.DeleteStream(ctx, contract.EventsStream); err != nil {
+		t.Fatal(err)
+	}
+	logged := &warnings{}
+	relay := outbox.NewRelay(pool, js, slog.New(logged), node, 7, 50*time.Millisecond)
+	if _, err := pool.Exec(ctx, insertRow, eventID(1), payload(1)); err != nil {
+		t.Fatal(err)
+	}
+	rctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { relay.Run(rctx); close(done) }()
+	t.Cleanup(func() { stop(); <-done })
+
+	time.Sleep(time.Second) // many polls
+	if got := logged.all(); len(got) != 1 || !strings.Contains(got[0], "tsbankctl provision") {
+		t.Fatalf("logged %q, want one message with the command to run", got)
+	}
+	testkit.Provision(t, ns.ClientURL(), provision.Defaults)
+	testkit.CheckFor(t, 10*time.Second, 50*time.Millisecond, func() error {
+		var unsent int
+		if err := pool.QueryRow(ctx, `SELECT count(*) FROM outbox WHERE sent_at IS NULL`).Scan(&unsent); err != nil {
+			return err
+		}
+		if unsent != 0 {
+			return fmt.Errorf("%d rows unsent", unsent)
+		}
+		return nil
+	})
+	if got := logged.all(); len(got) != 1 {
+		t.Fatalf("logged %q after the stream came back", got)
+	}
+}
+
+// warnings keeps the messages logged at warn and above, with their "fix".
+type warnings struct {
+	mu   sync.Mutex
+	msgs []string
+}
+
+func (w *warnings) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelWarn }
+func (w *warnings) Handle(_ context.Context, r slog.Record) error {
+	msg := r.Message
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == "fix" {
+			msg += " | " + a.Value.String()
+		}
+		return true
+	})
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.msgs = append(w.msgs, msg)
+	return nil
+}
+func (w *warnings) WithAttrs([]slog.Attr) slog.Handler { return w }
+func (w *warnings) WithGroup(string) slog.Handler      { return w }
+
+func (w *warnings) all() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]string(nil), w.msgs...)
 }

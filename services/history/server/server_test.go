@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"io"
 	"net/http"
 	"strings"
@@ -41,6 +42,7 @@ type fixture struct {
 	pool  *pgxpool.Pool
 	store *pgstore.Store
 	srv   *hserver.Server
+	log   *slog.Logger // the service's logger; testkit.Logger if nil
 }
 
 func newFixture(t testing.TB) *fixture {
@@ -74,7 +76,11 @@ func (f *fixture) start(extra ...string) {
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	if f.srv, err = hserver.Start(context.Background(), cfg, testkit.Logger(f.t)); err != nil {
+	log := f.log
+	if log == nil {
+		log = testkit.Logger(f.t)
+	}
+	if f.srv, err = hserver.Start(context.Background(), cfg, log); err != nil {
 		f.t.Fatal(err)
 	}
 	srv := f.srv
