@@ -22,6 +22,7 @@ import (
 func TestMain(m *testing.M) { testkit.Main(m) }
 
 type fixture struct {
+	url   string // the NATS server's
 	pool  *pgxpool.Pool
 	js    jetstream.JetStream
 	relay *outbox.Relay
@@ -35,9 +36,6 @@ func setup(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := js.CreateOrUpdateStream(ctx, contract.EventsStreamConfig(1)); err != nil {
-		t.Fatal(err)
-	}
 	pool, err := pgxpool.New(ctx, testkit.Postgres(t, "account"))
 	if err != nil {
 		t.Fatal(err)
@@ -46,7 +44,7 @@ func setup(t *testing.T) *fixture {
 	if _, err := pool.Exec(ctx, `INSERT INTO accounts (id, currency) VALUES ('alice', 'EUR')`); err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{pool: pool, js: js, relay: outbox.NewRelay(pool, js, testkit.Logger(t), node, 7, time.Hour)}
+	return &fixture{url: ns.ClientURL(), pool: pool, js: js, relay: outbox.NewRelay(pool, js, testkit.Logger(t), node, 7, time.Hour)}
 }
 
 const node = "account-1"
@@ -203,19 +201,8 @@ func TestRelayPublishesRowsFromBeforeTheUpgradeOnTheNodesOutboxSubject(t *testin
 func TestARemovedStreamIsWaitedForAndTheOutboxDrainsWhenItIsBack(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	ns := testkit.StartNATS(t)
-	js, err := jetstream.New(testkit.Connect(t, ns))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool, err := pgxpool.New(ctx, testkit.Postgres(t, "account"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	if _, err := pool.Exec(ctx, `INSERT INTO accounts (id, currency) VALUES ('alice', 'EUR')`); err != nil {
-		t.Fatal(err)
-	}
+	f := setup(t)
+	pool, js := f.pool, f.js
 	if err := js.DeleteStream(ctx, contract.EventsStream); err != nil {
 		t.Fatal(err)
 	}
@@ -233,7 +220,7 @@ func TestARemovedStreamIsWaitedForAndTheOutboxDrainsWhenItIsBack(t *testing.T) {
 	if got := logged.all(); len(got) != 1 || !strings.Contains(got[0], "tsbankctl provision") {
 		t.Fatalf("logged %q, want one message with the command to run", got)
 	}
-	testkit.Provision(t, ns.ClientURL(), provision.Defaults)
+	testkit.Provision(t, f.url, provision.Defaults)
 	testkit.CheckFor(t, 10*time.Second, 50*time.Millisecond, func() error {
 		var unsent int
 		if err := pool.QueryRow(ctx, `SELECT count(*) FROM outbox WHERE sent_at IS NULL`).Scan(&unsent); err != nil {
