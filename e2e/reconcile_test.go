@@ -125,3 +125,24 @@ func TestReconciliationFindsWhatWentWrong(t *testing.T) {
 		}
 	}
 }
+
+// TestReconciliationAcceptsEmptyAndOverdrawnAccounts pins a bug the compose test found: the node's
+// balance was read as an amount moved, so an account at 0.00, or below zero in its overdraft, was
+// reported as a difference.
+func TestReconciliationAcceptsEmptyAndOverdrawnAccounts(t *testing.T) {
+	b := startBank(t)
+	b.startHistory()
+	b.open("empty", "account-1", "EUR")
+	b.open("overdrawn", "account-2", "EUR")
+	if _, err := b.c.SetLimit(ctx(t), "overdrawn", contract.LimitRequest{ID: "l-1", OverdraftLimit: "50.00"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.c.Withdraw(ctx(t), "overdrawn", contract.MoneyRequest{ID: "w-1", Amount: "20.00"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.balance("overdrawn"); got != "-20.00" {
+		t.Fatalf("overdrawn's balance %s", got)
+	}
+	b.historyMatchesOutboxes()
+	b.reconciled()
+}

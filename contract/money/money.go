@@ -57,6 +57,16 @@ func Parse(s string, c Currency) (int64, error) { return parse(s, c, false) }
 // ParseNonNegative is Parse allowing zero ("0.00"), for a limit rather than an amount moved.
 func ParseNonNegative(s string, c Currency) (int64, error) { return parse(s, c, true) }
 
+// ParseBalance reads a balance as Format writes it: zero, or negative ("-3.05") for an account in
+// its overdraft. Amounts moved are never read with it.
+func ParseBalance(s string, c Currency) (int64, error) {
+	if rest, ok := strings.CutPrefix(s, "-"); ok {
+		n, err := parse(rest, c, false)
+		return -n, err
+	}
+	return parse(s, c, true)
+}
+
 func parse(s string, c Currency, zeroAllowed bool) (int64, error) {
 	bad := func(reason string) (int64, error) { return 0, &ParseError{Input: s, Reason: reason} }
 	if s == "" {

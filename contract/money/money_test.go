@@ -112,3 +112,20 @@ func TestCheckSyntax(t *testing.T) {
 		}
 	}
 }
+
+// TestParseBalanceReadsWhatFormatWrites pins a bug: reconciliation read a node's balance with
+// Parse, so every account at 0.00 (and every overdrawn one) was reported as a difference.
+func TestParseBalanceReadsWhatFormatWrites(t *testing.T) {
+	eur, _ := LookupCurrency("EUR")
+	for _, n := range []int64{0, 1, -1, 1250, -305, MaxMinor, -MaxMinor} {
+		got, err := ParseBalance(Format(n, eur), eur)
+		if err != nil || got != n {
+			t.Errorf("ParseBalance(%q) = %d, %v; want %d", Format(n, eur), got, err, n)
+		}
+	}
+	for _, bad := range []string{"", "-0.00", "--1.00", "+1.00", "1.234", "-", "abc"} {
+		if _, err := ParseBalance(bad, eur); err == nil {
+			t.Errorf("ParseBalance(%q) accepted", bad)
+		}
+	}
+}

@@ -158,7 +158,7 @@ func (a *API) askNode(ctx context.Context, id string, s history.Summary) (*check
 		d.Problem = fmt.Sprintf("the history has events numbered up to %d, the node's newest is %d: the node lost events", s.LastSeq, bal.EventSeq)
 		return nil, &d
 	}
-	n, err := money.Parse(bal.Balance, c)
+	n, err := money.ParseBalance(bal.Balance, c)
 	if err != nil {
 		d.Problem = "the node's balance is not in the history's currency: " + err.Error()
 		return nil, &d
