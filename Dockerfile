@@ -10,7 +10,7 @@ WORKDIR /src
 COPY . .
 RUN CGO_ENABLED=0 GOFLAGS=-mod=vendor go build -trimpath -ldflags='-s -w' -o /out/ \
       ./services/account/cmd/account ./services/coordinator/cmd/coordinator \
-      ./services/history/cmd/history ./cmd/natsd ./cmd/tsbankctl
+      ./services/history/cmd/history ./services/auth/cmd/auth ./cmd/natsd ./cmd/tsbankctl
 
 FROM scratch AS account
 COPY --from=build /out/account /account
@@ -26,6 +26,11 @@ FROM scratch AS history
 COPY --from=build /out/history /history
 USER 65532:65532
 ENTRYPOINT ["/history"]
+
+FROM scratch AS auth
+COPY --from=build /out/auth /auth
+USER 65532:65532
+ENTRYPOINT ["/auth"]
 
 FROM scratch AS tsbankctl
 COPY --from=build /out/tsbankctl /tsbankctl

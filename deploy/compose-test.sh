@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # The compose test: builds the images (with stand-ins for third-party ones), starts the real
-# docker-compose.yml, and uses the bank from the host the way the README says, with the nats CLI
-# (natscli v0.5.0, built from its Go module) and psql. It kills an account node's container and
-# checks that nothing was lost; then it starts the stack again with NATS as a three-server cluster
-# and kills one server. The stack is removed at the end, whatever happened.
+# docker-compose.yml with fresh secrets from `tsbankctl secrets`, and uses the bank from the host
+# the way the README says, with the nats CLI (natscli v0.5.0, built from its Go module) and psql:
+# the demo as the operator, customers logged in by the auth callout (one of them added while the
+# bank runs), their denials, a teller's deposit, the closed-by-default ports and database roles,
+# and a placeholder secret refused. It kills an account node's container and checks that nothing
+# was lost; then it starts the stack again with NATS as a three-server cluster and kills one
+# server. The stack is removed at the end, whatever happened.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+begin=$SECONDS
 project=tsbank-compose-test
 pass=0 fail=0
 check() { # check NAME COMMAND...: runs the command, counts the outcome
@@ -22,6 +26,8 @@ eventually() { # eventually SECONDS COMMAND...: retries the command until it suc
 }
 
 if command -v docker-compose >/dev/null; then compose=(docker-compose); else compose=(docker compose); fi
+# The defaults are under test: closed ports (TSBANK_BIND unset) and the single-server file first.
+unset TSBANK_BIND COMPOSE_FILE
 mkdir -p bin
 if [ ! -x bin/nats ]; then
   echo "== building the nats CLI (natscli v0.5.0)"
@@ -29,18 +35,22 @@ if [ ! -x bin/nats ]; then
 fi
 command -v psql >/dev/null || { apt-get update -qq && apt-get install -y -qq postgresql-client >/dev/null; }
 
-echo "== building images"
-bash deploy/build-images.sh || exit 1
-
-# Fresh passwords for this run, in an env file of its own.
+# Fresh secrets for this run, in an env file of its own, made the way deploy/secrets.sh makes .env;
+# the nats CLI's contexts in a directory of their own.
 env_file=$(mktemp)
-for v in POSTGRES ACCOUNT_DB COORDINATOR_DB HISTORY_DB ACCOUNT COORDINATOR HISTORY OPERATOR ALICE BOB; do echo "${v}_PASSWORD=$v-$RANDOM$RANDOM"; done >"$env_file"
-echo "CURSOR_SECRET=cursor-$RANDOM$RANDOM" >>"$env_file"
-go run ./cmd/tsbankctl keygen >>"$env_file" || exit 1 # a fresh coordinator signing key
-set -a; . "$env_file"; set +a
+natsconfig=$(mktemp -d)
+cleanup() { dc down -v --remove-orphans >/dev/null 2>&1; rm -rf "$env_file" "$natsconfig"; }
 dc() { "${compose[@]}" --env-file "$env_file" -p "$project" "$@"; }
-cleanup() { dc down -v --remove-orphans >/dev/null 2>&1; rm -f "$env_file"; }
 trap cleanup EXIT
+go run ./cmd/tsbankctl secrets >"$env_file" || exit 1
+set -a; . "$env_file"; set +a
+CAROL_PASSWORD=carol-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n') # added at run time, below
+declare -A password=([alice]=$DEMO_ALICE_PASSWORD [bob]=$DEMO_BOB_PASSWORD [carol]=$CAROL_PASSWORD)
+
+echo "== building images"
+t0=$SECONDS
+bash deploy/build-images.sh || exit 1
+echo "     images built in $((SECONDS - t0)) s"
 
 healthy() { # every long-running container of the project is healthy
   local s
@@ -56,29 +66,91 @@ check "every container healthy within 60 s" eventually 60 healthy
 echo "     up to healthy: $(( ($(date +%s%N) - t0) / 1000000 )) ms"
 
 N="bin/nats -s nats://127.0.0.1:4222"
-as() { local who=$1; shift; local pw="${who^^}_PASSWORD"; $N --user "$who" --password "${!pw}" --inbox-prefix "_INBOX_$who" "$@"; }
+# A customer, logged in by the auth callout, with their own inbox prefix.
+as() { local who=$1; shift; $N --user "$who" --password "${password[$who]}" --inbox-prefix "_INBOX_$who" "$@"; }
 op() { $N --user operator --password "$OPERATOR_PASSWORD" "$@"; }
 has() { # has TEXT COMMAND...: the command's output contains TEXT (else it is shown)
   local text=$1 out; shift
   out=$("$@" 2>&1)
   grep -qF -- "$text" <<<"$out" || { echo "$out"; return 1; }
 }
+fails_with() { # fails_with TEXT COMMAND...: the command fails, and its output contains TEXT
+  local text=$1 out; shift
+  if out=$("$@" 2>&1); then echo "it did not fail:"; echo "$out"; return 1; fi
+  grep -qF -- "$text" <<<"$out" || { echo "$out"; return 1; }
+}
 sql() { PGPASSWORD=$POSTGRES_PASSWORD psql -h 127.0.0.1 -U tsbank -d "$1" -tAc "$2"; }
 rows_are() { [ "$(sql tsbank_history "select count(*) from transactions where account in ('alice', 'bob')")" = "$1" ]; }
+micro_ls() { local out; out=$(op micro ls 2>&1); for s in account coordinator history customers; do grep -qw "$s" <<<"$out" || { echo "$out"; return 1; }; done; }
+db_denied() { # db_denied ROLE PASSWORD DATABASE: the role may not connect to the database
+  local out
+  out=$(PGPASSWORD=$2 psql -h 127.0.0.1 -U "$1" -d "$3" -tAc 'select 1' 2>&1) && { echo "$1 reached $3"; return 1; }
+  grep -q 'permission denied for database' <<<"$out" || { echo "$out"; return 1; }
+}
+db_own() { PGPASSWORD=$2 psql -h 127.0.0.1 -U "$1" -d "$3" -tAc "select count(*) >= 0 from $4" | grep -qx t; }
+loopback() { # loopback SERVICE PORT HOSTPORT: the container's port is published on 127.0.0.1:HOSTPORT only
+  local out
+  out=$(docker port "$(dc ps -q "$1")" "$2" 2>&1)
+  [ "$out" = "127.0.0.1:$3" ] || { echo "docker port $1 $2: $out"; return 1; }
+}
+all_loopback() { # no port of any container of the project is published beyond 127.0.0.1
+  local c out=""
+  for c in $(docker ps --filter "label=com.docker.compose.project=$project" -q); do out+=$(docker port "$c")$'\n'; done
+  grep -q . <<<"$out" || { echo "no published port"; return 1; }
+  if grep -v -e '^$' -e '-> 127\.0\.0\.1:' <<<"$out"; then return 1; fi
+}
+starts() { # the start time and restart count of every container of the project
+  docker inspect -f '{{.Name}} {{.RestartCount}} {{.State.StartedAt}}' $(dc ps -q) | sort
+}
 
-check "nats micro ls shows the services" bash -c "$(declare -f op); N='$N'; OPERATOR_PASSWORD='$OPERATOR_PASSWORD'; out=\$(op micro ls 2>&1); for s in account coordinator history; do echo \"\$out\" | grep -q \$s || exit 1; done"
-check "the demo opens accounts on both nodes and transfers" has 'alice on account-1  balance   327.30' dc run --rm demo
-check "alice's account is on account-1 (a retried open)" has '"node":"account-1"' as alice req bank.account.alice.open '{"id":"demo-open","currency":"EUR","node":"account-1"}'
-check "alice deposits" has '"balance_after":"427.30"' as alice req bank.account.alice.deposit '{"id":"d-1","amount":"100.00","description":"bonus"}'
+check "nats micro ls shows the services, the auth service's customer directory too" micro_ls
+check "the demo adds alice and bob, opens accounts on both nodes and transfers" has 'alice on account-1  balance   327.30' dc run --rm -T demo
+check "the demo added alice and bob as customers" has '"accounts":["bob"]' op req bank.customers.get '{"customer":"bob"}'
+check "a second demo run succeeds and changes nothing" has 'customer alice exists already' dc run --rm -T demo
+check "alice's account is on account-1 (a retried open, as alice)" has '"node":"account-1"' as alice req bank.account.alice.open '{"id":"demo-open","currency":"EUR","node":"account-1"}'
+check "a teller deposits into alice's account" has '"balance_after":"427.30"' op req bank.account.alice.deposit '{"id":"d-1","amount":"100.00","description":"bonus"}'
 check "alice pays bob across nodes" has '"status":"committed"' as alice req bank.transfer.alice '{"id":"t-1","to":"bob","amount":"30.00","description":"rent"}'
 check "alice reads her balance" has '"balance":"397.30"' as alice req bank.account.alice.balance ''
 check "bob reads his balance" has '"balance":"364.50"' as bob req bank.account.bob.balance ''
 check "alice reads her history as a table" eventually 10 has 'net 397.30' as alice req bank.history.alice.query '{"format":"table"}'
 check "psql sees the rows" eventually 10 rows_are 11
 check "alice is denied bob's account" has 'Permissions Violation for Publish to "bank.account.bob.balance"' as alice req --timeout 1s bank.account.bob.balance ''
+XDG_CONFIG_HOME=$natsconfig bin/nats context save alice --server nats://127.0.0.1:4222 --user alice \
+  --password "$DEMO_ALICE_PASSWORD" --inbox-prefix _INBOX_alice >/dev/null
+check "nats --context alice: bob's balance is refused" has 'Permissions Violation for Publish to "bank.account.bob.balance"' env XDG_CONFIG_HOME="$natsconfig" bin/nats --context alice req --timeout 1s bank.account.bob.balance ''
 check "alice is denied paying from bob's account" has 'Permissions Violation' as alice req --timeout 1s bank.transfer.bob '{"id":"x","to":"alice","amount":"1"}'
-check "each service's database role reaches only its own data" bash -c "PGPASSWORD='$HISTORY_DB_PASSWORD' psql -h 127.0.0.1 -U tsbank_history -d tsbank_account_1 -c 'select 1' 2>&1 | grep -q 'permission denied for database' && PGPASSWORD='$HISTORY_DB_PASSWORD' psql -h 127.0.0.1 -U tsbank_history -d tsbank_history -tAc 'select count(*) >= 0 from transactions' | grep -q t"
-check "a wrong password is refused" has 'Authorization Violation' $N --user alice --password wrong req bank.account.alice.balance ''
+check "alice may not deposit (a teller's request)" has 'Permissions Violation for Publish to "bank.account.alice.deposit"' as alice req --timeout 1s bank.account.alice.deposit '{"id":"d-x","amount":"1000.00"}'
+check "alice may not set her own overdraft limit" has 'Permissions Violation' as alice req --timeout 1s bank.account.alice.limit '{"id":"l-x","overdraft_limit":"1000.00"}'
+check "an open with an overdraft_limit is refused" has 'overdraft_limit is not accepted' as alice req --timeout 2s bank.account.alice.open '{"id":"o-od","currency":"EUR","overdraft_limit":"1000.00"}'
+check "a wrong password is refused" has 'Authorization Violation' $N --user alice --password wrong-password req bank.account.alice.balance ''
+check "an unknown customer is refused" has 'Authorization Violation' $N --user mallory --password mallory-password req bank.account.mallory.balance ''
+
+echo "== a customer added while the bank runs"
+before=$(starts)
+check "the operator adds carol with tsbankctl customer add" has 'customer carol added with accounts carol-savings' \
+  dc run --rm -T --no-deps -e CUSTOMER_PASSWORD="$CAROL_PASSWORD" migrate customer add carol carol-savings
+check "carol logs in and sees only her accounts" has '"accounts":["carol-savings"]' as carol req --timeout 2s bank.customer.carol.accounts ''
+check "carol opens her account" has '"id":"carol-savings"' as carol req --timeout 2s bank.account.carol-savings.open '{"id":"o-1","currency":"EUR"}'
+# Money comes in through a teller: the operator deposits, the customer sees it.
+carol_deposit() { op req bank.account.carol-savings.deposit '{"id":"d-1","amount":"20.00"}' >/dev/null 2>&1 && has '"balance":"20.00"' as carol req --timeout 2s bank.account.carol-savings.balance ''; }
+check "a teller deposits into carol's account, and carol sees it" carol_deposit
+check "carol is denied alice's balance" has 'Permissions Violation for Publish to "bank.account.alice.balance"' as carol req --timeout 1s bank.account.alice.balance ''
+check "carol is denied alice's accounts list" has 'Permissions Violation' as carol req --timeout 1s bank.customer.alice.accounts ''
+check "nothing was restarted to add carol" eval '[ "$(starts)" = "$before" ] || { echo "$before"; starts; false; }'
+
+echo "== closed by default"
+check "NATS (4222) is published on 127.0.0.1 only" loopback nats 4222 4222
+check "NATS monitoring (8222) is published on 127.0.0.1 only" loopback nats 8222 8222
+check "Postgres (5432) is published on 127.0.0.1 only" loopback postgres 5432 5432
+check "account-1's /metrics (8081) is published on 127.0.0.1 only" loopback account-1 8080 8081
+check "no port of any container is published beyond 127.0.0.1" all_loopback
+check "a service refuses a change-me NATS password" fails_with NATS_PASSWORD dc run --rm -T --no-deps -e NATS_PASSWORD=change-me-x coordinator
+check "the NATS server refuses a change-me password" fails_with OPERATOR_PASSWORD dc run --rm -T --no-deps -e OPERATOR_PASSWORD=change-me-x nats
+check "the history's role reaches its own database" db_own tsbank_history "$HISTORY_DB_PASSWORD" tsbank_history transactions
+check "the history's role cannot connect to account-1's database" db_denied tsbank_history "$HISTORY_DB_PASSWORD" tsbank_account_1
+check "the history's role cannot connect to account-2's database" db_denied tsbank_history "$HISTORY_DB_PASSWORD" tsbank_account_2
+check "account-1's role cannot connect to account-2's database" db_denied tsbank_account_1 "$ACCOUNT_1_DB_PASSWORD" tsbank_account_2
+check "the auth service's role cannot connect to account-1's database" db_denied tsbank_auth "$AUTH_DB_PASSWORD" tsbank_account_1
 
 # account-1 runs as two processes; kill the one holding the lease (its /readyz answers 200).
 serving=account-1
@@ -105,17 +177,20 @@ no_restarts() { # no container of the project was restarted (a service that gave
   docker inspect -f '{{.Name}} {{.RestartCount}}' $(dc ps -q) | awk '$2 != 0 {print; bad=1} END {exit bad}'
 }
 check "no service restarted while the cluster formed" no_restarts
-check "the demo runs on the cluster" has 'alice on account-1  balance   327.30' dc run --rm demo
+check "nats-2 and nats-3 are published on 127.0.0.1 only" eval 'loopback nats-2 4222 4223 && loopback nats-3 8222 8224'
+check "the demo runs on the cluster" has 'alice on account-1  balance   327.30' dc run --rm -T demo
 check "the events stream is replicated on three servers" has 'Replicas: 3' op stream info TSBANK_EVENTS
+check "the registry bucket is replicated on three servers" has 'Replicas: 3' op stream info KV_tsbank_accounts
 echo "== killing nats-2"
 docker kill "$(dc ps -q nats-2)" >/dev/null
 check "a transfer commits while nats-2 is down" eventually 20 has '"status":"committed"' as alice req --timeout 3s bank.transfer.alice '{"id":"t-c1","to":"bob","amount":"1.00"}'
+check "a customer logs in while nats-2 is down" eventually 20 has '"balance":"335.50"' as bob req --timeout 3s bank.account.bob.balance ''
 dc start nats-2 >/dev/null 2>&1
 check "nats-2 rejoins" eventually 60 healthy
 check "reconciliation on the cluster finds no difference" eventually 20 has '"differences":[]' op req bank.history.reconcile ''
 
 echo "== image sizes"
 docker image ls --format '{{.Repository}}:{{.Tag}} {{.Size}}' | grep -E '^tsbank/' | sed 's/^/     /'
-echo "compose test took $((SECONDS - start)) s"
+echo "compose test took $((SECONDS - start)) s from the first up ($((SECONDS - begin)) s with the build)"
 echo "compose: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

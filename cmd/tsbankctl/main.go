@@ -199,10 +199,20 @@ func demo(c *client.Client, out io.Writer) error {
 		{"alice", "account-1", "500.00"}, {"carol", "account-1", "80.00"},
 		{"bob", "account-2", "250.00"}, {"dave", "account-2", "0.00"},
 	}
+	// The customers first, in the customer directory (the auth service), each owning the account
+	// of their name: DEMO_<CUSTOMER>_PASSWORD is the password they log in with. Without it the
+	// customer is not added (the account is opened all the same, and only the operator uses it);
+	// one that exists already is left as it is, so a second run changes nothing.
+	for _, a := range accounts {
+		if err := demoCustomer(ctx, c, a.id, out); err != nil {
+			return err
+		}
+	}
 	for _, a := range accounts {
 		if _, err := c.Open(ctx, a.id, contract.OpenRequest{ID: "demo-open", Currency: "EUR", Node: a.node}); err != nil {
 			return fmt.Errorf("open %s: %w", a.id, err)
 		}
+		// A teller's deposit: the demo runs as the operator; customers may not deposit.
 		if a.deposit != "0.00" {
 			if _, err := c.Deposit(ctx, a.id, contract.MoneyRequest{ID: "demo-salary", Amount: a.deposit, Description: "salary"}); err != nil {
 				return fmt.Errorf("deposit into %s: %w", a.id, err)
@@ -233,4 +243,41 @@ func demo(c *client.Client, out io.Writer) error {
 		fmt.Fprintf(out, "%-5s on %s  balance %8s %s\n", a.id, a.node, b.Balance, b.Currency)
 	}
 	return nil
+}
+
+// demoCustomer adds customer id with the account of the same name and the password in
+// DEMO_<ID>_PASSWORD, unless the variable is empty or the customer exists already.
+func demoCustomer(ctx context.Context, c *client.Client, id string, out io.Writer) error {
+	v := "DEMO_" + strings.ToUpper(id) + "_PASSWORD"
+	password := os.Getenv(v)
+	if password == "" {
+		fmt.Fprintf(out, "customer %-5s not added: %s is not set\n", id, v)
+		return nil
+	}
+	for {
+		cu, err := c.Customer(ctx, id)
+		switch code := contract.CodeOf(err); {
+		case err == nil:
+			fmt.Fprintf(out, "customer %-5s exists already, with accounts %s\n", id, strings.Join(cu.Accounts, ", "))
+			return nil
+		case code == contract.CodeCustomerNotFound:
+			cu, err = c.AddCustomer(ctx, contract.AddCustomerRequest{ID: "demo-customer-" + id, Customer: id, Password: password, Accounts: []string{id}})
+			if contract.CodeOf(err) == contract.CodeCustomerExists { // added meanwhile by someone else
+				continue
+			}
+			if err != nil {
+				return fmt.Errorf("add customer %s: %w", id, err)
+			}
+			fmt.Fprintf(out, "customer %-5s added, with accounts %s (password: %s)\n", id, strings.Join(cu.Accounts, ", "), v)
+			return nil
+		case code == contract.CodeNodeUnavailable: // the auth service is starting
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("customer %s: the customer directory (auth service) does not answer: %w", id, err)
+			case <-time.After(250 * time.Millisecond):
+			}
+		default:
+			return fmt.Errorf("customer %s: %w", id, err)
+		}
+	}
 }
