@@ -18,59 +18,104 @@ const (
 	RoleCustomers   Role = "customers"   // the auth service's operator endpoints (customer records)
 )
 
-// Endpoint is one request subject: who serves it and who may call it. Subject is a pattern whose
-// tokens {account}, {node} and {customer} stand for one subject token each.
+// Endpoint is one request subject: its name (the micro endpoint's, and the `endpoint` label of the
+// request metrics), who serves it and who may call it. Subject is a pattern whose tokens
+// {account}, {node} and {customer} stand for one subject token each.
 type Endpoint struct {
+	Name     string
 	Subject  string
 	ServedBy Role
 	Callers  []Role
+	// Fanout: every instance of the serving role receives each request (no queue group), and the
+	// one it concerns answers: a money request reaches the owning node without being forwarded.
+	Fanout bool
 }
 
-// Endpoints is every request subject of the bank, the one table from which the NATS permissions
-// of each identity (deploy/nats/nats.conf, the customers' permissions issued at login) are derived
-// and tested: an endpoint added here without its callers is reachable by no one.
+var (
+	customerOperator = []Role{RoleCustomer, RoleOperator}
+	operator         = []Role{RoleOperator}
+)
+
+// Endpoints is every request subject of the bank, the one table from which the subjects the
+// services serve (platform/service.Register), the parsing of a request's subject (Tokens), the NATS
+// permissions of each identity (deploy/nats/nats.conf, the customers' permissions issued at
+// login) and the exports to customers are derived: an endpoint added here without callers is
+// reachable by no one, and a service cannot serve one that is not here.
 var Endpoints = []Endpoint{
-	{AccountSubject("{account}", OpOpen), RoleNode, []Role{RoleCustomer, RoleOperator}},
-	{AccountSubject("{account}", OpGet), RoleNode, []Role{RoleCustomer, RoleOperator, RoleHistory}},
-	{AccountSubject("{account}", OpBalance), RoleNode, []Role{RoleCustomer, RoleOperator, RoleHistory}},
-	// Money comes in through a teller (the operator), never by a customer's own word.
-	{AccountSubject("{account}", OpDeposit), RoleNode, []Role{RoleOperator}},
-	{AccountSubject("{account}", OpWithdraw), RoleNode, []Role{RoleCustomer, RoleOperator}},
-	{AccountSubject("{account}", OpClose), RoleNode, []Role{RoleCustomer, RoleOperator}},
-	{AccountSubject("{account}", OpLimit), RoleNode, []Role{RoleOperator}},
-	{AccountSubject("{account}", OpWhereis), RoleNode, []Role{RoleOperator, RoleCoordinator}},
-	{SubjectOpenGenerated, RoleNode, []Role{RoleOperator}},
-	{SubjectListAccounts, RoleNode, []Role{RoleOperator, RoleHistory}},
-	{SubjectListNodes, RoleNode, []Role{RoleOperator}},
-	// A node forwards a read or an open for an account it does not own to the owner. Requests
-	// that move money or change terms are never forwarded: only the owner answers them.
-	{NodeAccountSubject("{node}", "{account}", OpOpen), RoleNode, []Role{RoleNode}},
-	{NodeAccountSubject("{node}", "{account}", OpGet), RoleNode, []Role{RoleNode}},
-	{NodeAccountSubject("{node}", "{account}", OpBalance), RoleNode, []Role{RoleNode}},
-	{NodeListSubject("{node}"), RoleNode, []Role{RoleNode, RoleOperator}},
+	{"open", AccountSubject("{account}", OpOpen), RoleNode, customerOperator, false},
+	{"get", AccountSubject("{account}", OpGet), RoleNode, []Role{RoleCustomer, RoleOperator, RoleHistory}, false},
+	{"balance", AccountSubject("{account}", OpBalance), RoleNode, []Role{RoleCustomer, RoleOperator, RoleHistory}, false},
+	// Money requests are answered by the owner alone, never forwarded (docs/adr/0021). Money
+	// comes in through a teller (the operator), never by a customer's own word.
+	{"deposit", AccountSubject("{account}", OpDeposit), RoleNode, operator, true},
+	{"withdraw", AccountSubject("{account}", OpWithdraw), RoleNode, customerOperator, true},
+	{"close", AccountSubject("{account}", OpClose), RoleNode, customerOperator, true},
+	{"limit", AccountSubject("{account}", OpLimit), RoleNode, operator, true},
+	{"whereis", AccountSubject("{account}", OpWhereis), RoleNode, []Role{RoleOperator, RoleCoordinator}, false},
+	{"open_generated", SubjectOpenGenerated, RoleNode, operator, false},
+	{"list", SubjectListAccounts, RoleNode, []Role{RoleOperator, RoleHistory}, false},
+	{"nodes", SubjectListNodes, RoleNode, operator, false},
+	// A node forwards a read or an open for an account it does not own to the owner.
+	{"node_open", NodeAccountSubject("{node}", "{account}", OpOpen), RoleNode, []Role{RoleNode}, false},
+	{"node_get", NodeAccountSubject("{node}", "{account}", OpGet), RoleNode, []Role{RoleNode}, false},
+	{"node_balance", NodeAccountSubject("{node}", "{account}", OpBalance), RoleNode, []Role{RoleNode}, false},
+	{"node_list", NodeListSubject("{node}"), RoleNode, []Role{RoleNode, RoleOperator}, false},
 	// Two-phase commit: only the coordinator, and every message signed (docs/adr/0019).
-	{NodeAccountSubject("{node}", "{account}", OpPrepare), RoleNode, []Role{RoleCoordinator}},
-	{NodeAccountSubject("{node}", "{account}", OpCommit), RoleNode, []Role{RoleCoordinator}},
-	{NodeAccountSubject("{node}", "{account}", OpAbort), RoleNode, []Role{RoleCoordinator}},
+	{"node_prepare", NodeAccountSubject("{node}", "{account}", OpPrepare), RoleNode, []Role{RoleCoordinator}, false},
+	{"node_commit", NodeAccountSubject("{node}", "{account}", OpCommit), RoleNode, []Role{RoleCoordinator}, false},
+	{"node_abort", NodeAccountSubject("{node}", "{account}", OpAbort), RoleNode, []Role{RoleCoordinator}, false},
 
-	{TransferSubject("{account}"), RoleCoordinator, []Role{RoleCustomer, RoleOperator}},
-	{TransferStatusSubject("{account}"), RoleCoordinator, []Role{RoleCustomer, RoleOperator}},
-	{SubjectTransfersPending, RoleCoordinator, []Role{RoleOperator}},
-	{SubjectTransfersResolve, RoleCoordinator, []Role{RoleOperator}},
-	{SubjectDecision, RoleCoordinator, []Role{RoleNode}},
+	{"transfer", TransferSubject("{account}"), RoleCoordinator, customerOperator, false},
+	{"status", TransferStatusSubject("{account}"), RoleCoordinator, customerOperator, false},
+	{"pending", SubjectTransfersPending, RoleCoordinator, operator, false},
+	{"resolve", SubjectTransfersResolve, RoleCoordinator, operator, false},
+	{"decision", SubjectDecision, RoleCoordinator, []Role{RoleNode}, false},
 
-	{HistorySubject("{account}", "query"), RoleHistory, []Role{RoleCustomer, RoleOperator}},
-	{HistorySubject("{account}", "statement"), RoleHistory, []Role{RoleCustomer, RoleOperator}},
-	{SubjectReconcile, RoleHistory, []Role{RoleOperator}},
+	{"query", HistorySubject("{account}", "query"), RoleHistory, customerOperator, false},
+	{"statement", HistorySubject("{account}", "statement"), RoleHistory, customerOperator, false},
+	{"reconcile", SubjectReconcile, RoleHistory, operator, false},
 
-	{SubjectCustomersAdd, RoleCustomers, []Role{RoleOperator}},
-	{SubjectCustomersGrant, RoleCustomers, []Role{RoleOperator}},
-	{SubjectCustomersRevoke, RoleCustomers, []Role{RoleOperator}},
-	{SubjectCustomersPassword, RoleCustomers, []Role{RoleOperator}},
-	{SubjectCustomersDisable, RoleCustomers, []Role{RoleOperator}},
-	{SubjectCustomersGet, RoleCustomers, []Role{RoleOperator}},
-	{SubjectCustomersList, RoleCustomers, []Role{RoleOperator}},
-	{CustomerAccountsSubject("{customer}"), RoleCustomers, []Role{RoleCustomer, RoleOperator}},
+	{"add", SubjectCustomersAdd, RoleCustomers, operator, false},
+	{"grant", SubjectCustomersGrant, RoleCustomers, operator, false},
+	{"revoke", SubjectCustomersRevoke, RoleCustomers, operator, false},
+	{"password", SubjectCustomersPassword, RoleCustomers, operator, false},
+	{"disable", SubjectCustomersDisable, RoleCustomers, operator, false},
+	{"get", SubjectCustomersGet, RoleCustomers, operator, false},
+	{"list", SubjectCustomersList, RoleCustomers, operator, false},
+	{"accounts", CustomerAccountsSubject("{customer}"), RoleCustomers, customerOperator, false},
+}
+
+// Tokens finds the endpoint whose pattern subject matches and returns it with the values of its
+// tokens ({account}, {node}, {customer}); ok is false for a subject of no endpoint. Handlers read
+// a request's account from here rather than counting dots themselves.
+func Tokens(subject string) (e Endpoint, values map[string]string, ok bool) {
+	parts := strings.Split(subject, ".")
+	for _, e := range Endpoints {
+		pattern := strings.Split(e.Subject, ".")
+		if len(pattern) != len(parts) {
+			continue
+		}
+		values = map[string]string{}
+		for i, p := range pattern {
+			if strings.HasPrefix(p, "{") && strings.HasSuffix(p, "}") {
+				values[p[1:len(p)-1]] = parts[i]
+			} else if p != parts[i] {
+				values = nil
+				break
+			}
+		}
+		if values != nil {
+			return e, values, true
+		}
+	}
+	return Endpoint{}, nil, false
+}
+
+// Token is the value of token name ("account", "node" or "customer") in subject, or "" when the
+// subject is no endpoint's or has no such token.
+func Token(subject, name string) string {
+	_, values, _ := Tokens(subject)
+	return values[name]
 }
 
 // CustomerEvents is the subject pattern of the events a customer may follow, one account's.

@@ -9,7 +9,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
@@ -17,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go/micro"
 
 	"tsbank/contract"
+	"tsbank/platform/service"
 	"tsbank/contract/decisionsig"
 	"tsbank/services/account/account"
 	"tsbank/services/account/registry"
@@ -41,94 +41,42 @@ type API struct {
 	liveAt    time.Time
 }
 
-// routedOps are the operations on one account that read it or open it: any node receives them
-// (a queue group) and forwards them to the owner.
-var routedOps = []struct{ op, description string }{
-	{contract.OpOpen, `Open the account in the subject, with no overdraft: {"id":"<request id>","currency":"EUR","node":"<optional>"}`},
-	{contract.OpGet, "The account's state, balances and owning node"},
-	{contract.OpBalance, "The account's ledger balance, amount on hold and available balance"},
-}
-
-// ownerOps are the operations that move money or change an account's terms. They are never
-// forwarded: every node receives each request (no queue group) and only the owner serves it, so
-// no node's NATS user needs the right to send them to another node, and a stolen node credential
-// cannot deposit into, withdraw from, close or give credit to an account of another node
-// (docs/adr/0021). The cost is one copy of each such request per node.
-var ownerOps = []struct{ op, description string }{
-	{contract.OpDeposit, `Operators (tellers) only: deposit: {"id":"<request id>","amount":"12.50","description":"<optional>"}`},
-	{contract.OpWithdraw, `Withdraw: {"id":"<request id>","amount":"12.50","description":"<optional>"}`},
-	{contract.OpClose, `Close an account with zero balance and no holds: {"id":"<request id>"}`},
-	{contract.OpLimit, `Operators only: set the overdraft limit: {"id":"<request id>","overdraft_limit":"50.00"}`},
-}
-
-// AddEndpoints registers the public endpoints, which any node serves and routes to the owner or
-// which only the owner answers, and this node's own endpoints, to which other nodes forward.
-// wrap decorates every handler (metrics, concurrency); its first argument is the endpoint's name.
+// AddEndpoints registers the endpoints of the table an account node serves (contract.Endpoints):
+// reads and opens, which any node receives and routes to the owner; money requests, which every
+// node receives and only the owner answers, so they are never forwarded and no node's user needs
+// the right to send them to another node (docs/adr/0021); and this node's own subjects, to which
+// other nodes forward and the coordinator sends the two-phase commit. wrap decorates every
+// handler (metrics, concurrency); its first argument is the endpoint's name.
 func (a *API) AddEndpoints(svc micro.Service, wrap func(string, micro.Handler) micro.Handler) error {
-	front := svc.AddGroup("bank.account")
-	own := svc.AddGroup("bank.node." + a.Node)
-	for _, r := range routedOps {
-		op := r.op
-		if err := front.AddEndpoint(op, wrap(op, micro.HandlerFunc(func(req micro.Request) { a.route(req, op) })),
-			micro.WithEndpointSubject("*."+op), micro.WithEndpointMetadata(map[string]string{"description": r.description})); err != nil {
-			return err
-		}
-		name := "node_" + op
-		if err := own.AddEndpoint(name, wrap(name, micro.HandlerFunc(func(req micro.Request) { a.serveOwn(req, op) })),
-			micro.WithEndpointSubject("account.*."+op),
-			micro.WithEndpointMetadata(map[string]string{"description": "Forwarded " + op + " for an account this node owns"})); err != nil {
-			return err
-		}
-	}
-	for _, r := range ownerOps {
-		op := r.op
-		if err := front.AddEndpoint(op, wrap(op, micro.HandlerFunc(func(req micro.Request) { a.serveIfOwner(req, op) })),
-			micro.WithEndpointSubject("*."+op), micro.WithEndpointQueueGroupDisabled(),
-			micro.WithEndpointMetadata(map[string]string{"description": r.description})); err != nil {
-			return err
-		}
-	}
-	// Two-phase-commit legs: only the coordinator sends these, straight to the owning node.
-	for _, op := range []string{contract.OpPrepare, contract.OpCommit, contract.OpAbort} {
-		name := "node_" + op
-		if err := own.AddEndpoint(name, wrap(name, micro.HandlerFunc(func(req micro.Request) { a.serveOwn(req, op) })),
-			micro.WithEndpointSubject("account.*."+op),
-			micro.WithEndpointMetadata(map[string]string{"description": "Two-phase commit: " + op + " a transfer leg"})); err != nil {
-			return err
-		}
-	}
-	others := []struct {
-		group, name, subject, description string
-		h                                 micro.HandlerFunc
-	}{
-		{"bank.account", contract.OpWhereis, "*." + contract.OpWhereis, "The node that owns the account", a.whereis},
-		{"bank.accounts", "open_generated", "open", `Open an account with an id derived from the request id: {"id":"<request id>","currency":"EUR"}`, a.openGenerated},
-		{"bank.accounts", "list", "list", `Accounts in id order: {"node":"<optional>","after":"<last id>","limit":100}`, a.list},
-		{"bank.nodes", "nodes", "list", "The live account nodes", a.nodes},
-		{"bank.node." + a.Node, "node_list", "accounts.list", "This node's accounts in id order", a.listOwn},
-	}
-	for _, o := range others {
-		if err := svc.AddGroup(o.group).AddEndpoint(o.name, wrap(o.name, o.h), micro.WithEndpointSubject(o.subject),
-			micro.WithEndpointMetadata(map[string]string{"description": o.description})); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// token returns the i-th dot-separated token of a subject.
-func token(subject string, i int) string {
-	parts := strings.Split(subject, ".")
-	if i < len(parts) {
-		return parts[i]
-	}
-	return ""
+	route := func(op string) micro.HandlerFunc { return func(req micro.Request) { a.route(req, op) } }
+	owner := func(op string) micro.HandlerFunc { return func(req micro.Request) { a.serveIfOwner(req, op) } }
+	own := func(op string) micro.HandlerFunc { return func(req micro.Request) { a.serveOwn(req, op) } }
+	return service.Register(svc, contract.RoleNode, map[string]string{"node": a.Node}, []service.Handler{
+		service.Endpoint("open", `Open the account in the subject, with no overdraft: {"id":"<request id>","currency":"EUR","node":"<optional>"}`, route(contract.OpOpen)),
+		service.Endpoint("get", "The account's state, balances and owning node", route(contract.OpGet)),
+		service.Endpoint("balance", "The account's ledger balance, amount on hold and available balance", route(contract.OpBalance)),
+		service.Endpoint("deposit", `Operators (tellers) only: deposit: {"id":"<request id>","amount":"12.50","description":"<optional>"}`, owner(contract.OpDeposit)),
+		service.Endpoint("withdraw", `Withdraw: {"id":"<request id>","amount":"12.50","description":"<optional>"}`, owner(contract.OpWithdraw)),
+		service.Endpoint("close", `Close an account with zero balance and no holds: {"id":"<request id>"}`, owner(contract.OpClose)),
+		service.Endpoint("limit", `Operators only: set the overdraft limit: {"id":"<request id>","overdraft_limit":"50.00"}`, owner(contract.OpLimit)),
+		service.Endpoint("whereis", "The node that owns the account", a.whereis),
+		service.Endpoint("open_generated", `Open an account with an id derived from the request id: {"id":"<request id>","currency":"EUR"}`, a.openGenerated),
+		service.Endpoint("list", `Accounts in id order: {"node":"<optional>","after":"<last id>","limit":100}`, a.list),
+		service.Endpoint("nodes", "The live account nodes", a.nodes),
+		service.Endpoint("node_open", "Forwarded open for an account this node owns", own(contract.OpOpen)),
+		service.Endpoint("node_get", "Forwarded get for an account this node owns", own(contract.OpGet)),
+		service.Endpoint("node_balance", "Forwarded balance for an account this node owns", own(contract.OpBalance)),
+		service.Endpoint("node_list", "This node's accounts in id order", a.listOwn),
+		service.Endpoint("node_prepare", "Two-phase commit: prepare a transfer leg (signed by the coordinator)", own(contract.OpPrepare)),
+		service.Endpoint("node_commit", "Two-phase commit: commit a transfer leg (signed by the coordinator)", own(contract.OpCommit)),
+		service.Endpoint("node_abort", "Two-phase commit: abort a transfer leg (signed by the coordinator)", own(contract.OpAbort)),
+	}, wrap)
 }
 
 // route serves op on the account in bank.account.<id>.<op> here if this node owns it, and
 // otherwise forwards it to the owner and relays the owner's reply (see docs/adr/0002).
 func (a *API) route(req micro.Request, op string) {
-	a.routeTo(req, token(req.Subject(), 2), op)
+	a.routeTo(req, contract.Token(req.Subject(), "account"), op)
 }
 
 func (a *API) routeTo(req micro.Request, id, op string) {
@@ -182,7 +130,7 @@ func (a *API) routeTo(req micro.Request, id, op string) {
 func (a *API) serveIfOwner(req micro.Request, op string) {
 	ctx, cancel := context.WithTimeout(context.Background(), a.Timeout)
 	defer cancel()
-	id := token(req.Subject(), 2)
+	id := contract.Token(req.Subject(), "account")
 	if e := contract.CheckID("account id", id); e != nil {
 		contract.Respond(req, nil, e)
 		return
@@ -246,7 +194,7 @@ func (a *API) forward(ctx context.Context, req micro.Request, node, id, op strin
 func (a *API) serveOwn(req micro.Request, op string) {
 	ctx, cancel := context.WithTimeout(context.Background(), a.Timeout)
 	defer cancel()
-	id := token(req.Subject(), 4)
+	id := contract.Token(req.Subject(), "account")
 	if e := contract.CheckID("account id", id); e != nil {
 		contract.Respond(req, nil, e)
 		return
@@ -258,7 +206,7 @@ func (a *API) serveOwn(req micro.Request, op string) {
 func (a *API) whereis(req micro.Request) {
 	ctx, cancel := context.WithTimeout(context.Background(), a.Timeout)
 	defer cancel()
-	id := token(req.Subject(), 2)
+	id := contract.Token(req.Subject(), "account")
 	if e := contract.CheckID("account id", id); e != nil {
 		contract.Respond(req, nil, e)
 		return

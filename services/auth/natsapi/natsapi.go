@@ -8,12 +8,12 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/micro"
 
 	"tsbank/contract"
+	"tsbank/platform/service"
 	"tsbank/services/auth/customer"
 )
 
@@ -24,29 +24,19 @@ type API struct {
 	Timeout   time.Duration
 }
 
-// AddEndpoints registers the endpoints on svc, each handler decorated by wrap.
+// AddEndpoints registers the endpoints of the table the customer directory serves, each handler
+// decorated by wrap.
 func (a *API) AddEndpoints(svc micro.Service, wrap func(string, micro.Handler) micro.Handler) error {
-	operators := svc.AddGroup("bank.customers")
-	for _, e := range []struct {
-		name, description string
-		h                 micro.HandlerFunc
-	}{
-		{"add", `Add a customer: {"id":"<request id>","customer":"carol","password":"<12 to 72 bytes>","accounts":["carol"]}`, handle(a, a.add)},
-		{"grant", `Give a customer an account, from their next login: {"customer":"carol","account":"carol-savings"}`, handle(a, a.grant)},
-		{"revoke", `Take an account from a customer, from their next login: {"customer":"carol","account":"carol-savings"}`, handle(a, a.revoke)},
-		{"password", `Set a customer's password, from their next login: {"customer":"carol","password":"…"}`, handle(a, a.password)},
-		{"disable", `Refuse a customer's next logins: {"customer":"carol"}`, handle(a, a.disable)},
-		{"get", `One customer: {"customer":"carol"}`, handle(a, a.get)},
-		{"list", `Every customer`, handle(a, a.list)},
-	} {
-		if err := operators.AddEndpoint(e.name, wrap(e.name, e.h),
-			micro.WithEndpointMetadata(map[string]string{"description": e.description})); err != nil {
-			return err
-		}
-	}
-	return svc.AddGroup("bank.customer").AddEndpoint("accounts", wrap("accounts", micro.HandlerFunc(a.accounts)),
-		micro.WithEndpointSubject("*.accounts"),
-		micro.WithEndpointMetadata(map[string]string{"description": "The accounts of the customer in the subject (empty body)"}))
+	return service.Register(svc, contract.RoleCustomers, nil, []service.Handler{
+		service.Endpoint("add", `Add a customer: {"id":"<request id>","customer":"carol","password":"<12 to 72 bytes>","accounts":["carol"]}`, handle(a, a.add)),
+		service.Endpoint("grant", `Give a customer an account, from their next login: {"customer":"carol","account":"carol-savings"}`, handle(a, a.grant)),
+		service.Endpoint("revoke", `Take an account from a customer, from their next login: {"customer":"carol","account":"carol-savings"}`, handle(a, a.revoke)),
+		service.Endpoint("password", `Set a customer's password, from their next login: {"customer":"carol","password":"…"}`, handle(a, a.password)),
+		service.Endpoint("disable", `Refuse a customer's next logins: {"customer":"carol"}`, handle(a, a.disable)),
+		service.Endpoint("get", `One customer: {"customer":"carol"}`, handle(a, a.get)),
+		service.Endpoint("list", `Every customer`, handle(a, a.list)),
+		service.Endpoint("accounts", "The accounts of the customer in the subject (empty body)", a.accounts),
+	}, wrap)
 }
 
 // handle decodes the request body into Req, runs fn and answers its reply or its error.
@@ -136,7 +126,7 @@ func (a *API) list(ctx context.Context, _ struct{}) (any, error) {
 // accounts answers bank.customer.<id>.accounts. The customer is the subject's, which the
 // customer's permissions fix to their own id.
 func (a *API) accounts(req micro.Request) {
-	id, _ := strings.CutSuffix(strings.TrimPrefix(req.Subject(), "bank.customer."), ".accounts")
+	id := contract.Token(req.Subject(), "customer")
 	handle(a, func(ctx context.Context, _ struct{}) (any, error) {
 		if e := contract.CheckID("customer", id); e != nil {
 			return nil, e

@@ -8,13 +8,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/micro"
 	"github.com/nats-io/nkeys"
 
 	"tsbank/contract"
+	"tsbank/platform/service"
 	"tsbank/contract/decisionsig"
 	"tsbank/contract/money"
 	"tsbank/services/coordinator/transfer"
@@ -30,30 +30,22 @@ type API struct {
 	Timeout time.Duration
 }
 
-// AddEndpoints registers the endpoints on svc, each handler decorated by wrap.
+// AddEndpoints registers the endpoints of the table the coordinator serves, each handler decorated
+// by wrap.
 func (a *API) AddEndpoints(svc micro.Service, wrap func(string, micro.Handler) micro.Handler) error {
-	for _, e := range []struct {
-		group, name, subject, description string
-		h                                 micro.HandlerFunc
-	}{
-		{"bank.transfer", "transfer", "*", `Pay from the account in the subject: {"id":"<request id>","to":"<account>","amount":"25.00","description":"<optional>"}`, a.transfer},
-		{"bank.transfer", "status", "*.status", `A transfer's state by its request id: {"id":"<request id>"}`, a.status},
-		{"bank.coordinator", "decision", "decision", `For participants: the outcome of {"transfer_id":"...","leg":"debit|credit","account":"..."}, signed`, a.decision},
-		{"bank.transfers", "pending", "pending", "Transfers in flight (no decision) and in doubt (decision not acknowledged)", a.pending},
-		{"bank.transfers", "resolve", "resolve", `Drive a stuck transfer to its outcome now: {"transfer_id":"..."}`, a.resolve},
-	} {
-		if err := svc.AddGroup(e.group).AddEndpoint(e.name, wrap(e.name, e.h), micro.WithEndpointSubject(e.subject),
-			micro.WithEndpointMetadata(map[string]string{"description": e.description})); err != nil {
-			return err
-		}
-	}
-	return nil
+	return service.Register(svc, contract.RoleCoordinator, nil, []service.Handler{
+		service.Endpoint("transfer", `Pay from the account in the subject: {"id":"<request id>","to":"<account>","amount":"25.00","description":"<optional>"}`, a.transfer),
+		service.Endpoint("status", `A transfer's state by its request id: {"id":"<request id>"}`, a.status),
+		service.Endpoint("decision", `For participants: the outcome of {"transfer_id":"...","leg":"debit|credit","account":"..."}, signed`, a.decision),
+		service.Endpoint("pending", "Transfers in flight (no decision) and in doubt (decision not acknowledged)", a.pending),
+		service.Endpoint("resolve", `Drive a stuck transfer to its outcome now: {"transfer_id":"..."}`, a.resolve),
+	}, wrap)
 }
 
 func (a *API) transfer(req micro.Request) {
 	ctx, cancel := context.WithTimeout(context.Background(), a.Timeout)
 	defer cancel()
-	from := strings.TrimPrefix(req.Subject(), "bank.transfer.")
+	from := contract.Token(req.Subject(), "account")
 	var r contract.TransferRequest
 	if e := a.checkTransfer(from, req.Data(), &r); e != nil {
 		contract.Respond(req, nil, e)
@@ -112,7 +104,7 @@ func fingerprint(r contract.TransferRequest) []byte {
 func (a *API) status(req micro.Request) {
 	ctx, cancel := context.WithTimeout(context.Background(), a.Timeout)
 	defer cancel()
-	from := strings.TrimSuffix(strings.TrimPrefix(req.Subject(), "bank.transfer."), ".status")
+	from := contract.Token(req.Subject(), "account")
 	var r contract.TransferStatusRequest
 	if e := contract.Decode(req.Data(), &r); e != nil {
 		contract.Respond(req, nil, e)

@@ -8,12 +8,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/micro"
 
 	"tsbank/contract"
+	"tsbank/platform/service"
 	"tsbank/contract/client"
 	"tsbank/contract/money"
 	"tsbank/services/history/history"
@@ -31,32 +31,21 @@ type API struct {
 	Differences func(n int)
 }
 
-// AddEndpoints registers the endpoints on svc, each handler decorated by wrap.
+// AddEndpoints registers the endpoints of the table the history serves, each handler decorated by
+// wrap.
 func (a *API) AddEndpoints(svc micro.Service, wrap func(string, micro.Handler) micro.Handler) error {
-	for _, e := range []struct {
-		name, subject, description string
-		h                          micro.HandlerFunc
-	}{
-		{"query", "*.query", `A page of the account's transactions: {"type":[...],"from","to","min_amount","max_amount","counterparty","transfer_id","text","sort":"time|amount","order":"desc|asc","limit":50,"cursor","format":"json|table|csv"}`, a.query},
-		{"statement", "*.statement", `Opening balance, transactions, closing balance and totals: {"from":"2026-01-01","to":"2026-02-01","format":"json|table|csv"}`, a.statement},
-		{"reconcile", "reconcile", `Compare the history with the nodes' balances: {"account":"<optional>"}`, a.reconcile},
-	} {
-		if err := svc.AddGroup("bank.history").AddEndpoint(e.name, wrap(e.name, e.h), micro.WithEndpointSubject(e.subject),
-			micro.WithEndpointMetadata(map[string]string{"description": e.description})); err != nil {
-			return err
-		}
-	}
-	return nil
+	return service.Register(svc, contract.RoleHistory, nil, []service.Handler{
+		service.Endpoint("query", `A page of the account's transactions: {"type":[...],"from","to","min_amount","max_amount","counterparty","transfer_id","text","sort":"time|amount","order":"desc|asc","limit":50,"cursor","format":"json|table|csv"}`, a.query),
+		service.Endpoint("statement", `Opening balance, transactions, closing balance and totals: {"from":"2026-01-01","to":"2026-02-01","format":"json|table|csv"}`, a.statement),
+		service.Endpoint("reconcile", `Compare the history with the nodes' balances: {"account":"<optional>"}`, a.reconcile),
+	}, wrap)
 }
 
-func accountOf(subject string) string {
-	return strings.Split(subject, ".")[2] // bank.history.<account>.<op>
-}
 
 func (a *API) query(req micro.Request) {
 	ctx, cancel := context.WithTimeout(context.Background(), a.Timeout)
 	defer cancel()
-	account := accountOf(req.Subject())
+	account := contract.Token(req.Subject(), "account")
 	var r contract.HistoryQuery
 	if e := a.decode(account, req.Data(), &r); e != nil {
 		contract.Respond(req, nil, e)
@@ -98,7 +87,7 @@ func (a *API) query(req micro.Request) {
 func (a *API) statement(req micro.Request) {
 	ctx, cancel := context.WithTimeout(context.Background(), a.Timeout)
 	defer cancel()
-	account := accountOf(req.Subject())
+	account := contract.Token(req.Subject(), "account")
 	var r contract.StatementRequest
 	if e := a.decode(account, req.Data(), &r); e != nil {
 		contract.Respond(req, nil, e)
