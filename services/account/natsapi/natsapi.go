@@ -16,8 +16,8 @@ import (
 	"github.com/nats-io/nats.go/micro"
 
 	"tsbank/contract"
-	"tsbank/platform/service"
 	"tsbank/contract/decisionsig"
+	"tsbank/platform/service"
 	"tsbank/services/account/account"
 	"tsbank/services/account/registry"
 )

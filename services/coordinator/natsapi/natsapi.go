@@ -14,9 +14,9 @@ import (
 	"github.com/nats-io/nkeys"
 
 	"tsbank/contract"
-	"tsbank/platform/service"
 	"tsbank/contract/decisionsig"
 	"tsbank/contract/money"
+	"tsbank/platform/service"
 	"tsbank/services/coordinator/transfer"
 )
 

@@ -13,9 +13,9 @@ import (
 	"github.com/nats-io/nats.go/micro"
 
 	"tsbank/contract"
-	"tsbank/platform/service"
 	"tsbank/contract/client"
 	"tsbank/contract/money"
+	"tsbank/platform/service"
 	"tsbank/services/history/history"
 	"tsbank/services/history/render"
 )
@@ -40,7 +40,6 @@ func (a *API) AddEndpoints(svc micro.Service, wrap func(string, micro.Handler) m
 		service.Endpoint("reconcile", `Compare the history with the nodes' balances: {"account":"<optional>"}`, a.reconcile),
 	}, wrap)
 }
-
 
 func (a *API) query(req micro.Request) {
 	ctx, cancel := context.WithTimeout(context.Background(), a.Timeout)
