@@ -103,8 +103,8 @@ func (o *benchOptions) check() error {
 	} else if o.accounts == 0 {
 		o.accounts = 2 * o.clients
 	}
-	if o.accounts < 2 {
-		return fmt.Errorf("-accounts %d: give at least 2", o.accounts)
+	if o.accounts < 2 || (o.mode == "transfer" && o.accounts%2 == 1) {
+		return fmt.Errorf("-accounts %d: give at least 2, and an even number for transfers, which run between pairs", o.accounts)
 	}
 	return nil
 }
@@ -179,7 +179,7 @@ func (b *bencher) run(ctx context.Context, out, errOut io.Writer) error {
 	if b.o.mode == "deposit" {
 		acknowledged, unresolved := b.resolveDeposits(settle, res.unknown)
 		res.resolved = acknowledged
-		check.want += int64(res.count("deposited")+acknowledged) * b.amount
+		check.want += int64(res.outcomes["deposited"]+acknowledged) * b.amount
 		if unresolved > 0 {
 			check.problem = fmt.Sprintf("%d deposits with no answer even when sent again", unresolved)
 		}
@@ -305,7 +305,9 @@ func (b *bencher) settledSum(ctx context.Context) (int64, error) {
 		}
 		select {
 		case <-ctx.Done():
-			sum, _, _ := b.sumBalances(context.Background())
+			last, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			sum, _, _ := b.sumBalances(last)
 			return sum, fmt.Errorf("not settled: %w", err)
 		case <-time.After(200 * time.Millisecond):
 		}
@@ -346,8 +348,6 @@ type results struct {
 	unknown   []sentDeposit
 	resolved  int // unknown deposits acknowledged when sent again
 }
-
-func (r *results) count(name string) int { return r.outcomes[name] }
 
 func (r *results) add(o results) {
 	for k, v := range o.outcomes {
