@@ -10,6 +10,7 @@
 //	tsbankctl customer add <customer> <account>...   add a customer (password: CUSTOMER_PASSWORD, or generated and printed once)
 //	tsbankctl customer grant <customer> <account>    give a customer one more account
 //	tsbankctl keygen-account         print a fresh AUTH_ISSUER_SEED and AUTH_ISSUER_PUBLIC_KEY
+//	tsbankctl bench [flags]          load a running bank through its public subjects, report and check the money (bench -h)
 //
 // Every command that speaks NATS connects to NATS_URL (default nats://127.0.0.1:4222) as
 // NATS_USER / NATS_PASSWORD; provisioning needs the operator, since no service may create a
@@ -47,7 +48,7 @@ func main() {
 
 func run(args []string, out io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("usage: tsbankctl migrate KIND=URL ... | provision | nats-config [NODE...] | secrets | demo | customer add|grant ... | keygen | keygen-account")
+		return errors.New("usage: tsbankctl migrate KIND=URL ... | provision | nats-config [NODE...] | secrets | demo | customer add|grant ... | keygen | keygen-account | bench [flags]")
 	}
 	switch args[0] {
 	case "migrate":
@@ -83,8 +84,10 @@ func run(args []string, out io.Writer) error {
 		return customerCmd(args[1:], out)
 	case "keygen-account":
 		return keygenAccount(out)
+	case "bench":
+		return bench(args[1:], out, os.Stderr)
 	}
-	return fmt.Errorf("unknown command %q: use migrate, provision, nats-config, secrets, demo, customer, keygen or keygen-account", args[0])
+	return fmt.Errorf("unknown command %q: use migrate, provision, nats-config, secrets, demo, customer, keygen, keygen-account or bench", args[0])
 }
 
 // connect connects to NATS_URL as NATS_USER.
