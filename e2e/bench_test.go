@@ -20,7 +20,7 @@ import (
 // TSBANK_TEST_POSTGRES_URL), each beside pgbench's tpcb-like script run on the same server, in
 // the same run, with as many clients and scale = clients:
 //
-//	go test ./e2e -run '^$' -bench Transfer -benchtime 4000x -timeout 30m
+//	go test ./e2e -run '^$' -bench Transfer -benchtime 4000x
 //
 // Each reports transfers/s (committed), the p50, p99 and p99.9 latency of every request, aborts
 // per transfer by reason, what a transfer costs (testkit.Costs) and pgbench's tps and the ratio.

@@ -124,12 +124,12 @@ func (c *Costs) query(t testing.TB, sql string, args []any, dest ...any) error {
 		return err
 	}
 	defer conn.Close(ctx)
-	// A new snapshot of the statistics, not the one this session took at its first read.
 	return conn.QueryRow(ctx, sql, args...).Scan(dest...)
 }
 
 // OutboxSent waits until the relay of the account node whose database is at url has published
-// every event, so that a benchmark counts the publishing in the cost of what it measured.
+// every event, so that a benchmark counts the publishing in the cost of what it measured (and
+// the few reads of this wait with it).
 func OutboxSent(t testing.TB, url string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
