@@ -47,6 +47,13 @@ var testEnv = map[string]string{
 // newBank starts NATS and the databases; the services are started by the caller.
 func newBank(t testing.TB) *bank {
 	t.Helper()
+	return newBankOn(t, testkit.Postgres)
+}
+
+// newBankOn is newBank with its databases from postgres (testkit.Postgres or
+// testkit.DurablePostgres).
+func newBankOn(t testing.TB, postgres func(testing.TB, string) string) *bank {
+	t.Helper()
 	b := &bank{t: t, ns: testkit.StartNATS(t), dbs: map[string]string{}, nodes: map[string]*node.Node{},
 		env: map[string]string{}, pools: map[string]*pgxpool.Pool{}}
 	for k, v := range testEnv {
@@ -59,10 +66,10 @@ func newBank(t testing.TB) *bank {
 	}
 	b.seed, b.env["COORDINATOR_SIGNING_KEY"], b.env["COORDINATOR_PUBLIC_KEYS"] = seed, seed, public
 	for _, name := range nodeNames {
-		b.dbs[name] = testkit.Postgres(t, "account")
+		b.dbs[name] = postgres(t, "account")
 	}
-	b.dbs["coordinator"] = testkit.Postgres(t, "coordinator")
-	b.dbs["history"] = testkit.Postgres(t, "history")
+	b.dbs["coordinator"] = postgres(t, "coordinator")
+	b.dbs["history"] = postgres(t, "history")
 	b.nc = testkit.Connect(t, b.ns)
 	b.c = client.New(b.nc)
 	return b

@@ -6,11 +6,14 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"tsbank/migrations"
 	"tsbank/platform/pgcluster"
@@ -21,17 +24,29 @@ import (
 // Postgres starts a throwaway cluster for the whole test binary.
 const envPostgresURL = "TSBANK_TEST_POSTGRES_URL"
 
-// shared is what the test binary shares between its tests: one server, and per kind of
-// database one template with the migrations applied, so each test pays for a copy, not a
-// migration.
-var shared struct {
+// pgServer is one PostgreSQL server the test binary shares between its tests: the server, and per
+// kind of database one template with the migrations applied, so each test pays for a copy, not
+// a migration.
+type pgServer struct {
+	// durable asks for fsync, synchronous_commit and full_page_writes on, as a deployment runs
+	// Postgres, instead of the fast settings of ADR 0006.
+	durable bool
+
 	once    sync.Once
 	cluster *pgcluster.Cluster
 	err     error
 
 	mu        sync.Mutex
 	templates map[string]*templateDB
+	pgbench   map[int]*templateDB // pgbench's databases, by scale (see PgBench)
 }
+
+// The tests' server, and the benchmarks' durable one: each is started the first time it is
+// needed, so a test binary that runs no benchmark never starts the second.
+var (
+	testServer    = &pgServer{}
+	durableServer = &pgServer{durable: true}
+)
 
 type templateDB struct {
 	once sync.Once
@@ -44,8 +59,63 @@ type templateDB struct {
 // when the test ends. Tests may call it in parallel.
 func Postgres(t testing.TB, database string) string {
 	t.Helper()
-	c := testCluster(t)
-	template, err := sharedTemplate(c, database)
+	return testServer.database(t, database)
+}
+
+// DurablePostgres is Postgres on a server that keeps every commit: a throwaway cluster with
+// fsync, synchronous_commit and full_page_writes on (pgcluster.StartDurable), started once for
+// the test binary, or the server named by TSBANK_TEST_POSTGRES_URL. Benchmarks use it, so that
+// their figures include the WAL flushes a deployment pays for; every database of a benchmark's
+// bank is on this one server, as in the compose deployment.
+func DurablePostgres(t testing.TB, database string) string {
+	t.Helper()
+	return durableServer.database(t, database)
+}
+
+// PostgresAdminURL returns the URL of the test server's `postgres` database, as a superuser,
+// for tests that create their own databases.
+func PostgresAdminURL(t testing.TB) string {
+	t.Helper()
+	return testServer.get(t).AdminURL()
+}
+
+// DurablePostgresAdminURL is PostgresAdminURL for DurablePostgres's server.
+func DurablePostgresAdminURL(t testing.TB) string {
+	t.Helper()
+	return durableServer.get(t).AdminURL()
+}
+
+// DurablePostgresKind says what DurablePostgres's server is, from the server itself, for a
+// benchmark to print beside its figures: who started it, its version, and the settings that
+// decide what a commit costs.
+func DurablePostgresKind(t testing.TB) string {
+	t.Helper()
+	c := durableServer.get(t)
+	origin := "throwaway cluster started by the benchmark"
+	if !c.Started() {
+		origin = "the server of " + envPostgresURL
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, c.AdminURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var version, settings string
+	err = conn.QueryRow(ctx, `SELECT current_setting('server_version'),
+		string_agg(name || '=' || setting, ' ' ORDER BY name)
+		FROM pg_settings WHERE name IN ('fsync', 'synchronous_commit', 'full_page_writes')`).Scan(&version, &settings)
+	if err != nil {
+		t.Fatalf("postgres settings: %v", err)
+	}
+	return fmt.Sprintf("%s, PostgreSQL %s, %s", origin, version, settings)
+}
+
+func (s *pgServer) database(t testing.TB, database string) string {
+	t.Helper()
+	c := s.get(t)
+	template, err := s.template(c, database)
 	if err != nil {
 		t.Fatalf("template database for %q: %v", database, err)
 	}
@@ -67,43 +137,40 @@ func Postgres(t testing.TB, database string) string {
 	return url
 }
 
-// PostgresAdminURL returns the URL of the test server's `postgres` database, as a superuser,
-// for tests that create their own databases.
-func PostgresAdminURL(t testing.TB) string {
+func (s *pgServer) get(t testing.TB) *pgcluster.Cluster {
 	t.Helper()
-	return testCluster(t).AdminURL()
-}
-
-func testCluster(t testing.TB) *pgcluster.Cluster {
-	t.Helper()
-	shared.once.Do(func() {
+	s.once.Do(func() {
 		if url := os.Getenv(envPostgresURL); url != "" {
-			shared.cluster = pgcluster.Existing(url)
+			s.cluster = pgcluster.Existing(url)
 			return
 		}
 		// Not the calling test's context: the cluster outlives it.
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		shared.cluster, shared.err = pgcluster.Start(ctx, "")
+		if s.durable {
+			s.cluster, s.err = pgcluster.StartDurable(ctx, "")
+		} else {
+			s.cluster, s.err = pgcluster.Start(ctx, "")
+		}
 	})
-	if shared.err != nil {
-		t.Fatalf("postgres for tests (set %s to use an existing server): %v", envPostgresURL, shared.err)
+	if s.err != nil {
+		t.Fatalf("postgres for tests (set %s to use an existing server): %v", envPostgresURL, s.err)
 	}
-	return shared.cluster
+	return s.cluster
 }
 
-// sharedTemplate returns the template for database, creating and migrating it the first time.
-func sharedTemplate(c *pgcluster.Cluster, database string) (string, error) {
-	shared.mu.Lock()
-	if shared.templates == nil {
-		shared.templates = make(map[string]*templateDB)
+// template returns the template for database, creating and migrating it the first time.
+func (s *pgServer) template(c *pgcluster.Cluster, database string) (string, error) {
+	s.mu.Lock()
+	if s.templates == nil {
+		s.templates = make(map[string]*templateDB)
 	}
-	tmpl := shared.templates[database]
+	tmpl := s.templates[database]
 	if tmpl == nil {
 		tmpl = &templateDB{}
-		shared.templates[database] = tmpl
+		s.templates[database] = tmpl
 	}
-	shared.mu.Unlock()
+	s.mu.Unlock()
 
 	tmpl.once.Do(func() { tmpl.name, tmpl.err = createTemplate(c, database) })
 	return tmpl.name, tmpl.err
@@ -130,10 +197,14 @@ func createTemplate(c *pgcluster.Cluster, database string) (string, error) {
 	return name, nil
 }
 
-// stopShared stops the server started for the test binary, or, on a server it did not
-// start, drops the templates it made there.
+// stopShared stops the servers started for the test binary, or, on a server it did not
+// start, drops the databases it kept there.
 func stopShared() error {
-	c := shared.cluster
+	return errors.Join(testServer.stop(), durableServer.stop())
+}
+
+func (s *pgServer) stop() error {
+	c := s.cluster
 	if c == nil {
 		return nil
 	}
@@ -143,12 +214,12 @@ func stopShared() error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	shared.mu.Lock()
-	defer shared.mu.Unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	var errs []error
-	for _, tmpl := range shared.templates {
-		if tmpl.name != "" {
-			errs = append(errs, c.DropDatabase(ctx, tmpl.name))
+	for _, db := range slices.Concat(slices.Collect(maps.Values(s.templates)), slices.Collect(maps.Values(s.pgbench))) {
+		if db.name != "" {
+			errs = append(errs, c.DropDatabase(ctx, db.name))
 		}
 	}
 	return errors.Join(errs...)

@@ -1,10 +1,11 @@
 // Package testkit starts the real components TSBank's tests run against: an embedded
 // nats-server with JetStream, and a PostgreSQL server that hands every test a fresh, migrated
-// database. It also has the small helpers those tests share: a poller that waits for an effect
-// instead of sleeping, and a logger whose output is shown only when a test fails.
+// database (a durable one for benchmarks, with pgbench beside it and the costs they report). It
+// also has the small helpers those tests share: a poller that waits for an effect instead of
+// sleeping, and a logger whose output is shown only when a test fails.
 //
 // Only tests import it. A package that uses Postgres should run its tests through Main, so that
-// the throwaway cluster started for the test binary is stopped and removed at the end:
+// the throwaway clusters started for the test binary are stopped and removed at the end:
 //
 //	func TestMain(m *testing.M) { testkit.Main(m) }
 package testkit
@@ -17,8 +18,9 @@ import (
 )
 
 // Main runs the tests of a package and then stops what testkit started for the whole test
-// binary (the Postgres cluster, or the template databases on a server named by
-// TSBANK_TEST_POSTGRES_URL). Call it from TestMain; it does not return.
+// binary (the Postgres clusters, the tests' and the benchmarks', or the template and pgbench
+// databases on a server named by TSBANK_TEST_POSTGRES_URL). Call it from TestMain; it does not
+// return.
 func Main(m *testing.M) {
 	code := m.Run()
 	// A failure here leaks a temp dir or a few template databases, not a wrong test result,

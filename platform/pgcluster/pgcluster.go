@@ -202,7 +202,7 @@ func (c *Cluster) CreateFromTemplate(ctx context.Context, name, template string)
 	if err := c.exec(ctx, sql); err != nil {
 		return "", fmt.Errorf("create database %s: %w", name, err)
 	}
-	return c.databaseURL(name)
+	return c.DatabaseURL(name)
 }
 
 // DropDatabase drops a database, ending any sessions still connected to it (a pool a test
@@ -224,8 +224,8 @@ func (c *Cluster) exec(ctx context.Context, sql string) error {
 	return err
 }
 
-// databaseURL is the admin URL with its database replaced by name.
-func (c *Cluster) databaseURL(name string) (string, error) {
+// DatabaseURL is the URL of database name on the server: the admin URL with its database replaced.
+func (c *Cluster) DatabaseURL(name string) (string, error) {
 	u, err := url.Parse(c.adminURL)
 	if err != nil {
 		return "", fmt.Errorf("postgres admin URL: %w", err)

@@ -33,12 +33,19 @@ type bank struct {
 
 func startBank(t testing.TB, names ...string) *bank {
 	t.Helper()
+	return startBankOn(t, testkit.Postgres, names...)
+}
+
+// startBankOn is startBank with the databases from postgres (testkit.Postgres or
+// testkit.DurablePostgres).
+func startBankOn(t testing.TB, postgres func(testing.TB, string) string, names ...string) *bank {
+	t.Helper()
 	if len(names) == 0 {
 		names = []string{"account-1", "account-2"}
 	}
 	b := &bank{ns: testkit.StartNATS(t), dbs: map[string]string{}, nodes: map[string]*node.Node{}}
 	for _, name := range names {
-		b.dbs[name] = testkit.Postgres(t, "account")
+		b.dbs[name] = postgres(t, "account")
 		b.nodes[name] = b.startNode(t, name)
 	}
 	b.nc = testkit.Connect(t, b.ns)
