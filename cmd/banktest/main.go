@@ -101,7 +101,7 @@ func run(ctx context.Context, o options, out io.Writer) (ok bool, err error) {
 	if err != nil {
 		return false, err
 	}
-	nc, err := nats.Connect(strings.Join(s.natsURLs, ","), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
+	nc, err := nats.Connect(strings.Join(s.natsURLs, ","), s.operator(), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
 	if err != nil {
 		return false, err
 	}

@@ -13,9 +13,13 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nkeys"
 
 	"tsbank/contract/decisionsig"
 	"tsbank/migrations"
+	"tsbank/platform/idgen"
+	"tsbank/platform/natsconf"
 	"tsbank/platform/pgcluster"
 	"tsbank/platform/provision"
 )
@@ -109,6 +113,19 @@ type system struct {
 	// seed and public are the coordinator's signing key, fresh for each run, and its public key,
 	// which the nodes trust.
 	seed, public string
+	// passwords of the NATS users of the shipped configuration, fresh for each run: the servers
+	// run deploy/nats/nats.conf's accounts and permissions, and every service logs in as its own
+	// user, so the faults are injected into the bank as it is deployed.
+	passwords map[string]string
+}
+
+// natsUsers are the users of the NATS configuration; customers are not among them.
+var natsUsers = []string{"account-1", "account-2", natsconf.UserCoordinator, natsconf.UserHistory, natsconf.UserCustomers,
+	natsconf.UserOperator, natsconf.UserAuth, natsconf.UserSystem}
+
+// operator is the operator's login, for the workload, the checker and provisioning.
+func (s *system) operator() nats.Option {
+	return nats.UserInfo(natsconf.UserOperator, s.passwords[natsconf.UserOperator])
 }
 
 // serviceNames lists the service processes: account-1 runs twice (an active and a standby).
@@ -124,7 +141,11 @@ func freePort() (int, error) {
 }
 
 func startSystem(ctx context.Context, dir string) (*system, error) {
-	s := &system{dir: dir, dbs: map[string]string{}, procs: map[string]*proc{}, proxies: map[string][]*proxy{}}
+	s := &system{dir: dir, dbs: map[string]string{}, procs: map[string]*proc{}, proxies: map[string][]*proxy{},
+		passwords: map[string]string{}}
+	for _, u := range natsUsers {
+		s.passwords[u] = "pw-" + idgen.UUIDv7()
+	}
 	var err error
 	if s.seed, s.public, err = decisionsig.Generate(); err != nil {
 		return s, err
@@ -167,7 +188,7 @@ func startSystem(ctx context.Context, dir string) (*system, error) {
 	// The deployment's provisioning step: R3 stream, buckets and consumer; a 3 s lease.
 	pctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := provision.At(pctx, strings.Join(s.natsURLs, ","), provision.Options{Replicas: 3, LeaseTTL: 3 * time.Second}); err != nil {
+	if err := provision.At(pctx, strings.Join(s.natsURLs, ","), provision.Options{Replicas: 3, LeaseTTL: 3 * time.Second}, s.operator()); err != nil {
 		return s, err
 	}
 	for _, name := range serviceNames {
@@ -225,6 +246,15 @@ func (s *system) startNATS(bins string) error {
 		}
 		ps = append(ps, p)
 	}
+	issuer, err := nkeys.CreateAccount()
+	if err != nil {
+		return err
+	}
+	issuerKey, _ := issuer.PublicKey()
+	natsEnv := []string{"AUTH_ISSUER_PUBLIC_KEY=" + issuerKey}
+	for _, u := range natsUsers {
+		natsEnv = append(natsEnv, natsconf.PasswordVar(u)+"="+s.passwords[u])
+	}
 	for i, p := range ps {
 		var routes []string
 		for j, q := range ps {
@@ -232,7 +262,10 @@ func (s *system) startNATS(bins string) error {
 				routes = append(routes, fmt.Sprintf("nats://127.0.0.1:%d", q.route))
 			}
 		}
-		conf := fmt.Sprintf(`server_name: n%d
+		// The shipped configuration (its accounts, users and permissions), then this server's own
+		// name, ports, store and routes: a key set later replaces the one before.
+		conf := natsconf.Render(natsconf.Options{Nodes: []string{"account-1", "account-2"}}) + fmt.Sprintf(`
+server_name: n%d
 listen: 127.0.0.1:%d
 http: 127.0.0.1:%d
 jetstream { store_dir: %q, sync_interval: always }
@@ -242,7 +275,7 @@ cluster { name: tsbank, listen: 127.0.0.1:%d, no_advertise: true, routes: [%s] }
 		if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
 			return err
 		}
-		n := &proc{name: fmt.Sprintf("nats-%d", i+1), bin: filepath.Join(bins, "natsd"), args: []string{"-c", path},
+		n := &proc{name: fmt.Sprintf("nats-%d", i+1), bin: filepath.Join(bins, "natsd"), args: []string{"-c", path}, env: natsEnv,
 			httpAddr: fmt.Sprintf("127.0.0.1:%d", p.monitor), readyz: "/healthz", // JetStream current, with a meta leader
 			logPath: filepath.Join(s.dir, fmt.Sprintf("nats-%d.log", i+1))}
 		if err := n.start(); err != nil {
@@ -281,6 +314,11 @@ func (s *system) addService(bins, name string) error {
 	}
 	httpAddr := fmt.Sprintf("127.0.0.1:%d", port)
 	env := append([]string{"NATS_URL=" + strings.Join(urls, ","), "HTTP_ADDR=" + httpAddr}, timeouts...)
+	user := name
+	if name == "account-1b" {
+		user = "account-1"
+	}
+	env = append(env, "NATS_USER="+user, "NATS_PASSWORD="+s.passwords[user])
 	bin := name
 	switch name {
 	case "account-1", "account-1b":
