@@ -91,6 +91,11 @@ func (h *Handler) userJWT(req *jwt.AuthorizationRequestClaims, c customer.Custom
 	uc.Audience = h.Account
 	uc.Expires = time.Now().Add(h.TTL).Unix()
 	p := customer.PermissionsOf(c)
+	// An empty allow list in a user JWT means no limit at all, never "nothing": a customer
+	// whose permissions come out empty (an id that is no subject token) is not logged in.
+	if len(p.Publish) == 0 || len(p.Subscribe) == 0 {
+		return "", errors.New("customer " + c.ID + " has no valid permissions")
+	}
 	uc.Pub.Allow.Add(p.Publish...)
 	uc.Sub.Allow.Add(p.Subscribe...)
 	return uc.Encode(h.Issuer)
