@@ -2,7 +2,9 @@ package testkit
 
 import (
 	"bytes"
+	"context"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -40,4 +42,47 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// Warnings is a slog handler that keeps every message logged at warn or above, each followed by
+// its "fix" attribute when it has one, so that a test can count what an operator would read.
+type Warnings struct {
+	mu   sync.Mutex
+	msgs []string
+}
+
+func (w *Warnings) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelWarn }
+
+func (w *Warnings) Handle(_ context.Context, r slog.Record) error {
+	msg := r.Message
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == "fix" {
+			msg += " | " + a.Value.String()
+		}
+		return true
+	})
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.msgs = append(w.msgs, msg)
+	return nil
+}
+
+func (w *Warnings) WithAttrs([]slog.Attr) slog.Handler { return w }
+func (w *Warnings) WithGroup(string) slog.Handler      { return w }
+
+// All is every message kept so far.
+func (w *Warnings) All() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]string(nil), w.msgs...)
+}
+
+// Count is how many messages start with prefix, and the last of them.
+func (w *Warnings) Count(prefix string) (n int, last string) {
+	for _, m := range w.All() {
+		if strings.HasPrefix(m, prefix) {
+			n, last = n+1, m
+		}
+	}
+	return n, last
 }

@@ -57,7 +57,7 @@ func Run(ctx context.Context, js jetstream.JetStream, o Options) error {
 }
 
 // At connects to the NATS server(s) at url with opts (an administrator's credentials), provisions
-// every asset, waiting for a cluster that is still forming, and disconnects.
+// every asset, waiting up to a minute for a cluster that is still forming, and disconnects.
 func At(ctx context.Context, url string, o Options, opts ...nats.Option) error {
 	nc, err := nats.Connect(url, opts...)
 	if err != nil {
@@ -68,12 +68,13 @@ func At(ctx context.Context, url string, o Options, opts ...nats.Option) error {
 	if err != nil {
 		return err
 	}
+	give := time.Now().Add(formingFor)
 	for wait := 250 * time.Millisecond; ; wait = min(2*wait, 2*time.Second) {
 		err := Run(ctx, js, o)
 		var api *jetstream.APIError
-		forming := errors.As(err, &api) && (api.Code == 503 || api.ErrorCode == insufficientResources) ||
+		forming := errors.As(err, &api) && (api.Code == 503 || api.ErrorCode == insufficientResources || api.ErrorCode == noPeers) ||
 			errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) || errors.Is(err, jetstream.ErrNoStreamResponse)
-		if err == nil || !forming {
+		if err == nil || !forming || time.Now().After(give) {
 			return err
 		}
 		select {
@@ -84,9 +85,15 @@ func At(ctx context.Context, url string, o Options, opts ...nats.Option) error {
 	}
 }
 
-// JetStream's error code for a stream that asks for more replicas than the servers it knows of:
-// a cluster's other servers may not have joined yet.
-const insufficientResources jetstream.ErrorCode = 10023
+// formingFor bounds how long At waits for a cluster that is still forming.
+const formingFor = time.Minute
+
+// JetStream's error codes for a stream that asks for more replicas than the servers it knows of,
+// or finds one of them offline: a cluster's other servers may not have joined yet.
+const (
+	insufficientResources jetstream.ErrorCode = 10023
+	noPeers               jetstream.ErrorCode = 10005 // "no suitable peers for placement"
+)
 
 // RegistryConfig is the stream behind the registry bucket, written as a stream rather than a
 // KeyValueConfig because the bucket is create-only on the server itself: one message per key,

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -206,7 +205,7 @@ func TestARemovedStreamIsWaitedForAndTheOutboxDrainsWhenItIsBack(t *testing.T) {
 	if err := js.DeleteStream(ctx, contract.EventsStream); err != nil {
 		t.Fatal(err)
 	}
-	logged := &warnings{}
+	logged := &testkit.Warnings{}
 	relay := outbox.NewRelay(pool, js, slog.New(logged), node, 7, 50*time.Millisecond)
 	if _, err := pool.Exec(ctx, insertRow, eventID(1), payload(1)); err != nil {
 		t.Fatal(err)
@@ -217,7 +216,7 @@ func TestARemovedStreamIsWaitedForAndTheOutboxDrainsWhenItIsBack(t *testing.T) {
 	t.Cleanup(func() { stop(); <-done })
 
 	time.Sleep(time.Second) // many polls
-	if got := logged.all(); len(got) != 1 || !strings.Contains(got[0], "tsbankctl provision") {
+	if got := logged.All(); len(got) != 1 || !strings.Contains(got[0], "tsbankctl provision") {
 		t.Fatalf("logged %q, want one message with the command to run", got)
 	}
 	testkit.Provision(t, f.url, provision.Defaults)
@@ -231,36 +230,7 @@ func TestARemovedStreamIsWaitedForAndTheOutboxDrainsWhenItIsBack(t *testing.T) {
 		}
 		return nil
 	})
-	if got := logged.all(); len(got) != 1 {
+	if got := logged.All(); len(got) != 1 {
 		t.Fatalf("logged %q after the stream came back", got)
 	}
-}
-
-// warnings keeps the messages logged at warn and above, with their "fix".
-type warnings struct {
-	mu   sync.Mutex
-	msgs []string
-}
-
-func (w *warnings) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelWarn }
-func (w *warnings) Handle(_ context.Context, r slog.Record) error {
-	msg := r.Message
-	r.Attrs(func(a slog.Attr) bool {
-		if a.Key == "fix" {
-			msg += " | " + a.Value.String()
-		}
-		return true
-	})
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.msgs = append(w.msgs, msg)
-	return nil
-}
-func (w *warnings) WithAttrs([]slog.Attr) slog.Handler { return w }
-func (w *warnings) WithGroup(string) slog.Handler      { return w }
-
-func (w *warnings) all() []string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return append([]string(nil), w.msgs...)
 }
