@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -17,13 +18,33 @@ import (
 // Store implements transfer.Store.
 type Store struct {
 	pool *pgxpool.Pool
+	log  *slog.Logger
 	// lease is how long after a decision its first re-send is due: time enough for the deciding
 	// coordinator to deliver it, so recovery does not send it a second time meanwhile.
 	lease time.Duration
+	acks  *group[ack, error]
 }
 
-// New returns a store over pool; see Store.lease.
-func New(pool *pgxpool.Pool, lease time.Duration) *Store { return &Store{pool: pool, lease: lease} }
+// writeTimeout bounds one batch's transaction: the callers it writes for have gone on (acks) or
+// wait for it, and none of their own contexts may cancel their neighbours' write.
+const writeTimeout = 10 * time.Second
+
+// New returns a store over pool that logs what it cannot report to a caller to log; see
+// Store.lease. Close it before closing pool, to write the acknowledgements still queued.
+func New(pool *pgxpool.Pool, lease time.Duration, log *slog.Logger) *Store {
+	s := &Store{pool: pool, log: log, lease: lease}
+	s.acks = &group[ack, error]{max: 500, writers: 1, write: s.writeAcks}
+	return s
+}
+
+// Close writes the acknowledgements still queued, for as long as ctx lets it. Acknowledgements
+// recorded after Close are written before Acked returns.
+func (s *Store) Close(ctx context.Context) error {
+	if err := s.acks.close(ctx); err != nil {
+		return fmt.Errorf("write queued acknowledgements: %w", err)
+	}
+	return nil
+}
 
 const columns = `transfer_id, from_account, request_id, fingerprint, to_account, amount, description,
 	coalesce(currency, ''), coalesce(amount_minor, 0), state, coalesce(outcome, ''), reason, message,
@@ -97,18 +118,62 @@ func (s *Store) Decide(ctx context.Context, id string, d transfer.Decision) (tra
 	return rec, err
 }
 
-// Acked records acknowledgements; with both legs the transfer is done.
-func (s *Store) Acked(ctx context.Context, id string, debit, credit bool, backoff time.Duration) error {
-	_, err := s.pool.Exec(ctx, `UPDATE transfers SET
-			debit_acked = debit_acked OR $2, credit_acked = credit_acked OR $3,
-			state = CASE WHEN (debit_acked OR $2) AND (credit_acked OR $3) THEN 'done' ELSE state END,
-			done_at = CASE WHEN (debit_acked OR $2) AND (credit_acked OR $3) THEN now() END,
-			next_attempt_at = now() + $4::interval
-		WHERE transfer_id = $1 AND state IN ('committed', 'aborted')`, id, debit, credit, backoff)
-	if err != nil {
-		return fmt.Errorf("ack transfer %s: %w", id, err)
+// ack is one call of Acked.
+type ack struct {
+	id            string
+	debit, credit bool
+	backoff       time.Duration
+}
+
+// Acked queues the acknowledgements and returns before they are written: many transfers'
+// acknowledgements are then written by one statement in one transaction, off the path on which
+// the client waits. A queue lost in a crash loses no money and no decision: the transfer stays
+// decided and not done, so recovery re-sends the decision once its re-send is due, and every
+// participant handler answers a decision it has applied already with the same acknowledgement and
+// no change. The cost of a lost batch is one re-send per leg. A failed batch is logged by the
+// store, which alone knows about it, so the error is always nil.
+func (s *Store) Acked(_ context.Context, id string, debit, credit bool, backoff time.Duration) error {
+	if c, closed := s.acks.submit(ack{id: id, debit: debit, credit: credit, backoff: backoff}); closed {
+		<-c.done // after Close, nobody else waits for the write before the pool closes
 	}
 	return nil
+}
+
+// writeAcks writes a batch of acknowledgements. Two for one transfer (its driver's and a
+// recovery's) are merged first: an UPDATE … FROM applies only one source row to each target row.
+func (s *Store) writeAcks(acks []ack) []error {
+	ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
+	defer cancel()
+	var ids []string
+	var debits, credits []bool
+	var backoffs []int64 // microseconds: an int8 array needs no interval codec
+	at := map[string]int{}
+	for _, a := range acks {
+		if i, ok := at[a.id]; ok {
+			debits[i], credits[i] = debits[i] || a.debit, credits[i] || a.credit
+			backoffs[i] = a.backoff.Microseconds()
+			continue
+		}
+		at[a.id] = len(ids)
+		ids, debits, credits = append(ids, a.id), append(debits, a.debit), append(credits, a.credit)
+		backoffs = append(backoffs, a.backoff.Microseconds())
+	}
+	_, err := s.pool.Exec(ctx, `UPDATE transfers t SET
+			debit_acked = t.debit_acked OR a.debit, credit_acked = t.credit_acked OR a.credit,
+			state = CASE WHEN (t.debit_acked OR a.debit) AND (t.credit_acked OR a.credit) THEN 'done' ELSE t.state END,
+			done_at = CASE WHEN (t.debit_acked OR a.debit) AND (t.credit_acked OR a.credit) THEN now() END,
+			next_attempt_at = now() + a.backoff_us * interval '1 microsecond'
+		FROM unnest($1::text[], $2::bool[], $3::bool[], $4::int8[]) AS a(id, debit, credit, backoff_us)
+		WHERE t.transfer_id = a.id AND t.state IN ('committed', 'aborted')`, ids, debits, credits, backoffs)
+	if err != nil {
+		err = fmt.Errorf("ack %d transfers: %w", len(ids), err)
+		s.log.Error("record acknowledgements: recovery will re-send these decisions", "transfers", len(ids), "err", err)
+	}
+	errs := make([]error, len(acks))
+	for i := range errs {
+		errs[i] = err
+	}
+	return errs
 }
 
 // Get returns transfer id.

@@ -23,7 +23,7 @@ func newStore(t *testing.T) *pgstore.Store {
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.Close)
-	return pgstore.New(pool, time.Second)
+	return pgstore.New(pool, time.Second, testkit.Logger(t))
 }
 
 // Several coordinators may race to decide one transfer (the one driving it, another's recovery,
@@ -129,4 +129,72 @@ func TestResendClaimsDoNotOverlap(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// decided begins and decides n transfers x0 … x<n-1>, committed.
+func decided(t *testing.T, s *pgstore.Store, n int) {
+	t.Helper()
+	for i := range n {
+		id := fmt.Sprintf("x%d", i)
+		if _, _, err := s.Begin(context.Background(), transfer.Transfer{ID: id, From: "a", RequestID: id, Fingerprint: []byte{1}, To: "b", Amount: "1"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Decide(context.Background(), id, transfer.Decision{Outcome: transfer.Committed}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// Acknowledgements recorded at once by many transfers, one leg at a time and in duplicate, are
+// written in batches with the meaning of one Acked each: done with both legs, otherwise the next
+// re-send pushed back by the backoff. Close writes what is still queued.
+func TestAcksRecordedConcurrentlyAreAllWrittenByClose(t *testing.T) {
+	t.Parallel()
+	s := newStore(t)
+	ctx := context.Background()
+	const n = 200
+	decided(t, s, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		id := fmt.Sprintf("x%d", i)
+		wg.Go(func() {
+			if i%4 == 0 { // one leg only: not done, re-send due in an hour
+				_ = s.Acked(ctx, id, true, false, time.Hour)
+				return
+			}
+			_ = s.Acked(ctx, id, true, false, time.Minute)
+			_ = s.Acked(ctx, id, false, true, time.Minute)
+			_ = s.Acked(ctx, id, false, true, time.Minute) // a duplicate, as from a recovery
+		})
+	}
+	wg.Wait()
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := s.Close(cctx); err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		rec, err := s.Get(ctx, fmt.Sprintf("x%d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := transfer.Done
+		if i%4 == 0 {
+			want = transfer.Committed
+		}
+		if rec.State != want || !rec.DebitAcked || rec.CreditAcked != (i%4 != 0) {
+			t.Fatalf("%s: %s, acked %v/%v; want %s", rec.ID, rec.State, rec.DebitAcked, rec.CreditAcked, want)
+		}
+	}
+	// The one-leg transfers' re-sends are an hour away, so none is due now.
+	if due, err := s.ClaimResends(ctx, n, time.Hour); err != nil || len(due) != 0 {
+		t.Fatalf("due after acknowledgements: %d, %v", len(due), err)
+	}
+	// After Close, Acked writes before it returns.
+	if err := s.Acked(ctx, "x0", false, true, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if rec, err := s.Get(ctx, "x0"); err != nil || rec.State != transfer.Done {
+		t.Fatalf("x0 after Close: %s, %v; want done", rec.State, err)
+	}
 }
