@@ -3,10 +3,12 @@ package pgstore
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -21,8 +23,9 @@ type Store struct {
 	log  *slog.Logger
 	// lease is how long after a decision its first re-send is due: time enough for the deciding
 	// coordinator to deliver it, so recovery does not send it a second time meanwhile.
-	lease time.Duration
-	acks  *group[ack, error]
+	lease  time.Duration
+	begins *group[transfer.Transfer, begun]
+	acks   *group[ack, error]
 }
 
 // writeTimeout bounds one batch's transaction: the callers it writes for have gone on (acks) or
@@ -33,6 +36,8 @@ const writeTimeout = 10 * time.Second
 // Store.lease. Close it before closing pool, to write the acknowledgements still queued.
 func New(pool *pgxpool.Pool, lease time.Duration, log *slog.Logger) *Store {
 	s := &Store{pool: pool, log: log, lease: lease}
+	// Two begin batches in flight: while one waits for its flush, the next fills.
+	s.begins = &group[transfer.Transfer, begun]{max: 200, writers: 2, write: s.writeBegins}
 	s.acks = &group[ack, error]{max: 500, writers: 1, write: s.writeAcks}
 	return s
 }
@@ -80,27 +85,117 @@ func scanAll(rows pgx.Rows, err error) ([]transfer.Transfer, error) {
 	return out, rows.Err()
 }
 
-// Begin inserts t as preparing, or returns the transfer already recorded for its request id.
+// begun is the result of one Begin.
+type begun struct {
+	rec     transfer.Transfer
+	created bool
+	err     error
+}
+
+// Begin inserts t as preparing, or returns the transfer already recorded for its request id. It
+// returns once the row is committed: the client's retry and recovery must find it. Concurrent
+// Begins share one statement and one commit (see group).
 func (s *Store) Begin(ctx context.Context, t transfer.Transfer) (transfer.Transfer, bool, error) {
-	rec, err := scan(s.pool.QueryRow(ctx, `INSERT INTO transfers
-		(transfer_id, from_account, request_id, fingerprint, to_account, amount, description)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)
-		ON CONFLICT (from_account, request_id) DO NOTHING RETURNING `+columns,
-		t.ID, t.From, t.RequestID, t.Fingerprint, t.To, t.Amount, t.Description))
+	c, _ := s.begins.submit(t)
+	select {
+	case <-c.done:
+		return c.res.rec, c.res.created, c.res.err
+	case <-ctx.Done():
+		// The row may yet be written: like any transfer whose coordinator went away before
+		// deciding, recovery aborts it.
+		return t, false, ctx.Err()
+	}
+}
+
+// writeBegins writes a batch of Begins. A statement fails as a whole, so if one row makes it fail
+// (the database refuses a value), each transfer is written again alone and only that one fails:
+// a transfer's result never depends on its neighbours.
+func (s *Store) writeBegins(ts []transfer.Transfer) []begun {
+	ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
+	defer cancel()
+	out, err := s.beginAll(ctx, ts)
 	if err == nil {
-		return rec, true, nil
+		return out
 	}
-	if !errors.Is(err, transfer.ErrNotFound) {
-		return rec, false, fmt.Errorf("begin transfer %s: %w", t.RequestID, err)
+	if len(ts) == 1 {
+		return []begun{{rec: ts[0], err: fmt.Errorf("begin transfer %s: %w", ts[0].RequestID, err)}}
 	}
-	rec, err = s.ByRequest(ctx, t.From, t.RequestID)
+	out = make([]begun, len(ts))
+	for i, t := range ts {
+		out[i] = s.writeBegins([]transfer.Transfer{t})[0]
+	}
+	return out
+}
+
+// beginAll inserts ts in one transaction and returns each one's row: its own if it was inserted,
+// else the one already recorded for its request id (by an earlier transfer, or by an earlier
+// duplicate in ts), checked against its fingerprint.
+func (s *Store) beginAll(ctx context.Context, ts []transfer.Transfer) ([]begun, error) {
+	// Rows are inserted in key order, so two batches in flight that share keys (two retries of
+	// the same requests) wait for each other in the same order and cannot deadlock.
+	order := make([]int, len(ts))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(i, j int) int {
+		return cmp.Or(cmp.Compare(ts[i].From, ts[j].From), cmp.Compare(ts[i].RequestID, ts[j].RequestID))
+	})
+	n := len(ts)
+	ids, froms, reqs, tos, amounts, descs := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	fps := make([][]byte, n)
+	for k, i := range order {
+		t := ts[i]
+		ids[k], froms[k], reqs[k], fps[k], tos[k], amounts[k], descs[k] = t.ID, t.From, t.RequestID, t.Fingerprint, t.To, t.Amount, t.Description
+	}
+	created := map[string]transfer.Transfer{}
+	existing := map[[2]string]transfer.Transfer{}
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		recs, err := scanAll(tx.Query(ctx, `INSERT INTO transfers
+			(transfer_id, from_account, request_id, fingerprint, to_account, amount, description)
+			SELECT id, f, r, fp, t, a, d
+			FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::text[], $6::text[], $7::text[])
+				WITH ORDINALITY AS u(id, f, r, fp, t, a, d, n)
+			ORDER BY n
+			ON CONFLICT (from_account, request_id) DO NOTHING RETURNING `+columns,
+			ids, froms, reqs, fps, tos, amounts, descs))
+		if err != nil {
+			return err
+		}
+		for _, r := range recs {
+			created[r.ID] = r
+		}
+		if len(created) == n {
+			return nil
+		}
+		// The others' rows: committed by another transaction (ON CONFLICT waited for it), or
+		// inserted just now for a duplicate earlier in this batch.
+		recs, err = scanAll(tx.Query(ctx, `SELECT `+columns+` FROM transfers
+			WHERE (from_account, request_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))`, froms, reqs))
+		for _, r := range recs {
+			existing[[2]string{r.From, r.RequestID}] = r
+		}
+		return err
+	})
 	if err != nil {
-		return rec, false, err
+		return nil, err
 	}
-	if !bytes.Equal(rec.Fingerprint, t.Fingerprint) {
-		return rec, false, fmt.Errorf("%w: request id %q of %s", transfer.ErrConflict, t.RequestID, t.From)
+	out := make([]begun, n)
+	for i, t := range ts {
+		if rec, ok := created[t.ID]; ok {
+			out[i] = begun{rec: rec, created: true}
+			continue
+		}
+		rec, ok := existing[[2]string{t.From, t.RequestID}]
+		switch {
+		case !ok: // cannot happen: the insert conflicted with a row that no longer exists
+			out[i] = begun{rec: t, err: fmt.Errorf("begin transfer %s: %w", t.RequestID, transfer.ErrNotFound)}
+		case !bytes.Equal(rec.Fingerprint, t.Fingerprint):
+			out[i] = begun{rec: rec, err: fmt.Errorf("%w: request id %q of %s", transfer.ErrConflict, t.RequestID, t.From)}
+		default:
+			out[i] = begun{rec: rec}
+		}
 	}
-	return rec, false, nil
+	return out, nil
 }
 
 // Decide writes d if the transfer is still preparing. The WHERE state = 'preparing' makes the

@@ -2,6 +2,7 @@ package pgstore_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -196,5 +197,72 @@ func TestAcksRecordedConcurrentlyAreAllWrittenByClose(t *testing.T) {
 	}
 	if rec, err := s.Get(ctx, "x0"); err != nil || rec.State != transfer.Done {
 		t.Fatalf("x0 after Close: %s, %v; want done", rec.State, err)
+	}
+}
+
+// Concurrent Begins share statements, and each still gets its own answer: one created row per
+// request id, its retries that row, a reuse with another body a conflict, and a row the database
+// refuses (a NUL byte in a text column fails the whole statement) an error for that transfer
+// alone, never for the neighbours it was batched with.
+func TestConcurrentBeginsEachGetTheirOwnResult(t *testing.T) {
+	t.Parallel()
+	s := newStore(t)
+	ctx := context.Background()
+	const requests, copies = 40, 3
+	type result struct {
+		rec     transfer.Transfer
+		created bool
+		err     error
+	}
+	results := make([][]result, requests)
+	conflicts := make([]error, requests)
+	bad := make([]error, requests)
+	var wg sync.WaitGroup
+	for r := range requests {
+		results[r] = make([]result, copies)
+		req := fmt.Sprintf("r%d", r)
+		for k := range copies {
+			wg.Go(func() {
+				rec, created, err := s.Begin(ctx, transfer.Transfer{ID: fmt.Sprintf("x%d-%d", r, k), From: "alice", RequestID: req, Fingerprint: []byte("f"), To: "bob", Amount: "1"})
+				results[r][k] = result{rec, created, err}
+			})
+		}
+		wg.Go(func() {
+			_, _, conflicts[r] = s.Begin(ctx, transfer.Transfer{ID: fmt.Sprintf("y%d", r), From: "alice", RequestID: req, Fingerprint: []byte("g"), To: "bob", Amount: "2"})
+		})
+		wg.Go(func() {
+			_, _, bad[r] = s.Begin(ctx, transfer.Transfer{ID: fmt.Sprintf("z%d", r), From: "carol", RequestID: req, Fingerprint: []byte("f"), To: "bob", Amount: "1", Description: "nul\x00"})
+		})
+	}
+	wg.Wait()
+	for r := range requests {
+		// The first to commit wins: one of the copies, or the other body. Every other Begin of
+		// that request id sees the winner's row, or a conflict if its body differs.
+		winner, err := s.ByRequest(ctx, "alice", fmt.Sprintf("r%d", r))
+		if err != nil {
+			t.Fatal(err)
+		}
+		created := 0
+		for k, res := range results[r] {
+			switch {
+			case string(winner.Fingerprint) == "g":
+				if !errors.Is(res.err, transfer.ErrConflict) {
+					t.Fatalf("r%d copy %d after the other body won: %v, want a conflict", r, k, res.err)
+				}
+			case res.err != nil || res.rec.ID != winner.ID:
+				t.Fatalf("r%d copy %d: %s, %v; the row is %s", r, k, res.rec.ID, res.err, winner.ID)
+			case res.created:
+				created++
+			}
+		}
+		if string(winner.Fingerprint) == "f" && (created != 1 || !errors.Is(conflicts[r], transfer.ErrConflict)) {
+			t.Fatalf("r%d: created %d times, the other body: %v", r, created, conflicts[r])
+		}
+		if string(winner.Fingerprint) == "g" && conflicts[r] != nil {
+			t.Fatalf("r%d: the other body won but was told %v", r, conflicts[r])
+		}
+		if bad[r] == nil {
+			t.Fatalf("r%d from carol with a NUL: no error", r)
+		}
 	}
 }
