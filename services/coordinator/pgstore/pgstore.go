@@ -25,6 +25,7 @@ type Store struct {
 	// coordinator to deliver it, so recovery does not send it a second time meanwhile.
 	lease  time.Duration
 	begins *group[transfer.Transfer, begun]
+	decide *group[decision, decided]
 	acks   *group[ack, error]
 }
 
@@ -38,6 +39,7 @@ func New(pool *pgxpool.Pool, lease time.Duration, log *slog.Logger) *Store {
 	s := &Store{pool: pool, log: log, lease: lease}
 	// Two begin batches in flight: while one waits for its flush, the next fills.
 	s.begins = &group[transfer.Transfer, begun]{max: 200, writers: 2, write: s.writeBegins}
+	s.decide = &group[decision, decided]{max: 200, writers: 2, write: s.writeDecisions}
 	s.acks = &group[ack, error]{max: 500, writers: 1, write: s.writeAcks}
 	return s
 }
@@ -198,19 +200,106 @@ func (s *Store) beginAll(ctx context.Context, ts []transfer.Transfer) ([]begun, 
 	return out, nil
 }
 
-// Decide writes d if the transfer is still preparing. The WHERE state = 'preparing' makes the
-// decision a compare-and-set: of several coordinators deciding one transfer, one write wins and
-// the others read it back.
+// decision is one call of Decide; decided its result.
+type decision struct {
+	id string
+	d  transfer.Decision
+}
+
+type decided struct {
+	rec transfer.Transfer
+	err error
+}
+
+// Decide writes d if the transfer is still preparing, and returns once it is committed: the
+// decision is durable before anyone hears it. The WHERE state = 'preparing' makes the decision a
+// compare-and-set: of several coordinators deciding one transfer, one write wins and the others
+// read it back. Concurrent Decides share one statement and one commit (see group).
 func (s *Store) Decide(ctx context.Context, id string, d transfer.Decision) (transfer.Transfer, error) {
-	rec, err := scan(s.pool.QueryRow(ctx, `UPDATE transfers SET state = $2, outcome = $2, reason = $3, message = $4,
-			currency = nullif($5, ''), amount_minor = nullif($6, 0), debit_vote = $7, credit_vote = $8,
-			decided_at = now(), next_attempt_at = now() + $9::interval
-		WHERE transfer_id = $1 AND state = 'preparing' RETURNING `+columns,
-		id, d.Outcome, d.Reason, d.Message, d.Currency, d.AmountMinor, d.DebitVote, d.CreditVote, s.lease))
-	if errors.Is(err, transfer.ErrNotFound) {
-		return s.Get(ctx, id) // decided already (or unknown: ErrNotFound)
+	c, _ := s.decide.submit(decision{id: id, d: d})
+	select {
+	case <-c.done:
+		return c.res.rec, c.res.err
+	case <-ctx.Done():
+		return transfer.Transfer{ID: id}, ctx.Err() // decided or not: a Get will tell
 	}
-	return rec, err
+}
+
+// writeDecisions writes a batch of decisions; as in writeBegins, a statement that fails is
+// written again one decision at a time, so that one bad row fails only its own transfer.
+func (s *Store) writeDecisions(ds []decision) []decided {
+	ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
+	defer cancel()
+	out, err := s.decideAll(ctx, ds)
+	if err == nil {
+		return out
+	}
+	if len(ds) == 1 {
+		return []decided{{rec: transfer.Transfer{ID: ds[0].id}, err: fmt.Errorf("decide transfer %s: %w", ds[0].id, err)}}
+	}
+	out = make([]decided, len(ds))
+	for i, d := range ds {
+		out[i] = s.writeDecisions([]decision{d})[0]
+	}
+	return out
+}
+
+// decideAll writes ds in one transaction, each only if its transfer is still preparing, and
+// returns every transfer as decided, by this batch or earlier. Two decisions of one transfer in
+// the batch (its driver and a participant's question) are one compare-and-set: UPDATE … FROM
+// applies one source row to a target row, and both read back the one written.
+func (s *Store) decideAll(ctx context.Context, ds []decision) ([]decided, error) {
+	// In id order, so that two batches in flight lock shared rows in the same order.
+	sorted := slices.Clone(ds)
+	slices.SortStableFunc(sorted, func(a, b decision) int { return cmp.Compare(a.id, b.id) })
+	n := len(ds)
+	ids, outcomes, reasons, messages, currencies, dvotes, cvotes := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	amounts := make([]int64, n)
+	for k, x := range sorted {
+		ids[k], outcomes[k], reasons[k], messages[k], currencies[k], amounts[k], dvotes[k], cvotes[k] = x.id, x.d.Outcome, x.d.Reason, x.d.Message, x.d.Currency, x.d.AmountMinor, x.d.DebitVote, x.d.CreditVote
+	}
+	recs := map[string]transfer.Transfer{}
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		written, err := scanAll(tx.Query(ctx, `UPDATE transfers SET state = d.d_outcome, outcome = d.d_outcome,
+				reason = d.d_reason, message = d.d_message,
+				currency = nullif(d.d_currency, ''), amount_minor = nullif(d.d_amount_minor, 0),
+				debit_vote = d.d_debit_vote, credit_vote = d.d_credit_vote,
+				decided_at = now(), next_attempt_at = now() + $9::interval
+			FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int8[], $7::text[], $8::text[])
+				AS d(d_id, d_outcome, d_reason, d_message, d_currency, d_amount_minor, d_debit_vote, d_credit_vote)
+			WHERE transfer_id = d.d_id AND state = 'preparing' RETURNING `+columns,
+			ids, outcomes, reasons, messages, currencies, amounts, dvotes, cvotes, s.lease))
+		if err != nil {
+			return err
+		}
+		for _, r := range written {
+			recs[r.ID] = r
+		}
+		if len(recs) == n {
+			return nil
+		}
+		// Decided already, by an earlier batch or another instance (or unknown: ErrNotFound).
+		earlier, err := scanAll(tx.Query(ctx, `SELECT `+columns+` FROM transfers WHERE transfer_id = ANY($1)`, ids))
+		for _, r := range earlier {
+			if _, ok := recs[r.ID]; !ok {
+				recs[r.ID] = r
+			}
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]decided, n)
+	for i, x := range ds {
+		rec, ok := recs[x.id]
+		if !ok {
+			out[i] = decided{rec: transfer.Transfer{ID: x.id}, err: transfer.ErrNotFound}
+			continue
+		}
+		out[i] = decided{rec: rec}
+	}
+	return out, nil
 }
 
 // ack is one call of Acked.

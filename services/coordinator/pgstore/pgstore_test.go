@@ -266,3 +266,48 @@ func TestConcurrentBeginsEachGetTheirOwnResult(t *testing.T) {
 		}
 	}
 }
+
+// Concurrent Decides share statements, and each still gets its own answer: its transfer as
+// decided, ErrNotFound for an unknown one, and an error for a decision the database refuses (a
+// NUL byte in its message) alone, never for its neighbours.
+func TestConcurrentDecidesEachGetTheirOwnResult(t *testing.T) {
+	t.Parallel()
+	s := newStore(t)
+	ctx := context.Background()
+	const n = 60
+	for i := range n {
+		id := fmt.Sprintf("x%d", i)
+		if _, _, err := s.Begin(ctx, transfer.Transfer{ID: id, From: "a", RequestID: id, Fingerprint: []byte{1}, To: "b", Amount: "1"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	recs := make([]transfer.Transfer, n)
+	errs := make([]error, n)
+	var unknown error
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			d := transfer.Decision{Outcome: transfer.Committed, Currency: "EUR", AmountMinor: 100, DebitVote: "yes", CreditVote: "yes"}
+			if i%10 == 0 {
+				d = transfer.Decision{Outcome: transfer.Aborted, Reason: "bad", Message: "nul\x00"}
+			}
+			recs[i], errs[i] = s.Decide(ctx, fmt.Sprintf("x%d", i), d)
+		})
+	}
+	wg.Go(func() { _, unknown = s.Decide(ctx, "nobody", transfer.Decision{Outcome: transfer.Aborted}) })
+	wg.Wait()
+	if !errors.Is(unknown, transfer.ErrNotFound) {
+		t.Fatalf("decide an unknown transfer: %v, want ErrNotFound", unknown)
+	}
+	for i := range n {
+		if i%10 == 0 {
+			if errs[i] == nil {
+				t.Fatalf("x%d with a NUL: no error", i)
+			}
+			continue
+		}
+		if errs[i] != nil || recs[i].ID != fmt.Sprintf("x%d", i) || recs[i].State != transfer.Committed || recs[i].Currency != "EUR" || recs[i].AmountMinor != 100 {
+			t.Fatalf("x%d: %+v, %v", i, recs[i], errs[i])
+		}
+	}
+}
