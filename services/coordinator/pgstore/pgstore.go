@@ -191,6 +191,11 @@ func (s *Store) beginAll(ctx context.Context, ts []transfer.Transfer) ([]begun, 
 		switch {
 		case !ok: // cannot happen: the insert conflicted with a row that no longer exists
 			out[i] = begun{rec: t, err: fmt.Errorf("begin transfer %s: %w", t.RequestID, transfer.ErrNotFound)}
+		case rec.ID == t.ID:
+			// Its own row, written by a batch whose commit failed on the way back (the retry
+			// alone finds it): the id is fresh per call, so nobody else could have written it,
+			// and the caller must drive it rather than wait for it as for a retry's.
+			out[i] = begun{rec: rec, created: true}
 		case !bytes.Equal(rec.Fingerprint, t.Fingerprint):
 			out[i] = begun{rec: rec, err: fmt.Errorf("%w: request id %q of %s", transfer.ErrConflict, t.RequestID, t.From)}
 		default:
