@@ -149,37 +149,35 @@ func (s *Store) beginAll(ctx context.Context, ts []transfer.Transfer) ([]begun, 
 		t := ts[i]
 		ids[k], froms[k], reqs[k], fps[k], tos[k], amounts[k], descs[k] = t.ID, t.From, t.RequestID, t.Fingerprint, t.To, t.Amount, t.Description
 	}
+	// The INSERT is a transaction of its own, committed when it returns. The read that follows,
+	// needed only for rows not inserted, needs none: each row it looks for is committed already
+	// (ON CONFLICT waited for a concurrent inserter to finish) and rows are never deleted.
+	recs, err := scanAll(s.pool.Query(ctx, `INSERT INTO transfers
+		(transfer_id, from_account, request_id, fingerprint, to_account, amount, description)
+		SELECT id, f, r, fp, t, a, d
+		FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::text[], $6::text[], $7::text[])
+			WITH ORDINALITY AS u(id, f, r, fp, t, a, d, n)
+		ORDER BY n
+		ON CONFLICT (from_account, request_id) DO NOTHING RETURNING `+columns,
+		ids, froms, reqs, fps, tos, amounts, descs))
+	if err != nil {
+		return nil, err
+	}
 	created := map[string]transfer.Transfer{}
+	for _, r := range recs {
+		created[r.ID] = r
+	}
 	existing := map[[2]string]transfer.Transfer{}
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		recs, err := scanAll(tx.Query(ctx, `INSERT INTO transfers
-			(transfer_id, from_account, request_id, fingerprint, to_account, amount, description)
-			SELECT id, f, r, fp, t, a, d
-			FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::text[], $6::text[], $7::text[])
-				WITH ORDINALITY AS u(id, f, r, fp, t, a, d, n)
-			ORDER BY n
-			ON CONFLICT (from_account, request_id) DO NOTHING RETURNING `+columns,
-			ids, froms, reqs, fps, tos, amounts, descs))
-		if err != nil {
-			return err
-		}
-		for _, r := range recs {
-			created[r.ID] = r
-		}
-		if len(created) == n {
-			return nil
-		}
-		// The others' rows: committed by another transaction (ON CONFLICT waited for it), or
-		// inserted just now for a duplicate earlier in this batch.
-		recs, err = scanAll(tx.Query(ctx, `SELECT `+columns+` FROM transfers
+	if len(created) < n {
+		// The others' rows: an earlier transfer's, or an earlier duplicate's in this batch.
+		recs, err := scanAll(s.pool.Query(ctx, `SELECT `+columns+` FROM transfers
 			WHERE (from_account, request_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))`, froms, reqs))
+		if err != nil {
+			return nil, err
+		}
 		for _, r := range recs {
 			existing[[2]string{r.From, r.RequestID}] = r
 		}
-		return err
-	})
-	if err != nil {
-		return nil, err
 	}
 	out := make([]begun, n)
 	for i, t := range ts {
@@ -263,37 +261,35 @@ func (s *Store) decideAll(ctx context.Context, ds []decision) ([]decided, error)
 	for k, x := range sorted {
 		ids[k], outcomes[k], reasons[k], messages[k], currencies[k], amounts[k], dvotes[k], cvotes[k] = x.id, x.d.Outcome, x.d.Reason, x.d.Message, x.d.Currency, x.d.AmountMinor, x.d.DebitVote, x.d.CreditVote
 	}
+	// As in beginAll, the UPDATE commits on its own, and the read after it finds only decisions
+	// committed already (the UPDATE waited for a concurrent decider's lock, then saw its write).
+	written, err := scanAll(s.pool.Query(ctx, `UPDATE transfers SET state = d.d_outcome, outcome = d.d_outcome,
+			reason = d.d_reason, message = d.d_message,
+			currency = nullif(d.d_currency, ''), amount_minor = nullif(d.d_amount_minor, 0),
+			debit_vote = d.d_debit_vote, credit_vote = d.d_credit_vote,
+			decided_at = now(), next_attempt_at = now() + $9::interval
+		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int8[], $7::text[], $8::text[])
+			AS d(d_id, d_outcome, d_reason, d_message, d_currency, d_amount_minor, d_debit_vote, d_credit_vote)
+		WHERE transfer_id = d.d_id AND state = 'preparing' RETURNING `+columns,
+		ids, outcomes, reasons, messages, currencies, amounts, dvotes, cvotes, s.lease))
+	if err != nil {
+		return nil, err
+	}
 	recs := map[string]transfer.Transfer{}
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		written, err := scanAll(tx.Query(ctx, `UPDATE transfers SET state = d.d_outcome, outcome = d.d_outcome,
-				reason = d.d_reason, message = d.d_message,
-				currency = nullif(d.d_currency, ''), amount_minor = nullif(d.d_amount_minor, 0),
-				debit_vote = d.d_debit_vote, credit_vote = d.d_credit_vote,
-				decided_at = now(), next_attempt_at = now() + $9::interval
-			FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int8[], $7::text[], $8::text[])
-				AS d(d_id, d_outcome, d_reason, d_message, d_currency, d_amount_minor, d_debit_vote, d_credit_vote)
-			WHERE transfer_id = d.d_id AND state = 'preparing' RETURNING `+columns,
-			ids, outcomes, reasons, messages, currencies, amounts, dvotes, cvotes, s.lease))
-		if err != nil {
-			return err
-		}
-		for _, r := range written {
-			recs[r.ID] = r
-		}
-		if len(recs) == n {
-			return nil
-		}
+	for _, r := range written {
+		recs[r.ID] = r
+	}
+	if len(recs) < n {
 		// Decided already, by an earlier batch or another instance (or unknown: ErrNotFound).
-		earlier, err := scanAll(tx.Query(ctx, `SELECT `+columns+` FROM transfers WHERE transfer_id = ANY($1)`, ids))
+		earlier, err := scanAll(s.pool.Query(ctx, `SELECT `+columns+` FROM transfers WHERE transfer_id = ANY($1)`, ids))
+		if err != nil {
+			return nil, err
+		}
 		for _, r := range earlier {
 			if _, ok := recs[r.ID]; !ok {
 				recs[r.ID] = r
 			}
 		}
-		return err
-	})
-	if err != nil {
-		return nil, err
 	}
 	out := make([]decided, n)
 	for i, x := range ds {
