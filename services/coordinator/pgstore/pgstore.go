@@ -129,7 +129,7 @@ func (s *Store) writeBegins(ts []transfer.Transfer) []begun {
 	return out
 }
 
-// beginAll inserts ts in one transaction and returns each one's row: its own if it was inserted,
+// beginAll inserts ts with one statement (one transaction) and returns each one's row: its own if it was inserted,
 // else the one already recorded for its request id (by an earlier transfer, or by an earlier
 // duplicate in ts), checked against its fingerprint.
 func (s *Store) beginAll(ctx context.Context, ts []transfer.Transfer) ([]begun, error) {
@@ -190,8 +190,9 @@ func (s *Store) beginAll(ctx context.Context, ts []transfer.Transfer) ([]begun, 
 		case !ok: // cannot happen: the insert conflicted with a row that no longer exists
 			out[i] = begun{rec: t, err: fmt.Errorf("begin transfer %s: %w", t.RequestID, transfer.ErrNotFound)}
 		case rec.ID == t.ID:
-			// Its own row, written by a batch whose commit failed on the way back (the retry
-			// alone finds it): the id is fresh per call, so nobody else could have written it,
+			// Its own row, written by a batch that failed after its INSERT committed (the
+			// answer was lost, or the read after it failed) and found by the retry alone: the
+			// id is fresh per call, so nobody else could have written it,
 			// and the caller must drive it rather than wait for it as for a retry's.
 			out[i] = begun{rec: rec, created: true}
 		case !bytes.Equal(rec.Fingerprint, t.Fingerprint):
@@ -247,7 +248,7 @@ func (s *Store) writeDecisions(ds []decision) []decided {
 	return out
 }
 
-// decideAll writes ds in one transaction, each only if its transfer is still preparing, and
+// decideAll writes ds with one statement (one transaction), each only if its transfer is still preparing, and
 // returns every transfer as decided, by this batch or earlier. Two decisions of one transfer in
 // the batch (its driver and a participant's question) are one compare-and-set: UPDATE … FROM
 // applies one source row to a target row, and both read back the one written.
