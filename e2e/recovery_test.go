@@ -20,7 +20,7 @@ import (
 // coordinator did before preparing.
 func (b *bank) logTransfer(id, amount string) transfer.Transfer {
 	b.t.Helper()
-	rec, created, err := pgstore.New(b.pool("coordinator"), time.Second).Begin(ctx(b.t), transfer.Transfer{
+	rec, created, err := pgstore.New(b.pool("coordinator"), time.Second, testkit.Logger(b.t)).Begin(ctx(b.t), transfer.Transfer{
 		ID: id, From: "alice", RequestID: "r-" + id, Fingerprint: []byte(id), To: "bob", Amount: amount,
 	})
 	if err != nil || !created {
@@ -32,7 +32,7 @@ func (b *bank) logTransfer(id, amount string) transfer.Transfer {
 func (b *bank) decide(id, outcome string) {
 	b.t.Helper()
 	d := transfer.Decision{Outcome: outcome, DebitVote: "yes", CreditVote: "yes"}
-	if _, err := pgstore.New(b.pool("coordinator"), 0).Decide(ctx(b.t), id, d); err != nil {
+	if _, err := pgstore.New(b.pool("coordinator"), 0, testkit.Logger(b.t)).Decide(ctx(b.t), id, d); err != nil {
 		b.t.Fatal(err)
 	}
 }
@@ -171,15 +171,15 @@ func TestAParticipantAsksAboutALegHeldTooLong(t *testing.T) {
 	// A hold whose transfer the coordinator never logged: presumed abort.
 	b.mustVoteYes("account-1", "alice", "ghost", "debit")
 	// A decided transfer whose decision has not reached the legs.
-	b.logTransfer("x5", "30.00")
-	b.mustVoteYes("account-1", "alice", "x5", "debit")
-	b.mustVoteYes("account-2", "bob", "x5", "credit")
-	b.decide("x5", transfer.Committed)
+	b.logTransfer("x9", "30.00")
+	b.mustVoteYes("account-1", "alice", "x9", "debit")
+	b.mustVoteYes("account-2", "bob", "x9", "credit")
+	b.decide("x9", transfer.Committed)
 	testkit.CheckFor(t, 15*time.Second, 50*time.Millisecond, func() error {
 		if s := b.legState("account-1", "ghost", "debit"); s != "aborted" {
 			return fmt.Errorf("ghost leg %q", s)
 		}
-		if s := b.legState("account-2", "x5", "credit"); s != "committed" {
+		if s := b.legState("account-2", "x9", "credit"); s != "committed" {
 			return fmt.Errorf("x5 credit leg %q", s)
 		}
 		return nil
@@ -282,4 +282,24 @@ func TestAParticipantPausedPastThePrepareTimeoutAborts(t *testing.T) {
 		t.Fatal(err)
 	}
 	b.checkOutcome(tr.TransferID, transfer.Aborted, "100.00", "0.00")
+}
+
+// The acknowledgements are written in batches after the client has its answer, so a crash can
+// lose them after both legs have committed. That state is a decided transfer not done: the
+// restarted coordinator re-sends the decision, both legs acknowledge it again without applying
+// it twice, and the money moved once.
+func TestCoordinatorDeadBeforeItsAckBatchWasWrittenIsDoneOnce(t *testing.T) {
+	t.Parallel()
+	b := aliceAndBob(t)
+	b.logTransfer("x9", "30.00")
+	b.mustVoteYes("account-1", "alice", "x9", "debit")
+	b.mustVoteYes("account-2", "bob", "x9", "credit")
+	b.decide("x9", transfer.Committed)
+	for _, l := range []struct{ node, account, leg string }{{"account-1", "alice", "debit"}, {"account-2", "bob", "credit"}} {
+		if _, st, err := b.leg(contract.OpCommit, l.node, l.account, "x9", l.leg); err != nil || st.State != "committed" {
+			t.Fatalf("commit %s: %+v, %v", l.leg, st, err)
+		}
+	}
+	b.startCoordinator()
+	b.checkOutcome("x9", transfer.Committed, "70.00", "30.00")
 }

@@ -3,9 +3,12 @@ package pgstore
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -17,13 +20,38 @@ import (
 // Store implements transfer.Store.
 type Store struct {
 	pool *pgxpool.Pool
+	log  *slog.Logger
 	// lease is how long after a decision its first re-send is due: time enough for the deciding
 	// coordinator to deliver it, so recovery does not send it a second time meanwhile.
-	lease time.Duration
+	lease  time.Duration
+	begins *group[transfer.Transfer, begun]
+	decide *group[decision, decided]
+	acks   *group[ack, error]
 }
 
-// New returns a store over pool; see Store.lease.
-func New(pool *pgxpool.Pool, lease time.Duration) *Store { return &Store{pool: pool, lease: lease} }
+// writeTimeout bounds one batch's transaction: the callers it writes for have gone on (acks) or
+// wait for it, and none of their own contexts may cancel their neighbours' write.
+const writeTimeout = 10 * time.Second
+
+// New returns a store over pool that logs what it cannot report to a caller to log; see
+// Store.lease. Close it before closing pool, to write the acknowledgements still queued.
+func New(pool *pgxpool.Pool, lease time.Duration, log *slog.Logger) *Store {
+	s := &Store{pool: pool, log: log, lease: lease}
+	// Two begin batches in flight: while one waits for its flush, the next fills.
+	s.begins = &group[transfer.Transfer, begun]{max: 200, writers: 2, write: s.writeBegins}
+	s.decide = &group[decision, decided]{max: 200, writers: 2, write: s.writeDecisions}
+	s.acks = &group[ack, error]{max: 500, writers: 1, write: s.writeAcks}
+	return s
+}
+
+// Close writes the acknowledgements still queued, for as long as ctx lets it. Acknowledgements
+// recorded after Close are written before Acked returns.
+func (s *Store) Close(ctx context.Context) error {
+	if err := s.acks.close(ctx); err != nil {
+		return fmt.Errorf("write queued acknowledgements: %w", err)
+	}
+	return nil
+}
 
 const columns = `transfer_id, from_account, request_id, fingerprint, to_account, amount, description,
 	coalesce(currency, ''), coalesce(amount_minor, 0), state, coalesce(outcome, ''), reason, message,
@@ -59,56 +87,279 @@ func scanAll(rows pgx.Rows, err error) ([]transfer.Transfer, error) {
 	return out, rows.Err()
 }
 
-// Begin inserts t as preparing, or returns the transfer already recorded for its request id.
+// begun is the result of one Begin.
+type begun struct {
+	rec     transfer.Transfer
+	created bool
+	err     error
+}
+
+// Begin inserts t as preparing, or returns the transfer already recorded for its request id. It
+// returns once the row is committed: the client's retry and recovery must find it. Concurrent
+// Begins share one statement and one commit (see group).
 func (s *Store) Begin(ctx context.Context, t transfer.Transfer) (transfer.Transfer, bool, error) {
-	rec, err := scan(s.pool.QueryRow(ctx, `INSERT INTO transfers
-		(transfer_id, from_account, request_id, fingerprint, to_account, amount, description)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)
-		ON CONFLICT (from_account, request_id) DO NOTHING RETURNING `+columns,
-		t.ID, t.From, t.RequestID, t.Fingerprint, t.To, t.Amount, t.Description))
+	c, _ := s.begins.submit(t)
+	select {
+	case <-c.done:
+		return c.res.rec, c.res.created, c.res.err
+	case <-ctx.Done():
+		// The row may yet be written: like any transfer whose coordinator went away before
+		// deciding, recovery aborts it.
+		return t, false, ctx.Err()
+	}
+}
+
+// writeBegins writes a batch of Begins. A statement fails as a whole, so if one row makes it fail
+// (the database refuses a value), each transfer is written again alone and only that one fails:
+// a transfer's result never depends on its neighbours.
+func (s *Store) writeBegins(ts []transfer.Transfer) []begun {
+	ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
+	defer cancel()
+	out, err := s.beginAll(ctx, ts)
 	if err == nil {
-		return rec, true, nil
+		return out
 	}
-	if !errors.Is(err, transfer.ErrNotFound) {
-		return rec, false, fmt.Errorf("begin transfer %s: %w", t.RequestID, err)
+	if len(ts) == 1 {
+		return []begun{{rec: ts[0], err: fmt.Errorf("begin transfer %s: %w", ts[0].RequestID, err)}}
 	}
-	rec, err = s.ByRequest(ctx, t.From, t.RequestID)
-	if err != nil {
-		return rec, false, err
+	out = make([]begun, len(ts))
+	for i, t := range ts {
+		out[i] = s.writeBegins([]transfer.Transfer{t})[0]
 	}
-	if !bytes.Equal(rec.Fingerprint, t.Fingerprint) {
-		return rec, false, fmt.Errorf("%w: request id %q of %s", transfer.ErrConflict, t.RequestID, t.From)
-	}
-	return rec, false, nil
+	return out
 }
 
-// Decide writes d if the transfer is still preparing. The WHERE state = 'preparing' makes the
-// decision a compare-and-set: of several coordinators deciding one transfer, one write wins and
-// the others read it back.
+// beginAll inserts ts with one statement (one transaction) and returns each one's row: its own if it was inserted,
+// else the one already recorded for its request id (by an earlier transfer, or by an earlier
+// duplicate in ts), checked against its fingerprint.
+func (s *Store) beginAll(ctx context.Context, ts []transfer.Transfer) ([]begun, error) {
+	// Rows are inserted in key order, so two batches in flight that share keys (two retries of
+	// the same requests) wait for each other in the same order and cannot deadlock.
+	order := make([]int, len(ts))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(i, j int) int {
+		return cmp.Or(cmp.Compare(ts[i].From, ts[j].From), cmp.Compare(ts[i].RequestID, ts[j].RequestID))
+	})
+	n := len(ts)
+	ids, froms, reqs, tos, amounts, descs := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	fps := make([][]byte, n)
+	for k, i := range order {
+		t := ts[i]
+		ids[k], froms[k], reqs[k], fps[k], tos[k], amounts[k], descs[k] = t.ID, t.From, t.RequestID, t.Fingerprint, t.To, t.Amount, t.Description
+	}
+	// The INSERT is a transaction of its own, committed when it returns. The read that follows,
+	// needed only for rows not inserted, needs none: each row it looks for is committed already
+	// (ON CONFLICT waited for a concurrent inserter to finish) and rows are never deleted.
+	recs, err := scanAll(s.pool.Query(ctx, `INSERT INTO transfers
+		(transfer_id, from_account, request_id, fingerprint, to_account, amount, description)
+		SELECT id, f, r, fp, t, a, d
+		FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::text[], $6::text[], $7::text[])
+			WITH ORDINALITY AS u(id, f, r, fp, t, a, d, n)
+		ORDER BY n
+		ON CONFLICT (from_account, request_id) DO NOTHING RETURNING `+columns,
+		ids, froms, reqs, fps, tos, amounts, descs))
+	if err != nil {
+		return nil, err
+	}
+	created := map[string]transfer.Transfer{}
+	for _, r := range recs {
+		created[r.ID] = r
+	}
+	existing := map[[2]string]transfer.Transfer{}
+	if len(created) < n {
+		// The others' rows: an earlier transfer's, or an earlier duplicate's in this batch.
+		recs, err := scanAll(s.pool.Query(ctx, `SELECT `+columns+` FROM transfers
+			WHERE (from_account, request_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))`, froms, reqs))
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range recs {
+			existing[[2]string{r.From, r.RequestID}] = r
+		}
+	}
+	out := make([]begun, n)
+	for i, t := range ts {
+		if rec, ok := created[t.ID]; ok {
+			out[i] = begun{rec: rec, created: true}
+			continue
+		}
+		rec, ok := existing[[2]string{t.From, t.RequestID}]
+		switch {
+		case !ok: // cannot happen: the insert conflicted with a row that no longer exists
+			out[i] = begun{rec: t, err: fmt.Errorf("begin transfer %s: %w", t.RequestID, transfer.ErrNotFound)}
+		case rec.ID == t.ID:
+			// Its own row, written by a batch that failed after its INSERT committed (the
+			// answer was lost, or the read after it failed) and found by the retry alone: the
+			// id is fresh per call, so nobody else could have written it,
+			// and the caller must drive it rather than wait for it as for a retry's.
+			out[i] = begun{rec: rec, created: true}
+		case !bytes.Equal(rec.Fingerprint, t.Fingerprint):
+			out[i] = begun{rec: rec, err: fmt.Errorf("%w: request id %q of %s", transfer.ErrConflict, t.RequestID, t.From)}
+		default:
+			out[i] = begun{rec: rec}
+		}
+	}
+	return out, nil
+}
+
+// decision is one call of Decide; decided its result.
+type decision struct {
+	id string
+	d  transfer.Decision
+}
+
+type decided struct {
+	rec transfer.Transfer
+	err error
+}
+
+// Decide writes d if the transfer is still preparing, and returns once it is committed: the
+// decision is durable before anyone hears it. The WHERE state = 'preparing' makes the decision a
+// compare-and-set: of several coordinators deciding one transfer, one write wins and the others
+// read it back. Concurrent Decides share one statement and one commit (see group).
 func (s *Store) Decide(ctx context.Context, id string, d transfer.Decision) (transfer.Transfer, error) {
-	rec, err := scan(s.pool.QueryRow(ctx, `UPDATE transfers SET state = $2, outcome = $2, reason = $3, message = $4,
-			currency = nullif($5, ''), amount_minor = nullif($6, 0), debit_vote = $7, credit_vote = $8,
-			decided_at = now(), next_attempt_at = now() + $9::interval
-		WHERE transfer_id = $1 AND state = 'preparing' RETURNING `+columns,
-		id, d.Outcome, d.Reason, d.Message, d.Currency, d.AmountMinor, d.DebitVote, d.CreditVote, s.lease))
-	if errors.Is(err, transfer.ErrNotFound) {
-		return s.Get(ctx, id) // decided already (or unknown: ErrNotFound)
+	c, _ := s.decide.submit(decision{id: id, d: d})
+	select {
+	case <-c.done:
+		return c.res.rec, c.res.err
+	case <-ctx.Done():
+		return transfer.Transfer{ID: id}, ctx.Err() // decided or not: a Get will tell
 	}
-	return rec, err
 }
 
-// Acked records acknowledgements; with both legs the transfer is done.
-func (s *Store) Acked(ctx context.Context, id string, debit, credit bool, backoff time.Duration) error {
-	_, err := s.pool.Exec(ctx, `UPDATE transfers SET
-			debit_acked = debit_acked OR $2, credit_acked = credit_acked OR $3,
-			state = CASE WHEN (debit_acked OR $2) AND (credit_acked OR $3) THEN 'done' ELSE state END,
-			done_at = CASE WHEN (debit_acked OR $2) AND (credit_acked OR $3) THEN now() END,
-			next_attempt_at = now() + $4::interval
-		WHERE transfer_id = $1 AND state IN ('committed', 'aborted')`, id, debit, credit, backoff)
+// writeDecisions writes a batch of decisions; as in writeBegins, a statement that fails is
+// written again one decision at a time, so that one bad row fails only its own transfer.
+func (s *Store) writeDecisions(ds []decision) []decided {
+	ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
+	defer cancel()
+	out, err := s.decideAll(ctx, ds)
+	if err == nil {
+		return out
+	}
+	if len(ds) == 1 {
+		return []decided{{rec: transfer.Transfer{ID: ds[0].id}, err: fmt.Errorf("decide transfer %s: %w", ds[0].id, err)}}
+	}
+	out = make([]decided, len(ds))
+	for i, d := range ds {
+		out[i] = s.writeDecisions([]decision{d})[0]
+	}
+	return out
+}
+
+// decideAll writes ds with one statement (one transaction), each only if its transfer is still preparing, and
+// returns every transfer as decided, by this batch or earlier. Two decisions of one transfer in
+// the batch (its driver and a participant's question) are one compare-and-set: UPDATE … FROM
+// applies one source row to a target row, and both read back the one written.
+func (s *Store) decideAll(ctx context.Context, ds []decision) ([]decided, error) {
+	// In id order, so that two batches in flight lock shared rows in the same order.
+	sorted := slices.Clone(ds)
+	slices.SortStableFunc(sorted, func(a, b decision) int { return cmp.Compare(a.id, b.id) })
+	n := len(ds)
+	ids, outcomes, reasons, messages, currencies, dvotes, cvotes := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	amounts := make([]int64, n)
+	for k, x := range sorted {
+		ids[k], outcomes[k], reasons[k], messages[k], currencies[k], amounts[k], dvotes[k], cvotes[k] = x.id, x.d.Outcome, x.d.Reason, x.d.Message, x.d.Currency, x.d.AmountMinor, x.d.DebitVote, x.d.CreditVote
+	}
+	// As in beginAll, the UPDATE commits on its own, and the read after it finds only decisions
+	// committed already (the UPDATE waited for a concurrent decider's lock, then saw its write).
+	written, err := scanAll(s.pool.Query(ctx, `UPDATE transfers SET state = d.d_outcome, outcome = d.d_outcome,
+			reason = d.d_reason, message = d.d_message,
+			currency = nullif(d.d_currency, ''), amount_minor = nullif(d.d_amount_minor, 0),
+			debit_vote = d.d_debit_vote, credit_vote = d.d_credit_vote,
+			decided_at = now(), next_attempt_at = now() + $9::interval
+		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int8[], $7::text[], $8::text[])
+			AS d(d_id, d_outcome, d_reason, d_message, d_currency, d_amount_minor, d_debit_vote, d_credit_vote)
+		WHERE transfer_id = d.d_id AND state = 'preparing' RETURNING `+columns,
+		ids, outcomes, reasons, messages, currencies, amounts, dvotes, cvotes, s.lease))
 	if err != nil {
-		return fmt.Errorf("ack transfer %s: %w", id, err)
+		return nil, err
+	}
+	recs := map[string]transfer.Transfer{}
+	for _, r := range written {
+		recs[r.ID] = r
+	}
+	if len(recs) < n {
+		// Decided already, by an earlier batch or another instance (or unknown: ErrNotFound).
+		earlier, err := scanAll(s.pool.Query(ctx, `SELECT `+columns+` FROM transfers WHERE transfer_id = ANY($1)`, ids))
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range earlier {
+			if _, ok := recs[r.ID]; !ok {
+				recs[r.ID] = r
+			}
+		}
+	}
+	out := make([]decided, n)
+	for i, x := range ds {
+		rec, ok := recs[x.id]
+		if !ok {
+			out[i] = decided{rec: transfer.Transfer{ID: x.id}, err: transfer.ErrNotFound}
+			continue
+		}
+		out[i] = decided{rec: rec}
+	}
+	return out, nil
+}
+
+// ack is one call of Acked.
+type ack struct {
+	id            string
+	debit, credit bool
+	backoff       time.Duration
+}
+
+// Acked queues the acknowledgements and returns before they are written: many transfers'
+// acknowledgements are then written by one statement in one transaction, off the path on which
+// the client waits. A queue lost in a crash loses no money and no decision: the transfer stays
+// decided and not done, so recovery re-sends the decision once its re-send is due, and every
+// participant handler answers a decision it has applied already with the same acknowledgement and
+// no change. The cost of a lost batch is one re-send per leg. A failed batch is logged by the
+// store, which alone knows about it, so the error is always nil.
+func (s *Store) Acked(_ context.Context, id string, debit, credit bool, backoff time.Duration) error {
+	if c, closed := s.acks.submit(ack{id: id, debit: debit, credit: credit, backoff: backoff}); closed {
+		<-c.done // after Close, nobody else waits for the write before the pool closes
 	}
 	return nil
+}
+
+// writeAcks writes a batch of acknowledgements. Two for one transfer (its driver's and a
+// recovery's) are merged first: an UPDATE … FROM applies only one source row to each target row.
+func (s *Store) writeAcks(acks []ack) []error {
+	ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
+	defer cancel()
+	var ids []string
+	var debits, credits []bool
+	var backoffs []int64 // microseconds: an int8 array needs no interval codec
+	at := map[string]int{}
+	for _, a := range acks {
+		if i, ok := at[a.id]; ok {
+			debits[i], credits[i] = debits[i] || a.debit, credits[i] || a.credit
+			backoffs[i] = a.backoff.Microseconds()
+			continue
+		}
+		at[a.id] = len(ids)
+		ids, debits, credits = append(ids, a.id), append(debits, a.debit), append(credits, a.credit)
+		backoffs = append(backoffs, a.backoff.Microseconds())
+	}
+	_, err := s.pool.Exec(ctx, `UPDATE transfers t SET
+			debit_acked = t.debit_acked OR a.debit, credit_acked = t.credit_acked OR a.credit,
+			state = CASE WHEN (t.debit_acked OR a.debit) AND (t.credit_acked OR a.credit) THEN 'done' ELSE t.state END,
+			done_at = CASE WHEN (t.debit_acked OR a.debit) AND (t.credit_acked OR a.credit) THEN now() END,
+			next_attempt_at = now() + a.backoff_us * interval '1 microsecond'
+		FROM unnest($1::text[], $2::bool[], $3::bool[], $4::int8[]) AS a(id, debit, credit, backoff_us)
+		WHERE t.transfer_id = a.id AND t.state IN ('committed', 'aborted')`, ids, debits, credits, backoffs)
+	if err != nil {
+		err = fmt.Errorf("ack %d transfers: %w", len(ids), err)
+		s.log.Error("record acknowledgements: recovery will re-send these decisions", "transfers", len(ids), "err", err)
+	}
+	errs := make([]error, len(acks))
+	for i := range errs {
+		errs[i] = err
+	}
+	return errs
 }
 
 // Get returns transfer id.

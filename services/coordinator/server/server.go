@@ -31,11 +31,22 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err er
 			s.Stop(5 * time.Second)
 		}
 	}()
+	store := pgstore.New(s.Pool, 2*cfg.SendTimeout, log)
 	coord := &transfer.Coordinator{
-		Store: pgstore.New(s.Pool, 2*cfg.SendTimeout), Legs: legs.New(s.NC, cfg.SigningKey), Log: log, Metrics: newTransferMetrics(s.Metrics),
+		Store: store, Legs: legs.New(s.NC, cfg.SigningKey), Log: log, Metrics: newTransferMetrics(s.Metrics),
 		NewID: idgen.UUIDv7, PrepareTimeout: cfg.PrepareTimeout, SendTimeout: cfg.SendTimeout, MaxBackoff: cfg.MaxBackoff,
 	}
 	s.Go(func(ctx context.Context) { recoverLoop(ctx, coord, cfg.RecoverInterval, log) })
+	s.Go(func(ctx context.Context) {
+		// The loops stop once the requests in flight have ended, and the pool closes after them:
+		// this is the last moment to write the acknowledgements still queued.
+		<-ctx.Done()
+		fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := store.Close(fctx); err != nil {
+			log.Warn("stop", "err", err)
+		}
+	})
 	api := &natsapi.API{Coordinator: coord, Signer: cfg.SigningKey, Log: log, Timeout: cfg.RequestTimeout}
 	if err := s.Serve(micro.Config{
 		Name: "coordinator", Version: Version,

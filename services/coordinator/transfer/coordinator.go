@@ -88,7 +88,8 @@ func (c *Coordinator) Transfer(ctx context.Context, t Transfer) (Transfer, error
 }
 
 // deliver sends the decision to every leg that has not acknowledged it, in parallel, and records
-// the acknowledgements. A leg that did not answer is re-sent later, with backoff, by Recover.
+// the acknowledgements (Store.Acked may do so after deliver returns: the client need not wait for
+// bookkeeping). A leg that did not answer is re-sent later, with backoff, by Recover.
 func (c *Coordinator) deliver(ctx context.Context, rec Transfer) Transfer {
 	commit := rec.Outcome == Committed
 	send := func(account, leg string, acked *bool) {

@@ -119,7 +119,10 @@ type Store interface {
 	// decided, by this call or an earlier one.
 	Decide(ctx context.Context, id string, d Decision) (Transfer, error)
 	// Acked records the legs that acknowledged the decision; with both, the transfer is done.
-	// Otherwise the next re-send is due after backoff.
+	// Otherwise the next re-send is due after backoff. It may return before the record is
+	// durable, and the record may be lost in a crash: it is bookkeeping, not part of the protocol.
+	// Without it the transfer stays decided and not done, so the decision is re-sent, and a leg
+	// that has applied it already acknowledges again and changes nothing.
 	Acked(ctx context.Context, id string, debit, credit bool, backoff time.Duration) error
 	Get(ctx context.Context, id string) (Transfer, error)
 	ByRequest(ctx context.Context, from, requestID string) (Transfer, error)
