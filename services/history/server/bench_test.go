@@ -16,12 +16,13 @@ import (
 	"tsbank/testkit"
 )
 
-// BenchmarkIngest measures the ingest rate: b.N events are put on the stream first, then the
-// history service is started and timed until every one is in the database.
+// BenchmarkIngest measures the ingest rate on a durable Postgres: b.N events are put on the stream
+// first, then the history service is started and timed until every one is in the database.
 //
 //	go test ./services/history/server -run '^$' -bench Ingest -benchtime 100000x
 func BenchmarkIngest(b *testing.B) {
-	f := newFixture(b)
+	f := newFixtureOn(b, testkit.DurablePostgres(b, "history"))
+	b.Log(testkit.DurablePostgresKind(b))
 	base := time.Now().UTC()
 	for i := range 100 {
 		f.register(fmt.Sprintf("acc-%03d", i), "account-1")
@@ -44,7 +45,7 @@ func BenchmarkIngest(b *testing.B) {
 }
 
 // BenchmarkQueryPage measures the latency of one page of 50 rows of one account among 1,000,000
-// rows (1,000 accounts of 1,000 rows), through NATS, at pages spread over the account's history,
+// rows (1,000 accounts of 1,000 rows), on a durable Postgres, through NATS, at pages spread over the account's history,
 // sorted by time and by amount. TSBANK_BENCH_ROWS sets the number of rows (a multiple of 1,000:
 // one account per 1,000 rows); the test command runs it once with a few thousand, so that it
 // cannot rot unnoticed.
@@ -61,7 +62,8 @@ func BenchmarkQueryPage(b *testing.B) {
 	}
 	accounts := rows / 1000
 	account := fmt.Sprintf("acc-%04d", 7%accounts)
-	f := newFixture(b)
+	f := newFixtureOn(b, testkit.DurablePostgres(b, "history"))
+	b.Log(testkit.DurablePostgresKind(b))
 	ctx := context.Background()
 	// Row i belongs to account i % accounts and is its (i / accounts + 1)-th event.
 	_, err := f.pool.Exec(ctx, `INSERT INTO transactions (event_id, account, type, amount, amount_minor, currency,

@@ -47,7 +47,14 @@ type fixture struct {
 
 func newFixture(t testing.TB) *fixture {
 	t.Helper()
-	f := &fixture{t: t, ns: testkit.StartNATS(t), db: testkit.Postgres(t, "history")}
+	return newFixtureOn(t, testkit.Postgres(t, "history"))
+}
+
+// newFixtureOn is newFixture on the history database db: the benchmarks' is on a durable server
+// (testkit.DurablePostgres), the tests' on the fast one.
+func newFixtureOn(t testing.TB, db string) *fixture {
+	t.Helper()
+	f := &fixture{t: t, ns: testkit.StartNATS(t), db: db}
 	f.nc = testkit.Connect(t, f.ns)
 	f.c = client.New(f.nc)
 	var err error
