@@ -228,15 +228,11 @@ func TestAttacks(t *testing.T) {
 			"$JS.API.STREAM.DELETE.TSBANK_EVENTS", "bank.outbox.account-2.bob.deposit", "bank.history.reconcile")
 		coord.subscribeDenied(t, "bank.node.>", "bank.account.*.deposit", "_INBOX.>")
 		// Well-formed, signed with a key the nodes do not trust.
-		seed, _, err := decisionsig.Generate()
-		if err != nil {
-			t.Fatal(err)
-		}
-		kp, _ := decisionsig.ParseSeed(seed)
+		kp := foreignKey(t)
 		prep := contract.PrepareRequest{TransferID: "forged-1", Leg: contract.LegCredit, Amount: "500.00", Counterparty: "alice"}
 		prep.Sig, _ = decisionsig.Sign(kp, decisionsig.Prepare("bob", prep))
 		var vote contract.Vote
-		err = coord.c.Call(ctx(t), contract.NodeAccountSubject("account-2", "bob", contract.OpPrepare), prep, &vote)
+		err := coord.c.Call(ctx(t), contract.NodeAccountSubject("account-2", "bob", contract.OpPrepare), prep, &vote)
 		if contract.CodeOf(err) != contract.CodeForbidden {
 			t.Fatalf("a prepare signed by another key: %+v, %v", vote, err)
 		}

@@ -111,11 +111,6 @@ func alternate(p, q string, i int64) (string, string) {
 	return p, q
 }
 
-// A run shorter than this many transfers (the test command's -benchtime 1x, or the testing
-// package's first run of every benchmark at b.N = 1) compares with pgbench at scale 1 for one
-// second: initializing pgbench at scale 64 would cost more than the whole run.
-const comparableRun = 1000
-
 // runTransfers runs b.N transfers from clients goroutines, client c's i-th transfer paying
 // pay(c, i), then reports the figures and costs, stops the bank and runs pgbench. A transfer
 // that aborts or fails is counted by reason and the run goes on, so that a benchmark under
@@ -165,15 +160,7 @@ func runTransfers(b *testing.B, bk *bank, clients int, pay func(c int, i int64) 
 	}
 	costs.Report(b, b.N, bk.stop)
 
-	scale, seconds := max(clients, 1), int(elapsed.Seconds()+0.5)
-	if b.N < comparableRun {
-		scale, seconds = 1, 1
-	}
-	b.ReportMetric(float64(scale), "pgbench_scale")
-	if tps := testkit.PgBench(b, "tpcb-like", clients, scale, seconds); tps > 0 {
-		b.ReportMetric(tps, "pgbench_tps")
-		b.ReportMetric(rate/tps, "ratio")
-	}
+	testkit.ComparePgBench(b, "tpcb-like", clients, elapsed, rate)
 }
 
 // stop stops every service of the bank; their cleanups then find them stopped.

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nkeys"
 
 	"tsbank/contract"
 	"tsbank/contract/decisionsig"
@@ -72,14 +73,7 @@ func TestDecisionsWithoutAValidSignatureAreRefusedAndChangeNothing(t *testing.T)
 	b.settled()
 	before := b.snapshot()
 
-	otherSeed, _, err := decisionsig.Generate()
-	if err != nil {
-		t.Fatal(err)
-	}
-	other, err := decisionsig.ParseSeed(otherSeed)
-	if err != nil {
-		t.Fatal(err)
-	}
+	other := foreignKey(t)
 	signOther := func(s decisionsig.Statement) string {
 		sig, err := decisionsig.Sign(other, s)
 		if err != nil {
@@ -142,14 +136,7 @@ func TestDecisionAnswersWithoutAValidSignatureKeepTheHold(t *testing.T) {
 	b.open("bob", "account-2", "EUR")
 	b.mustVoteYes("account-2", "bob", "x-held", contract.LegCredit)
 
-	otherSeed, _, err := decisionsig.Generate()
-	if err != nil {
-		t.Fatal(err)
-	}
-	other, err := decisionsig.ParseSeed(otherSeed)
-	if err != nil {
-		t.Fatal(err)
-	}
+	other := foreignKey(t)
 	// A fake coordinator answers committed, in turn unsigned, signed by another key, and signed
 	// with the real key for another transfer and for another leg.
 	forged := []func(d contract.Decision) contract.Decision{
@@ -204,4 +191,18 @@ func TestDecisionAnswersWithoutAValidSignatureKeepTheHold(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// foreignKey is a signing key of the coordinator's type that no node trusts.
+func foreignKey(t *testing.T) nkeys.KeyPair {
+	t.Helper()
+	seed, _, err := decisionsig.Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	kp, err := decisionsig.ParseSeed(seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kp
 }

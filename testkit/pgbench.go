@@ -90,3 +90,25 @@ func (s *pgServer) pgbenchDatabase(t testing.TB, bin string, scale int) string {
 	}
 	return url
 }
+
+// comparableRun is the fewest operations a benchmark run needs for a real comparison. A shorter
+// one (the test command's -benchtime 1x, or the testing package's first run of every benchmark at
+// b.N = 1) compares with pgbench at scale 1 for one second: initializing pgbench at scale 64 would
+// cost more than the whole run.
+const comparableRun = 1000
+
+// ComparePgBench runs pgbench's script with as many clients, at scale = clients, for as long as
+// the benchmark's timed part took (elapsed), and reports pgbench_scale, pgbench_tps and ratio:
+// rate, the benchmark's operations per second, over pgbench's tps.
+func ComparePgBench(b *testing.B, script string, clients int, elapsed time.Duration, rate float64) {
+	b.Helper()
+	scale, seconds := max(clients, 1), int(elapsed.Seconds()+0.5)
+	if b.N < comparableRun {
+		scale, seconds = 1, 1
+	}
+	b.ReportMetric(float64(scale), "pgbench_scale")
+	if tps := PgBench(b, script, clients, scale, seconds); tps > 0 {
+		b.ReportMetric(tps, "pgbench_tps")
+		b.ReportMetric(rate/tps, "ratio")
+	}
+}

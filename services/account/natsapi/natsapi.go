@@ -130,17 +130,9 @@ func (a *API) routeTo(req micro.Request, id, op string) {
 func (a *API) serveIfOwner(req micro.Request, op string) {
 	ctx, cancel := context.WithTimeout(context.Background(), a.Timeout)
 	defer cancel()
-	id := contract.Token(req.Subject(), "account")
-	if e := contract.CheckID("account id", id); e != nil {
-		contract.Respond(req, nil, e)
-		return
-	}
-	owner, err := a.Registry.Whereis(ctx, id)
+	id, owner, ok := a.owner(ctx, req)
 	switch {
-	case errors.Is(err, registry.ErrNotFound):
-		contract.Respond(req, nil, notFound(id))
-	case err != nil:
-		contract.Respond(req, nil, a.internal("whereis", err))
+	case !ok:
 	case owner == a.Node:
 		reply, e := a.serve(ctx, op, id, req.Data())
 		contract.Respond(req, reply, e)
@@ -206,10 +198,19 @@ func (a *API) serveOwn(req micro.Request, op string) {
 func (a *API) whereis(req micro.Request) {
 	ctx, cancel := context.WithTimeout(context.Background(), a.Timeout)
 	defer cancel()
-	id := contract.Token(req.Subject(), "account")
+	if id, node, ok := a.owner(ctx, req); ok {
+		contract.Respond(req, contract.Whereis{Account: id, Node: node}, nil)
+	}
+}
+
+// owner reads the account id from the request's subject and looks up the node that owns it. When
+// it cannot (a bad id, an account no one registered, the registry away), it answers the request
+// itself and ok is false.
+func (a *API) owner(ctx context.Context, req micro.Request) (id, node string, ok bool) {
+	id = contract.Token(req.Subject(), "account")
 	if e := contract.CheckID("account id", id); e != nil {
 		contract.Respond(req, nil, e)
-		return
+		return id, "", false
 	}
 	node, err := a.Registry.Whereis(ctx, id)
 	switch {
@@ -218,8 +219,9 @@ func (a *API) whereis(req micro.Request) {
 	case err != nil:
 		contract.Respond(req, nil, a.internal("whereis", err))
 	default:
-		contract.Respond(req, contract.Whereis{Account: id, Node: node}, nil)
+		return id, node, true
 	}
+	return id, "", false
 }
 
 // openGenerated opens an account whose id is derived from the request id, so that a retry with

@@ -13,11 +13,6 @@ import (
 	"tsbank/testkit"
 )
 
-// A run shorter than this many deposits (the test command's -benchtime 1x, or the testing
-// package's first run of every benchmark at b.N = 1) compares with pgbench at scale 1 for one
-// second: initializing pgbench at scale 64 would cost more than the whole run.
-const comparableRun = 1000
-
 // BenchmarkDeposit measures deposits sent through NATS to one account node, each client on its
 // own account, at 1 and 64 concurrent clients, on a durable Postgres (testkit.DurablePostgres),
 // beside pgbench's simple-update script (one account row updated, read and a history row
@@ -76,15 +71,7 @@ func BenchmarkDeposit(b *testing.B) {
 				}
 			})
 
-			scale, seconds := max(clients, 1), int(elapsed.Seconds()+0.5)
-			if b.N < comparableRun {
-				scale, seconds = 1, 1
-			}
-			b.ReportMetric(float64(scale), "pgbench_scale")
-			if tps := testkit.PgBench(b, "simple-update", clients, scale, seconds); tps > 0 {
-				b.ReportMetric(tps, "pgbench_tps")
-				b.ReportMetric(rate/tps, "ratio")
-			}
+			testkit.ComparePgBench(b, "simple-update", clients, elapsed, rate)
 		})
 	}
 }

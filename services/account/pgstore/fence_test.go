@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
 	"tsbank/contract/money"
 	"tsbank/services/account/account"
 	"tsbank/services/account/pgstore"
@@ -22,11 +20,7 @@ func TestMain(m *testing.M) { testkit.Main(m) }
 func TestAPausedHolderIsRefusedByTheFence(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, testkit.Postgres(t, "account"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
+	pool := newPool(t)
 	a, b := pgstore.New(pool, "account-1"), pgstore.New(pool, "account-1")
 	if err := a.Fence(ctx, 5, "A"); err != nil {
 		t.Fatal(err)

@@ -7,12 +7,10 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"tsbank/contract/money"
 	"tsbank/services/account/account"
 	"tsbank/services/account/pgstore"
-	"tsbank/testkit"
 )
 
 // TestTheDatabaseAcceptsALoweredLimitButNotDrawingBeyondIt checks the last line of defence
@@ -21,11 +19,7 @@ import (
 func TestTheDatabaseAcceptsALoweredLimitButNotDrawingBeyondIt(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, testkit.Postgres(t, "account"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
+	pool := newPool(t)
 	s := pgstore.New(pool, "account-1")
 	eur, _ := money.LookupCurrency("EUR")
 	if _, err := s.Create(ctx, account.Account{ID: "carol", Currency: eur, OverdraftLimit: 5000, Status: account.StatusOpen,

@@ -8,13 +8,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
 	"tsbank/contract/money"
 	"tsbank/platform/idgen"
 	"tsbank/services/account/account"
 	"tsbank/services/account/pgstore"
-	"tsbank/testkit"
 )
 
 // TestRacingDecisionsOnOneLegApplyOnce is the regression test of a bug the coordinator's SIGKILL
@@ -25,11 +22,7 @@ import (
 func TestRacingDecisionsOnOneLegApplyOnce(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, testkit.Postgres(t, "account"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
+	pool := newPool(t)
 	s := pgstore.New(pool, "account-1")
 	eur, _ := money.LookupCurrency("EUR")
 	if _, err := s.Create(ctx, account.Account{ID: "x", Currency: eur, Status: account.StatusOpen, OpenedAt: time.Now()}, account.NewKey("o", "open")); err != nil {
