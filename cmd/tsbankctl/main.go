@@ -133,7 +133,7 @@ func provisionNATS(out io.Writer) error {
 		}
 		o.LeaseTTL = d
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	if err := provision.At(ctx, natsURL(), o, credentials("tsbankctl-provision")...); err != nil {
 		return err

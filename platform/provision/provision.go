@@ -57,7 +57,7 @@ func Run(ctx context.Context, js jetstream.JetStream, o Options) error {
 }
 
 // At connects to the NATS server(s) at url with opts (an administrator's credentials), provisions
-// every asset, waiting up to a minute for a cluster that is still forming, and disconnects.
+// every asset, waiting up to two minutes for a cluster that is still forming, and disconnects.
 func At(ctx context.Context, url string, o Options, opts ...nats.Option) error {
 	nc, err := nats.Connect(url, opts...)
 	if err != nil {
@@ -70,7 +70,11 @@ func At(ctx context.Context, url string, o Options, opts ...nats.Option) error {
 	}
 	give := time.Now().Add(formingFor)
 	for wait := 250 * time.Millisecond; ; wait = min(2*wait, 2*time.Second) {
-		err := Run(ctx, js, o)
+		// Each attempt has its own deadline: a cluster without a meta leader does not answer at
+		// all, and one attempt must not spend the whole wait.
+		actx, cancel := context.WithTimeout(ctx, attemptFor)
+		err := Run(actx, js, o)
+		cancel()
 		var api *jetstream.APIError
 		forming := errors.As(err, &api) && (api.Code == 503 || api.ErrorCode == insufficientResources || api.ErrorCode == noPeers) ||
 			errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) || errors.Is(err, jetstream.ErrNoStreamResponse)
@@ -85,8 +89,12 @@ func At(ctx context.Context, url string, o Options, opts ...nats.Option) error {
 	}
 }
 
-// formingFor bounds how long At waits for a cluster that is still forming.
-const formingFor = time.Minute
+// formingFor bounds how long At waits for a cluster that is still forming, and attemptFor one
+// attempt.
+const (
+	formingFor = 2 * time.Minute
+	attemptFor = 10 * time.Second
+)
 
 // JetStream's error codes for a stream that asks for more replicas than the servers it knows of,
 // or finds one of them offline: a cluster's other servers may not have joined yet.
