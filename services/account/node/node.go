@@ -82,13 +82,15 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Node, err erro
 	if err != nil {
 		return nil, err
 	}
+	// Keep the lease from now on: taking the fence may wait for the previous holder's sessions to
+	// be ended, and the lease must not expire meanwhile.
+	n := &Node{Service: s, lost: make(chan error, 1)}
+	s.Go(func(ctx context.Context) { held.Keep(ctx, func(err error) { n.lost <- err }) })
 	store := pgstore.New(s.Pool, cfg.Node)
 	if err := store.Fence(ctx, held.Epoch(), holder); err != nil {
 		return nil, err
 	}
 	log.Info("holding the node's lease", "node", cfg.Node, "epoch", held.Epoch())
-	n := &Node{Service: s, lost: make(chan error, 1)}
-	s.Go(func(ctx context.Context) { held.Keep(ctx, func(err error) { n.lost <- err }) })
 
 	published := s.Metrics.Counter("tsbank_outbox_published_total", "Events the outbox relay published and JetStream acknowledged.").With()
 	relay := outbox.NewRelay(s.Pool, js, log, cfg.Node, 256, cfg.OutboxPoll)

@@ -62,3 +62,42 @@ func TestAPausedHolderIsRefusedByTheFence(t *testing.T) {
 		t.Fatalf("alice = %+v, %v; want the deposits of A before and of B after the take-over", acc, err)
 	}
 }
+
+// TestATakeOverEndsAPausedHoldersTransaction plays a holder paused in the middle of a write: its
+// session sits idle in a transaction that holds the fence's share lock. The new holder takes the
+// fence anyway, within about a second, by ending that session; the paused transaction cannot
+// commit when its process resumes.
+func TestATakeOverEndsAPausedHoldersTransaction(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := newPool(t)
+	a, b := pgstore.New(pool, "account-1"), pgstore.New(pool, "account-1")
+	if err := a.Fence(ctx, 5, "A"); err != nil {
+		t.Fatal(err)
+	}
+	paused, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer paused.Rollback(ctx)
+	if _, err := paused.Exec(ctx, `SELECT tsbank_check_fence(5)`); err != nil {
+		t.Fatal(err)
+	}
+
+	fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	start := time.Now()
+	if err := b.Fence(fctx, 9, "B"); err != nil {
+		t.Fatalf("take the fence from a paused holder: %v", err)
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Fatalf("the take-over took %v; want about the fence's wait of 0.5 s", took)
+	}
+	if err := paused.Commit(ctx); err == nil {
+		t.Fatal("the paused holder's transaction committed after the take-over")
+	}
+	var epoch int64
+	if err := pool.QueryRow(ctx, `SELECT epoch FROM fence`).Scan(&epoch); err != nil || epoch != 9 {
+		t.Fatalf("fence epoch %d, %v; want 9", epoch, err)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"sync/atomic"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -124,17 +125,54 @@ func noRowIsNil(err error) error {
 }
 
 // Fence makes epoch the only one allowed to write, unless a greater epoch already is
-// (account.ErrFenced). It waits for the transactions running under the previous epoch.
+// (account.ErrFenced). Transactions of the previous epoch hold a share lock on the fence row; a
+// holder that was paused mid-transaction would hold it for as long as it stays paused, so the
+// update waits at most fenceWait and then ends those sessions server-side: their epoch's lease
+// has expired (the caller holds it now), so their work could not commit anyway, and a take-over
+// must not depend on a process that is not running.
 func (s *Store) Fence(ctx context.Context, epoch int64, holder string) error {
-	tag, err := s.pool.Exec(ctx, `UPDATE fence SET epoch = $1, holder = $2, taken_at = now() WHERE epoch <= $1`, epoch, holder)
-	if err != nil {
-		return fmt.Errorf("fence: %w", err)
+	for {
+		var affected int64
+		err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, fmt.Sprintf(`SET LOCAL lock_timeout = %d`, fenceWait.Milliseconds())); err != nil {
+				return err
+			}
+			tag, err := tx.Exec(ctx, `UPDATE fence SET epoch = $1, holder = $2, taken_at = now() WHERE epoch <= $1`, epoch, holder)
+			affected = tag.RowsAffected()
+			return err
+		})
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == lockNotAvailable {
+			if err := s.endFenceHolders(ctx); err != nil {
+				return fmt.Errorf("fence: end the sessions of the previous holder: %w", err)
+			}
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("fence: %w", err)
+		}
+		if affected == 0 {
+			return fmt.Errorf("%w: a later epoch than %d holds the fence", account.ErrFenced, epoch)
+		}
+		s.epoch.Store(epoch)
+		return nil
 	}
-	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("%w: a later epoch than %d holds the fence", account.ErrFenced, epoch)
-	}
-	s.epoch.Store(epoch)
-	return nil
+}
+
+// fenceWait bounds one wait of Fence on the previous holder's transactions: they take
+// milliseconds when their process runs.
+const fenceWait = 500 * time.Millisecond
+
+const lockNotAvailable = "55P03"
+
+// endFenceHolders terminates the other sessions that hold a lock on the fence table. The node's
+// processes log in as one database role, which may end its own sessions.
+func (s *Store) endFenceHolders(ctx context.Context) error {
+	_, err := s.pool.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_locks
+		WHERE locktype = 'relation' AND relation = 'fence'::regclass AND granted
+		  AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+		  AND pid <> pg_backend_pid()`)
+	return err
 }
 
 // fenced turns the fence's SQL error into account.ErrFenced.

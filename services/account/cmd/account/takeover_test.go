@@ -127,8 +127,10 @@ func TestAPausedHolderStepsDown(t *testing.T) {
 	_, keysEnv := coordinator(t)
 	active, standby, c, _ := twoProcessesOneNode(t, keysEnv)
 	ctx := context.Background()
-	if _, err := c.Open(ctx, "alice", contract.OpenRequest{ID: "o-1", Currency: "EUR"}); err != nil {
-		t.Fatal(err)
+	for _, id := range []string{"alice", "carol"} {
+		if _, err := c.Open(ctx, id, contract.OpenRequest{ID: "o-" + id, Currency: "EUR"}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	// Until it acknowledges, a client retries a deposit with the same id: a request the queue group
 	// hands to the paused process times out, and one the resumed process handles before it sees its
@@ -142,8 +144,23 @@ func TestAPausedHolderStepsDown(t *testing.T) {
 			return err
 		})
 	}
+	// Pause it while it is busy, so that it is likely to stop in the middle of a transaction that
+	// holds the fence's share lock: the standby must take over all the same, within the lease's
+	// time to live and a little more.
+	busy, stop := context.WithCancel(ctx)
+	go func() {
+		for i := 0; busy.Err() == nil; i++ {
+			rctx, cancel := context.WithTimeout(busy, 200*time.Millisecond)
+			_, _ = c.Deposit(rctx, "carol", contract.MoneyRequest{ID: fmt.Sprintf("busy-%d", i), Amount: "1.00"})
+			cancel()
+		}
+	}()
+	time.Sleep(200 * time.Millisecond)
 	active.Signal(t, syscall.SIGSTOP)
-	standby.WaitReady(t, 30*time.Second)
+	stop()
+	paused := time.Now()
+	standby.WaitReady(t, 10*time.Second)
+	t.Logf("the standby was ready %.1f s after the active process's SIGSTOP (lease TTL 3 s)", time.Since(paused).Seconds())
 	deposit("d-1", "10.00")
 	active.Signal(t, syscall.SIGCONT)
 	for i := range 20 {
