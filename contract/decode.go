@@ -15,6 +15,11 @@ import (
 // body is a mistake or an attack, and is refused before it is parsed.
 const MaxPayload = 8 * 1024
 
+// MaxBatchPayload bounds the body of a contract.LegBatch: MaxLegBatch steps of at most about
+// 1.3 KB each (ids of 64 bytes, a description of 200 characters), well under NATS's default
+// max_payload of 1 MB.
+const MaxBatchPayload = 512 * 1024
+
 // MaxIDLen bounds account, request and node ids.
 const MaxIDLen = 64
 
@@ -37,9 +42,12 @@ func CheckID(what, id string) *Error {
 // Decode reads exactly one JSON object from data into v, refusing unknown fields, trailing data
 // and bodies over MaxPayload. An empty body decodes as {} so that `nats req subj ”` works for
 // requests without required fields.
-func Decode(data []byte, v any) *Error {
-	if len(data) > MaxPayload {
-		return Errorf(CodePayloadTooLarge, "body is %d bytes: send at most %d", len(data), MaxPayload)
+func Decode(data []byte, v any) *Error { return DecodeLimit(data, v, MaxPayload) }
+
+// DecodeLimit is Decode with a bound of limit bytes instead of MaxPayload.
+func DecodeLimit(data []byte, v any, limit int) *Error {
+	if len(data) > limit {
+		return Errorf(CodePayloadTooLarge, "body is %d bytes: send at most %d", len(data), limit)
 	}
 	if len(bytes.TrimSpace(data)) == 0 {
 		data = []byte("{}")

@@ -64,6 +64,8 @@ var Endpoints = []Endpoint{
 	{"node_prepare", NodeAccountSubject("{node}", "{account}", OpPrepare), RoleNode, []Role{RoleCoordinator}, false},
 	{"node_commit", NodeAccountSubject("{node}", "{account}", OpCommit), RoleNode, []Role{RoleCoordinator}, false},
 	{"node_abort", NodeAccountSubject("{node}", "{account}", OpAbort), RoleNode, []Role{RoleCoordinator}, false},
+	// Many steps of many legs in one message and one transaction (docs/adr/0024).
+	{"node_legs", NodeLegsSubject("{node}"), RoleNode, []Role{RoleCoordinator}, false},
 
 	{"transfer", TransferSubject("{account}"), RoleCoordinator, customerOperator, false},
 	{"status", TransferStatusSubject("{account}"), RoleCoordinator, customerOperator, false},

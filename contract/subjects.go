@@ -79,6 +79,9 @@ func NodeAccountSubject(node, id, op string) string {
 	return fmt.Sprintf("bank.node.%s.account.%s.%s", node, id, op)
 }
 
+// NodeLegsSubject is where the coordinator sends a LegBatch for accounts of node.
+func NodeLegsSubject(node string) string { return fmt.Sprintf("bank.node.%s.legs", node) }
+
 // NodeListSubject lists the accounts of one node.
 func NodeListSubject(node string) string { return fmt.Sprintf("bank.node.%s.accounts.list", node) }
 

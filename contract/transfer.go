@@ -113,3 +113,39 @@ type PendingList struct {
 type ResolveRequest struct {
 	TransferID string `json:"transfer_id"`
 }
+
+// LegBatch carries many two-phase-commit steps, for accounts of one node, in one message
+// (docs/adr/0024): the node applies them in one database transaction and answers each. Sig is the
+// coordinator's signature over every step in order (decisionsig.Batch).
+type LegBatch struct {
+	Steps []LegStep `json:"steps"`
+	Sig   string    `json:"sig,omitempty"`
+}
+
+// MaxLegBatch is the most steps a LegBatch may carry.
+const MaxLegBatch = 256
+
+// LegStep is one prepare, commit or abort (Op) of a leg of Account. Amount, Counterparty and
+// Description belong to a prepare.
+type LegStep struct {
+	Op           string `json:"op"`
+	Account      string `json:"account"`
+	TransferID   string `json:"transfer_id"`
+	Leg          string `json:"leg"`
+	Amount       string `json:"amount,omitempty"`
+	Counterparty string `json:"counterparty,omitempty"`
+	Description  string `json:"description,omitempty"`
+}
+
+// LegBatchReply answers a LegBatch: one result per step, in the same order.
+type LegBatchReply struct {
+	Results []LegResult `json:"results"`
+}
+
+// LegResult is one step's answer: the vote of a prepare, the state of a decided leg, or the error
+// of this step alone.
+type LegResult struct {
+	Vote  *Vote     `json:"vote,omitempty"`
+	State *LegState `json:"state,omitempty"`
+	Error *Error    `json:"error,omitempty"`
+}

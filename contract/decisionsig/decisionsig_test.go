@@ -182,3 +182,41 @@ func TestMalformedKeysAreRefused(t *testing.T) {
 		})
 	}
 }
+
+// TestABatchSignatureCoversEveryStepInOrder signs a batch of steps once: it verifies as sent, and
+// fails when a step is changed, dropped, added or moved, and when the signature of one step is
+// offered for a batch of that step.
+func TestABatchSignatureCoversEveryStepInOrder(t *testing.T) {
+	kp, public := newKey(t)
+	v := verifier(t, public)
+	batch := decisionsig.Batch{
+		{Op: contract.OpPrepare, Account: "alice", TransferID: "t1", Leg: contract.LegDebit, Amount: "10.00", Counterparty: "bob"},
+		{Op: contract.OpCommit, Account: "carol", TransferID: "t0", Leg: contract.LegCredit},
+	}
+	sig, err := decisionsig.Sign(kp, batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := v.Verify(batch, sig); err != nil {
+		t.Fatalf("the batch as signed: %v", err)
+	}
+	changed := append(decisionsig.Batch{}, batch...)
+	changed[0].Amount = "1000.00"
+	for name, b := range map[string]decisionsig.Batch{
+		"changed": changed,
+		"dropped": batch[:1],
+		"added":   append(append(decisionsig.Batch{}, batch...), decisionsig.Batch{{Op: contract.OpAbort, Account: "dave", TransferID: "t2", Leg: contract.LegDebit}}...),
+		"moved":   {batch[1], batch[0]},
+	} {
+		if err := v.Verify(b, sig); !errors.Is(err, decisionsig.ErrBadSignature) {
+			t.Errorf("%s: %v, want ErrBadSignature", name, err)
+		}
+	}
+	one := sign(t, kp, decisionsig.Step(batch[0]))
+	if err := v.Verify(decisionsig.Batch{batch[0]}, one); !errors.Is(err, decisionsig.ErrBadSignature) {
+		t.Errorf("a step's own signature verified for a batch: %v", err)
+	}
+	if _, err := decisionsig.Sign(kp, decisionsig.Batch{}); err == nil {
+		t.Error("an empty batch was signed")
+	}
+}

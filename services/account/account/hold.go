@@ -16,6 +16,9 @@ const (
 	HoldPrepared  = "prepared"
 	HoldCommitted = "committed"
 	HoldAborted   = "aborted"
+
+	// ReasonAbortedBeforePrepare is the reason of a leg whose abort came before its prepare.
+	ReasonAbortedBeforePrepare = "aborted_before_prepare"
 )
 
 // Event types of the two legs of a transfer.

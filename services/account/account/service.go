@@ -45,11 +45,12 @@ type Store interface {
 	// List returns up to limit accounts with ids after after, in id order.
 	List(ctx context.Context, after string, limit int) ([]Account, error)
 
-	// Prepare locks account id and, unless leg (h.TransferID, h.Leg) is already known, applies fn
-	// and records the leg: prepared if fn succeeds, aborted with its Reason if fn refuses.
-	Prepare(ctx context.Context, id string, h Hold, fn func(*Account, *Hold) error) (Hold, error)
-	// Decide commits or aborts a leg of account id, idempotently; fn gives a commit's event.
-	Decide(ctx context.Context, id, transferID, leg string, commit bool, fn func(*Account, Hold) *Event) (Hold, error)
+	// Legs locks the accounts of keys and reads their legs, then calls apply for each key in
+	// order, with its account (nil if it is not on this node) and its leg (nil if unknown) as the
+	// earlier calls left them. What apply returns with write set is saved (the account, the leg
+	// and the event, numbered), all in one transaction; a call that fails changes nothing, and the
+	// others still apply. Only a fault of the store is returned.
+	Legs(ctx context.Context, keys []LegKey, apply func(i int, a *Account, known *Hold) (h Hold, write bool, ev *Event, err error)) error
 	// StaleHolds lists up to limit prepared legs created before before.
 	StaleHolds(ctx context.Context, before time.Time, limit int) ([]Hold, error)
 }
@@ -162,46 +163,6 @@ func (s *Service) Get(ctx context.Context, id string) (Account, error) { return 
 // List returns up to limit accounts after the id after.
 func (s *Service) List(ctx context.Context, after string, limit int) ([]Account, error) {
 	return s.Store.List(ctx, after, limit)
-}
-
-// Prepare holds leg of transfer transferID on account id: a debit reserves amount (a decimal
-// string in the account's currency), a credit records it as pending. A known leg is answered as
-// it stands, so a duplicate prepare changes nothing and a prepare after its abort is refused.
-func (s *Service) Prepare(ctx context.Context, id, transferID, leg, amount, counterparty, description string) (Hold, error) {
-	h := Hold{TransferID: transferID, Leg: leg, Account: id, Counterparty: counterparty,
-		Description: description, CreatedAt: s.now()}
-	return s.Store.Prepare(ctx, id, h, func(a *Account, h *Hold) error {
-		n, err := money.Parse(amount, a.Currency)
-		if err != nil {
-			return err
-		}
-		h.Amount = n
-		return a.Prepare(leg, n)
-	})
-}
-
-// Commit applies a prepared leg: the money moves and the leg's event goes to the outbox.
-func (s *Service) Commit(ctx context.Context, id, transferID, leg string) (Hold, error) {
-	h, err := s.Store.Decide(ctx, id, transferID, leg, true, func(a *Account, h Hold) *Event {
-		typ, amount := EventTransferIn, h.Amount
-		if leg == LegDebit {
-			typ, amount = EventTransferOut, -h.Amount
-		}
-		return &Event{
-			ID: s.NewID(), Type: typ, Account: a.ID, Node: s.Node, Amount: amount, Currency: a.Currency.Code,
-			BalanceAfter: a.Balance, Time: s.now(), Description: h.Description,
-			TransferID: h.TransferID, Counterparty: h.Counterparty,
-		}
-	})
-	if err == nil && s.Changed != nil {
-		s.Changed()
-	}
-	return h, err
-}
-
-// Abort releases a prepared leg, or records the abort of a leg not prepared yet.
-func (s *Service) Abort(ctx context.Context, id, transferID, leg string) (Hold, error) {
-	return s.Store.Decide(ctx, id, transferID, leg, false, nil)
 }
 
 // StaleHolds lists prepared legs older than age, whose decision the node should ask for.

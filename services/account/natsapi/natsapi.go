@@ -70,6 +70,7 @@ func (a *API) AddEndpoints(svc micro.Service, wrap func(string, micro.Handler) m
 		service.Endpoint("node_prepare", "Two-phase commit: prepare a transfer leg (signed by the coordinator)", own(contract.OpPrepare)),
 		service.Endpoint("node_commit", "Two-phase commit: commit a transfer leg (signed by the coordinator)", own(contract.OpCommit)),
 		service.Endpoint("node_abort", "Two-phase commit: abort a transfer leg (signed by the coordinator)", own(contract.OpAbort)),
+		service.Endpoint("node_legs", `Two-phase commit: many steps in one transaction, signed once by the coordinator: {"steps":[{"op":"prepare","account":"alice","transfer_id":"…","leg":"debit","amount":"1.00","counterparty":"bob"}],"sig":"…"}`, a.legs),
 	}, wrap)
 }
 

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 
+	"github.com/nats-io/nats.go/micro"
+
 	"tsbank/contract"
 	"tsbank/contract/decisionsig"
 	"tsbank/services/account/account"
@@ -21,68 +23,145 @@ func checkLeg(transferID, leg string) *contract.Error {
 
 // checkSig refuses a two-phase-commit message the coordinator did not sign, before anything is
 // read or written: a refused prepare leaves no hold, not even an aborted one.
-func (a *API) checkSig(s decisionsig.Statement, sig string) *contract.Error {
+func (a *API) checkSig(s decisionsig.Statement, st contract.LegStep, sig string) *contract.Error {
 	err := a.Coordinators.Verify(s, sig)
 	if err == nil {
 		return nil
 	}
-	a.Log.Warn("refused a two-phase-commit message", "op", s.Op, "account", s.Account, "transfer", s.TransferID, "leg", s.Leg, "err", err)
+	a.Log.Warn("refused a two-phase-commit message", "op", st.Op, "account", st.Account, "transfer", st.TransferID, "leg", st.Leg, "err", err)
 	return contract.Errorf(contract.CodeForbidden, "not allowed: the %s of the %s leg of transfer %s on %s: %s",
-		s.Op, s.Leg, s.TransferID, s.Account, err)
+		st.Op, st.Leg, st.TransferID, st.Account, err)
 }
 
-// prepare answers a vote. A refusal by the rules is a no vote, not an error reply: the leg has an
-// outcome (aborted), and the coordinator needs its reason.
+// prepare answers a vote for one leg (node_prepare).
 func (a *API) prepare(ctx context.Context, id string, data []byte) (any, *contract.Error) {
 	var r contract.PrepareRequest
 	if e := contract.Decode(data, &r); e != nil {
 		return nil, e
 	}
-	if e := checkLeg(r.TransferID, r.Leg); e != nil {
-		return nil, e
-	}
-	if e := a.checkSig(decisionsig.Prepare(id, r), r.Sig); e != nil {
-		return nil, e
-	}
-	vote := contract.Vote{TransferID: r.TransferID, Leg: r.Leg}
-	h, err := a.Service.Prepare(ctx, id, r.TransferID, r.Leg, r.Amount, r.Counterparty, r.Description)
-	switch {
-	case errors.Is(err, account.ErrNotFound):
-		vote.Reason, vote.Message = contract.CodeAccountNotFound, notFound(id).Message
-	case err != nil:
-		return nil, a.toWire(id, err)
-	case h.State == account.HoldAborted:
-		vote.Reason, vote.Message = h.Reason, h.Message
-		if h.Message == "" { // a repeated prepare: the words were not kept, only the code
-			vote.Message = "account " + id + " refused the " + r.Leg + " leg: " + h.Reason
-		}
-		if h.Reason == "" || h.Reason == "aborted_before_prepare" {
-			vote.Reason, vote.Message = contract.CodeConflict, "transfer "+r.TransferID+" was already aborted on "+id
-		}
-	default:
-		vote.Yes, vote.Currency, vote.AmountMinor = true, h.Currency.Code, h.Amount
-	}
-	return vote, nil
+	st := contract.LegStep{Op: contract.OpPrepare, Account: id, TransferID: r.TransferID, Leg: r.Leg,
+		Amount: r.Amount, Counterparty: r.Counterparty, Description: r.Description}
+	return a.one(ctx, st, decisionsig.Step(st), r.Sig)
 }
 
+// decide commits or aborts one leg (node_commit, node_abort).
 func (a *API) decide(ctx context.Context, op, id string, data []byte) (any, *contract.Error) {
 	var r contract.LegRequest
 	if e := contract.Decode(data, &r); e != nil {
 		return nil, e
 	}
-	if e := checkLeg(r.TransferID, r.Leg); e != nil {
+	st := contract.LegStep{Op: op, Account: id, TransferID: r.TransferID, Leg: r.Leg}
+	return a.one(ctx, st, decisionsig.Step(st), r.Sig)
+}
+
+// one runs a single step signed on its own, and answers its vote or state, or its error.
+func (a *API) one(ctx context.Context, st contract.LegStep, s decisionsig.Statement, sig string) (any, *contract.Error) {
+	if e := checkLeg(st.TransferID, st.Leg); e != nil {
 		return nil, e
 	}
-	if e := a.checkSig(decisionsig.Leg(op, id, r), r.Sig); e != nil {
+	if e := a.checkSig(s, st, sig); e != nil {
 		return nil, e
 	}
-	do := a.Service.Abort
-	if op == contract.OpCommit {
-		do = a.Service.Commit
-	}
-	h, err := do(ctx, id, r.TransferID, r.Leg)
+	res, err := a.Service.Apply(ctx, []account.Step{toStep(st)})
 	if err != nil {
-		return nil, a.toWire(id, err)
+		return nil, a.toWire(st.Account, err)
 	}
-	return contract.LegState{TransferID: h.TransferID, Leg: h.Leg, State: h.State}, nil
+	r := a.result(st, res[0])
+	switch {
+	case r.Error != nil:
+		return nil, r.Error
+	case r.Vote != nil:
+		return *r.Vote, nil
+	}
+	return *r.State, nil
+}
+
+// legs runs a batch of steps (node_legs) in one transaction: a step that is malformed, not this
+// node's, refused or in conflict answers its own error or no vote, and the others still apply.
+// Only a bad signature, which covers the whole batch, or a fault of the database, fails them all.
+func (a *API) legs(req micro.Request) {
+	ctx, cancel := context.WithTimeout(context.Background(), a.Timeout)
+	defer cancel()
+	var b contract.LegBatch
+	if e := contract.DecodeLimit(req.Data(), &b, contract.MaxBatchPayload); e != nil {
+		contract.Respond(req, nil, e)
+		return
+	}
+	if len(b.Steps) == 0 || len(b.Steps) > contract.MaxLegBatch {
+		contract.Respond(req, nil, contract.Errorf(contract.CodeBadRequest, "a batch holds 1 to %d steps, not %d", contract.MaxLegBatch, len(b.Steps)))
+		return
+	}
+	if err := a.Coordinators.Verify(decisionsig.Batch(b.Steps), b.Sig); err != nil {
+		a.Log.Warn("refused a batch of two-phase-commit steps", "steps", len(b.Steps), "err", err)
+		contract.Respond(req, nil, contract.Errorf(contract.CodeForbidden, "not allowed: a batch of %d steps: %s", len(b.Steps), err))
+		return
+	}
+	reply := contract.LegBatchReply{Results: make([]contract.LegResult, len(b.Steps))}
+	var run []account.Step
+	var at []int // index in b.Steps of each step in run
+	for i, st := range b.Steps {
+		if e := checkStep(st); e != nil {
+			reply.Results[i].Error = e
+			continue
+		}
+		run, at = append(run, toStep(st)), append(at, i)
+	}
+	if len(run) > 0 {
+		res, err := a.Service.Apply(ctx, run)
+		if err != nil {
+			contract.Respond(req, nil, a.toWire(run[0].Account, err))
+			return
+		}
+		for k, r := range res {
+			reply.Results[at[k]] = a.result(b.Steps[at[k]], r)
+		}
+	}
+	contract.Respond(req, reply, nil)
+}
+
+func checkStep(st contract.LegStep) *contract.Error {
+	switch st.Op {
+	case contract.OpPrepare, contract.OpCommit, contract.OpAbort:
+	default:
+		return contract.Errorf(contract.CodeBadRequest, `op %q: send "prepare", "commit" or "abort"`, st.Op)
+	}
+	if e := contract.CheckID("account", st.Account); e != nil {
+		return e
+	}
+	return checkLeg(st.TransferID, st.Leg)
+}
+
+func toStep(st contract.LegStep) account.Step {
+	return account.Step{Op: st.Op, TransferID: st.TransferID, Leg: st.Leg, Account: st.Account,
+		Amount: st.Amount, Counterparty: st.Counterparty, Description: st.Description}
+}
+
+// result answers one step. A prepare's refusal by the rules is a no vote, not an error: the leg
+// has an outcome (aborted), and the coordinator needs its reason.
+func (a *API) result(st contract.LegStep, r account.StepResult) contract.LegResult {
+	h, err := r.Hold, r.Err
+	if st.Op != contract.OpPrepare {
+		if err != nil {
+			return contract.LegResult{Error: a.toWire(st.Account, err)}
+		}
+		return contract.LegResult{State: &contract.LegState{TransferID: h.TransferID, Leg: h.Leg, State: h.State}}
+	}
+	vote := contract.Vote{TransferID: st.TransferID, Leg: st.Leg}
+	switch {
+	case errors.Is(err, account.ErrNotFound):
+		vote.Reason, vote.Message = contract.CodeAccountNotFound, notFound(st.Account).Message
+	case err != nil:
+		return contract.LegResult{Error: a.toWire(st.Account, err)}
+	case h.State == account.HoldAborted:
+		vote.Reason, vote.Message = h.Reason, h.Message
+		if h.Message == "" { // a repeated prepare: the words were not kept, only the code
+			vote.Message = "account " + st.Account + " refused the " + st.Leg + " leg: " + h.Reason
+		}
+		if h.Reason == "" || h.Reason == account.ReasonAbortedBeforePrepare {
+			vote.Reason, vote.Message = contract.CodeConflict, "transfer "+st.TransferID+" was already aborted on "+st.Account
+		}
+	default:
+		vote.Yes, vote.Currency, vote.AmountMinor = true, h.Currency.Code, h.Amount
+	}
+	return contract.LegResult{Vote: &vote}
 }

@@ -45,7 +45,8 @@ func TestAPausedHolderIsRefusedByTheFence(t *testing.T) {
 	if err := deposit(a, "d-2"); !errors.Is(err, account.ErrFenced) {
 		t.Fatalf("A after the take-over: %v, want ErrFenced", err)
 	}
-	if _, err := a.Prepare(ctx, "alice", account.Hold{TransferID: "x", Leg: account.LegDebit}, func(*account.Account, *account.Hold) error { return nil }); !errors.Is(err, account.ErrFenced) {
+	svcA := &account.Service{Node: "account-1", Store: a, Now: time.Now, NewID: func() string { return "0190a0b0-0000-7000-8000-000000000001" }}
+	if _, err := svcA.Prepare(ctx, "alice", "x", account.LegDebit, "1.00", "bob", ""); !errors.Is(err, account.ErrFenced) {
 		t.Fatalf("A prepares after the take-over: %v, want ErrFenced", err)
 	}
 	if _, err := a.PruneRequests(ctx, 0, 10); !errors.Is(err, account.ErrFenced) {

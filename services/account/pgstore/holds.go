@@ -2,7 +2,6 @@ package pgstore
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -10,106 +9,165 @@ import (
 
 	"tsbank/contract/money"
 	"tsbank/services/account/account"
+	"tsbank/services/account/outbox"
 )
 
 const holdColumns = `h.transfer_id, h.leg, h.account_id, h.amount, h.counterparty, h.description, h.state, h.reason, h.created_at`
 
-// withHold locks account id, then reads its leg (transferID, leg), in the round trip that begins
-// the transaction (see readModifyWrite for why the two reads are separate statements). The hold
-// needs no lock of its own: every change to a leg happens under its account's row lock. found is
-// false when the leg is unknown.
-func (s *Store) withHold(ctx context.Context, id, transferID, leg string, decide func(a *account.Account, h *account.Hold, found bool, b *pgx.Batch) error) error {
-	var a account.Account
-	var h account.Hold
-	found := false
+// Legs implements account.Store.Legs in the two round trips of readModifyWrite, however many
+// legs: the first locks every account of keys (in id order, so that two batches sharing accounts
+// cannot deadlock) and then reads their legs; the second writes each changed account once, and
+// the legs and events, each kind in one statement over arrays. The legs need no lock of their
+// own: every change to a leg happens under its account's row lock.
+func (s *Store) Legs(ctx context.Context, keys []account.LegKey, apply func(i int, a *account.Account, known *account.Hold) (account.Hold, bool, *account.Event, error)) error {
+	var ids, transfers, legs, owners []string
+	seen := map[string]bool{}
+	for _, k := range keys {
+		if !seen[k.Account] {
+			seen[k.Account] = true
+			ids = append(ids, k.Account)
+		}
+		transfers, legs, owners = append(transfers, k.TransferID), append(legs, k.Leg), append(owners, k.Account)
+	}
+	accounts := map[string]*account.Account{}
+	holds := map[legID]*account.Hold{}
+	stored := map[legID]bool{} // legs already in the table: updated, not inserted
 	return s.readModifyWrite(ctx, []read{
-		s.lockAccount(id, &a),
-		{`SELECT ` + holdColumns + ` FROM holds h WHERE h.transfer_id = $1 AND h.leg = $2 AND h.account_id = $3`,
-			[]any{transferID, leg, id},
-			func(row pgx.Row) error {
-				err := row.Scan(&h.TransferID, &h.Leg, &h.Account, &h.Amount, &h.Counterparty, &h.Description, &h.State, &h.Reason, &h.CreatedAt)
-				found = err == nil
-				return noRowIsNil(err)
+		{sql: `SELECT ` + accountColumns + ` FROM accounts a WHERE a.id = ANY($1) ORDER BY a.id FOR UPDATE`, args: []any{ids},
+			each: func(rows pgx.Rows) error {
+				a, err := s.scan(rows)
+				accounts[a.ID] = &a
+				return err
+			}},
+		{sql: `SELECT ` + holdColumns + ` FROM holds h
+			JOIN unnest($1::text[], $2::text[], $3::text[]) AS k(transfer_id, leg, account_id)
+			  ON h.transfer_id = k.transfer_id AND h.leg = k.leg AND h.account_id = k.account_id`,
+			args: []any{transfers, legs, owners},
+			each: func(rows pgx.Rows) error {
+				var h account.Hold
+				if err := rows.Scan(&h.TransferID, &h.Leg, &h.Account, &h.Amount, &h.Counterparty, &h.Description, &h.State, &h.Reason, &h.CreatedAt); err != nil {
+					return err
+				}
+				id := legID{h.TransferID, h.Leg, h.Account}
+				holds[id], stored[id] = &h, true
+				return nil
 			}},
 	}, func(b *pgx.Batch) error {
-		h.Currency = a.Currency
-		return decide(&a, &h, found, b)
+		var changedAccounts []*account.Account
+		changed := map[string]bool{}
+		var order []legID // changed legs, in the order of their first change
+		inOrder := map[legID]bool{}
+		var events []*account.Event
+		for i, k := range keys {
+			id := legID{k.TransferID, k.Leg, k.Account}
+			a := accounts[k.Account]
+			known := holds[id]
+			if known != nil && a != nil {
+				known.Currency = a.Currency
+			}
+			var work *account.Account
+			if a != nil {
+				copied := *a // apply works on a copy, so that a step that fails leaves no trace
+				work = &copied
+			}
+			h, write, ev, err := apply(i, work, known)
+			if err != nil || !write || a == nil {
+				continue
+			}
+			*a = *work
+			if !changed[a.ID] {
+				changed[a.ID] = true
+				changedAccounts = append(changedAccounts, a)
+			}
+			if !inOrder[id] {
+				inOrder[id] = true
+				order = append(order, id)
+			}
+			holds[id] = &h
+			if ev != nil {
+				a.EventSeq++
+				ev.Seq = a.EventSeq
+				events = append(events, ev)
+			}
+		}
+		changedLegs := make([]account.Hold, len(order))
+		for i, id := range order {
+			changedLegs[i] = *holds[id]
+		}
+		queueAccounts(b, changedAccounts)
+		queueLegs(b, changedLegs, func(h account.Hold) bool { return stored[legID{h.TransferID, h.Leg, h.Account}] })
+		return queueEvents(b, events, accounts)
 	})
 }
 
-func insertHold(b *pgx.Batch, h account.Hold) {
-	b.Queue(`INSERT INTO holds (transfer_id, leg, account_id, amount, counterparty, description, state, reason, created_at, decided_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, CASE WHEN $7 = 'prepared' THEN NULL ELSE now() END)`,
-		h.TransferID, h.Leg, h.Account, h.Amount, h.Counterparty, h.Description, h.State, h.Reason, h.CreatedAt)
+// legID names a leg in Legs' maps.
+type legID struct{ transfer, leg, account string }
+
+// queueAccounts queues the update of the balances and event numbers of the changed accounts.
+func queueAccounts(b *pgx.Batch, changed []*account.Account) {
+	if len(changed) == 0 {
+		return
+	}
+	var ids []string
+	var balances, onHold, pendingIn, seqs []int64
+	for _, a := range changed {
+		ids, balances, onHold, pendingIn, seqs = append(ids, a.ID), append(balances, a.Balance), append(onHold, a.OnHold),
+			append(pendingIn, a.PendingIn), append(seqs, a.EventSeq)
+	}
+	b.Queue(`UPDATE accounts a SET balance = u.balance, on_hold = u.on_hold, pending_in = u.pending_in, event_seq = u.event_seq
+		FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[]) AS u(id, balance, on_hold, pending_in, event_seq)
+		WHERE a.id = u.id`, ids, balances, onHold, pendingIn, seqs)
 }
 
-// Prepare locks account id; if the leg is already known it returns it unchanged, otherwise it
-// applies fn and records the leg as prepared, or as aborted with the reason if fn refuses it.
-func (s *Store) Prepare(ctx context.Context, id string, h account.Hold, fn func(*account.Account, *account.Hold) error) (out account.Hold, err error) {
-	err = s.withHold(ctx, id, h.TransferID, h.Leg, func(a *account.Account, known *account.Hold, found bool, b *pgx.Batch) error {
-		if found {
-			out = *known
-			return errNothingToWrite
+// queueLegs queues the writes of the changed legs: new ones (not stored) inserted with their
+// final state, stored ones updated.
+func queueLegs(b *pgx.Batch, changed []account.Hold, stored func(account.Hold) bool) {
+	var ins struct {
+		transfers, legs, accounts, counterparties, descriptions, states, reasons []string
+		amounts                                                                  []int64
+		created                                                                  []time.Time
+	}
+	var upd struct{ transfers, legs, states []string }
+	for _, h := range changed {
+		if stored(h) {
+			upd.transfers, upd.legs, upd.states = append(upd.transfers, h.TransferID), append(upd.legs, h.Leg), append(upd.states, h.State)
+			continue
 		}
-		h.Currency, h.State = a.Currency, account.HoldPrepared
-		if ferr := fn(a, &h); ferr != nil {
-			reason := account.Reason(ferr)
-			if reason == "" {
-				return ferr
-			}
-			// The refusal is recorded, so a duplicate or late prepare gets the same no.
-			h.State, h.Reason, h.Message = account.HoldAborted, reason, ferr.Error()
-		} else if err := queueSave(b, a, nil); err != nil {
+		ins.transfers, ins.legs, ins.accounts = append(ins.transfers, h.TransferID), append(ins.legs, h.Leg), append(ins.accounts, h.Account)
+		ins.amounts, ins.counterparties, ins.descriptions = append(ins.amounts, h.Amount), append(ins.counterparties, h.Counterparty), append(ins.descriptions, h.Description)
+		ins.states, ins.reasons, ins.created = append(ins.states, h.State), append(ins.reasons, h.Reason), append(ins.created, h.CreatedAt)
+	}
+	if len(ins.transfers) > 0 {
+		b.Queue(`INSERT INTO holds (transfer_id, leg, account_id, amount, counterparty, description, state, reason, created_at, decided_at)
+			SELECT t, l, a, amount, cp, d, st, r, c, CASE WHEN st = 'prepared' THEN NULL ELSE now() END
+			FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::text[], $9::timestamptz[])
+			  AS u(t, l, a, amount, cp, d, st, r, c)`,
+			ins.transfers, ins.legs, ins.accounts, ins.amounts, ins.counterparties, ins.descriptions, ins.states, ins.reasons, ins.created)
+	}
+	if len(upd.transfers) > 0 {
+		b.Queue(`UPDATE holds h SET state = u.state, decided_at = now()
+			FROM unnest($1::text[], $2::text[], $3::text[]) AS u(transfer_id, leg, state)
+			WHERE h.transfer_id = u.transfer_id AND h.leg = u.leg`, upd.transfers, upd.legs, upd.states)
+	}
+}
+
+// queueEvents queues the outbox rows of events, in order, in one statement.
+func queueEvents(b *pgx.Batch, events []*account.Event, accounts map[string]*account.Account) error {
+	if len(events) == 0 {
+		return nil
+	}
+	var ids, owners, subjects, payloads []string
+	for _, ev := range events {
+		subject, payload, err := outbox.Encode(*ev, accounts[ev.Account].Currency)
+		if err != nil {
 			return err
 		}
-		insertHold(b, h)
-		out = h
-		return nil
-	})
-	return out, err
-}
-
-// Decide applies commit or abort to leg (transferID, leg) of account id. A leg already in that
-// state is returned unchanged; an abort for an unknown leg is recorded, so that its prepare, if it
-// comes later, is refused. For a committed leg, fn returns the event to write to the outbox.
-func (s *Store) Decide(ctx context.Context, id, transferID, leg string, commit bool, fn func(*account.Account, account.Hold) *account.Event) (out account.Hold, err error) {
-	target := account.HoldAborted
-	if commit {
-		target = account.HoldCommitted
+		ids, owners, subjects, payloads = append(ids, ev.ID), append(owners, ev.Account), append(subjects, subject), append(payloads, string(payload))
 	}
-	err = s.withHold(ctx, id, transferID, leg, func(a *account.Account, h *account.Hold, found bool, b *pgx.Batch) error {
-		switch {
-		case !found && commit:
-			return fmt.Errorf("%w: %s/%s on %s", account.ErrUnknownTransfer, transferID, leg, id)
-		case !found:
-			*h = account.Hold{TransferID: transferID, Leg: leg, Account: id, Currency: a.Currency,
-				State: account.HoldAborted, Reason: "aborted_before_prepare", CreatedAt: time.Now()}
-			insertHold(b, *h)
-		case h.State == target:
-			out = *h
-			return errNothingToWrite
-		case h.State != account.HoldPrepared:
-			return fmt.Errorf("%w: %s/%s is %s", account.ErrDecisionConflict, transferID, leg, h.State)
-		default:
-			a.Settle(*h, commit)
-			var ev *account.Event
-			if commit {
-				ev = fn(a, *h)
-			}
-			if err := queueSave(b, a, ev); err != nil {
-				return err
-			}
-			h.State = target
-			b.Queue(`UPDATE holds SET state = $3, decided_at = now() WHERE transfer_id = $1 AND leg = $2`, transferID, leg, target)
-		}
-		out = *h
-		return nil
-	})
-	if errors.Is(err, account.ErrNotFound) && !commit {
-		// Nothing was ever held on an account that does not exist.
-		return account.Hold{TransferID: transferID, Leg: leg, Account: id, State: account.HoldAborted}, nil
-	}
-	return out, err
+	b.Queue(`INSERT INTO outbox (event_id, account_id, subject, payload)
+		SELECT id::uuid, a, s, p::jsonb FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS u(id, a, s, p, n)
+		ORDER BY n`, ids, owners, subjects, payloads)
+	return nil
 }
 
 // StaleHolds returns up to limit prepared legs created before before, oldest first.

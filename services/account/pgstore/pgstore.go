@@ -79,8 +79,8 @@ func (s *Store) Change(ctx context.Context, id string, key account.Key, fn func(
 	// One round trip begins, locks the account and then fetches any earlier request with this id.
 	err = s.readModifyWrite(ctx, []read{
 		s.lockAccount(id, &a),
-		{`SELECT fingerprint, reply FROM requests WHERE account_id = $1 AND request_id = $2`, []any{id, key.RequestID},
-			func(row pgx.Row) error { return noRowIsNil(row.Scan(&fingerprint, &reply)) }},
+		{sql: `SELECT fingerprint, reply FROM requests WHERE account_id = $1 AND request_id = $2`, args: []any{id, key.RequestID},
+			scan: func(row pgx.Row) error { return noRowIsNil(row.Scan(&fingerprint, &reply)) }},
 	}, func(b *pgx.Batch) error {
 		if fingerprint != nil {
 			if res, err = decodeReplay(key, fingerprint, reply); err != nil {
@@ -109,8 +109,8 @@ func (s *Store) Change(ctx context.Context, id string, key account.Key, fn func(
 
 // lockAccount is the read that locks account id and scans it into a.
 func (s *Store) lockAccount(id string, a *account.Account) read {
-	return read{`SELECT ` + accountColumns + ` FROM accounts a WHERE a.id = $1 FOR UPDATE`, []any{id},
-		func(row pgx.Row) (err error) {
+	return read{sql: `SELECT ` + accountColumns + ` FROM accounts a WHERE a.id = $1 FOR UPDATE`, args: []any{id},
+		scan: func(row pgx.Row) (err error) {
 			*a, err = s.scan(row)
 			return err
 		}}

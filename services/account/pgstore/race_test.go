@@ -28,19 +28,12 @@ func TestRacingDecisionsOnOneLegApplyOnce(t *testing.T) {
 	if _, err := s.Create(ctx, account.Account{ID: "x", Currency: eur, Status: account.StatusOpen, OpenedAt: time.Now()}, account.NewKey("o", "open")); err != nil {
 		t.Fatal(err)
 	}
+	svc := &account.Service{Node: "account-1", Store: s, Now: time.Now, NewID: idgen.UUIDv7}
 	const legs = 40
 	for i := range legs {
-		if _, err := s.Prepare(ctx, "x", account.Hold{TransferID: fmt.Sprintf("t%d", i), Leg: account.LegCredit, Account: "x", CreatedAt: time.Now()},
-			func(a *account.Account, h *account.Hold) error {
-				h.Amount = 100
-				return a.Prepare(account.LegCredit, 100)
-			}); err != nil {
-			t.Fatal(err)
+		if h, err := svc.Prepare(ctx, "x", fmt.Sprintf("t%d", i), account.LegCredit, "1.00", "y", ""); err != nil || h.State != account.HoldPrepared {
+			t.Fatalf("prepare: %+v, %v", h, err)
 		}
-	}
-	event := func(a *account.Account, h account.Hold) *account.Event {
-		return &account.Event{ID: idgen.UUIDv7(),
-			Type: account.EventTransferIn, Account: a.ID, Amount: h.Amount, Currency: "EUR", BalanceAfter: a.Balance, Time: time.Now()}
 	}
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -53,7 +46,11 @@ func TestRacingDecisionsOnOneLegApplyOnce(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				commit := i%2 == 1 && k == 0
-				_, err := s.Decide(ctx, "x", id, account.LegCredit, commit, event)
+				decide := svc.Abort
+				if commit {
+					decide = svc.Commit
+				}
+				_, err := decide(ctx, "x", id, account.LegCredit)
 				switch {
 				case err == nil && commit:
 					mu.Lock()

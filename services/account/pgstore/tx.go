@@ -12,11 +12,31 @@ import (
 // answered (an idempotent replay): it is a normal outcome, not a failure.
 var errNothingToWrite = errors.New("nothing to write")
 
-// read is one query of a transaction's first round trip, and how to scan its row.
+// read is one query of a transaction's first round trip, and how to scan its row, or (each) each
+// of its rows.
 type read struct {
 	sql  string
 	args []any
 	scan func(pgx.Row) error
+	each func(pgx.Rows) error
+}
+
+// result reads r's answer from br.
+func (r read) result(br pgx.BatchResults) error {
+	if r.each == nil {
+		return r.scan(br.QueryRow())
+	}
+	rows, err := br.Query()
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := r.each(rows); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
 }
 
 // readModifyWrite runs one transaction in two round trips instead of four: BEGIN travels with the
@@ -60,7 +80,7 @@ func (s *Store) readModifyWrite(ctx context.Context, reads []read, decide func(*
 		if err != nil {
 			break
 		}
-		err = r.scan(br.QueryRow())
+		err = r.result(br)
 	}
 	if cerr := br.Close(); err == nil {
 		err = cerr

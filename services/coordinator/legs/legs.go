@@ -1,5 +1,5 @@
 // Package legs sends the coordinator's prepare, commit and abort to the account nodes that own a
-// transfer's accounts, straight to each owner's node subject, each signed with the coordinator's key.
+// transfer's accounts, straight to each owner's node, in batches signed with the coordinator's key.
 package legs
 
 import (
@@ -13,7 +13,6 @@ import (
 
 	"tsbank/contract"
 	"tsbank/contract/client"
-	"tsbank/contract/decisionsig"
 	"tsbank/services/coordinator/transfer"
 )
 
@@ -23,10 +22,18 @@ type Legs struct {
 	key nkeys.KeyPair // signs every message: a node acts only on what the coordinator signed
 	// owners caches account -> node. An account never changes owner, so a found owner is kept.
 	owners sync.Map
+	// inFlight is how many batches each node may have unanswered (see batcher).
+	inFlight int
+
+	mu       sync.Mutex
+	batchers map[string]*batcher
 }
 
-// New returns a Legs that sends on nc and signs with key.
-func New(nc *nats.Conn, key nkeys.KeyPair) *Legs { return &Legs{c: client.New(nc), key: key} }
+// New returns a Legs that sends on nc, signs with key, and keeps up to inFlight batches
+// unanswered per node.
+func New(nc *nats.Conn, key nkeys.KeyPair, inFlight int) *Legs {
+	return &Legs{c: client.New(nc), key: key, inFlight: max(inFlight, 1), batchers: map[string]*batcher{}}
+}
 
 // errNoAccount means the registry has no such account: nothing can be held on it.
 var errNoAccount = errors.New("account not found")
@@ -53,22 +60,23 @@ func (l *Legs) Prepare(ctx context.Context, account string, t transfer.Transfer,
 	if leg == transfer.Credit {
 		counterparty = t.From
 	}
-	req := contract.PrepareRequest{TransferID: t.ID, Leg: leg, Amount: t.Amount, Counterparty: counterparty, Description: t.Description}
-	var v contract.Vote
-	sig, err := decisionsig.Sign(l.key, decisionsig.Prepare(account, req))
-	if err == nil {
-		req.Sig = sig
-		err = l.call(ctx, account, contract.OpPrepare, req, &v)
+	r, err := l.step(ctx, contract.LegStep{Op: contract.OpPrepare, Account: account, TransferID: t.ID, Leg: leg,
+		Amount: t.Amount, Counterparty: counterparty, Description: t.Description})
+	if err == nil && r.Error != nil {
+		err = r.Error
+	}
+	if err == nil && r.Vote == nil {
+		err = fmt.Errorf("node of account %s answered a prepare without a vote", account)
 	}
 	switch {
 	case errors.Is(err, errNoAccount):
 		return transfer.Vote{Reason: contract.CodeAccountNotFound, Message: fmt.Sprintf("account %s does not exist", account)}
 	case err != nil:
 		return noAnswer(account, err)
-	case !v.Yes:
-		return transfer.Vote{Reason: v.Reason, Message: v.Message}
+	case !r.Vote.Yes:
+		return transfer.Vote{Reason: r.Vote.Reason, Message: r.Vote.Message}
 	}
-	return transfer.Vote{Yes: true, Currency: v.Currency, AmountMinor: v.AmountMinor}
+	return transfer.Vote{Yes: true, Currency: r.Vote.Currency, AmountMinor: r.Vote.AmountMinor}
 }
 
 func noAnswer(account string, err error) transfer.Vote {
@@ -90,24 +98,32 @@ func (l *Legs) Send(ctx context.Context, account string, t transfer.Transfer, le
 	if commit {
 		op = contract.OpCommit
 	}
-	req := contract.LegRequest{TransferID: t.ID, Leg: leg}
-	sig, err := decisionsig.Sign(l.key, decisionsig.Leg(op, account, req))
-	if err != nil {
-		return err
-	}
-	req.Sig = sig
-	var st contract.LegState
-	err = l.call(ctx, account, op, req, &st)
-	if errors.Is(err, errNoAccount) {
+	r, err := l.step(ctx, contract.LegStep{Op: op, Account: account, TransferID: t.ID, Leg: leg})
+	switch {
+	case errors.Is(err, errNoAccount):
 		return nil
+	case err != nil:
+		return err
+	case r.Error != nil:
+		return r.Error
+	case r.State == nil:
+		return fmt.Errorf("node of account %s answered a %s without the leg's state", account, op)
 	}
-	return err
+	return nil
 }
 
-func (l *Legs) call(ctx context.Context, account, op string, req, reply any) error {
-	node, err := l.owner(ctx, account)
+// step sends st in the next batch to the node of its account.
+func (l *Legs) step(ctx context.Context, st contract.LegStep) (contract.LegResult, error) {
+	node, err := l.owner(ctx, st.Account)
 	if err != nil {
-		return err
+		return contract.LegResult{}, err
 	}
-	return l.c.Call(ctx, contract.NodeAccountSubject(node, account, op), req, reply)
+	l.mu.Lock()
+	b := l.batchers[node]
+	if b == nil {
+		b = &batcher{l: l, node: node, inFlight: l.inFlight}
+		l.batchers[node] = b
+	}
+	l.mu.Unlock()
+	return b.do(ctx, st)
 }

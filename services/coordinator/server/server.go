@@ -33,7 +33,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err er
 	}()
 	store := pgstore.New(s.Pool, 2*cfg.SendTimeout, log)
 	coord := &transfer.Coordinator{
-		Store: store, Legs: legs.New(s.NC, cfg.SigningKey), Log: log, Metrics: newTransferMetrics(s.Metrics),
+		Store: store, Legs: legs.New(s.NC, cfg.SigningKey, cfg.NodeBatches), Log: log, Metrics: newTransferMetrics(s.Metrics),
 		NewID: idgen.UUIDv7, PrepareTimeout: cfg.PrepareTimeout, SendTimeout: cfg.SendTimeout, MaxBackoff: cfg.MaxBackoff,
 	}
 	s.Go(func(ctx context.Context) { recoverLoop(ctx, coord, cfg.RecoverInterval, log) })

@@ -1,0 +1,107 @@
+package pgstore_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"tsbank/contract/money"
+	"tsbank/platform/idgen"
+	"tsbank/services/account/account"
+	"tsbank/services/account/pgstore"
+)
+
+// TestABatchOfLegsKeepsEachLegsOwnOutcome applies one batch of two-phase-commit steps in one
+// transaction, the way the coordinator sends them under load: legs that the rules refuse, that
+// name an unknown transfer or an account of another node, fail alone; the others apply, several
+// on one account among them, and each committed leg gets the account's next event number.
+func TestABatchOfLegsKeepsEachLegsOwnOutcome(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := pgstore.New(newPool(t), "account-1")
+	svc := &account.Service{Node: "account-1", Store: s, Now: time.Now, NewID: idgen.UUIDv7}
+	eur, _ := money.LookupCurrency("EUR")
+	for _, id := range []string{"alice", "bob"} {
+		if _, err := s.Create(ctx, account.Account{ID: id, Currency: eur, Status: account.StatusOpen, OpenedAt: time.Now()},
+			account.NewKey("o-"+id, "open")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := svc.Deposit(ctx, "alice", "d-1", "100.00", ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Prepare(ctx, "alice", "t0", account.LegDebit, "10.00", "bob", ""); err != nil {
+		t.Fatal(err)
+	}
+
+	prepare := func(tr, acct, leg, amount string) account.Step {
+		return account.Step{Op: account.OpPrepare, TransferID: tr, Leg: leg, Account: acct, Amount: amount, Counterparty: "x"}
+	}
+	decide := func(op, tr, acct, leg string) account.Step {
+		return account.Step{Op: op, TransferID: tr, Leg: leg, Account: acct}
+	}
+	steps := []account.Step{
+		decide(account.OpCommit, "t0", "alice", account.LegDebit), // 0: commits the earlier hold
+		prepare("t1", "alice", account.LegDebit, "50.00"),         // 1: held
+		prepare("t2", "alice", account.LegDebit, "45.00"),         // 2: refused: 40.00 left after 1
+		prepare("t3", "bob", account.LegCredit, "5.00"),           // 3: held...
+		decide(account.OpCommit, "t3", "bob", account.LegCredit),  // 4: ...and committed in the same batch
+		decide(account.OpCommit, "t9", "bob", account.LegCredit),  // 5: unknown transfer
+		prepare("t4", "carol", account.LegCredit, "1.00"),         // 6: not on this node
+		decide(account.OpAbort, "t5", "carol", account.LegCredit), // 7: nothing held there: aborted
+		prepare("t6", "bob", account.LegCredit, "1.005"),          // 8: bad amount: refused
+		decide(account.OpAbort, "t7", "alice", account.LegDebit),  // 9: abort before prepare
+		prepare("t7", "alice", account.LegDebit, "1.00"),          // 10: refused: aborted already
+		decide(account.OpAbort, "t1", "alice", account.LegDebit),  // 11: conflict? no: 1 is prepared, so released
+		decide(account.OpCommit, "t1", "alice", account.LegDebit), // 12: conflict: 11 aborted it
+	}
+	res, err := svc.Apply(ctx, steps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []struct {
+		state, reason string
+		err           error
+	}{
+		{account.HoldCommitted, "", nil},
+		{account.HoldPrepared, "", nil},
+		{account.HoldAborted, "insufficient_funds", nil},
+		{account.HoldPrepared, "", nil},
+		{account.HoldCommitted, "", nil},
+		{"", "", account.ErrUnknownTransfer},
+		{"", "", account.ErrNotFound},
+		{account.HoldAborted, "", nil},
+		{account.HoldAborted, "invalid_amount", nil},
+		{account.HoldAborted, account.ReasonAbortedBeforePrepare, nil},
+		{account.HoldAborted, account.ReasonAbortedBeforePrepare, nil},
+		{account.HoldAborted, "", nil},
+		{"", "", account.ErrDecisionConflict},
+	}
+	for i, w := range want {
+		r := res[i]
+		if w.err != nil {
+			if !errors.Is(r.Err, w.err) {
+				t.Errorf("step %d: %+v, %v; want %v", i, r.Hold, r.Err, w.err)
+			}
+			continue
+		}
+		if r.Err != nil || r.Hold.State != w.state || r.Hold.Reason != w.reason {
+			t.Errorf("step %d: %s %q, %v; want %s %q", i, r.Hold.State, r.Hold.Reason, r.Err, w.state, w.reason)
+		}
+	}
+
+	alice, err := s.Get(ctx, "alice")
+	if err != nil || alice.Balance != 9000 || alice.OnHold != 0 || alice.EventSeq != 2 {
+		t.Fatalf("alice = %+v, %v; want 90.00, nothing on hold, events 1 (deposit) and 2 (t0)", alice, err)
+	}
+	bob, err := s.Get(ctx, "bob")
+	if err != nil || bob.Balance != 500 || bob.PendingIn != 0 || bob.EventSeq != 1 {
+		t.Fatalf("bob = %+v, %v; want 5.00, nothing pending, one event", bob, err)
+	}
+	// The batch is durable as a whole: each leg answers a repeat as the batch left it.
+	again, err := svc.Apply(ctx, []account.Step{prepare("t2", "alice", account.LegDebit, "1.00"), decide(account.OpCommit, "t3", "bob", account.LegCredit)})
+	if err != nil || again[0].Hold.Reason != "insufficient_funds" || again[1].Hold.State != account.HoldCommitted {
+		t.Fatalf("repeats: %+v, %v", again, err)
+	}
+}
