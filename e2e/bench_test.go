@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -88,6 +89,10 @@ func startBenchBank(b *testing.B) *bank {
 	bk := newBankOn(b, testkit.DurablePostgres)
 	for k := range testEnv {
 		delete(bk.env, k)
+	}
+	// The batching knob, to compare settings in one command: NODE_BATCHES=1 go test … -bench …
+	if v := os.Getenv("NODE_BATCHES"); v != "" {
+		bk.env["NODE_BATCHES"] = v
 	}
 	for _, name := range nodeNames {
 		bk.startNode(name)

@@ -50,10 +50,10 @@ func TestDecisionsWithoutAValidSignatureAreRefusedAndChangeNothing(t *testing.T)
 	b.open("carol", "account-2", "EUR")
 	b.deposit("alice", "100.00")
 
-	// Capture the coordinator's genuine commit of bob's leg of a real transfer: on the test
-	// server anyone may subscribe, and a plain subscription gets a copy beside the node's.
-	bobCommit := contract.NodeAccountSubject("account-2", "bob", contract.OpCommit)
-	sub, err := b.nc.SubscribeSync(bobCommit)
+	// Capture the coordinator's genuine batch with the commit of bob's leg of a real transfer: on
+	// the test server anyone may subscribe, and a plain subscription gets a copy beside the node's.
+	legs := contract.NodeLegsSubject("account-2")
+	sub, err := b.nc.SubscribeSync(legs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,15 +61,21 @@ func TestDecisionsWithoutAValidSignatureAreRefusedAndChangeNothing(t *testing.T)
 	if t1.Status != contract.TransferCommitted {
 		t.Fatalf("t-1 = %+v", t1)
 	}
-	msg, err := sub.NextMsg(5 * time.Second)
-	if err != nil {
-		t.Fatalf("no commit captured on %s: %v", bobCommit, err)
+	var genuine contract.LegBatch
+	for genuine.Sig == "" {
+		msg, err := sub.NextMsg(5 * time.Second)
+		if err != nil {
+			t.Fatalf("no commit captured on %s: %v", legs, err)
+		}
+		var batch contract.LegBatch
+		if err := json.Unmarshal(msg.Data, &batch); err != nil || batch.Sig == "" {
+			t.Fatalf("captured batch %s: %v", msg.Data, err)
+		}
+		if len(batch.Steps) == 1 && batch.Steps[0].Op == contract.OpCommit && batch.Steps[0].TransferID == t1.TransferID {
+			genuine = batch
+		}
 	}
 	_ = sub.Unsubscribe()
-	var genuine contract.LegRequest
-	if err := json.Unmarshal(msg.Data, &genuine); err != nil || genuine.Sig == "" || genuine.TransferID != t1.TransferID {
-		t.Fatalf("captured commit %s: %v", msg.Data, err)
-	}
 	b.settled()
 	before := b.snapshot()
 
@@ -87,27 +93,40 @@ func TestDecisionsWithoutAValidSignatureAreRefusedAndChangeNothing(t *testing.T)
 	otherPrepare.TransferID, otherCommit.TransferID = "x-other-key", "x-other-key"
 	otherPrepare.Sig = signOther(decisionsig.Prepare("bob", otherPrepare))
 	otherCommit.Sig = signOther(decisionsig.Leg(contract.OpCommit, "bob", otherCommit))
-	replayedTransfer := genuine
-	replayedTransfer.TransferID = "x-replayed"
-	replayedAsPrepare := contract.PrepareRequest{TransferID: genuine.TransferID, Leg: genuine.Leg, Amount: "10.00",
-		Counterparty: "alice", Sig: genuine.Sig}
+	step := genuine.Steps[0]
+	// The genuine batch with one thing changed, still carrying the genuine signature.
+	replayed := func(change func(*contract.LegStep)) contract.LegBatch {
+		st := step
+		change(&st)
+		return contract.LegBatch{Steps: []contract.LegStep{st}, Sig: genuine.Sig}
+	}
+	forgedBatch := contract.LegBatch{Steps: []contract.LegStep{{Op: contract.OpPrepare, Account: "bob", TransferID: "x-batch",
+		Leg: contract.LegCredit, Amount: "1000.00", Counterparty: "alice"}}}
+	otherBatch := forgedBatch
+	if otherBatch.Sig, err = decisionsig.Sign(other, decisionsig.Batch(otherBatch.Steps)); err != nil {
+		t.Fatal(err)
+	}
+	bob := func(op string) string { return contract.NodeAccountSubject("account-2", "bob", op) }
 
 	for _, c := range []struct {
-		name, account, op string
-		req               any
+		name, subject string
+		req           any
 	}{
-		{"an unsigned prepare", "bob", contract.OpPrepare, forgedPrepare},
-		{"an unsigned commit", "bob", contract.OpCommit, forgedCommit},
-		{"a prepare signed by another key", "bob", contract.OpPrepare, otherPrepare},
-		{"a commit signed by another key", "bob", contract.OpCommit, otherCommit},
-		{"a genuine commit replayed for another transfer", "bob", contract.OpCommit, replayedTransfer},
-		{"a genuine commit replayed for another account", "carol", contract.OpCommit, genuine},
-		{"a genuine commit replayed as a prepare", "bob", contract.OpPrepare, replayedAsPrepare},
-		{"a genuine commit replayed as an abort", "bob", contract.OpAbort, genuine},
+		{"an unsigned prepare", bob(contract.OpPrepare), forgedPrepare},
+		{"an unsigned commit", bob(contract.OpCommit), forgedCommit},
+		{"a prepare signed by another key", bob(contract.OpPrepare), otherPrepare},
+		{"a commit signed by another key", bob(contract.OpCommit), otherCommit},
+		{"an unsigned batch", legs, forgedBatch},
+		{"a batch signed by another key", legs, otherBatch},
+		{"a genuine batch replayed for another transfer", legs, replayed(func(s *contract.LegStep) { s.TransferID = "x-replayed" })},
+		{"a genuine batch replayed for another account", legs, replayed(func(s *contract.LegStep) { s.Account = "carol" })},
+		{"a genuine batch replayed as a prepare", legs, replayed(func(s *contract.LegStep) { s.Op, s.Amount, s.Counterparty = contract.OpPrepare, "10.00", "alice" })},
+		{"a genuine batch replayed as an abort", legs, replayed(func(s *contract.LegStep) { s.Op = contract.OpAbort })},
+		{"a genuine batch's signature on a single commit", bob(contract.OpCommit), contract.LegRequest{TransferID: step.TransferID, Leg: step.Leg, Sig: genuine.Sig}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			var reply json.RawMessage
-			err := b.c.Call(ctx(t), contract.NodeAccountSubject("account-2", c.account, c.op), c.req, &reply)
+			err := b.c.Call(ctx(t), c.subject, c.req, &reply)
 			wantCode(t, err, contract.CodeForbidden)
 		})
 	}

@@ -1,6 +1,7 @@
 package testkit
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -35,10 +36,13 @@ type Costs struct {
 	ns       *server.Server
 	dbs      []string // the bank's database names
 	before   counters
+	// statementsBefore is pg_stat_statements before the ops.
+	statementsBefore statementStats
 }
 
 type counters struct {
 	walSyncs, walWrites, xacts int64
+	statements                 int64 // -1: pg_stat_statements is not loaded
 	natsIn, natsOut            int64
 	cpu                        time.Duration
 }
@@ -59,7 +63,10 @@ func StartCosts(t testing.TB, adminURL string, ns *server.Server, databases []st
 		c.dbs = append(c.dbs, cfg.Database)
 	}
 	c.before = c.natsAndCPU(t)
+	// The clusters the test kit starts load pg_stat_statements; another server may not.
+	_ = c.exec(t, `CREATE EXTENSION IF NOT EXISTS pg_stat_statements`)
 	c.readPostgres(t, &c.before)
+	c.statementsBefore = c.readStatements(t)
 	return c
 }
 
@@ -84,6 +91,10 @@ func (c *Costs) Report(b *testing.B, ops int, stop func()) {
 	b.ReportMetric(per(after.walSyncs, c.before.walSyncs), "wal_syncs/op")
 	b.ReportMetric(per(after.walWrites, c.before.walWrites), "wal_writes/op")
 	b.ReportMetric(per(after.xacts, c.before.xacts), "pg_xacts/op")
+	if after.statements >= 0 && c.before.statements >= 0 {
+		b.ReportMetric(per(after.statements, c.before.statements), "pg_statements/op")
+		c.logStatements(b, ops)
+	}
 	b.ReportMetric(per(after.natsIn, c.before.natsIn), "nats_in/op")
 	b.ReportMetric(per(after.natsOut, c.before.natsOut), "nats_out/op")
 	b.ReportMetric(float64((after.cpu-c.before.cpu).Microseconds())/1000/float64(max(ops, 1)), "cpu_ms/op")
@@ -113,6 +124,82 @@ func (c *Costs) readPostgres(t testing.TB, into *counters) {
 	if err != nil {
 		t.Fatalf("postgres statistics: %v", err)
 	}
+	if err := c.query(t, `SELECT coalesce(sum(s.calls), 0)::bigint FROM pg_stat_statements s
+		JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = ANY($1)`, []any{c.dbs}, &into.statements); err != nil {
+		into.statements = -1
+	}
+}
+
+// statementStats is pg_stat_statements' calls and execution time of each statement of the bank's
+// databases, by database and query id.
+type statementStats map[string]statementStat
+
+type statementStat struct {
+	db, query string
+	calls     int64
+	ms        float64
+}
+
+func (c *Costs) readStatements(t testing.TB) statementStats {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, c.adminURL)
+	if err != nil {
+		return nil
+	}
+	defer conn.Close(ctx)
+	rows, err := conn.Query(ctx, `SELECT d.datname || ':' || s.queryid, d.datname, s.calls, s.total_exec_time,
+		left(regexp_replace(s.query, '\s+', ' ', 'g'), 100)
+		FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = ANY($1)`, c.dbs)
+	if err != nil {
+		return nil
+	}
+	defer rows.Close()
+	out := statementStats{}
+	for rows.Next() {
+		var key string
+		var st statementStat
+		if err := rows.Scan(&key, &st.db, &st.calls, &st.ms, &st.query); err != nil {
+			return nil
+		}
+		out[key] = st
+	}
+	return out
+}
+
+// logStatements logs the statements that took the most of the server's time during the ops, per
+// op, with their database: where a benchmark's Postgres time goes. A benchmark's log keeps only
+// 10 lines, so only the top 6 are logged, and not for the trial run of one op that comes first.
+func (c *Costs) logStatements(b *testing.B, ops int) {
+	if ops <= 1 {
+		return
+	}
+	after := c.readStatements(b)
+	var diffs []statementStat
+	for k, st := range after {
+		st.calls -= c.statementsBefore[k].calls
+		st.ms -= c.statementsBefore[k].ms
+		if st.calls > 0 {
+			diffs = append(diffs, st)
+		}
+	}
+	slices.SortFunc(diffs, func(x, y statementStat) int { return cmp.Compare(y.ms, x.ms) })
+	for _, st := range diffs[:min(len(diffs), 6)] {
+		b.Logf("%7.3f calls/op %7.3f ms/op  %-20.20s %s", float64(st.calls)/float64(ops), st.ms/float64(ops), st.db, st.query)
+	}
+}
+
+func (c *Costs) exec(t testing.TB, sql string) error {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, c.adminURL)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	_, err = conn.Exec(ctx, sql)
+	return err
 }
 
 func (c *Costs) query(t testing.TB, sql string, args []any, dest ...any) error {

@@ -124,6 +124,8 @@ func (c *Cluster) start(ctx context.Context, bin string, owner *syscall.Credenti
 		"-c", "unix_socket_directories=" + c.dir,
 		// Parallel tests each open a pool against their own database.
 		"-c", "max_connections=300",
+		// Benchmarks count the statements of each database (testkit.Costs).
+		"-c", "shared_preload_libraries=pg_stat_statements",
 	}
 	if !c.Durable {
 		// A cluster for tests and development need not survive a crash, so trade durability

@@ -20,14 +20,16 @@ const holdColumns = `h.transfer_id, h.leg, h.account_id, h.amount, h.counterpart
 // the legs and events, each kind in one statement over arrays. The legs need no lock of their
 // own: every change to a leg happens under its account's row lock.
 func (s *Store) Legs(ctx context.Context, keys []account.LegKey, apply func(i int, a *account.Account, known *account.Hold) (account.Hold, bool, *account.Event, error)) error {
-	var ids, transfers, legs, owners []string
+	var ids, transfers []string
 	seen := map[string]bool{}
+	wanted := map[legID]bool{}
 	for _, k := range keys {
 		if !seen[k.Account] {
 			seen[k.Account] = true
 			ids = append(ids, k.Account)
 		}
-		transfers, legs, owners = append(transfers, k.TransferID), append(legs, k.Leg), append(owners, k.Account)
+		transfers = append(transfers, k.TransferID)
+		wanted[legID{k.TransferID, k.Leg, k.Account}] = true
 	}
 	accounts := map[string]*account.Account{}
 	holds := map[legID]*account.Hold{}
@@ -39,17 +41,18 @@ func (s *Store) Legs(ctx context.Context, keys []account.LegKey, apply func(i in
 				accounts[a.ID] = &a
 				return err
 			}},
-		{sql: `SELECT ` + holdColumns + ` FROM holds h
-			JOIN unnest($1::text[], $2::text[], $3::text[]) AS k(transfer_id, leg, account_id)
-			  ON h.transfer_id = k.transfer_id AND h.leg = k.leg AND h.account_id = k.account_id`,
-			args: []any{transfers, legs, owners},
+		// By transfer id alone, which the primary key's index finds however large the table:
+		// a join with the arrays of all three columns let the planner scan the whole table.
+		{sql: `SELECT ` + holdColumns + ` FROM holds h WHERE h.transfer_id = ANY($1)`,
+			args: []any{transfers},
 			each: func(rows pgx.Rows) error {
 				var h account.Hold
 				if err := rows.Scan(&h.TransferID, &h.Leg, &h.Account, &h.Amount, &h.Counterparty, &h.Description, &h.State, &h.Reason, &h.CreatedAt); err != nil {
 					return err
 				}
-				id := legID{h.TransferID, h.Leg, h.Account}
-				holds[id], stored[id] = &h, true
+				if id := (legID{h.TransferID, h.Leg, h.Account}); wanted[id] {
+					holds[id], stored[id] = &h, true
+				}
 				return nil
 			}},
 	}, func(b *pgx.Batch) error {
@@ -116,7 +119,7 @@ func queueAccounts(b *pgx.Batch, changed []*account.Account) {
 	}
 	b.Queue(`UPDATE accounts a SET balance = u.balance, on_hold = u.on_hold, pending_in = u.pending_in, event_seq = u.event_seq
 		FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[]) AS u(id, balance, on_hold, pending_in, event_seq)
-		WHERE a.id = u.id`, ids, balances, onHold, pendingIn, seqs)
+		WHERE a.id = ANY($1) AND a.id = u.id`, ids, balances, onHold, pendingIn, seqs)
 }
 
 // queueLegs queues the writes of the changed legs: new ones (not stored) inserted with their
@@ -147,7 +150,7 @@ func queueLegs(b *pgx.Batch, changed []account.Hold, stored func(account.Hold) b
 	if len(upd.transfers) > 0 {
 		b.Queue(`UPDATE holds h SET state = u.state, decided_at = now()
 			FROM unnest($1::text[], $2::text[], $3::text[]) AS u(transfer_id, leg, state)
-			WHERE h.transfer_id = u.transfer_id AND h.leg = u.leg`, upd.transfers, upd.legs, upd.states)
+			WHERE h.transfer_id = ANY($1) AND h.transfer_id = u.transfer_id AND h.leg = u.leg`, upd.transfers, upd.legs, upd.states)
 	}
 }
 

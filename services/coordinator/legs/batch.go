@@ -3,34 +3,28 @@ package legs
 import (
 	"context"
 	"fmt"
-	"sync"
 	"time"
 
 	"tsbank/contract"
 	"tsbank/contract/decisionsig"
+	"tsbank/platform/batch"
 )
 
-// A batcher sends the steps for the accounts of one node as contract.LegBatch messages, the way
-// Postgres groups commits: a step goes out at once when fewer than inFlight batches to the node
-// are unanswered, and otherwise waits with the others that arrive meanwhile, which leave
-// together, up to contract.MaxLegBatch, as soon as a batch is answered. A quiet bank sends batches
-// of one with no added wait; a busy one sends fewer, larger batches, each one node transaction
-// and one signature (docs/adr/0024).
-type batcher struct {
-	l        *Legs
-	node     string
-	inFlight int
-
-	mu      sync.Mutex
-	queue   []*pending
-	sending int // batches sent and not yet answered, or about to be sent
+// A nodeBatches sends the steps for the accounts of one node as contract.LegBatch messages
+// through a batch.Group: a step goes out at once when fewer than inFlight batches to the node are
+// unanswered, and otherwise waits with the others that arrive meanwhile, which leave together,
+// up to contract.MaxLegBatch. A quiet bank sends batches of one with no added wait; a busy one
+// sends fewer, larger batches, each one node transaction and one signature (docs/adr/0024).
+type nodeBatches struct {
+	l     *Legs
+	node  string
+	group *batch.Group[pending, stepResult]
 }
 
-// pending is one step waiting for its result.
+// pending is one step and its caller's deadline (the zero time if it has none).
 type pending struct {
 	step     contract.LegStep
-	deadline time.Time // the caller's; the zero time if it has none
-	done     chan stepResult
+	deadline time.Time
 }
 
 type stepResult struct {
@@ -41,49 +35,32 @@ type stepResult struct {
 // defaultBatchTimeout bounds a batch whose callers set no deadline.
 const defaultBatchTimeout = 5 * time.Second
 
+func newNodeBatches(l *Legs, node string, inFlight int) *nodeBatches {
+	b := &nodeBatches{l: l, node: node}
+	b.group = &batch.Group[pending, stepResult]{Max: contract.MaxLegBatch, Writers: inFlight, Write: b.call}
+	return b
+}
+
 // do sends st in the node's next batch and waits for its result, or for ctx to end.
-func (b *batcher) do(ctx context.Context, st contract.LegStep) (contract.LegResult, error) {
-	p := &pending{step: st, done: make(chan stepResult, 1)}
+func (b *nodeBatches) do(ctx context.Context, st contract.LegStep) (contract.LegResult, error) {
+	p := pending{step: st}
 	p.deadline, _ = ctx.Deadline()
-	b.mu.Lock()
-	b.queue = append(b.queue, p)
-	if b.sending < b.inFlight {
-		b.sending++
-		go b.send()
-	}
-	b.mu.Unlock()
+	c, _ := b.group.Submit(p)
 	select {
-	case res := <-p.done:
+	case <-c.Done():
+		res := c.Result()
 		return res.r, res.err
 	case <-ctx.Done():
 		return contract.LegResult{}, ctx.Err()
 	}
 }
 
-// send sends what is queued, then again while steps keep arriving, and stops when the queue is
-// empty.
-func (b *batcher) send() {
-	for {
-		b.mu.Lock()
-		n := min(len(b.queue), contract.MaxLegBatch)
-		if n == 0 {
-			b.sending--
-			b.mu.Unlock()
-			return
-		}
-		batch := b.queue[:n:n]
-		b.queue = b.queue[n:]
-		b.mu.Unlock()
-		b.call(batch)
-	}
-}
-
-// call sends batch as one message, with as long a timeout as its most patient caller, and hands
-// each step its result.
-func (b *batcher) call(batch []*pending) {
-	req := contract.LegBatch{Steps: make([]contract.LegStep, len(batch))}
+// call sends steps as one message, with as long a timeout as its most patient caller, and
+// returns each step's result.
+func (b *nodeBatches) call(steps []pending) []stepResult {
+	req := contract.LegBatch{Steps: make([]contract.LegStep, len(steps))}
 	var deadline time.Time
-	for i, p := range batch {
+	for i, p := range steps {
 		req.Steps[i] = p.step
 		if p.deadline.After(deadline) {
 			deadline = p.deadline
@@ -100,14 +77,16 @@ func (b *batcher) call(batch []*pending) {
 		req.Sig = sig
 		err = b.l.c.Call(ctx, contract.NodeLegsSubject(b.node), req, &reply)
 	}
-	if err == nil && len(reply.Results) != len(batch) {
-		err = fmt.Errorf("node %s answered %d results to a batch of %d steps", b.node, len(reply.Results), len(batch))
+	if err == nil && len(reply.Results) != len(steps) {
+		err = fmt.Errorf("node %s answered %d results to a batch of %d steps", b.node, len(reply.Results), len(steps))
 	}
-	for i, p := range batch {
+	out := make([]stepResult, len(steps))
+	for i := range out {
 		if err != nil {
-			p.done <- stepResult{err: err}
-			continue
+			out[i].err = err
+		} else {
+			out[i].r = reply.Results[i]
 		}
-		p.done <- stepResult{r: reply.Results[i]}
 	}
+	return out
 }

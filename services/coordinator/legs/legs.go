@@ -22,17 +22,17 @@ type Legs struct {
 	key nkeys.KeyPair // signs every message: a node acts only on what the coordinator signed
 	// owners caches account -> node. An account never changes owner, so a found owner is kept.
 	owners sync.Map
-	// inFlight is how many batches each node may have unanswered (see batcher).
+	// inFlight is how many batches each node may have unanswered (see nodeBatches).
 	inFlight int
 
 	mu       sync.Mutex
-	batchers map[string]*batcher
+	batchers map[string]*nodeBatches
 }
 
 // New returns a Legs that sends on nc, signs with key, and keeps up to inFlight batches
 // unanswered per node.
 func New(nc *nats.Conn, key nkeys.KeyPair, inFlight int) *Legs {
-	return &Legs{c: client.New(nc), key: key, inFlight: max(inFlight, 1), batchers: map[string]*batcher{}}
+	return &Legs{c: client.New(nc), key: key, inFlight: max(inFlight, 1), batchers: map[string]*nodeBatches{}}
 }
 
 // errNoAccount means the registry has no such account: nothing can be held on it.
@@ -121,7 +121,7 @@ func (l *Legs) step(ctx context.Context, st contract.LegStep) (contract.LegResul
 	l.mu.Lock()
 	b := l.batchers[node]
 	if b == nil {
-		b = &batcher{l: l, node: node, inFlight: l.inFlight}
+		b = newNodeBatches(l, node, l.inFlight)
 		l.batchers[node] = b
 	}
 	l.mu.Unlock()

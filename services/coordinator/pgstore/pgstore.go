@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"tsbank/platform/batch"
 	"tsbank/services/coordinator/transfer"
 )
 
@@ -24,9 +25,9 @@ type Store struct {
 	// lease is how long after a decision its first re-send is due: time enough for the deciding
 	// coordinator to deliver it, so recovery does not send it a second time meanwhile.
 	lease  time.Duration
-	begins *group[transfer.Transfer, begun]
-	decide *group[decision, decided]
-	acks   *group[ack, error]
+	begins *batch.Group[transfer.Transfer, begun]
+	decide *batch.Group[decision, decided]
+	acks   *batch.Group[ack, error]
 }
 
 // writeTimeout bounds one batch's transaction: the callers it writes for have gone on (acks) or
@@ -38,16 +39,16 @@ const writeTimeout = 10 * time.Second
 func New(pool *pgxpool.Pool, lease time.Duration, log *slog.Logger) *Store {
 	s := &Store{pool: pool, log: log, lease: lease}
 	// Two begin batches in flight: while one waits for its flush, the next fills.
-	s.begins = &group[transfer.Transfer, begun]{max: 200, writers: 2, write: s.writeBegins}
-	s.decide = &group[decision, decided]{max: 200, writers: 2, write: s.writeDecisions}
-	s.acks = &group[ack, error]{max: 500, writers: 1, write: s.writeAcks}
+	s.begins = &batch.Group[transfer.Transfer, begun]{Max: 200, Writers: 1, Write: s.writeBegins}
+	s.decide = &batch.Group[decision, decided]{Max: 200, Writers: 1, Write: s.writeDecisions}
+	s.acks = &batch.Group[ack, error]{Max: 500, Writers: 1, Write: s.writeAcks}
 	return s
 }
 
 // Close writes the acknowledgements still queued, for as long as ctx lets it. Acknowledgements
 // recorded after Close are written before Acked returns.
 func (s *Store) Close(ctx context.Context) error {
-	if err := s.acks.close(ctx); err != nil {
+	if err := s.acks.Close(ctx); err != nil {
 		return fmt.Errorf("write queued acknowledgements: %w", err)
 	}
 	return nil
@@ -96,12 +97,13 @@ type begun struct {
 
 // Begin inserts t as preparing, or returns the transfer already recorded for its request id. It
 // returns once the row is committed: the client's retry and recovery must find it. Concurrent
-// Begins share one statement and one commit (see group).
+// Begins share one statement and one commit (see batch.Group).
 func (s *Store) Begin(ctx context.Context, t transfer.Transfer) (transfer.Transfer, bool, error) {
-	c, _ := s.begins.submit(t)
+	c, _ := s.begins.Submit(t)
 	select {
-	case <-c.done:
-		return c.res.rec, c.res.created, c.res.err
+	case <-c.Done():
+		r := c.Result()
+		return r.rec, r.created, r.err
 	case <-ctx.Done():
 		// The row may yet be written: like any transfer whose coordinator went away before
 		// deciding, recovery aborts it.
@@ -171,7 +173,7 @@ func (s *Store) beginAll(ctx context.Context, ts []transfer.Transfer) ([]begun, 
 	if len(created) < n {
 		// The others' rows: an earlier transfer's, or an earlier duplicate's in this batch.
 		recs, err := scanAll(s.pool.Query(ctx, `SELECT `+columns+` FROM transfers
-			WHERE (from_account, request_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))`, froms, reqs))
+			WHERE from_account = ANY($1) AND (from_account, request_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))`, froms, reqs))
 		if err != nil {
 			return nil, err
 		}
@@ -218,12 +220,13 @@ type decided struct {
 // Decide writes d if the transfer is still preparing, and returns once it is committed: the
 // decision is durable before anyone hears it. The WHERE state = 'preparing' makes the decision a
 // compare-and-set: of several coordinators deciding one transfer, one write wins and the others
-// read it back. Concurrent Decides share one statement and one commit (see group).
+// read it back. Concurrent Decides share one statement and one commit (see batch.Group).
 func (s *Store) Decide(ctx context.Context, id string, d transfer.Decision) (transfer.Transfer, error) {
-	c, _ := s.decide.submit(decision{id: id, d: d})
+	c, _ := s.decide.Submit(decision{id: id, d: d})
 	select {
-	case <-c.done:
-		return c.res.rec, c.res.err
+	case <-c.Done():
+		r := c.Result()
+		return r.rec, r.err
 	case <-ctx.Done():
 		return transfer.Transfer{ID: id}, ctx.Err() // decided or not: a Get will tell
 	}
@@ -271,7 +274,7 @@ func (s *Store) decideAll(ctx context.Context, ds []decision) ([]decided, error)
 			decided_at = now(), next_attempt_at = now() + $9::interval
 		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int8[], $7::text[], $8::text[])
 			AS d(d_id, d_outcome, d_reason, d_message, d_currency, d_amount_minor, d_debit_vote, d_credit_vote)
-		WHERE transfer_id = d.d_id AND state = 'preparing' RETURNING `+columns,
+		WHERE transfer_id = ANY($1) AND transfer_id = d.d_id AND state = 'preparing' RETURNING `+columns,
 		ids, outcomes, reasons, messages, currencies, amounts, dvotes, cvotes, s.lease))
 	if err != nil {
 		return nil, err
@@ -319,8 +322,8 @@ type ack struct {
 // no change. The cost of a lost batch is one re-send per leg. A failed batch is logged by the
 // store, which alone knows about it, so the error is always nil.
 func (s *Store) Acked(_ context.Context, id string, debit, credit bool, backoff time.Duration) error {
-	if c, closed := s.acks.submit(ack{id: id, debit: debit, credit: credit, backoff: backoff}); closed {
-		<-c.done // after Close, nobody else waits for the write before the pool closes
+	if c, closed := s.acks.Submit(ack{id: id, debit: debit, credit: credit, backoff: backoff}); closed {
+		<-c.Done() // after Close, nobody else waits for the write before the pool closes
 	}
 	return nil
 }
@@ -350,7 +353,7 @@ func (s *Store) writeAcks(acks []ack) []error {
 			done_at = CASE WHEN (t.debit_acked OR a.debit) AND (t.credit_acked OR a.credit) THEN now() END,
 			next_attempt_at = now() + a.backoff_us * interval '1 microsecond'
 		FROM unnest($1::text[], $2::bool[], $3::bool[], $4::int8[]) AS a(id, debit, credit, backoff_us)
-		WHERE t.transfer_id = a.id AND t.state IN ('committed', 'aborted')`, ids, debits, credits, backoffs)
+		WHERE t.transfer_id = ANY($1) AND t.transfer_id = a.id AND t.state IN ('committed', 'aborted')`, ids, debits, credits, backoffs)
 	if err != nil {
 		err = fmt.Errorf("ack %d transfers: %w", len(ids), err)
 		s.log.Error("record acknowledgements: recovery will re-send these decisions", "transfers", len(ids), "err", err)

@@ -25,7 +25,7 @@ type Config struct {
 	MaxBackoff       time.Duration // MAX_BACKOFF, default 30s: longest wait between re-sends
 	RecoverInterval  time.Duration // RECOVER_INTERVAL, default 1s: how often to look for stuck work
 	RequestTimeout   time.Duration // REQUEST_TIMEOUT, default 10s: a client's transfer request
-	NodeBatches      int           // NODE_BATCHES, default 2: batches of legs each node may have unanswered
+	NodeBatches      int           // NODE_BATCHES, default 1: batches of legs each node may have unanswered
 	SigningKey       nkeys.KeyPair // COORDINATOR_SIGNING_KEY, required: signs every prepare, commit, abort and decision answer
 }
 
@@ -39,7 +39,7 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		MaxBackoff:      r.Duration("MAX_BACKOFF", 30*time.Second),
 		RecoverInterval: r.Duration("RECOVER_INTERVAL", time.Second),
 		RequestTimeout:  r.Duration("REQUEST_TIMEOUT", 10*time.Second),
-		NodeBatches:     r.Int("NODE_BATCHES", 2, 1, 64),
+		NodeBatches:     r.Int("NODE_BATCHES", 1, 1, 64),
 	}
 	if seed := r.Required("COORDINATOR_SIGNING_KEY", "the coordinator's signing key, an nkey seed from `tsbankctl keygen`"); seed != "" {
 		kp, err := decisionsig.ParseSeed(seed)
