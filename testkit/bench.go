@@ -29,8 +29,9 @@ func ReportLatency(b *testing.B, latencies []time.Duration) {
 
 // Costs measures what a benchmark's operations cost the whole bank: WAL flushes and writes
 // (pg_stat_wal, server-wide), committed Postgres transactions in the bank's databases
-// (pg_stat_database), messages through the embedded nats-server (Varz) and CPU time of this
-// process, which runs the services, the nats-server and the clients (not Postgres).
+// (pg_stat_database), statements (pg_stat_statements, when loaded), messages through the embedded
+// nats-server (Varz), CPU time of this process, which runs the services, the nats-server and the
+// clients, and CPU time of the Postgres server when it runs on this machine (/proc).
 type Costs struct {
 	adminURL string
 	ns       *server.Server
@@ -45,6 +46,7 @@ type counters struct {
 	statements                 int64 // -1: pg_stat_statements is not loaded
 	natsIn, natsOut            int64
 	cpu                        time.Duration
+	pgCPU                      time.Duration // -1: the server is not a process on this machine
 }
 
 // StartCosts reads the counters before a benchmark's timed part. databases are the URLs of the
@@ -98,6 +100,9 @@ func (c *Costs) Report(b *testing.B, ops int, stop func()) {
 	b.ReportMetric(per(after.natsIn, c.before.natsIn), "nats_in/op")
 	b.ReportMetric(per(after.natsOut, c.before.natsOut), "nats_out/op")
 	b.ReportMetric(float64((after.cpu-c.before.cpu).Microseconds())/1000/float64(max(ops, 1)), "cpu_ms/op")
+	if after.pgCPU >= 0 && c.before.pgCPU >= 0 {
+		b.ReportMetric(float64((after.pgCPU-c.before.pgCPU).Microseconds())/1000/float64(max(ops, 1)), "pg_cpu_ms/op")
+	}
 }
 
 func (c *Costs) natsAndCPU(t testing.TB) counters {
@@ -124,6 +129,7 @@ func (c *Costs) readPostgres(t testing.TB, into *counters) {
 	if err != nil {
 		t.Fatalf("postgres statistics: %v", err)
 	}
+	into.pgCPU = c.serverCPU()
 	if err := c.query(t, `SELECT coalesce(sum(s.calls), 0)::bigint FROM pg_stat_statements s
 		JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = ANY($1)`, []any{c.dbs}, &into.statements); err != nil {
 		into.statements = -1
@@ -187,6 +193,27 @@ func (c *Costs) logStatements(b *testing.B, ops int) {
 	for _, st := range diffs[:min(len(diffs), 6)] {
 		b.Logf("%7.3f calls/op %7.3f ms/op  %-20.20s %s", float64(st.calls)/float64(ops), st.ms/float64(ops), st.db, st.query)
 	}
+}
+
+// serverCPU is the CPU time the Postgres server has used so far, read from /proc through one of
+// its backends (the server must run on this machine), or -1.
+func (c *Costs) serverCPU() time.Duration {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, c.adminURL)
+	if err != nil {
+		return -1
+	}
+	defer conn.Close(ctx)
+	var backend int
+	if err := conn.QueryRow(ctx, `SELECT pg_backend_pid()`).Scan(&backend); err != nil {
+		return -1
+	}
+	cpu, err := serverCPU(backend)
+	if err != nil {
+		return -1
+	}
+	return cpu
 }
 
 func (c *Costs) exec(t testing.TB, sql string) error {

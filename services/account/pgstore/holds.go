@@ -35,12 +35,7 @@ func (s *Store) Legs(ctx context.Context, keys []account.LegKey, apply func(i in
 	holds := map[legID]*account.Hold{}
 	stored := map[legID]bool{} // legs already in the table: updated, not inserted
 	return s.readModifyWrite(ctx, []read{
-		{sql: `SELECT ` + accountColumns + ` FROM accounts a WHERE a.id = ANY($1) ORDER BY a.id FOR UPDATE`, args: []any{ids},
-			each: func(rows pgx.Rows) error {
-				a, err := s.scan(rows)
-				accounts[a.ID] = &a
-				return err
-			}},
+		s.lockAccounts(ids, accounts),
 		// By transfer id alone, which the primary key's index finds however large the table:
 		// a join with the arrays of all three columns let the planner scan the whole table.
 		{sql: `SELECT ` + holdColumns + ` FROM holds h WHERE h.transfer_id = ANY($1)`,
@@ -106,20 +101,24 @@ func (s *Store) Legs(ctx context.Context, keys []account.LegKey, apply func(i in
 // legID names a leg in Legs' maps.
 type legID struct{ transfer, leg, account string }
 
-// queueAccounts queues the update of the balances and event numbers of the changed accounts.
+// queueAccounts queues the update of the mutable fields of the changed accounts, in one statement.
 func queueAccounts(b *pgx.Batch, changed []*account.Account) {
 	if len(changed) == 0 {
 		return
 	}
-	var ids []string
-	var balances, onHold, pendingIn, seqs []int64
-	for _, a := range changed {
-		ids, balances, onHold, pendingIn, seqs = append(ids, a.ID), append(balances, a.Balance), append(onHold, a.OnHold),
-			append(pendingIn, a.PendingIn), append(seqs, a.EventSeq)
+	n := len(changed)
+	ids, statuses := make([]string, n), make([]string, n)
+	balances, onHold, pendingIn, seqs, limits := make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
+	closed := make([]*time.Time, n)
+	for i, a := range changed {
+		ids[i], statuses[i], closed[i] = a.ID, a.Status, a.ClosedAt
+		balances[i], onHold[i], pendingIn[i], seqs[i], limits[i] = a.Balance, a.OnHold, a.PendingIn, a.EventSeq, a.OverdraftLimit
 	}
-	b.Queue(`UPDATE accounts a SET balance = u.balance, on_hold = u.on_hold, pending_in = u.pending_in, event_seq = u.event_seq
-		FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[]) AS u(id, balance, on_hold, pending_in, event_seq)
-		WHERE a.id = ANY($1) AND a.id = u.id`, ids, balances, onHold, pendingIn, seqs)
+	b.Queue(`UPDATE accounts a SET balance = u.balance, on_hold = u.on_hold, pending_in = u.pending_in, event_seq = u.event_seq,
+			overdraft_limit = u.overdraft_limit, status = u.status, closed_at = u.closed_at
+		FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::text[], $8::timestamptz[])
+			AS u(id, balance, on_hold, pending_in, event_seq, overdraft_limit, status, closed_at)
+		WHERE a.id = ANY($1) AND a.id = u.id`, ids, balances, onHold, pendingIn, seqs, limits, statuses, closed)
 }
 
 // queueLegs queues the writes of the changed legs: new ones (not stored) inserted with their

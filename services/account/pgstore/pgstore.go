@@ -3,7 +3,6 @@
 package pgstore
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -16,8 +15,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"tsbank/contract/money"
+	"tsbank/platform/batch"
 	"tsbank/services/account/account"
-	"tsbank/services/account/outbox"
 )
 
 // Store implements account.Store.
@@ -26,10 +25,16 @@ type Store struct {
 	node string
 	// epoch is the lease epoch this process writes under; see Fence.
 	epoch atomic.Int64
+	// changes groups concurrent Change calls into shared transactions (changes.go).
+	changes *batch.Group[change, changed]
 }
 
 // New returns a store over pool for the accounts of node.
-func New(pool *pgxpool.Pool, node string) *Store { return &Store{pool: pool, node: node} }
+func New(pool *pgxpool.Pool, node string) *Store {
+	s := &Store{pool: pool, node: node}
+	s.changes = &batch.Group[change, changed]{Max: 256, Writers: 1, Write: s.writeChanges}
+	return s
+}
 
 const uniqueViolation = "23505"
 
@@ -69,59 +74,6 @@ func (s *Store) create(ctx context.Context, a account.Account, key account.Key) 
 		return record(ctx, tx, a.ID, key, res)
 	})
 	return res, err
-}
-
-// Change locks account id, checks key, applies fn and writes the account, the event fn returns
-// (to the outbox) and the idempotency record, all in one transaction.
-func (s *Store) Change(ctx context.Context, id string, key account.Key, fn func(*account.Account) (*account.Event, error)) (res account.Result, err error) {
-	var a account.Account
-	var fingerprint, reply []byte
-	// One round trip begins, locks the account and then fetches any earlier request with this id.
-	err = s.readModifyWrite(ctx, []read{
-		s.lockAccount(id, &a),
-		{sql: `SELECT fingerprint, reply FROM requests WHERE account_id = $1 AND request_id = $2`, args: []any{id, key.RequestID},
-			scan: func(row pgx.Row) error { return noRowIsNil(row.Scan(&fingerprint, &reply)) }},
-	}, func(b *pgx.Batch) error {
-		if fingerprint != nil {
-			if res, err = decodeReplay(key, fingerprint, reply); err != nil {
-				return err
-			}
-			return errNothingToWrite
-		}
-		ev, err := fn(&a)
-		if err != nil {
-			return err
-		}
-		if err := queueSave(b, &a, ev); err != nil {
-			return err
-		}
-		res = account.Result{Account: a, Event: ev}
-		replyJSON, err := json.Marshal(res)
-		if err != nil {
-			return fmt.Errorf("encode result: %w", err)
-		}
-		b.Queue(`INSERT INTO requests (account_id, request_id, fingerprint, reply) VALUES ($1, $2, $3, $4)`,
-			a.ID, key.RequestID, key.Fingerprint, replyJSON)
-		return nil
-	})
-	return res, err
-}
-
-// lockAccount is the read that locks account id and scans it into a.
-func (s *Store) lockAccount(id string, a *account.Account) read {
-	return read{sql: `SELECT ` + accountColumns + ` FROM accounts a WHERE a.id = $1 FOR UPDATE`, args: []any{id},
-		scan: func(row pgx.Row) (err error) {
-			*a, err = s.scan(row)
-			return err
-		}}
-}
-
-// noRowIsNil treats "no row" as an answer, not an error, for reads that may find nothing.
-func noRowIsNil(err error) error {
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil
-	}
-	return err
 }
 
 // Fence makes epoch the only one allowed to write, unless a greater epoch already is
@@ -184,29 +136,6 @@ func fenced(err error) error {
 	return err
 }
 
-// queueSave queues the update of a's mutable fields and, if ev is not nil, its outbox row. It
-// numbers ev as the account's next event: the account row is locked, so the numbers of one
-// account's events are 1, 2, 3… in commit order, with no gap.
-func queueSave(b *pgx.Batch, a *account.Account, ev *account.Event) error {
-	if ev != nil {
-		a.EventSeq++
-		ev.Seq = a.EventSeq
-	}
-	b.Queue(`UPDATE accounts SET balance = $2, on_hold = $3, pending_in = $4, status = $5, closed_at = $6, event_seq = $7,
-			overdraft_limit = $8 WHERE id = $1`,
-		a.ID, a.Balance, a.OnHold, a.PendingIn, a.Status, a.ClosedAt, a.EventSeq, a.OverdraftLimit)
-	if ev == nil {
-		return nil
-	}
-	subject, payload, err := outbox.Encode(*ev, a.Currency)
-	if err != nil {
-		return err
-	}
-	b.Queue(`INSERT INTO outbox (event_id, account_id, subject, payload) VALUES ($1, $2, $3, $4)`,
-		ev.ID, a.ID, subject, payload)
-	return nil
-}
-
 // Get returns account id.
 func (s *Store) Get(ctx context.Context, id string) (account.Account, error) {
 	return s.scan(s.pool.QueryRow(ctx, `SELECT `+accountColumns+` FROM accounts a WHERE a.id = $1`, id))
@@ -261,17 +190,6 @@ func replay(ctx context.Context, tx pgx.Tx, accountID string, key account.Key) (
 	}
 	res, err := decodeReplay(key, fingerprint, reply)
 	return res, true, err
-}
-
-func decodeReplay(key account.Key, fingerprint, reply []byte) (account.Result, error) {
-	if !bytes.Equal(fingerprint, key.Fingerprint) {
-		return account.Result{}, fmt.Errorf("%w: request id %q", account.ErrConflict, key.RequestID)
-	}
-	var res account.Result
-	if err := json.Unmarshal(reply, &res); err != nil {
-		return res, fmt.Errorf("decode stored reply of %s: %w", key.RequestID, err)
-	}
-	return res, nil
 }
 
 func record(ctx context.Context, tx pgx.Tx, accountID string, key account.Key, res account.Result) error {

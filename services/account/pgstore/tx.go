@@ -2,30 +2,20 @@ package pgstore
 
 import (
 	"context"
-	"errors"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-// errNothingToWrite ends a transaction after its read without writing anything, for a request already
-// answered (an idempotent replay): it is a normal outcome, not a failure.
-var errNothingToWrite = errors.New("nothing to write")
-
-// read is one query of a transaction's first round trip, and how to scan its row, or (each) each
-// of its rows.
+// read is one query of a transaction's first round trip, and what to do with each of its rows.
 type read struct {
 	sql  string
 	args []any
-	scan func(pgx.Row) error
 	each func(pgx.Rows) error
 }
 
 // result reads r's answer from br.
 func (r read) result(br pgx.BatchResults) error {
-	if r.each == nil {
-		return r.scan(br.QueryRow())
-	}
 	rows, err := br.Query()
 	if err != nil {
 		return err
@@ -50,8 +40,7 @@ func (r read) result(br pgx.BatchResults) error {
 // the wait, and a decision racing another on the same leg would apply twice.
 //
 // The reads are sent after BEGIN and the fence check (see checkFence); decide then queues the
-// writes, or returns errNothingToWrite to end the transaction with nothing written. Any error rolls
-// back.
+// writes (none, for a batch of replays). Any error rolls back.
 func (s *Store) readModifyWrite(ctx context.Context, reads []read, decide func(*pgx.Batch) error) (err error) {
 	defer func() { err = fenced(err) }()
 	conn, err := s.pool.Acquire(ctx)
@@ -89,9 +78,7 @@ func (s *Store) readModifyWrite(ctx context.Context, reads []read, decide func(*
 		return err
 	}
 	writes := &pgx.Batch{}
-	if err := decide(writes); errors.Is(err, errNothingToWrite) {
-		writes = &pgx.Batch{}
-	} else if err != nil {
+	if err := decide(writes); err != nil {
 		return err
 	}
 	writes.Queue("COMMIT")
