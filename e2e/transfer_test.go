@@ -279,3 +279,44 @@ func TestTwoCoordinatorsShareOneLog(t *testing.T) {
 		t.Fatalf("stuck transfer is %s/%s", state, outcome)
 	}
 }
+
+// TestConcurrentTransfersOutOfOneAccountAreRefusedOneByOne sends 30 transfers of 10.00 at once out
+// of an account holding 100.00, to accounts on both nodes: their legs travel in shared batches
+// and node transactions (ADR 0024), and exactly 10 commit while the others are refused with
+// insufficient_funds, each on its own; no money appears or disappears.
+func TestConcurrentTransfersOutOfOneAccountAreRefusedOneByOne(t *testing.T) {
+	t.Parallel()
+	b := startBank(t)
+	b.open("alice", "account-1", "EUR")
+	b.open("bob", "account-2", "EUR")
+	b.open("carol", "account-1", "EUR")
+	b.deposit("alice", "100.00")
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	ended := map[string]int{}
+	for i := range 30 {
+		wg.Go(func() {
+			to := []string{"bob", "carol"}[i%2]
+			tr, err := b.c.Transfer(ctx(t), "alice", contract.TransferRequest{ID: fmt.Sprintf("t-%d", i), To: to, Amount: "10.00"})
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err != nil:
+				ended["error "+err.Error()]++
+			case tr.Status == contract.TransferCommitted:
+				ended["committed"]++
+			default:
+				ended[tr.Status+" "+tr.Reason]++
+			}
+		})
+	}
+	wg.Wait()
+	if ended["committed"] != 10 || ended["aborted insufficient_funds"] != 20 {
+		t.Fatalf("outcomes %v; want 10 committed and 20 aborted insufficient_funds", ended)
+	}
+	b.settled()
+	balances, onHold, pendingIn, _ := b.ledger()
+	if a := b.balance("alice"); a != "0.00" || balances != 10000 || onHold != 0 || pendingIn != 0 {
+		t.Fatalf("alice %s, all balances %d, on hold %d, pending %d (minor units); want 0.00, 10000, 0, 0", a, balances, onHold, pendingIn)
+	}
+}
