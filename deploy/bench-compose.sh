@@ -27,7 +27,8 @@ healthy() {
   s=$(docker ps -a --filter "label=com.docker.compose.project=$project" --format '{{.Names}} {{.Status}}' | grep -v migrate)
   [ -n "$s" ] && ! echo "$s" | grep -qv '(healthy)'
 }
-until healthy; do [ $SECONDS -lt 180 ] || { echo "the stack did not become healthy"; dc ps; exit 1; }; sleep 1; done
+ready_by=$((SECONDS + 180))
+until healthy; do [ $SECONDS -lt $ready_by ] || { echo "the stack did not become healthy"; dc ps; exit 1; }; sleep 1; done
 
 # cpu_ns prints "<service> <CPU nanoseconds>" for every running container of the project.
 cpu_ns() {
