@@ -124,7 +124,12 @@ func (s *Store) writeChanges(items []change) []changed {
 			newKeys, newRecords = append(newKeys, k), append(newRecords, stored{it.key.Fingerprint, reply})
 		}
 		queueAccounts(b, changedAccounts)
-		if len(newKeys) > 0 {
+		switch len(newKeys) {
+		case 0:
+		case 1:
+			b.Queue(`INSERT INTO requests (account_id, request_id, fingerprint, reply) VALUES ($1, $2, $3, $4)`,
+				newKeys[0].account, newKeys[0].request, newRecords[0].fingerprint, newRecords[0].reply)
+		default:
 			owners, requests := make([]string, len(newKeys)), make([]string, len(newKeys))
 			fingerprints, replies := make([][]byte, len(newKeys)), make([]string, len(newKeys))
 			for i, k := range newKeys {
