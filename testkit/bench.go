@@ -66,9 +66,9 @@ func StartCosts(t testing.TB, adminURL string, ns *server.Server, databases []st
 	}
 	c.before = c.natsAndCPU(t)
 	// The clusters the test kit starts load pg_stat_statements; another server may not.
-	_ = c.exec(t, `CREATE EXTENSION IF NOT EXISTS pg_stat_statements`)
+	_ = c.exec(`CREATE EXTENSION IF NOT EXISTS pg_stat_statements`)
 	c.readPostgres(t, &c.before)
-	c.statementsBefore = c.readStatements(t)
+	c.statementsBefore = c.readStatements()
 	return c
 }
 
@@ -82,7 +82,7 @@ func (c *Costs) Report(b *testing.B, ops int, stop func()) {
 	stop()
 	CheckFor(b, 30*time.Second, 20*time.Millisecond, func() error {
 		var sessions int
-		err := c.query(b, `SELECT count(*) FROM pg_stat_activity WHERE datname = ANY($1)`, []any{c.dbs}, &sessions)
+		err := c.query(`SELECT count(*) FROM pg_stat_activity WHERE datname = ANY($1)`, []any{c.dbs}, &sessions)
 		if err == nil && sessions > 0 {
 			err = fmt.Errorf("%d sessions still connected to the bank's databases", sessions)
 		}
@@ -123,14 +123,14 @@ func (c *Costs) natsAndCPU(t testing.TB) counters {
 // zero with fsync off) and wal_write, and the commits of the bank's databases.
 func (c *Costs) readPostgres(t testing.TB, into *counters) {
 	t.Helper()
-	err := c.query(t, `SELECT wal_sync, wal_write,
+	err := c.query(`SELECT wal_sync, wal_write,
 		(SELECT coalesce(sum(xact_commit), 0)::bigint FROM pg_stat_database WHERE datname = ANY($1))
 		FROM pg_stat_wal`, []any{c.dbs}, &into.walSyncs, &into.walWrites, &into.xacts)
 	if err != nil {
 		t.Fatalf("postgres statistics: %v", err)
 	}
 	into.pgCPU = c.serverCPU()
-	if err := c.query(t, `SELECT coalesce(sum(s.calls), 0)::bigint FROM pg_stat_statements s
+	if err := c.query(`SELECT coalesce(sum(s.calls), 0)::bigint FROM pg_stat_statements s
 		JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = ANY($1)`, []any{c.dbs}, &into.statements); err != nil {
 		into.statements = -1
 	}
@@ -146,29 +146,28 @@ type statementStat struct {
 	ms        float64
 }
 
-func (c *Costs) readStatements(t testing.TB) statementStats {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, c.adminURL)
-	if err != nil {
-		return nil
-	}
-	defer conn.Close(ctx)
-	rows, err := conn.Query(ctx, `SELECT d.datname || ':' || s.queryid, d.datname, s.calls, s.total_exec_time,
-		left(regexp_replace(s.query, '\s+', ' ', 'g'), 100)
-		FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = ANY($1)`, c.dbs)
-	if err != nil {
-		return nil
-	}
-	defer rows.Close()
+func (c *Costs) readStatements() statementStats {
 	out := statementStats{}
-	for rows.Next() {
-		var key string
-		var st statementStat
-		if err := rows.Scan(&key, &st.db, &st.calls, &st.ms, &st.query); err != nil {
-			return nil
+	err := c.withConn(func(ctx context.Context, conn *pgx.Conn) error {
+		rows, err := conn.Query(ctx, `SELECT d.datname || ':' || s.queryid, d.datname, s.calls, s.total_exec_time,
+			left(regexp_replace(s.query, '\s+', ' ', 'g'), 100)
+			FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = ANY($1)`, c.dbs)
+		if err != nil {
+			return err
 		}
-		out[key] = st
+		defer rows.Close()
+		for rows.Next() {
+			var key string
+			var st statementStat
+			if err := rows.Scan(&key, &st.db, &st.calls, &st.ms, &st.query); err != nil {
+				return err
+			}
+			out[key] = st
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil
 	}
 	return out
 }
@@ -180,7 +179,7 @@ func (c *Costs) logStatements(b *testing.B, ops int) {
 	if ops <= 1 {
 		return
 	}
-	after := c.readStatements(b)
+	after := c.readStatements()
 	var diffs []statementStat
 	for k, st := range after {
 		st.calls -= c.statementsBefore[k].calls
@@ -198,39 +197,36 @@ func (c *Costs) logStatements(b *testing.B, ops int) {
 // serverCPU is the CPU time the Postgres server has used so far, read from /proc through one of
 // its backends (the server must run on this machine), or -1.
 func (c *Costs) serverCPU() time.Duration {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, c.adminURL)
-	if err != nil {
-		return -1
-	}
-	defer conn.Close(ctx)
-	var backend int
-	if err := conn.QueryRow(ctx, `SELECT pg_backend_pid()`).Scan(&backend); err != nil {
-		return -1
-	}
-	cpu, err := serverCPU(backend)
-	if err != nil {
-		return -1
-	}
+	cpu := time.Duration(-1)
+	_ = c.withConn(func(ctx context.Context, conn *pgx.Conn) error {
+		var backend int
+		if err := conn.QueryRow(ctx, `SELECT pg_backend_pid()`).Scan(&backend); err != nil {
+			return err
+		}
+		used, err := serverCPU(backend)
+		if err == nil {
+			cpu = used
+		}
+		return err
+	})
 	return cpu
 }
 
-func (c *Costs) exec(t testing.TB, sql string) error {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, c.adminURL)
-	if err != nil {
+func (c *Costs) exec(sql string) error {
+	return c.withConn(func(ctx context.Context, conn *pgx.Conn) error {
+		_, err := conn.Exec(ctx, sql)
 		return err
-	}
-	defer conn.Close(ctx)
-	_, err = conn.Exec(ctx, sql)
-	return err
+	})
 }
 
-func (c *Costs) query(t testing.TB, sql string, args []any, dest ...any) error {
-	t.Helper()
+func (c *Costs) query(sql string, args []any, dest ...any) error {
+	return c.withConn(func(ctx context.Context, conn *pgx.Conn) error {
+		return conn.QueryRow(ctx, sql, args...).Scan(dest...)
+	})
+}
+
+// withConn runs fn on a connection of its own to the server's admin database, within 10 s.
+func (c *Costs) withConn(fn func(context.Context, *pgx.Conn) error) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	conn, err := pgx.Connect(ctx, c.adminURL)
@@ -238,7 +234,7 @@ func (c *Costs) query(t testing.TB, sql string, args []any, dest ...any) error {
 		return err
 	}
 	defer conn.Close(ctx)
-	return conn.QueryRow(ctx, sql, args...).Scan(dest...)
+	return fn(ctx, conn)
 }
 
 // OutboxSent waits until the relay of the account node whose database is at url has published

@@ -6,12 +6,8 @@ import (
 	"fmt"
 	"sync"
 	"testing"
-	"time"
 
-	"tsbank/contract/money"
-	"tsbank/platform/idgen"
 	"tsbank/services/account/account"
-	"tsbank/services/account/pgstore"
 )
 
 // TestConcurrentChangesShareTransactionsAndKeepTheirOwnOutcomes sends 60 changes at once to one
@@ -23,15 +19,7 @@ func TestConcurrentChangesShareTransactionsAndKeepTheirOwnOutcomes(t *testing.T)
 	t.Parallel()
 	ctx := context.Background()
 	pool := newPool(t)
-	s := pgstore.New(pool, "account-1")
-	svc := &account.Service{Node: "account-1", Store: s, Now: time.Now, NewID: idgen.UUIDv7}
-	eur, _ := money.LookupCurrency("EUR")
-	for _, id := range []string{"alice", "bob"} {
-		if _, err := s.Create(ctx, account.Account{ID: id, Currency: eur, Status: account.StatusOpen, OpenedAt: time.Now()},
-			account.NewKey("o-"+id, "open")); err != nil {
-			t.Fatal(err)
-		}
-	}
+	svc, s := newService(t, pool, "alice", "bob")
 	if _, err := svc.Deposit(ctx, "alice", "d-x", "1.00", ""); err != nil {
 		t.Fatal(err)
 	}

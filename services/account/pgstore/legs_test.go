@@ -4,12 +4,8 @@ import (
 	"context"
 	"errors"
 	"testing"
-	"time"
 
-	"tsbank/contract/money"
-	"tsbank/platform/idgen"
 	"tsbank/services/account/account"
-	"tsbank/services/account/pgstore"
 )
 
 // TestABatchOfLegsKeepsEachLegsOwnOutcome applies one batch of two-phase-commit steps in one
@@ -19,15 +15,7 @@ import (
 func TestABatchOfLegsKeepsEachLegsOwnOutcome(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	s := pgstore.New(newPool(t), "account-1")
-	svc := &account.Service{Node: "account-1", Store: s, Now: time.Now, NewID: idgen.UUIDv7}
-	eur, _ := money.LookupCurrency("EUR")
-	for _, id := range []string{"alice", "bob"} {
-		if _, err := s.Create(ctx, account.Account{ID: id, Currency: eur, Status: account.StatusOpen, OpenedAt: time.Now()},
-			account.NewKey("o-"+id, "open")); err != nil {
-			t.Fatal(err)
-		}
-	}
+	svc, s := newService(t, newPool(t), "alice", "bob")
 	if _, err := svc.Deposit(ctx, "alice", "d-1", "100.00", ""); err != nil {
 		t.Fatal(err)
 	}

@@ -6,12 +6,8 @@ import (
 	"fmt"
 	"sync"
 	"testing"
-	"time"
 
-	"tsbank/contract/money"
-	"tsbank/platform/idgen"
 	"tsbank/services/account/account"
-	"tsbank/services/account/pgstore"
 )
 
 // TestRacingDecisionsOnOneLegApplyOnce is the regression test of a bug the coordinator's SIGKILL
@@ -23,12 +19,7 @@ func TestRacingDecisionsOnOneLegApplyOnce(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	pool := newPool(t)
-	s := pgstore.New(pool, "account-1")
-	eur, _ := money.LookupCurrency("EUR")
-	if _, err := s.Create(ctx, account.Account{ID: "x", Currency: eur, Status: account.StatusOpen, OpenedAt: time.Now()}, account.NewKey("o", "open")); err != nil {
-		t.Fatal(err)
-	}
-	svc := &account.Service{Node: "account-1", Store: s, Now: time.Now, NewID: idgen.UUIDv7}
+	svc, s := newService(t, pool, "x")
 	const legs = 40
 	for i := range legs {
 		if h, err := svc.Prepare(ctx, "x", fmt.Sprintf("t%d", i), account.LegCredit, "1.00", "y", ""); err != nil || h.State != account.HoldPrepared {
