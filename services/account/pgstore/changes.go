@@ -82,9 +82,7 @@ func (s *Store) writeChanges(items []change) []changed {
 				return nil
 			}},
 	}, func(b *pgx.Batch) error {
-		var changedAccounts []*account.Account
-		dirty := map[string]bool{}
-		var events []*account.Event
+		var w writes
 		var newKeys []requestKey
 		var newRecords []stored
 		for i, it := range items {
@@ -104,16 +102,7 @@ func (s *Store) writeChanges(items []change) []changed {
 				out[i].err = err
 				continue
 			}
-			*a = work
-			if !dirty[a.ID] {
-				dirty[a.ID] = true
-				changedAccounts = append(changedAccounts, a)
-			}
-			if ev != nil {
-				a.EventSeq++
-				ev.Seq = a.EventSeq
-				events = append(events, ev)
-			}
+			w.keep(a, work, ev)
 			out[i].res = account.Result{Account: *a, Event: ev}
 			reply, err := json.Marshal(out[i].res)
 			if err != nil {
@@ -123,7 +112,6 @@ func (s *Store) writeChanges(items []change) []changed {
 			records[k] = stored{it.key.Fingerprint, reply}
 			newKeys, newRecords = append(newKeys, k), append(newRecords, stored{it.key.Fingerprint, reply})
 		}
-		queueAccounts(b, changedAccounts)
 		switch len(newKeys) {
 		case 0:
 		case 1:
@@ -139,7 +127,7 @@ func (s *Store) writeChanges(items []change) []changed {
 				SELECT a, r, f, p::jsonb FROM unnest($1::text[], $2::text[], $3::bytea[], $4::text[]) AS u(a, r, f, p)`,
 				owners, requests, fingerprints, replies)
 		}
-		return queueEvents(b, events, accounts)
+		return w.queue(b)
 	})
 	if err != nil {
 		for i := range out {
@@ -147,18 +135,6 @@ func (s *Store) writeChanges(items []change) []changed {
 		}
 	}
 	return out
-}
-
-// lockAccounts is the read that locks the accounts ids, in id order (two transactions that
-// share accounts lock them in one order, so they cannot deadlock), into accounts by id. An id
-// that is not on this node is missing from accounts.
-func (s *Store) lockAccounts(ids []string, accounts map[string]*account.Account) read {
-	return read{sql: `SELECT ` + accountColumns + ` FROM accounts a WHERE a.id = ANY($1) ORDER BY a.id FOR UPDATE`, args: []any{ids},
-		each: func(rows pgx.Rows) error {
-			a, err := s.scan(rows)
-			accounts[a.ID] = &a
-			return err
-		}}
 }
 
 func decodeReplay(key account.Key, fingerprint, reply []byte) (account.Result, error) {

@@ -51,11 +51,9 @@ func (s *Store) Legs(ctx context.Context, keys []account.LegKey, apply func(i in
 				return nil
 			}},
 	}, func(b *pgx.Batch) error {
-		var changedAccounts []*account.Account
-		changed := map[string]bool{}
+		var w writes
 		var order []legID // changed legs, in the order of their first change
 		inOrder := map[legID]bool{}
-		var events []*account.Event
 		for i, k := range keys {
 			id := legID{k.TransferID, k.Leg, k.Account}
 			a := accounts[k.Account]
@@ -72,30 +70,52 @@ func (s *Store) Legs(ctx context.Context, keys []account.LegKey, apply func(i in
 			if err != nil || !write || a == nil {
 				continue
 			}
-			*a = *work
-			if !changed[a.ID] {
-				changed[a.ID] = true
-				changedAccounts = append(changedAccounts, a)
-			}
+			w.keep(a, *work, ev)
 			if !inOrder[id] {
 				inOrder[id] = true
 				order = append(order, id)
 			}
 			holds[id] = &h
-			if ev != nil {
-				a.EventSeq++
-				ev.Seq = a.EventSeq
-				events = append(events, ev)
-			}
 		}
 		changedLegs := make([]account.Hold, len(order))
 		for i, id := range order {
 			changedLegs[i] = *holds[id]
 		}
-		queueAccounts(b, changedAccounts)
 		queueLegs(b, changedLegs, func(h account.Hold) bool { return stored[legID{h.TransferID, h.Leg, h.Account}] })
-		return queueEvents(b, events, accounts)
+		return w.queue(b)
 	})
+}
+
+// writes collects what one transaction changes in accounts: each changed account once, and the
+// events in the order they happened, numbered as each account's next (the account rows are
+// locked, so the numbers of one account's events are 1, 2, 3… in commit order, with no gap).
+type writes struct {
+	accounts []*account.Account
+	changed  map[string]bool
+	events   []*account.Event
+}
+
+// keep makes after the state of a and numbers ev, if any, as a's next event.
+func (w *writes) keep(a *account.Account, after account.Account, ev *account.Event) {
+	*a = after
+	if !w.changed[a.ID] {
+		if w.changed == nil {
+			w.changed = map[string]bool{}
+		}
+		w.changed[a.ID] = true
+		w.accounts = append(w.accounts, a)
+	}
+	if ev != nil {
+		a.EventSeq++
+		ev.Seq = a.EventSeq
+		w.events = append(w.events, ev)
+	}
+}
+
+// queue queues the accounts' updates and the events' outbox rows.
+func (w *writes) queue(b *pgx.Batch) error {
+	queueAccounts(b, w.accounts)
+	return queueEvents(b, w.events, w.accounts)
 }
 
 // legID names a leg in Legs' maps.
@@ -174,13 +194,17 @@ func queueLegs(b *pgx.Batch, changed []account.Hold, stored func(account.Hold) b
 }
 
 // queueEvents queues the outbox rows of events, in order, in one statement.
-func queueEvents(b *pgx.Batch, events []*account.Event, accounts map[string]*account.Account) error {
+func queueEvents(b *pgx.Batch, events []*account.Event, accounts []*account.Account) error {
 	if len(events) == 0 {
 		return nil
 	}
+	currency := map[string]money.Currency{}
+	for _, a := range accounts {
+		currency[a.ID] = a.Currency
+	}
 	var ids, owners, subjects, payloads []string
 	for _, ev := range events {
-		subject, payload, err := outbox.Encode(*ev, accounts[ev.Account].Currency)
+		subject, payload, err := outbox.Encode(*ev, currency[ev.Account])
 		if err != nil {
 			return err
 		}

@@ -5,6 +5,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"tsbank/services/account/account"
 )
 
 // read is one query of a transaction's first round trip, and what to do with each of its rows.
@@ -87,6 +89,18 @@ func (s *Store) readModifyWrite(ctx context.Context, reads []read, decide func(*
 	}
 	ok = true
 	return nil
+}
+
+// lockAccounts is the read that locks the accounts ids, in id order (two transactions that
+// share accounts lock them in one order, so they cannot deadlock), into accounts by id. An id
+// that is not on this node is missing from accounts.
+func (s *Store) lockAccounts(ids []string, accounts map[string]*account.Account) read {
+	return read{sql: `SELECT ` + accountColumns + ` FROM accounts a WHERE a.id = ANY($1) ORDER BY a.id FOR UPDATE`, args: []any{ids},
+		each: func(rows pgx.Rows) error {
+			a, err := s.scan(rows)
+			accounts[a.ID] = &a
+			return err
+		}}
 }
 
 // rollback ends a failed transaction; a connection that cannot even roll back is closed, so the
