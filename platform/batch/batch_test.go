@@ -4,7 +4,6 @@ import (
 	"context"
 	"sync"
 	"testing"
-	"time"
 
 	"tsbank/platform/batch"
 )
@@ -29,8 +28,7 @@ func TestALoneItemGoesAtOnceAndLaterOnesWaitTogether(t *testing.T) {
 		}
 		return out
 	}}
-	first, _ := g.Submit(1)
-	time.Sleep(20 * time.Millisecond) // the writer now holds item 1
+	first, _ := g.Submit(1) // taken at once as a batch of its own: the only writer is now busy
 	var calls []*batch.Call[int, int]
 	for i := 2; i <= 6; i++ {
 		c, _ := g.Submit(i)
