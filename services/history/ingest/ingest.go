@@ -50,30 +50,55 @@ func Consumer(ctx context.Context, js jetstream.JetStream) (jetstream.Consumer, 
 	return c, nil
 }
 
-// Run ingests until ctx ends. When fetching fails it checks whether the consumer (or the stream)
-// is still there: if an operator removed it, the history says once what to run and waits for it
-// to be provisioned again, then goes on from the consumer's new position, instead of repeating
-// the same error every second.
+// Run ingests until ctx ends. It reads the next batch while the last one is being written, so
+// that fetching and decoding overlap with the insert's commit; batches are still written one at a
+// time, in the order they were read. When fetching fails it checks whether the consumer (or the
+// stream) is still there: if an operator removed it, the history says once what to run and waits
+// for it to be provisioned again, then goes on from the consumer's new position, instead of
+// repeating the same error every second.
 func (in *Ingester) Run(ctx context.Context, c jetstream.Consumer) {
-	for ctx.Err() == nil {
-		err := in.Once(ctx, c)
-		if err == nil || ctx.Err() != nil {
-			continue
-		}
-		if _, ierr := c.Info(ctx); provision.Missing(ierr) {
-			in.Log.Error("the history's consumer is gone; waiting for it", "stream", contract.EventsStream,
-				"consumer", contract.HistoryConsumer, "err", ierr, "fix", provision.Hint)
-			if c = in.rebind(ctx); c == nil {
+	read := make(chan *batch, 1)
+	go func() {
+		defer close(read)
+		for ctx.Err() == nil {
+			b, err := in.read(ctx, c)
+			switch {
+			case err == nil:
+				select {
+				case read <- b:
+				case <-ctx.Done():
+					b.release()
+				}
+				continue
+			case ctx.Err() != nil:
 				return
 			}
-			in.Log.Info("the history's consumer is back; ingesting again")
-			continue
+			if _, ierr := c.Info(ctx); provision.Missing(ierr) {
+				in.Log.Error("the history's consumer is gone; waiting for it", "stream", contract.EventsStream,
+					"consumer", contract.HistoryConsumer, "err", ierr, "fix", provision.Hint)
+				if c = in.rebind(ctx); c == nil {
+					return
+				}
+				in.Log.Info("the history's consumer is back; ingesting again")
+				continue
+			}
+			in.Log.Warn("ingest", "err", err)
+			pause(ctx)
 		}
-		in.Log.Warn("ingest", "err", err)
-		select { // the database or the stream is away: do not spin
-		case <-ctx.Done():
-		case <-time.After(time.Second):
+	}()
+	for b := range read {
+		if err := in.write(ctx, b); err != nil {
+			in.Log.Warn("ingest", "err", err)
+			pause(ctx)
 		}
+	}
+}
+
+// pause waits a second, or until ctx ends: the database or the stream is away, do not spin.
+func pause(ctx context.Context) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(time.Second):
 	}
 }
 
@@ -95,23 +120,33 @@ func (in *Ingester) rebind(ctx context.Context) jetstream.Consumer {
 // once; when events trickle in, it is the most an event waits before it is written.
 const fetchWait = 250 * time.Millisecond
 
-// Once fetches one batch, writes it, and acknowledges it. A batch that has been fetched is
-// finished even if ctx ends meanwhile (within a bound), so a clean stop leaves nothing waiting
-// for redelivery. A forged event (see history.Forgery) is recorded apart and terminated, never
-// added to the transactions.
-func (in *Ingester) Once(ctx context.Context, c jetstream.Consumer) error {
-	batch, err := c.Fetch(in.Batch, jetstream.FetchMaxWait(fetchWait))
+// batch is what one fetch brought: the genuine events to insert and the forged ones to record,
+// each with its message, and the last message read (for the consumer's lag).
+type batch struct {
+	msgs, forgedMsgs []jetstream.Msg
+	rows             []history.Row
+	forged           []history.Forged
+	last             jetstream.Msg
+}
+
+// release hands a batch that will not be written back for redelivery.
+func (b *batch) release() {
+	nakAll(b.msgs)
+	nakAll(b.forgedMsgs)
+}
+
+// read fetches one batch and sorts its events: an unreadable one is terminated, one whose origin
+// cannot be judged yet is redelivered later, a forged one (see history.Forgery) is set aside.
+func (in *Ingester) read(ctx context.Context, c jetstream.Consumer) (*batch, error) {
+	fetched, err := c.Fetch(in.Batch, jetstream.FetchMaxWait(fetchWait))
 	if err != nil {
-		return fmt.Errorf("fetch: %w", err)
+		return nil, fmt.Errorf("fetch: %w", err)
 	}
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	var msgs, forgedMsgs []jetstream.Msg
-	var rows []history.Row
-	var forged []history.Forged
-	var last jetstream.Msg
-	for msg := range batch.Messages() {
-		last = msg
+	b := &batch{}
+	for msg := range fetched.Messages() {
+		b.last = msg
 		row, err := decode(msg)
 		if err != nil {
 			// A message that can never be read would otherwise come back for ever.
@@ -129,30 +164,40 @@ func (in *Ingester) Once(ctx context.Context, c jetstream.Consumer) error {
 			in.Log.Warn("could not check an event's origin", "subject", msg.Subject(), "err", err)
 			_ = msg.NakWithDelay(time.Second)
 		case f != nil:
-			forgedMsgs, forged = append(forgedMsgs, msg), append(forged, *f)
+			b.forgedMsgs, b.forged = append(b.forgedMsgs, msg), append(b.forged, *f)
 		default:
-			msgs, rows = append(msgs, msg), append(rows, row)
+			b.msgs, b.rows = append(b.msgs, msg), append(b.rows, row)
 		}
 	}
-	if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("fetch: %w", err)
+	if err := fetched.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, context.DeadlineExceeded) {
+		b.release()
+		return nil, fmt.Errorf("fetch: %w", err)
 	}
-	if last == nil {
+	return b, nil
+}
+
+// write inserts a batch's events, records its forged ones and acknowledges their messages. A batch
+// that has been fetched is finished even if ctx ends meanwhile (within a bound), so a clean stop
+// leaves nothing waiting for redelivery.
+func (in *Ingester) write(ctx context.Context, b *batch) error {
+	if b.last == nil {
 		in.Metrics.Lag(0) // nothing arrived within the wait: caught up
 		return nil
 	}
-	if len(rows) > 0 {
-		if err := in.insert(wctx, msgs, rows); err != nil {
-			nakAll(forgedMsgs)
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if len(b.rows) > 0 {
+		if err := in.insert(wctx, b.msgs, b.rows); err != nil {
+			nakAll(b.forgedMsgs)
 			return err
 		}
 	}
-	if len(forged) > 0 {
-		if err := in.recordForged(wctx, forgedMsgs, forged); err != nil {
+	if len(b.forged) > 0 {
+		if err := in.recordForged(wctx, b.forgedMsgs, b.forged); err != nil {
 			return err
 		}
 	}
-	if md, err := last.Metadata(); err == nil {
+	if md, err := b.last.Metadata(); err == nil {
 		in.Metrics.Lag(md.NumPending)
 	}
 	return nil
