@@ -173,20 +173,31 @@ t0=$(date +%s%N)
 dc up -d >/dev/null 2>&1 || { dc logs --tail 30; exit 1; }
 check "every container of the cluster stack healthy within 90 s" eventually 90 healthy
 echo "     up to healthy: $(( ($(date +%s%N) - t0) / 1000000 )) ms"
-no_restarts() { # no container of the project was restarted (a service that gave up at start would be)
-  docker inspect -f '{{.Name}} {{.RestartCount}}' $(dc ps -q) | awk '$2 != 0 {print; bad=1} END {exit bad}'
+no_restarts() { # no_restarts [SERVICE]: no container of the project but SERVICE's was restarted (a service that gave up would be)
+  local skip=${1:+$(dc ps -q "$1")}
+  docker inspect -f '{{.Id}} {{.Name}} {{.RestartCount}}' $(dc ps -q) |
+    awk -v skip="$skip" 'skip != "" && index($1, skip) == 1 {next} $3 != 0 {print $2, $3; bad=1} END {exit bad}'
 }
 check "no service restarted while the cluster formed" no_restarts
 check "nats-2 and nats-3 are published on 127.0.0.1 only" eval 'loopback nats-2 4222 4223 && loopback nats-3 8222 8224'
 check "the demo runs on the cluster" has 'alice on account-1  balance   327.30' dc run --rm -T demo
 check "the events stream is replicated on three servers" has 'Replicas: 3' op stream info TSBANK_EVENTS
 check "the registry bucket is replicated on three servers" has 'Replicas: 3' op stream info KV_tsbank_accounts
-echo "== killing nats-2"
-docker kill "$(dc ps -q nats-2)" >/dev/null
-check "a transfer commits while nats-2 is down" eventually 20 has '"status":"committed"' as alice req --timeout 3s bank.transfer.alice '{"id":"t-c1","to":"bob","amount":"1.00"}'
-check "a customer logs in while nats-2 is down" eventually 20 has '"balance":"335.50"' as bob req --timeout 3s bank.account.bob.balance ''
-dc start nats-2 >/dev/null 2>&1
-check "nats-2 rejoins" eventually 60 healthy
+# Each member in turn is killed (SIGKILL: no leadership handed over, so every stream and bucket it
+# led elects a new leader, which nats-server does within 4 to 9 s) and started again. The services
+# ride over it: no container restarts, which a retried check would hide, so it is counted.
+N="bin/nats -s nats://127.0.0.1:4222,nats://127.0.0.1:4223,nats://127.0.0.1:4224"
+bob=334.50
+for member in nats nats-2 nats-3; do
+  echo "== killing $member"
+  docker kill "$(dc ps -q $member)" >/dev/null
+  bob=$(awk -v b="$bob" 'BEGIN { printf "%.2f", b + 1 }')
+  check "a transfer commits within 15 s of $member's loss" eventually 15 has '"status":"committed"' as alice req --timeout 3s bank.transfer.alice "{\"id\":\"t-$member\",\"to\":\"bob\",\"amount\":\"1.00\"}"
+  check "a customer logs in while $member is down" eventually 10 has "\"balance\":\"$bob\"" as bob req --timeout 3s bank.account.bob.balance ''
+  dc start $member >/dev/null 2>&1
+  check "$member rejoins" eventually 60 healthy
+  check "no other container restarted over $member's loss" no_restarts $member
+done
 check "reconciliation on the cluster finds no difference" eventually 20 has '"differences":[]' op req bank.history.reconcile ''
 
 echo "== image sizes"

@@ -113,6 +113,29 @@ func (b *bank) startNode(name string) {
 
 func (b *bank) stopNode(name string) { b.nodes[name].Stop(5 * time.Second) }
 
+// runNode runs the node as its process does (node.Run: serve, and wait as a standby again when
+// the lease is lost), until the test ends. The channel receives what Run returned, if it returned
+// before then: for a node process, an exit.
+func (b *bank) runNode(name string) <-chan error {
+	b.t.Helper()
+	cfg, err := node.ConfigFromEnv(b.getenv(map[string]string{
+		"ACCOUNT_NODE": name, "DATABASE_URL": b.dbs[name], "HTTP_ADDR": "127.0.0.1:0",
+	}))
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	rctx, cancel := context.WithCancel(context.Background())
+	exited, done := make(chan error, 1), make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := node.Run(rctx, cfg, testkit.Logger(b.t)); rctx.Err() == nil {
+			exited <- fmt.Errorf("node %s exited: %v", name, err)
+		}
+	}()
+	b.t.Cleanup(func() { cancel(); <-done })
+	return exited
+}
+
 func (b *bank) startCoordinator() {
 	b.t.Helper()
 	cfg, err := coordinator.ConfigFromEnv(b.getenv(map[string]string{

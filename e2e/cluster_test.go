@@ -5,8 +5,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
+	"tsbank/contract"
 	"tsbank/contract/client"
 	"tsbank/testkit"
 )
@@ -66,4 +68,101 @@ func TestTheBankSurvivesTheLossOfANATSServer(t *testing.T) {
 	t.Logf("%d transfers committed, %d of them after %s went down; %d events in the history",
 		committed(), committed()-atLoss, lost.Name(), b.historyMatchesOutboxes())
 	b.reconciled()
+}
+
+// TestAccountNodesRideOverTheLossOfTheLeaseBucketsLeader shuts down the NATS server that leads
+// the leases bucket's stream, as a crash would (no leadership handed over), while transfers flow.
+// The bucket is without a leader until nats-server's election timeout (4 to 9 s) has passed,
+// longer than a lease's 3 s time to live, so a node may lose its lease; what it must not do is
+// exit, as every node process did before ("lease account-1 lost: nats: no response from
+// stream"). Each node runs as its process does (node.Run); Run must not return, transfers commit
+// again once the bucket has a leader, and the money adds up.
+func TestAccountNodesRideOverTheLossOfTheLeaseBucketsLeader(t *testing.T) {
+	t.Parallel()
+	cluster := testkit.StartNATSCluster(t)
+	b := newBank(t)
+	b.env["NATS_URL"], b.env["JS_REPLICAS"] = cluster.URLs(), "3"
+	nc, err := nats.Connect(cluster.URLs(), nats.MaxReconnects(-1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	b.nc, b.c = nc, client.New(nc)
+	var exits []<-chan error
+	for _, name := range nodeNames {
+		exits = append(exits, b.runNode(name))
+	}
+	b.startCoordinator()
+	testkit.CheckFor(t, 30*time.Second, 50*time.Millisecond, func() error {
+		l, err := b.c.Nodes(ctx(t))
+		if err != nil || len(l.Nodes) != len(nodeNames) {
+			return fmt.Errorf("live nodes %+v, %v", l, err)
+		}
+		return nil
+	})
+	accounts := b.fourAccounts()
+	before, _, _, _ := b.ledger()
+	exited := func() {
+		t.Helper()
+		for _, e := range exits {
+			select {
+			case err := <-e:
+				t.Fatal(err)
+			default:
+			}
+		}
+	}
+	committed := func() int {
+		var n int
+		_ = b.pool("coordinator").QueryRow(ctx(t), `SELECT count(*) FROM transfers WHERE outcome = 'committed'`).Scan(&n)
+		return n
+	}
+
+	stop := make(chan struct{})
+	wg := b.transferLoad(accounts, 4, stop)
+	testkit.CheckFor(t, 20*time.Second, 50*time.Millisecond, func() error {
+		if n := committed(); n < 50 {
+			return fmt.Errorf("%d committed", n)
+		}
+		return nil
+	})
+	var leader *server.Server
+	for _, s := range cluster.Servers {
+		if s.JetStreamIsStreamLeader(server.DEFAULT_GLOBAL_ACCOUNT, "KV_"+contract.LeasesBucket) {
+			leader = s
+		}
+	}
+	if leader == nil {
+		t.Fatal("no server leads the leases bucket")
+	}
+	leader.Shutdown()
+	leader.WaitForShutdown()
+	down := time.Now()
+	// Past the longest election, and past any lease lost meanwhile and taken again, transfers
+	// commit: the nodes are serving again, without having exited.
+	const election = 12 * time.Second
+	testkit.CheckFor(t, election+10*time.Second, 50*time.Millisecond, func() error {
+		exited()
+		if since := time.Since(down); since < election {
+			return fmt.Errorf("only %v since the loss of %s", since, leader.Name())
+		}
+		return nil
+	})
+	mark := committed()
+	testkit.CheckFor(t, 30*time.Second, 50*time.Millisecond, func() error {
+		exited()
+		if n := committed(); n < mark+100 {
+			return fmt.Errorf("%d committed in the last %v", n-mark, time.Since(down)-election)
+		}
+		return nil
+	})
+	t.Logf("%d transfers committed in all, %d of them more than %v after %s, the leases' leader, went down",
+		committed(), committed()-mark, election, leader.Name())
+	close(stop)
+	wg.Wait()
+	b.settled()
+	exited()
+	if after, _, _, _ := b.ledger(); after != before {
+		t.Fatalf("total balance went from %d to %d", before, after)
+	}
 }

@@ -143,6 +143,7 @@ func run(ctx context.Context, o options, out io.Writer) (ok bool, err error) {
 	if settleErr != nil {
 		inv = append([]invariant{{Name: "the system settled after the faults healed", Detail: settleErr.Error()}}, inv...)
 	}
+	inv = append(inv, natsLossRestarts(n))
 	return report(out, o, w, n, inv, time.Since(began)), nil
 }
 
@@ -193,6 +194,24 @@ func contains(xs []string, x string) bool {
 	return false
 }
 
+// natsLossRestarts checks that no service process exited on its own after a NATS server was
+// killed: the lease rides over the loss, and a node that does lose it waits as a standby in its
+// process. Restarts after the other faults are listed in the faults table.
+func natsLossRestarts(n *nemesis) invariant {
+	var after []string
+	kills, all := 0, 0
+	for i, names := range n.restartsAfter() {
+		all += len(names)
+		if n.faults[i].Kind == "kill-nats" {
+			kills++
+			after = append(after, names...)
+		}
+	}
+	return invariant{Name: "no service restarted on its own after the loss of a NATS server", OK: len(after) == 0,
+		Detail: fmt.Sprintf("%d restarts after %d kill-nats faults%s; %d restarts after any fault",
+			len(after), kills, strings.TrimSuffix(" ("+strings.Join(after, ", ")+")", " ()"), all)}
+}
+
 // report prints the run: operations by outcome, faults with their times, each invariant.
 func report(out io.Writer, o options, w *workload, n *nemesis, inv []invariant, took time.Duration) bool {
 	fmt.Fprintf(out, "# TSBank bank test\n\nseed %d, %s of load, %d clients, %d accounts, faults: %s (one every %s); whole run %s\n\n",
@@ -220,9 +239,11 @@ func report(out io.Writer, o options, w *workload, n *nemesis, inv []invariant, 
 		fmt.Fprintf(out, "| %s | %d |\n", k, counts[k])
 	}
 	fmt.Fprintf(out, "| **all** | %d |\n\nbalance reads: %d ok, %d unknown, %d failed\n\n", len(w.ops), w.reads[outOK], w.reads[outUnknown], w.reads[outFail])
-	fmt.Fprintf(out, "## Faults\n\n| at | fault | target | lasted | note |\n|---|---|---|---|---|\n")
-	for _, f := range n.faults {
-		fmt.Fprintf(out, "| %s | %s | %s | %s | %s |\n", f.At.Round(100*time.Millisecond), f.Kind, f.Target, f.For.Round(100*time.Millisecond), f.Note)
+	fmt.Fprintf(out, "## Faults\n\n| at | fault | target | lasted | restarted on their own after it | note |\n|---|---|---|---|---|---|\n")
+	restarts := n.restartsAfter()
+	for i, f := range n.faults {
+		fmt.Fprintf(out, "| %s | %s | %s | %s | %s | %s |\n", f.At.Round(100*time.Millisecond), f.Kind, f.Target,
+			f.For.Round(100*time.Millisecond), strings.Join(restarts[i], ", "), f.Note)
 	}
 	fmt.Fprintf(out, "\n## Invariants\n\n| invariant | result | found |\n|---|---|---|\n")
 	ok := true

@@ -31,6 +31,8 @@ type nemesis struct {
 	mu     sync.Mutex
 	down   map[string]bool
 	faults []fault
+	// processes that exited on their own and were started again, as a restart policy would
+	restarts []restart
 	// replays of earlier requests, and the ones whose answer changed
 	replayed   int
 	mismatches []string
@@ -42,7 +44,15 @@ func (n *nemesis) hold(name string, down bool) {
 	n.mu.Unlock()
 }
 
-// supervise restarts service processes that have exited and are not held down.
+// restart is a service process that exited without being killed, and was started again.
+type restart struct {
+	At   time.Duration // since the load began
+	Name string
+}
+
+// supervise restarts service processes that have exited and are not held down, and counts them:
+// a service is meant to ride over the faults it did not suffer itself (a NATS server's loss, a
+// partition, a pause) without exiting.
 func (n *nemesis) supervise(ctx context.Context) {
 	for ctx.Err() == nil {
 		for _, name := range serviceNames {
@@ -51,11 +61,31 @@ func (n *nemesis) supervise(ctx context.Context) {
 			held := n.down[name]
 			n.mu.Unlock()
 			if !held && !p.alive() {
+				n.mu.Lock()
+				n.restarts = append(n.restarts, restart{At: time.Since(n.start), Name: name})
+				n.mu.Unlock()
 				_ = p.start()
 			}
 		}
 		time.Sleep(300 * time.Millisecond)
 	}
+}
+
+// restartsAfter is, for each fault, the processes that restarted on their own after it began
+// and before the next one began.
+func (n *nemesis) restartsAfter() [][]string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	by := make([][]string, len(n.faults))
+	for _, r := range n.restarts {
+		for i := len(n.faults) - 1; i >= 0; i-- {
+			if n.faults[i].At <= r.At {
+				by[i] = append(by[i], r.Name)
+				break
+			}
+		}
+	}
+	return by
 }
 
 func (n *nemesis) between(lo, hi time.Duration) time.Duration {
@@ -108,8 +138,8 @@ func (n *nemesis) inject(ctx context.Context, kind string) (target, note string)
 		n.hold(name, true)
 		n.s.procs[name].kill()
 		time.Sleep(d)
+		_ = n.s.procs[name].start() // before it is released, so that supervise does not count it
 		n.hold(name, false)
-		_ = n.s.procs[name].start()
 	}
 	switch kind {
 	case "kill-node":

@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jackc/pgerrcode"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
@@ -67,10 +69,10 @@ func Open(ctx context.Context, name string, cfg Config, log *slog.Logger) (_ *Se
 	if s.Pool, err = pgxpool.NewWithConfig(ctx, poolCfg); err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
-	if err := s.Pool.Ping(ctx); err != nil {
+	if err := waitForPostgres(ctx, s.Pool, log); err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
-	if s.NC, err = natsconn.Connect(cfg.NATSURL, "tsbank-"+name, cfg.NATSUser, cfg.NATSPassword, log); err != nil {
+	if s.NC, err = natsconn.Connect(ctx, cfg.NATSURL, "tsbank-"+name, cfg.NATSUser, cfg.NATSPassword, log); err != nil {
 		return nil, err
 	}
 	s.ops = ops.NewServer(cfg.HTTPAddr, s.Metrics, s.ready)
@@ -78,6 +80,26 @@ func Open(ctx context.Context, name string, cfg Config, log *slog.Logger) (_ *Se
 		return nil, fmt.Errorf("http %s: %w", cfg.HTTPAddr, err)
 	}
 	return s, nil
+}
+
+// waitForPostgres pings the database until it answers. While the server is away or starting up
+// it keeps trying (a service started during a Postgres restart waits for it, instead of exiting
+// and being restarted in a loop), until ctx ends; refused credentials or a missing database are
+// returned at once: waiting would not cure them.
+func waitForPostgres(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) error {
+	for wait := 250 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
+		err := pool.Ping(ctx)
+		var pg *pgconn.PgError
+		if err == nil || ctx.Err() != nil || errors.As(err, &pg) && pg.Code != pgerrcode.CannotConnectNow {
+			return err
+		}
+		log.Warn("Postgres does not answer yet; trying again", "err", err, "in", wait)
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+	}
 }
 
 // Go runs loop in the background until the service stops; Stop waits for it to return.

@@ -4,19 +4,33 @@ package natsconn
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/nats-io/nats.go"
 )
 
+// Reconnecting: a server that went away is tried again after reconnectWait (plus a jitter, so
+// that every service does not come back in the same instant); another server of the cluster is
+// tried at once. nats.go's default wait is 2 s, which alone used up most of a 3 s lease.
+const (
+	reconnectWait   = 250 * time.Millisecond
+	reconnectJitter = 250 * time.Millisecond
+)
+
 // Connect connects to url as name (shown by the server's connection list), with credentials if
-// user is set. It reconnects for ever: a bank service keeps trying, and /readyz says when it is
-// cut off.
-func Connect(url, name, user, password string, log *slog.Logger) (*nats.Conn, error) {
+// user is set. While no server answers it keeps trying (a bank service started before NATS, or
+// during its restart, waits for it instead of exiting and being restarted in a loop), until ctx
+// ends; any other error, such as refused credentials, is returned at once. Once connected it
+// reconnects for ever, and /readyz says when it is cut off.
+func Connect(ctx context.Context, url, name, user, password string, log *slog.Logger) (*nats.Conn, error) {
 	opts := []nats.Option{
 		nats.Name(name),
 		nats.MaxReconnects(-1),
+		nats.ReconnectWait(reconnectWait),
+		nats.ReconnectJitter(reconnectJitter, reconnectJitter),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if err != nil { // nil on a deliberate close
 				log.Warn("nats disconnected", "err", err)
@@ -36,11 +50,21 @@ func Connect(url, name, user, password string, log *slog.Logger) (*nats.Conn, er
 		// one), so no other identity that may subscribe to inboxes can read them.
 		opts = append(opts, nats.UserInfo(user, password), nats.CustomInboxPrefix(InboxPrefix(user)))
 	}
-	nc, err := nats.Connect(url, opts...)
-	if err != nil {
-		return nil, fmt.Errorf("nats %s: %w", url, err)
+	for wait := reconnectWait; ; wait = min(2*wait, 5*time.Second) {
+		nc, err := nats.Connect(url, opts...)
+		if err == nil {
+			return nc, nil
+		}
+		if !errors.Is(err, nats.ErrNoServers) {
+			return nil, fmt.Errorf("nats %s: %w", url, err)
+		}
+		log.Warn("no NATS server answers yet; trying again", "url", url, "err", err, "in", wait)
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("nats %s: %w (%w)", url, err, ctx.Err())
+		case <-time.After(wait):
+		}
 	}
-	return nc, nil
 }
 
 // InboxPrefix is the inbox prefix of user: `_INBOX_<user>`.

@@ -34,7 +34,7 @@ func SetUp(ctx context.Context, log *slog.Logger, fn func(context.Context) error
 				missingSaid = true
 			}
 			give = time.Now().Add(setUpFor)
-		} else if err == nil || !notReady(err) || time.Now().Add(wait).After(give) {
+		} else if err == nil || !Unavailable(err) || time.Now().Add(wait).After(give) {
 			if err == nil && missingSaid {
 				log.Info("the missing JetStream asset is there now")
 			}
@@ -54,12 +54,15 @@ func SetUp(ctx context.Context, log *slog.Logger, fn func(context.Context) error
 // knows of: at start, the other servers may not have joined yet.
 const insufficientResources jetstream.ErrorCode = 10023
 
-// notReady tells whether err is one that JetStream gives while it is starting.
-func notReady(err error) bool {
+// Unavailable tells whether err is one that JetStream gives while it cannot answer for a time:
+// while it is starting, while a stream elects a new leader, while the connection moves to another
+// server. Trying again later is the cure.
+func Unavailable(err error) bool {
 	var api *jetstream.APIError
 	if errors.As(err, &api) && (api.Code == 503 || api.ErrorCode == insufficientResources) {
 		return true
 	}
 	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
-		errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse)
+		errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse) ||
+		errors.Is(err, nats.ErrConnectionReconnecting) || errors.Is(err, nats.ErrDisconnected)
 }

@@ -78,7 +78,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Node, err erro
 	// waits here as a standby, and takes over when the lease expires.
 	holder := cfg.Node + "/" + idgen.UUIDv7()
 	log.Info("acquiring the node's lease", "node", cfg.Node, "holder", holder)
-	held, err := lease.Acquire(ctx, leases, cfg.Node, holder)
+	held, err := lease.Acquire(ctx, leases, cfg.Node, holder, log)
 	if err != nil {
 		return nil, err
 	}
@@ -139,19 +139,23 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Node, err erro
 }
 
 // Run starts the node (waiting as a standby while another process holds its lease) and serves
-// until ctx ends, or until the lease is lost, which is an error: the process exits, and its restart
-// policy brings it back as a standby.
+// until ctx ends. When the lease is lost (another process took it, or it could not be renewed
+// within its time to live, as when the bucket's JetStream leader crashed and its successor was
+// elected later than that), the node stops serving at once and waits as a standby again, in this
+// process: an outage of NATS costs a take-over, not a restart.
 func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
-	n, err := Start(ctx, cfg, log)
-	if err != nil {
-		return err
-	}
-	select {
-	case <-ctx.Done():
-		n.Stop(10 * time.Second)
-		return nil
-	case err := <-n.Lost():
-		n.Stop(2 * time.Second)
-		return err
+	for {
+		n, err := Start(ctx, cfg, log)
+		if err != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			n.Stop(10 * time.Second)
+			return nil
+		case err := <-n.Lost():
+			log.Error("the node's lease is lost: serving stops, and this process waits as a standby", "err", err)
+			n.Stop(2 * time.Second)
+		}
 	}
 }

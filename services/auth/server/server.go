@@ -51,7 +51,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err er
 	}()
 	dir := &customer.Directory{Store: pgstore.New(s.Pool), Hasher: hasher}
 
-	authNC, err := natsconn.Connect(cfg.NATSURL, "tsbank-auth-callout", cfg.NATSUser, cfg.NATSPassword, log)
+	authNC, err := natsconn.Connect(ctx, cfg.NATSURL, "tsbank-auth-callout", cfg.NATSUser, cfg.NATSPassword, log)
 	if err != nil {
 		return nil, fmt.Errorf("callout connection: %w", err)
 	}

@@ -3,6 +3,7 @@ package main_test
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"syscall"
 	"testing"
 	"time"
@@ -120,8 +121,10 @@ func TestAStandbyTakesOverAKilledNode(t *testing.T) {
 }
 
 // TestAPausedHolderStepsDown stops the active process with SIGSTOP past its lease: the standby
-// takes over, and when the old process resumes it finds its lease gone and exits rather than serve
-// next to the new holder. Deposits made through the change-over are each applied once.
+// takes over, and when the old process resumes it finds its lease gone and stops serving rather
+// than serve next to the new holder. It does not exit (it did before issue 12: every lease lost
+// was a process restart): it waits as the standby, and takes over again when the new holder is
+// killed. Deposits made through the change-overs are each applied once.
 func TestAPausedHolderStepsDown(t *testing.T) {
 	t.Parallel()
 	_, keysEnv := coordinator(t)
@@ -166,15 +169,33 @@ func TestAPausedHolderStepsDown(t *testing.T) {
 	for i := range 20 {
 		deposit(fmt.Sprintf("r-%d", i), "1.00")
 	}
-	done := make(chan error, 1)
-	go func() { done <- active.Cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err == nil {
-			t.Fatal("the paused holder exited 0 after losing its lease; want an error exit")
+	exited := make(chan error, 1)
+	go func() { exited <- active.Cmd.Wait() }()
+	testkit.CheckFor(t, 15*time.Second, 50*time.Millisecond, func() error {
+		select {
+		case err := <-exited:
+			t.Fatalf("the paused holder exited after losing its lease (%v); want it to wait as a standby", err)
+		default:
 		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("the paused holder is still running 15 s after it resumed without its lease")
+		if readyz(active) == http.StatusOK {
+			return fmt.Errorf("the paused holder still says it serves, after resuming without its lease")
+		}
+		return nil
+	})
+	standby.Kill(t)
+	killed := time.Now()
+	active.WaitReady(t, 10*time.Second)
+	t.Logf("the old holder, a standby now, served again %.1f s after the new holder's SIGKILL", time.Since(killed).Seconds())
+	deposit("d-2", "5.00")
+	testkit.CheckFor(t, 5*time.Second, 50*time.Millisecond, balanceIs(c, "35.00"))
+}
+
+// readyz is the status of the process's /readyz, or 0 if it does not answer.
+func readyz(p *testkit.Process) int {
+	resp, err := http.Get("http://" + p.HTTPAddr + "/readyz")
+	if err != nil {
+		return 0
 	}
-	testkit.CheckFor(t, 5*time.Second, 50*time.Millisecond, balanceIs(c, "30.00"))
+	resp.Body.Close()
+	return resp.StatusCode
 }
