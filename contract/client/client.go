@@ -97,7 +97,12 @@ func (c *Client) Call(ctx context.Context, subject string, req, reply any) error
 			return fmt.Errorf("encode request for %s: %w", subject, err)
 		}
 	}
-	msg, err := c.nc.RequestWithContext(ctx, subject, data)
+	m := &nats.Msg{Subject: subject, Data: data}
+	if deadline, ok := ctx.Deadline(); ok {
+		// The service drops the request unanswered if it has not started on it by then.
+		m.Header = nats.Header{contract.DeadlineHeader: []string{contract.FormatDeadline(deadline)}}
+	}
+	msg, err := c.nc.RequestMsgWithContext(ctx, m)
 	if errors.Is(err, nats.ErrNoResponders) {
 		return contract.Errorf(contract.CodeNodeUnavailable, "no service answers on %s", subject)
 	}

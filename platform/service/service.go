@@ -1,13 +1,15 @@
 // Package service instruments nats.go micro endpoints: it counts requests
 // and error replies and times each request, and it can run handlers
-// concurrently under a bound.
+// concurrently under a bound, with a fair intake.
 //
 // The concurrency is here, rather than in each service, because micro
 // delivers the messages of one endpoint one at a time on the subscription's
 // goroutine: a handler that waits on the database holds up every other
-// request to that endpoint. Async runs each request on its own goroutine and
-// blocks the subscription only when the bound is reached, so a saturated
-// service slows its intake instead of piling up goroutines.
+// request to that endpoint. Async runs each request on a goroutine of its
+// own, at most a bound at once, and queues the rest per sender, taking the
+// senders in turn, so that one sender's flood cannot starve the others; a
+// request whose deadline passed while it waited is dropped before it runs,
+// and a sender with too many waiting is told it is overloaded (ADR 0028).
 package service
 
 import (
@@ -22,6 +24,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
 
+	"tsbank/contract"
 	"tsbank/platform/metrics"
 )
 
@@ -70,11 +73,21 @@ func Instrument(reg *metrics.Registry, service string) *Instr {
 	}
 }
 
-// Async returns an Instr whose handlers each run on a new goroutine, at most
-// limit at a time across all the handlers it wraps. When limit handlers are
-// running, the subscription goroutine that delivers the next request waits
-// for one to finish; messages then queue in the client up to the
-// subscription's pending limits, which is the back-pressure.
+// Async returns an Instr whose handlers each run on a goroutine of their own,
+// at most limit at a time across all the handlers it wraps. A request that
+// finds limit running waits in its sender's queue (a sender is a connection:
+// the reply subject's inbox, or for a request that came through a service
+// import, which hides the connection, the subject and so the account); the
+// senders' queues are served in turn. The subscription's goroutine never
+// waits, so requests do not pile up unseen in the client's pending buffer:
+//
+//   - a request whose deadline (contract.DeadlineHeader, or
+//     contract.DefaultDeadline from its receipt) has passed when it would
+//     start is dropped unanswered, its sender having given up: code
+//     "expired" in the metrics;
+//   - a request whose sender has perSender waiting, or that finds maxQueued
+//     waiting in all, is answered at once with contract.CodeOverloaded and a
+//     retry hint, and nothing of it is done.
 //
 // Replies are published on nc, which must be the connection the micro
 // service uses. They cannot go through the micro.Request itself: micro reads
@@ -94,9 +107,22 @@ func (i *Instr) Async(nc *nats.Conn, limit int) *Instr {
 		panic(fmt.Sprintf("service: Async limit must be at least 1, got %d", limit))
 	}
 	a := *i
-	a.async = &async{nc: nc, sem: make(chan struct{}, limit)}
+	a.async = &async{nc: nc, limit: limit, perSender: perSenderFactor * limit, maxQueued: queuedFactor * limit,
+		queues: map[string]*senderQueue{}}
 	return &a
 }
+
+// Bounds of the intake, in multiples of the concurrency limit. A sender may keep many requests
+// waiting (one connection often carries many clients: a gateway, a benchmark), so the bound per
+// sender is generous, and the bound in all keeps the memory of a flood small (a few MB).
+const (
+	perSenderFactor = 16
+	queuedFactor    = 64
+)
+
+// RetryAfter is the hint an overloaded reply gives: about the time a busy service needs to make
+// room.
+const RetryAfter = 100 * time.Millisecond
 
 // Handler wraps h to record the metrics of endpoint. A request is counted
 // when h returns, whether h replied, replied with an error, or never replied
@@ -130,21 +156,68 @@ func (i *Instr) Handler(endpoint string, h micro.Handler) micro.Handler {
 		}
 		start := time.Now()
 		ep.inFlight.Inc()
-		r := &request{Request: req, nc: a.nc}
-		if !a.begin() {
+		r := &request{Request: req, nc: a.nc, deadline: deadline(req, start)}
+		run := func() {
+			if time.Now().After(r.deadline) {
+				r.code = CodeExpired // its sender has given up: nothing is done, nothing is sent
+			} else {
+				h.Handle(r)
+			}
+			ep.done(start, r.code)
+		}
+		switch a.admit(sender(req), run) {
+		case admitted:
+		case inline:
 			// Shutting down: run on the subscription's goroutine, so
 			// that draining the connection waits for this request.
-			h.Handle(r)
+			run()
+		case overloaded:
+			_ = r.Error(contract.CodeOverloaded, fmt.Sprintf("too many requests of this sender are waiting; nothing was done: send it again, with its id, in %v", RetryAfter),
+				nil, micro.WithHeaders(micro.Headers{contract.RetryAfterHeader: []string{RetryAfter.String()}}))
 			ep.done(start, r.code)
-			return
 		}
-		a.sem <- struct{}{}
-		go func() {
-			defer a.end()
-			h.Handle(r)
-			ep.done(start, r.code)
-		}()
 	})
+}
+
+// CodeExpired is the code under which a request dropped for its deadline is counted; no reply is
+// sent for it.
+const CodeExpired = "expired"
+
+// deadline is the request's deadline: its header's, or contract.DefaultDeadline from receipt.
+func deadline(req micro.Request, received time.Time) time.Time {
+	if v := req.Headers().Get(contract.DeadlineHeader); v != "" {
+		if t, err := contract.ParseDeadline(v); err == nil {
+			return t
+		}
+	}
+	return received.Add(contract.DefaultDeadline)
+}
+
+// sender names the sender of req, whose requests queue together: the connection, from its reply
+// inbox (`_INBOX….<connection>.<request>` without the last token); for a reply subject that the
+// server made for a service import (`_R_.…`, one per request, whatever the connection), the
+// subject, which names the account.
+func sender(req micro.Request) string {
+	reply := req.Reply()
+	if strings.HasPrefix(reply, "_INBOX") {
+		if i := strings.LastIndexByte(reply, '.'); i > 0 {
+			return reply[:i]
+		}
+		return reply
+	}
+	return req.Subject()
+}
+
+// Context is a context for the work of req: it ends after timeout, or at the request's deadline
+// if that comes first, so that work still queued inside the service (a batch being filled) is
+// not done for a sender who has given up.
+func Context(req micro.Request, timeout time.Duration) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	if r, ok := req.(*request); ok && !r.deadline.IsZero() {
+		dctx, dcancel := context.WithDeadline(ctx, r.deadline)
+		return dctx, func() { dcancel(); cancel() }
+	}
+	return ctx, cancel
 }
 
 // Shutdown waits until every handler started by this Instr has returned, or
@@ -176,33 +249,94 @@ func (i *Instr) Shutdown(ctx context.Context) error {
 	}
 }
 
-// async is the state shared by the handlers of one Async call.
+// async is the state shared by the handlers of one Async call: the running handlers and the
+// senders' queues.
 type async struct {
-	nc  *nats.Conn
-	sem chan struct{}
+	nc                          *nats.Conn
+	limit, perSender, maxQueued int
 
-	// mu orders begin against Shutdown, so that no wg.Add can follow the
-	// wg.Wait in Shutdown.
 	mu      sync.Mutex
-	closing bool
+	running int
+	queued  int
+	queues  map[string]*senderQueue
+	turn    []*senderQueue // senders with requests waiting, in the order they are served
+	closing bool           // ordered by mu against begin, so that no wg.Add follows Shutdown's wg.Wait
 	wg      sync.WaitGroup
 }
 
-// begin reports whether a request may run on its own goroutine, and if so
-// counts it as started.
-func (a *async) begin() bool {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.closing {
-		return false
-	}
-	a.wg.Add(1)
-	return true
+// senderQueue is one sender's waiting requests.
+type senderQueue struct {
+	key  string
+	runs []func()
 }
 
-func (a *async) end() {
-	<-a.sem
-	a.wg.Done()
+type admission int
+
+const (
+	admitted   admission = iota // it runs, now or in its turn
+	inline                      // the Instr is shutting down: the caller runs it
+	overloaded                  // refused: its sender has too many waiting, or all senders have
+)
+
+// admit starts run on a goroutine of its own if fewer than limit are running, and otherwise
+// queues it in sender's turn.
+func (a *async) admit(sender string, run func()) admission {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	switch {
+	case a.closing:
+		return inline
+	case a.running < a.limit:
+		a.running++
+		a.wg.Add(1)
+		go a.work(run)
+		return admitted
+	case a.queued >= a.maxQueued:
+		return overloaded
+	}
+	q := a.queues[sender]
+	if q == nil {
+		q = &senderQueue{key: sender}
+		a.queues[sender] = q
+		a.turn = append(a.turn, q)
+	} else if len(q.runs) >= a.perSender {
+		return overloaded
+	}
+	q.runs = append(q.runs, run)
+	a.queued++
+	return admitted
+}
+
+// work runs run, then the next waiting request, sender by sender, until none waits.
+func (a *async) work(run func()) {
+	defer a.wg.Done()
+	for run != nil {
+		run()
+		run = a.next()
+	}
+}
+
+// next takes the first waiting request of the sender whose turn it is, or, if none waits, gives
+// up the running slot and returns nil.
+func (a *async) next() func() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if len(a.turn) == 0 {
+		a.running--
+		return nil
+	}
+	q := a.turn[0]
+	run := q.runs[0]
+	q.runs[0] = nil
+	q.runs = q.runs[1:]
+	a.queued--
+	a.turn = a.turn[1:]
+	if len(q.runs) > 0 {
+		a.turn = append(a.turn, q) // to the back of the line
+	} else {
+		delete(a.queues, q.key)
+	}
+	return run
 }
 
 // ReplyAllowed tells whether a service may answer on reply. A service's NATS user may publish to
@@ -257,8 +391,9 @@ func (ep *endpointMetrics) done(start time.Time, code string) {
 // answered with. With nc set it also sends the replies itself (see Async).
 type request struct {
 	micro.Request
-	nc   *nats.Conn
-	code string
+	nc       *nats.Conn
+	code     string
+	deadline time.Time // set by Async: after it, the sender no longer waits
 }
 
 // Respond sends a reply. A reply given the error headers by hand through

@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
 
+	"tsbank/contract"
 	"tsbank/platform/metrics"
 	"tsbank/platform/service"
 )
@@ -268,12 +269,11 @@ func TestAsyncHandlersOverlapUpToTheLimit(t *testing.T) {
 		}
 		return nil
 	})
-	// The next request holds the subscription's goroutine while it waits
-	// for a slot, and the rest stay queued in the client: that is the
-	// back-pressure, and the gauge shows the one waiting.
+	// The others wait in their sender's queue, not in the client's pending
+	// buffer: the gauge shows every one of them.
 	checkFor(t, 5*time.Second, 5*time.Millisecond, func() error {
-		if n := sample(t, reg, `tsbank_requests_in_flight{service="acct",endpoint="slow"}`); n != limit+1 {
-			return fmt.Errorf("in flight = %v, want %d", n, limit+1)
+		if n := sample(t, reg, `tsbank_requests_in_flight{service="acct",endpoint="slow"}`); n != requests {
+			return fmt.Errorf("in flight = %v, want %d", n, requests)
 		}
 		return nil
 	})
@@ -404,7 +404,7 @@ func TestAsyncMisuseIsAProgrammingError(t *testing.T) {
 // races with micro reading the request's error state.
 func TestAsyncErrorRepliesUnderLoad(t *testing.T) {
 	t.Parallel()
-	const requests = 200
+	const requests = 100 // no more than one sender may have waiting (16 × the limit) and running
 	ns := runServer(t)
 	nc := connect(t, ns)
 	reg := metrics.NewRegistry()
@@ -426,4 +426,132 @@ func TestAsyncErrorRepliesUnderLoad(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// flood publishes n requests to subject from nc without waiting for any, and returns a function
+// that reports how many replies have come back so far, and how many of them were overloaded
+// (with the retry hint).
+func flood(t *testing.T, nc *nats.Conn, subject string, n int) func() (replies, overloaded int) {
+	t.Helper()
+	var mu sync.Mutex
+	var got, over int
+	inbox := nats.NewInbox()
+	sub, err := nc.Subscribe(inbox+".*", func(m *nats.Msg) {
+		mu.Lock()
+		defer mu.Unlock()
+		got++
+		if m.Header.Get(micro.ErrorCodeHeader) == contract.CodeOverloaded && m.Header.Get(contract.RetryAfterHeader) != "" {
+			over++
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sub.Unsubscribe() })
+	for i := range n {
+		if err := nc.PublishRequest(subject, fmt.Sprintf("%s.%d", inbox, i), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	return func() (int, int) {
+		mu.Lock()
+		defer mu.Unlock()
+		return got, over
+	}
+}
+
+// TestOneSendersFloodNeitherStarvesAnotherNorGrowsWithoutBound: one connection sends 1,000
+// requests without waiting to an endpoint that runs two at a time, each until the test lets it
+// finish. What one sender may keep waiting (16 × 2) waits; the rest of the flood is answered at
+// once with overloaded and a retry hint, and nothing is done for it. Another connection's request
+// is then served in its turn, after at most the two running and one more of the flood's, not
+// after everything the flood has waiting (before, it waited behind every request of the flood,
+// in the client's pending buffer).
+func TestOneSendersFloodNeitherStarvesAnotherNorGrowsWithoutBound(t *testing.T) {
+	t.Parallel()
+	const limit, n, waiting = 2, 1000, 16 * 2
+	ns := runServer(t)
+	svcConn := connect(t, ns)
+	reg := metrics.NewRegistry()
+	in := service.Instrument(reg, "acct").Async(svcConn, limit)
+	proceed := make(chan struct{})
+	var handled, otherAt atomic.Int64 // otherAt: the other sender's place among the handled
+	addService(t, svcConn, map[string]micro.Handler{"work": in.Handler("work", micro.HandlerFunc(func(req micro.Request) {
+		<-proceed
+		if h := handled.Add(1); string(req.Data()) == "other" {
+			otherAt.Store(h)
+		}
+		_ = req.Respond([]byte("ok"))
+	}))})
+	inFlight := func(want float64) func() error {
+		return func() error {
+			if got := sample(t, reg, `tsbank_requests_in_flight{service="acct",endpoint="work"}`); got != want {
+				return fmt.Errorf("in flight %v, want %v", got, want)
+			}
+			return nil
+		}
+	}
+
+	replies := flood(t, connect(t, ns), "test.work", n)
+	checkFor(t, 10*time.Second, 5*time.Millisecond, func() error {
+		if got, over := replies(); got != n-limit-waiting || over != got {
+			return fmt.Errorf("%d replies, %d of them overloaded; want %d overloaded", got, over, n-limit-waiting)
+		}
+		return nil
+	})
+	checkFor(t, 5*time.Second, 5*time.Millisecond, inFlight(limit+waiting))
+	other := make(chan error, 1)
+	go func() {
+		_, err := connect(t, ns).Request("test.work", []byte("other"), 30*time.Second)
+		other <- err
+	}()
+	checkFor(t, 5*time.Second, 5*time.Millisecond, inFlight(limit+waiting+1))
+	for released := int64(1); otherAt.Load() == 0 && released <= limit+waiting+1; released++ {
+		proceed <- struct{}{}
+		checkFor(t, 5*time.Second, time.Millisecond, func() error {
+			if h := handled.Load(); h != released {
+				return fmt.Errorf("%d handled, %d released", h, released)
+			}
+			return nil
+		})
+	}
+	close(proceed)
+	if err := <-other; err != nil {
+		t.Fatal(err)
+	}
+	if flooded := otherAt.Load() - 1; flooded < 0 || flooded > limit+1 {
+		t.Errorf("the other sender's request was handled after %d of the flood's", flooded)
+	}
+	wantSample(t, reg, `tsbank_request_errors_total{service="acct",endpoint="work",code="overloaded"}`, n-limit-waiting)
+}
+
+// TestARequestPastItsDeadlineIsDroppedUnanswered: a request whose deadline has passed by the time
+// a handler is free is not handled and gets no reply (its sender has given up), and is counted
+// as expired.
+func TestARequestPastItsDeadlineIsDroppedUnanswered(t *testing.T) {
+	t.Parallel()
+	ns := runServer(t)
+	nc := connect(t, ns)
+	reg := metrics.NewRegistry()
+	in := service.Instrument(reg, "acct").Async(nc, 1)
+	var handled atomic.Int64
+	addService(t, nc, map[string]micro.Handler{"work": in.Handler("work", micro.HandlerFunc(func(req micro.Request) {
+		handled.Add(1)
+		_ = req.Respond([]byte("ok"))
+	}))})
+	m := &nats.Msg{Subject: "test.work", Header: nats.Header{contract.DeadlineHeader: []string{contract.FormatDeadline(time.Now().Add(-time.Millisecond))}}}
+	if _, err := nc.RequestMsg(m, 300*time.Millisecond); !errors.Is(err, nats.ErrTimeout) {
+		t.Fatalf("a request past its deadline: %v, want no reply", err)
+	}
+	m.Header.Set(contract.DeadlineHeader, contract.FormatDeadline(time.Now().Add(time.Minute)))
+	if _, err := nc.RequestMsg(m, 5*time.Second); err != nil {
+		t.Fatalf("a request within its deadline: %v", err)
+	}
+	if n := handled.Load(); n != 1 {
+		t.Errorf("%d handled, want only the one within its deadline", n)
+	}
+	wantSample(t, reg, `tsbank_request_errors_total{service="acct",endpoint="work",code="expired"}`, 1)
 }

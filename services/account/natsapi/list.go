@@ -10,6 +10,7 @@ import (
 
 	"tsbank/contract"
 	"tsbank/contract/client"
+	"tsbank/platform/service"
 )
 
 // Page sizes of account lists.
@@ -44,7 +45,7 @@ func (a *API) listOwn(req micro.Request) {
 		contract.Respond(req, nil, e)
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), a.Timeout)
+	ctx, cancel := service.Context(req, a.Timeout)
 	defer cancel()
 	page, e := a.localPage(ctx, r)
 	contract.Respond(req, page, e)
@@ -73,7 +74,7 @@ func (a *API) list(req micro.Request) {
 		contract.Respond(req, nil, e)
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), a.Timeout)
+	ctx, cancel := service.Context(req, a.Timeout)
 	defer cancel()
 	nodes := []string{r.Node}
 	if r.Node == "" {

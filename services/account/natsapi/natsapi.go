@@ -81,7 +81,7 @@ func (a *API) route(req micro.Request, op string) {
 }
 
 func (a *API) routeTo(req micro.Request, id, op string) {
-	ctx, cancel := context.WithTimeout(context.Background(), a.Timeout)
+	ctx, cancel := service.Context(req, a.Timeout)
 	defer cancel()
 	if e := contract.CheckID("account id", id); e != nil {
 		contract.Respond(req, nil, e)
@@ -129,7 +129,7 @@ func (a *API) routeTo(req micro.Request, id, op string) {
 // can answer: an account no one registered is not found (each node may say so; the client keeps
 // the first answer), and an owner that is not running is unavailable.
 func (a *API) serveIfOwner(req micro.Request, op string) {
-	ctx, cancel := context.WithTimeout(context.Background(), a.Timeout)
+	ctx, cancel := service.Context(req, a.Timeout)
 	defer cancel()
 	id, owner, ok := a.owner(ctx, req)
 	switch {
@@ -185,7 +185,7 @@ func (a *API) forward(ctx context.Context, req micro.Request, node, id, op strin
 
 // serveOwn serves a request forwarded to bank.node.<self>.account.<id>.<op>.
 func (a *API) serveOwn(req micro.Request, op string) {
-	ctx, cancel := context.WithTimeout(context.Background(), a.Timeout)
+	ctx, cancel := service.Context(req, a.Timeout)
 	defer cancel()
 	id := contract.Token(req.Subject(), "account")
 	if e := contract.CheckID("account id", id); e != nil {
@@ -197,7 +197,7 @@ func (a *API) serveOwn(req micro.Request, op string) {
 }
 
 func (a *API) whereis(req micro.Request) {
-	ctx, cancel := context.WithTimeout(context.Background(), a.Timeout)
+	ctx, cancel := service.Context(req, a.Timeout)
 	defer cancel()
 	if id, node, ok := a.owner(ctx, req); ok {
 		contract.Respond(req, contract.Whereis{Account: id, Node: node}, nil)
@@ -242,7 +242,7 @@ func (a *API) openGenerated(req micro.Request) {
 }
 
 func (a *API) nodes(req micro.Request) {
-	ctx, cancel := context.WithTimeout(context.Background(), a.Timeout)
+	ctx, cancel := service.Context(req, a.Timeout)
 	defer cancel()
 	nodes, err := a.Nodes.List(ctx)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 
 	"tsbank/contract"
 	"tsbank/contract/decisionsig"
+	"tsbank/platform/service"
 	"tsbank/services/account/account"
 )
 
@@ -80,7 +81,7 @@ func (a *API) one(ctx context.Context, st contract.LegStep, s decisionsig.Statem
 // node's, refused or in conflict answers its own error or no vote, and the others still apply.
 // Only a bad signature, which covers the whole batch, or a fault of the database, fails them all.
 func (a *API) legs(req micro.Request) {
-	ctx, cancel := context.WithTimeout(context.Background(), a.Timeout)
+	ctx, cancel := service.Context(req, a.Timeout)
 	defer cancel()
 	var b contract.LegBatch
 	if e := contract.DecodeLimit(req.Data(), &b, contract.MaxBatchPayload); e != nil {

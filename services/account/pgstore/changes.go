@@ -16,6 +16,7 @@ import (
 // withdrawals, limits and closes on this node share one transaction and one commit, as the legs
 // of a batch do (docs/adr/0026).
 type change struct {
+	ctx context.Context // the caller's: a change whose caller has given up by its batch's turn is not made
 	id  string
 	key account.Key
 	fn  func(*account.Account) (*account.Event, error)
@@ -26,14 +27,15 @@ type changed struct {
 	err error
 }
 
-// changeTimeout bounds one batch of changes: the callers' contexts do not reach the group.
+// changeTimeout bounds one batch of changes: once a batch has begun, the callers' contexts no
+// longer reach it.
 const changeTimeout = 10 * time.Second
 
 // Change locks account id, checks key, applies fn and writes the account, the event fn returns
 // (to the outbox) and the idempotency record, in one transaction with the other changes that
 // arrive while one is being written. If fn fails nothing of this change is written.
 func (s *Store) Change(ctx context.Context, id string, key account.Key, fn func(*account.Account) (*account.Event, error)) (account.Result, error) {
-	c, _ := s.changes.Submit(change{id: id, key: key, fn: fn})
+	c, _ := s.changes.Submit(change{ctx: ctx, id: id, key: key, fn: fn})
 	select {
 	case <-c.Done():
 		r := c.Result()
@@ -41,6 +43,31 @@ func (s *Store) Change(ctx context.Context, id string, key account.Key, fn func(
 	case <-ctx.Done():
 		return account.Result{}, ctx.Err() // it may still be written: a retry with its id is answered from the record
 	}
+}
+
+// writeLiveChanges writes the changes whose callers still wait (writeChanges), and makes none of
+// the others: a request past its deadline, or whose caller went away, is not applied late (its
+// caller may have retried it meanwhile, and is answered from the record if so).
+func (s *Store) writeLiveChanges(items []change) []changed {
+	out := make([]changed, len(items))
+	var live []change
+	var at []int
+	for i, it := range items {
+		if err := it.ctx.Err(); err != nil {
+			out[i].err = err
+			continue
+		}
+		live, at = append(live, it), append(at, i)
+	}
+	if len(live) == len(items) {
+		return s.writeChanges(items)
+	}
+	if len(live) > 0 {
+		for k, r := range s.writeChanges(live) {
+			out[at[k]] = r
+		}
+	}
+	return out
 }
 
 // writeChanges runs items in one transaction, in two round trips: the first locks their accounts

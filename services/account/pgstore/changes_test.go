@@ -81,3 +81,41 @@ func TestConcurrentChangesShareTransactionsAndKeepTheirOwnOutcomes(t *testing.T)
 		}
 	}
 }
+
+// TestAChangeWhoseCallerHasGoneIsNotMadeLate: deposits whose callers' deadlines have passed by
+// the time their batch is written are not applied (their senders gave up: issue 12's flood had
+// deposits applied minutes after their senders stopped waiting); those still awaited are.
+func TestAChangeWhoseCallerHasGoneIsNotMadeLate(t *testing.T) {
+	t.Parallel()
+	pool := newPool(t)
+	svc, s := newService(t, pool, "alice")
+	ctx := context.Background()
+	gone, cancel := context.WithCancel(ctx)
+	cancel()
+	var wg sync.WaitGroup
+	for i := range 50 {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			if _, err := svc.Deposit(gone, "alice", fmt.Sprintf("gone-%d", i), "1.00", ""); !errors.Is(err, context.Canceled) {
+				t.Errorf("a deposit whose caller has gone: %v", err)
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			if _, err := svc.Deposit(ctx, "alice", fmt.Sprintf("kept-%d", i), "1.00", ""); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	// A last deposit is written after every batch before it: nothing of the gone ones is still
+	// queued.
+	if _, err := svc.Deposit(ctx, "alice", "last", "1.00", ""); err != nil {
+		t.Fatal(err)
+	}
+	a, err := s.Get(ctx, "alice")
+	if err != nil || a.Balance != 5100 || a.EventSeq != 51 {
+		t.Fatalf("alice = %+v, %v; want 51.00 in 51 events: only the deposits still awaited", a, err)
+	}
+}

@@ -32,7 +32,7 @@ type Store struct {
 // New returns a store over pool for the accounts of node.
 func New(pool *pgxpool.Pool, node string) *Store {
 	s := &Store{pool: pool, node: node}
-	s.changes = &batch.Group[change, changed]{Max: 256, Writers: 1, Write: s.writeChanges}
+	s.changes = &batch.Group[change, changed]{Max: 256, Writers: 1, Write: s.writeLiveChanges}
 	return s
 }
 
