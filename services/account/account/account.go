@@ -48,8 +48,21 @@ type Account struct {
 	EventSeq int64
 }
 
-// Available is what the account could pay now: the ledger balance less the holds.
-func (a *Account) Available() int64 { return a.Balance - a.OnHold }
+// Available is what the account could pay now: the ledger balance less the holds, plus the
+// overdraft limit; never below zero, since nothing can be spent from an account drawn beyond a
+// lowered limit. It is the figure a withdrawal and a debit leg are checked against.
+func (a *Account) Available() int64 { return max(a.Balance-a.OnHold+a.OverdraftLimit, 0) }
+
+// insufficient is the refusal of amount: what is available, and, with an overdraft, what it is
+// made of, so that the figure is not read as the balance.
+func (a *Account) insufficient() error {
+	f := func(n int64) string { return money.Format(n, a.Currency) }
+	if a.OverdraftLimit == 0 {
+		return fmt.Errorf("%w: %s has %s available", ErrInsufficientFunds, a.ID, f(a.Available()))
+	}
+	return fmt.Errorf("%w: %s has %s available (balance %s, on hold %s, overdraft limit %s)",
+		ErrInsufficientFunds, a.ID, f(a.Available()), f(a.Balance), f(a.OnHold), f(a.OverdraftLimit))
+}
 
 func (a *Account) checkOpen() error {
 	if a.Status != StatusOpen {
@@ -70,14 +83,14 @@ func (a *Account) Deposit(amount int64) error {
 	return nil
 }
 
-// Withdraw takes amount (> 0) from the balance if the available balance, plus any overdraft
-// limit, covers it.
+// Withdraw takes amount (> 0) from the balance if the available balance (the overdraft limit
+// included) covers it.
 func (a *Account) Withdraw(amount int64) error {
 	if err := a.checkOpen(); err != nil {
 		return err
 	}
-	if a.Available()+a.OverdraftLimit < amount {
-		return fmt.Errorf("%w: %s has %s available", ErrInsufficientFunds, a.ID, money.Format(a.Available(), a.Currency))
+	if a.Available() < amount {
+		return a.insufficient()
 	}
 	a.Balance -= amount
 	return nil
