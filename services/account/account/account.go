@@ -53,6 +53,12 @@ type Account struct {
 // lowered limit. It is the figure a withdrawal and a debit leg are checked against.
 func (a *Account) Available() int64 { return max(a.Balance-a.OnHold+a.OverdraftLimit, 0) }
 
+// tooLarge is the refusal of money that would take the balance past money.MaxMinor; it names the
+// maximum, as every "too large" does.
+func (a *Account) tooLarge() error {
+	return fmt.Errorf("%w of %s %s: %s", ErrTooLarge, money.Format(money.MaxMinor, a.Currency), a.Currency.Code, a.ID)
+}
+
 // insufficient is the refusal of amount: what is available, and, with an overdraft, what it is
 // made of, so that the figure is not read as the balance.
 func (a *Account) insufficient() error {
@@ -77,7 +83,7 @@ func (a *Account) Deposit(amount int64) error {
 		return err
 	}
 	if a.Balance+a.PendingIn > money.MaxMinor-amount {
-		return fmt.Errorf("%w: %s", ErrTooLarge, a.ID)
+		return a.tooLarge()
 	}
 	a.Balance += amount
 	return nil

@@ -134,6 +134,17 @@ func TestDepositRefusesOverflow(t *testing.T) {
 	}
 }
 
+// TestTooLargeNamesTheMaximum pins that a deposit or a credit leg refused for the balance's bound
+// says what the bound is, where it said only "balance would exceed the maximum".
+func TestTooLargeNamesTheMaximum(t *testing.T) {
+	a := Account{ID: "a", Currency: eur, Balance: money.MaxMinor, Status: StatusOpen}
+	for name, err := range map[string]error{"deposit": a.Deposit(1), "credit leg": a.Prepare(LegCredit, 1)} {
+		if !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "the maximum of 10000000000000.00 EUR") {
+			t.Errorf("%s: %v, want ErrTooLarge naming the maximum", name, err)
+		}
+	}
+}
+
 func TestKeysDifferByEveryField(t *testing.T) {
 	a := NewKey("r", "deposit", "ab", "c")
 	b := NewKey("r", "deposit", "a", "bc")

@@ -65,7 +65,7 @@ func (a *Account) Prepare(leg string, amount int64) error {
 		a.OnHold += amount
 	case LegCredit:
 		if a.Balance+a.PendingIn > money.MaxMinor-amount {
-			return fmt.Errorf("%w: %s", ErrTooLarge, a.ID)
+			return a.tooLarge()
 		}
 		a.PendingIn += amount
 	default:

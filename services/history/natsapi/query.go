@@ -71,6 +71,7 @@ func (a *API) parseQuery(account string, w historyQuery) (history.Query, string,
 		return q, "", "", e
 	}
 	var bounds [2]int64
+	var sized [2]bool // parsed: one too large for any currency is refused by checkAmounts
 	for i, s := range []string{r.MinAmount, r.MaxAmount} {
 		if s == "" {
 			continue
@@ -78,9 +79,11 @@ func (a *API) parseQuery(account string, w historyQuery) (history.Query, string,
 		if err := money.CheckSyntax(s); err != nil {
 			return q, "", "", contract.Errorf(contract.CodeInvalidAmount, "%s", err)
 		}
-		bounds[i], _ = money.Parse(s, money.Currency{Exponent: 3})
+		var err error
+		bounds[i], err = money.Parse(s, money.Currency{Exponent: 3})
+		sized[i] = err == nil
 	}
-	if r.MinAmount != "" && r.MaxAmount != "" && bounds[0] > bounds[1] {
+	if sized[0] && sized[1] && bounds[0] > bounds[1] {
 		return q, "", "", contract.Errorf(contract.CodeBadRequest, "min_amount %s is above max_amount %s", r.MinAmount, r.MaxAmount)
 	}
 	f.MinAmount, f.MaxAmount = r.MinAmount, r.MaxAmount
