@@ -44,3 +44,26 @@ func TestBalanceWithAnOverdraftShowsWhatCanBeSpent(t *testing.T) {
 		t.Fatalf("lowered limit: %+v, %v", acc, err)
 	}
 }
+
+// TestOpeningOnANodeThatNeverRanIsNotFoundNotUnavailable pins a bug: an open naming a node that does
+// not exist said "is not running: retry later", as for a node that is down, so a typo in "node"
+// read as an outage to wait out. A name no node has ever run under is node_not_found, naming the
+// live nodes, and registers nothing; a node that ran and is down is still node_unavailable.
+func TestOpeningOnANodeThatNeverRanIsNotFoundNotUnavailable(t *testing.T) {
+	t.Parallel()
+	b := startBank(t)
+	_, err := b.c.Open(ctx(t), "zed", contract.OpenRequest{ID: "o-1", Currency: "EUR", Node: "account-9"})
+	wantCode(t, err, contract.CodeNodeNotFound)
+	if want := "the live ones are account-1, account-2"; !strings.Contains(err.Error(), want) {
+		t.Fatalf("error %q, want it to say %q", err, want)
+	}
+	_, err = b.c.Whereis(ctx(t), "zed")
+	wantCode(t, err, contract.CodeAccountNotFound)
+	b.stopNode("account-2")
+	_, err = b.c.Open(ctx(t), "zed", contract.OpenRequest{ID: "o-1", Currency: "EUR", Node: "account-2"})
+	wantCode(t, err, contract.CodeNodeUnavailable)
+	// Nothing was taken by the refusals: the same request on a live node opens the account.
+	if acc, err := b.c.Open(ctx(t), "zed", contract.OpenRequest{ID: "o-1", Currency: "EUR", Node: "account-1"}); err != nil || acc.Node != "account-1" {
+		t.Fatalf("open on account-1: %+v, %v", acc, err)
+	}
+}
