@@ -48,7 +48,7 @@ type Account struct {
 	Status         string     `json:"status"` // open or closed
 	Balance        string     `json:"balance"`
 	OnHold         string     `json:"on_hold"`
-	Available      string     `json:"available"` // balance - on_hold
+	Available      string     `json:"available"` // what can be spent: balance - on_hold + overdraft_limit, never below 0
 	OverdraftLimit string     `json:"overdraft_limit"`
 	OpenedAt       time.Time  `json:"opened_at"`
 	ClosedAt       *time.Time `json:"closed_at,omitempty"`
@@ -56,10 +56,11 @@ type Account struct {
 
 // Balance is the reply to a balance request.
 type Balance struct {
-	Account   string `json:"account"`
-	Currency  string `json:"currency"`
-	Balance   string `json:"balance"`
-	OnHold    string `json:"on_hold"`
+	Account  string `json:"account"`
+	Currency string `json:"currency"`
+	Balance  string `json:"balance"` // the ledger balance; negative when the account is overdrawn
+	OnHold   string `json:"on_hold"`
+	// Available is what can be spent now: balance - on_hold + the overdraft limit, never below 0.
 	Available string `json:"available"`
 	// EventSeq is the number of the newest event that changed the balance (0: none yet), read with
 	// it: the history's rows of the account up to that number add up to Balance.
@@ -76,7 +77,7 @@ type Receipt struct {
 	Amount       string    `json:"amount"` // signed: negative for money leaving the account
 	Currency     string    `json:"currency"`
 	BalanceAfter string    `json:"balance_after"`
-	Available    string    `json:"available"`
+	Available    string    `json:"available"` // what can be spent after it, as in Balance
 	At           time.Time `json:"at"`
 }
 

@@ -60,6 +60,9 @@ func DecodeLimit(data []byte, v any, limit int) *Error {
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return Errorf(CodeBadRequest, "body has data after the JSON object: send one object")
 	}
+	if key, ok := duplicateKey(data); ok {
+		return Errorf(CodeBadRequest, "body has the field %q more than once (field names are matched regardless of case): send each field once", key)
+	}
 	return nil
 }
 
@@ -72,6 +75,84 @@ func describeJSONError(err error) string {
 		return fmt.Sprintf("expected a JSON object, got %s", typeErr.Value)
 	}
 	return err.Error()
+}
+
+// duplicateKey finds a key that appears twice in one object of data, which must be valid JSON.
+// encoding/json keeps the last of two such keys without a word, so {"amount":"1.00","amount":"900.00"}
+// would be read as 900.00 by us and perhaps as 1.00 by a proxy or a log reader that keeps the
+// first: a request must mean one thing. Keys are compared as encoding/json matches them to fields,
+// without regard to case ("id" and "ID" are one field). Every request is decoded here, so every
+// endpoint refuses them. It allocates nothing for keys without escapes: a batch of legs is
+// checked at a fraction of what decoding it costs.
+func duplicateKey(data []byte) (string, bool) {
+	type level struct {
+		object  bool
+		wantKey bool // the next string is a key
+		from    int  // this object's keys are keys[from:]
+	}
+	var stack []level
+	var keys [][]byte
+	for i := 0; i < len(data); i++ {
+		switch data[i] {
+		case '{':
+			stack = append(stack, level{object: true, wantKey: true, from: len(keys)})
+		case '[':
+			stack = append(stack, level{from: len(keys)})
+		case '}', ']':
+			keys = keys[:stack[len(stack)-1].from]
+			stack = stack[:len(stack)-1]
+		case ',':
+			if top := &stack[len(stack)-1]; top.object {
+				top.wantKey = true
+			}
+		case '"':
+			start, escaped := i, false
+			for i++; data[i] != '"'; i++ {
+				if data[i] == '\\' {
+					i++
+					escaped = true
+				}
+			}
+			if len(stack) == 0 || !stack[len(stack)-1].wantKey {
+				continue
+			}
+			top := &stack[len(stack)-1]
+			top.wantKey = false
+			key := data[start+1 : i]
+			if escaped {
+				var k string
+				_ = json.Unmarshal(data[start:i+1], &k)
+				key = []byte(k)
+			}
+			for _, earlier := range keys[top.from:] {
+				if sameField(earlier, key) {
+					return string(key), true
+				}
+			}
+			keys = append(keys, key)
+		}
+	}
+	return "", false
+}
+
+// sameField tells whether encoding/json would match keys a and b to the same field: equal once
+// ASCII letters are upper-cased and other letters mapped through unicode.ToUpper(unicode.ToLower(r)).
+func sameField(a, b []byte) bool {
+	fold := func(r rune) rune {
+		if r < utf8.RuneSelf {
+			return unicode.ToUpper(r)
+		}
+		return unicode.ToUpper(unicode.ToLower(r))
+	}
+	for len(a) > 0 && len(b) > 0 {
+		ra, na := utf8.DecodeRune(a)
+		rb, nb := utf8.DecodeRune(b)
+		if ra != rb && fold(ra) != fold(rb) {
+			return false
+		}
+		a, b = a[na:], b[nb:]
+	}
+	return len(a) == 0 && len(b) == 0
 }
 
 // MaxDescription bounds a transaction description, in characters.

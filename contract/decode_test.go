@@ -17,12 +17,41 @@ func TestDecode(t *testing.T) {
 		{"refuses a number amount", `{"amount":12.5}`, CodeBadRequest},
 		{"refuses an array", `[]`, CodeBadRequest},
 		{"refuses large bodies", `{"description":"` + strings.Repeat("x", MaxPayload) + `"}`, CodePayloadTooLarge},
+		{"refuses a duplicate key", `{"id":"d-1","amount":"1.00","amount":"900.00"}`, CodeBadRequest},
+		{"refuses a duplicate key in another case", `{"id":"d-1","amount":"1.00","Amount":"900.00"}`, CodeBadRequest},
+		{"refuses a duplicate key written with an escape", `{"id":"d-1","\u0069d":"d-2"}`, CodeBadRequest},
+		{"accepts a value equal to a key", `{"id":"amount","amount":"1.00","description":"id"}`, ""},
+		{"accepts escapes in values", `{"id":"d-1","description":"say \"id\", then \\"}`, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var r MoneyRequest
 			e := Decode([]byte(tc.body), &r)
 			if (e == nil && tc.code != "") || (e != nil && e.Code != tc.code) {
 				t.Fatalf("Decode(%q) = %v, want code %q", tc.body, e, tc.code)
+			}
+		})
+	}
+}
+
+// TestDecodeRefusesDuplicateKeys pins that a key twice in one object is refused at every depth,
+// where encoding/json alone kept the last one silently, and that the same key in two objects is not
+// a duplicate.
+func TestDecodeRefusesDuplicateKeys(t *testing.T) {
+	for _, tc := range []struct {
+		name, body string
+		ok         bool
+	}{
+		{"the same key in sibling objects", `{"steps":[{"op":"prepare","leg":"debit"},{"op":"commit","leg":"credit"}]}`, true},
+		{"the same key in an object and its parent", `{"op":"x","steps":[{"op":"prepare"}]}`, true},
+		{"a key twice in a nested object", `{"steps":[{"op":"prepare"},{"op":"commit","op":"abort"}]}`, false},
+		{"a key twice after a nested array", `{"steps":[{"op":"prepare"}],"sig":"a","steps":[]}`, false},
+		{"a key twice, spaced", "{ \"sig\" : \"a\" ,\n\t\"SIG\" : \"b\" }", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var v any
+			e := Decode([]byte(tc.body), &v)
+			if (e == nil) != tc.ok || (e != nil && (e.Code != CodeBadRequest || !strings.Contains(e.Message, "more than once"))) {
+				t.Fatalf("Decode(%s) = %v, want ok=%v", tc.body, e, tc.ok)
 			}
 		})
 	}

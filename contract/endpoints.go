@@ -43,7 +43,9 @@ var (
 // reachable by no one, and a service cannot serve one that is not here.
 var Endpoints = []Endpoint{
 	{"open", AccountSubject("{account}", OpOpen), RoleNode, customerOperator, false},
-	{"get", AccountSubject("{account}", OpGet), RoleNode, []Role{RoleCustomer, RoleOperator, RoleHistory}, false},
+	// The coordinator reads an account's currency with get, once per account, to refuse a transfer
+	// that cannot fit it before logging it.
+	{"get", AccountSubject("{account}", OpGet), RoleNode, []Role{RoleCustomer, RoleOperator, RoleHistory, RoleCoordinator}, false},
 	{"balance", AccountSubject("{account}", OpBalance), RoleNode, []Role{RoleCustomer, RoleOperator, RoleHistory}, false},
 	// Money requests are answered by the owner alone, never forwarded (docs/adr/0021). Money
 	// comes in through a teller (the operator), never by a customer's own word.

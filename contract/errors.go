@@ -23,6 +23,7 @@ const (
 	CodeUnknownTransfer  = "unknown_transfer"   // no transfer with that id
 	CodeInvalidCursor    = "invalid_cursor"     // a forged cursor, or one from another query
 	CodeNodeUnavailable  = "node_unavailable"   // the owning node does not answer
+	CodeNodeNotFound     = "node_not_found"     // no account node of that name has ever run
 	CodeForbidden        = "forbidden"          // not allowed: e.g. a two-phase-commit message without the coordinator's signature
 	CodeTimeout          = "timeout"            // no answer in time; retry with the same id to learn the outcome
 	CodeInternal         = "internal"           // a fault on our side; safe to retry with the same id

@@ -21,14 +21,14 @@ type HistoryQuery struct {
 	Types        []string `json:"type,omitempty"`         // deposit, withdrawal, transfer_out, transfer_in
 	From         string   `json:"from,omitempty"`         // inclusive: "2026-01-01" or RFC 3339
 	To           string   `json:"to,omitempty"`           // exclusive: "2026-02-01" or RFC 3339
-	MinAmount    string   `json:"min_amount,omitempty"`   // on the absolute amount, a decimal string
+	MinAmount    string   `json:"min_amount,omitempty"`   // on the absolute amount, a decimal string in the account's currency
 	MaxAmount    string   `json:"max_amount,omitempty"`   // on the absolute amount, a decimal string
 	Counterparty string   `json:"counterparty,omitempty"` // the other account of a transfer
 	TransferID   string   `json:"transfer_id,omitempty"`
 	Text         string   `json:"text,omitempty"`   // case-insensitive, in the description
 	Sort         string   `json:"sort,omitempty"`   // time (default) or amount
 	Order        string   `json:"order,omitempty"`  // desc (default) or asc
-	Limit        int      `json:"limit,omitempty"`  // default 50, at most 1000
+	Limit        int      `json:"limit,omitempty"`  // 1 to 1000; 0 here leaves it out (50), a JSON "limit":0 is refused
 	Cursor       string   `json:"cursor,omitempty"` // "next" of the previous page, with the same filters
 	Format       string   `json:"format,omitempty"` // json (default), table or csv
 }

@@ -146,3 +146,41 @@ func TestReconciliationAcceptsEmptyAndOverdrawnAccounts(t *testing.T) {
 	b.historyMatchesOutboxes()
 	b.reconciled()
 }
+
+// TestReconciliationAcceptsClosedAccounts pins what the README's own Try block showed: carol,
+// opened, given a limit and closed without a single event, was reported as a difference ("amount
+// \"0.00\": must be greater than zero"); so is checked an account used, emptied and closed. Both are
+// checked in the whole-bank reconciliation and alone.
+func TestReconciliationAcceptsClosedAccounts(t *testing.T) {
+	t.Parallel()
+	b := startBank(t)
+	b.startHistory()
+	b.open("carol", "account-1", "EUR")
+	if _, err := b.c.SetLimit(ctx(t), "carol", contract.LimitRequest{ID: "l-1", OverdraftLimit: "50.00"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.c.Close(ctx(t), "carol", contract.CloseRequest{ID: "c-1"}); err != nil {
+		t.Fatal(err)
+	}
+	b.open("used", "account-2", "JPY")
+	b.deposit("used", "300")
+	if _, err := b.c.Withdraw(ctx(t), "used", contract.MoneyRequest{ID: "w-1", Amount: "300"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.c.Close(ctx(t), "used", contract.CloseRequest{ID: "c-1"}); err != nil {
+		t.Fatal(err)
+	}
+	b.historyMatchesOutboxes()
+	if r := b.reconcile(); len(r.Differences) != 0 || r.Accounts != 2 {
+		t.Fatalf("reconciliation over %d accounts (want 2): %+v", r.Accounts, r.Differences)
+	}
+	for _, id := range []string{"carol", "used"} {
+		var one contract.Reconciliation
+		if err := b.c.Call(ctx(t), contract.SubjectReconcile, contract.ReconcileRequest{Account: id}, &one); err != nil {
+			t.Fatal(err)
+		}
+		if len(one.Differences) != 0 || one.Accounts != 1 {
+			t.Errorf("reconciliation of %s alone: %d accounts, %+v", id, one.Accounts, one.Differences)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -70,14 +71,16 @@ func TestTransferWithinOneNodeIsAtomicToo(t *testing.T) {
 	b.settled()
 }
 
-// TestRefusedTransfersAbortAndLeaveNothing covers what only a participant can see: each transfer
-// aborts with its reason, no money moves, no hold remains, and its log row is final.
+// TestRefusedTransfersAbortAndLeaveNothing covers what only a participant can see, the state of
+// its account: each transfer aborts with its reason, no money moves, no hold remains, and its log
+// row is final. (What is wrong whatever the accounts' state, such as an unknown account or an
+// amount the currency cannot hold, is refused before logging: see
+// TestTransfersThatCannotFitTheirAccountsAreRefusedBeforeAnythingIsLogged.)
 func TestRefusedTransfersAbortAndLeaveNothing(t *testing.T) {
 	t.Parallel()
 	b := startBank(t)
 	b.open("alice", "account-1", "EUR")
 	b.open("bob", "account-2", "EUR")
-	b.open("yen", "account-2", "JPY")
 	b.open("shut", "account-2", "EUR")
 	if _, err := b.c.Close(ctx(t), "shut", contract.CloseRequest{ID: "c-1"}); err != nil {
 		t.Fatal(err)
@@ -85,11 +88,7 @@ func TestRefusedTransfersAbortAndLeaveNothing(t *testing.T) {
 	b.deposit("alice", "50.00")
 	cases := []struct{ name, from, to, amount, reason string }{
 		{"insufficient funds", "alice", "bob", "50.01", contract.CodeInsufficient},
-		{"unknown receiver", "alice", "nobody", "1.00", contract.CodeAccountNotFound},
-		{"unknown payer", "nobody", "bob", "1.00", contract.CodeAccountNotFound},
 		{"closed receiver", "alice", "shut", "1.00", contract.CodeAccountClosed},
-		{"currency mismatch", "alice", "yen", "1", contract.CodeCurrencyMismatch},
-		{"more decimals than the currency has", "alice", "bob", "1.005", contract.CodeInvalidAmount},
 	}
 	for i, tc := range cases {
 		t.Run(tc.name+" aborts with "+tc.reason, func(t *testing.T) {
@@ -122,6 +121,7 @@ func TestBadTransferRequestsAreRefusedBeforeAnythingIsLogged(t *testing.T) {
 		{"zero amount", "alice", `{"id":"t","to":"bob","amount":"0"}`, contract.CodeInvalidAmount},
 		{"float amount", "alice", `{"id":"t","to":"bob","amount":1.5}`, contract.CodeBadRequest},
 		{"payer id with bad characters", "al!ce", `{"id":"t","to":"bob","amount":"1"}`, contract.CodeInvalidID},
+		{"a field twice", "alice", `{"id":"t","to":"bob","amount":"1.00","amount":"5.00"}`, contract.CodeBadRequest},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name+" is "+tc.code, func(t *testing.T) {
@@ -140,6 +140,55 @@ func TestBadTransferRequestsAreRefusedBeforeAnythingIsLogged(t *testing.T) {
 	}
 	if _, hold, pend, prep := b.ledger(); hold+pend+prep != 0 {
 		t.Fatalf("holds left: %d %d %d", hold, pend, prep)
+	}
+}
+
+// TestTransfersThatCannotFitTheirAccountsAreRefusedBeforeAnythingIsLogged pins a bug: an amount
+// with more decimals than the currency has, an unknown payee or payer, and two currencies were
+// logged as aborted transfers, using up the request id, while "-1.00" and "0" got an error reply.
+// Now they get an error reply too, with nothing logged or held, and the same id then goes through
+// with a good request; "too large" names the currency's maximum.
+func TestTransfersThatCannotFitTheirAccountsAreRefusedBeforeAnythingIsLogged(t *testing.T) {
+	t.Parallel()
+	b := startBank(t)
+	b.open("alice", "account-1", "EUR")
+	b.open("bob", "account-2", "EUR")
+	b.open("yen", "account-2", "JPY")
+	b.deposit("alice", "50.00")
+	cases := []struct{ name, from, to, amount, code, message string }{
+		{"more decimals than the currency has", "alice", "bob", "1.005", contract.CodeInvalidAmount, "EUR allows at most 2 decimals"},
+		{"currency mismatch, and an amount the payee's currency cannot hold", "alice", "yen", "1.5", contract.CodeCurrencyMismatch, "alice is in EUR and yen in JPY"},
+		{"currency mismatch", "alice", "yen", "1", contract.CodeCurrencyMismatch, "alice is in EUR and yen in JPY"},
+		{"unknown payee", "alice", "nobody", "1.00", contract.CodeAccountNotFound, "nobody, the receiving account"},
+		{"unknown payer", "nobody", "bob", "1.00", contract.CodeAccountNotFound, "nobody, the paying account"},
+		{"too large by its digits", "alice", "bob", "99999999999999999999", contract.CodeInvalidAmount, "the maximum is 10000000000000.00 EUR"},
+		{"too large by a cent", "alice", "bob", "10000000000000.01", contract.CodeInvalidAmount, "the maximum is 10000000000000.00 EUR"},
+	}
+	for i, tc := range cases {
+		t.Run(tc.name+" is "+tc.code, func(t *testing.T) {
+			id := fmt.Sprintf("t-%d", i)
+			_, err := b.c.Transfer(ctx(t), tc.from, contract.TransferRequest{ID: id, To: tc.to, Amount: tc.amount})
+			wantCode(t, err, tc.code)
+			if !strings.Contains(err.Error(), tc.message) {
+				t.Fatalf("error %q, want it to say %q", err, tc.message)
+			}
+			if tc.from != "alice" {
+				return
+			}
+			// The id was not used up: the same id with a good request commits.
+			if tr := b.transfer("alice", id, "bob", "1.00"); tr.Status != contract.TransferCommitted {
+				t.Fatalf("the same id with a good request: %+v", tr)
+			}
+		})
+	}
+	var rows, aborted int
+	err := b.pool("coordinator").QueryRow(ctx(t), `SELECT count(*), count(*) FILTER (WHERE outcome = 'aborted') FROM transfers`).Scan(&rows, &aborted)
+	if err != nil || rows != 6 || aborted != 0 {
+		t.Fatalf("log rows %d, aborted %d, %v; want the 6 good retries only", rows, aborted, err)
+	}
+	b.settled()
+	if a, c := b.balance("alice"), b.balance("bob"); a != "44.00" || c != "6.00" {
+		t.Fatalf("balances %s, %s", a, c)
 	}
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"os"
@@ -22,7 +23,8 @@ import (
 
 // TestREADMEExamplesWorkOnTheDevstack starts the local stack on free ports and sends every
 // `nats req` line of the README's tested block, as `nats req` would send it; each must get a
-// reply that is not an error. `nats kv get` lines are checked through JetStream.
+// reply that is not an error, and the block's reconciliation must find no difference (it once
+// reported carol, closed at 0.00, as one). `nats kv get` lines are checked through JetStream.
 func TestREADMEExamplesWorkOnTheDevstack(t *testing.T) {
 	lines := readmeExamples(t)
 	if len(lines) < 5 {
@@ -50,6 +52,12 @@ func TestREADMEExamplesWorkOnTheDevstack(t *testing.T) {
 			}
 			if e := client.ReplyError(msg); e != nil {
 				t.Fatalf("%s: %v", line, e)
+			}
+			if subject == contract.SubjectReconcile {
+				var r contract.Reconciliation
+				if err := json.Unmarshal(msg.Data, &r); err != nil || len(r.Differences) != 0 {
+					t.Fatalf("%s: %s, %v; want no difference", line, msg.Data, err)
+				}
 			}
 		case strings.HasPrefix(line, "nats kv get "):
 			kv, err := js.KeyValue(context.Background(), fields[3])

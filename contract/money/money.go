@@ -45,6 +45,8 @@ func LookupCurrency(code string) (Currency, error) {
 type ParseError struct {
 	Input  string
 	Reason string
+	// tooLarge: the form is right and only the size is not, which CheckSyntax cannot judge.
+	tooLarge bool
 }
 
 func (e *ParseError) Error() string { return fmt.Sprintf("amount %q: %s", e.Input, e.Reason) }
@@ -89,9 +91,12 @@ func parse(s string, c Currency, zeroAllowed bool) (int64, error) {
 		}
 		return bad(fmt.Sprintf("%s allows at most %d decimals", c.Code, c.Exponent))
 	}
+	tooLarge := func() (int64, error) {
+		return 0, &ParseError{Input: s, Reason: fmt.Sprintf("too large: the maximum is %s %s", Format(MaxMinor, c), c.Code), tooLarge: true}
+	}
 	whole = strings.TrimLeft(whole, "0")
 	if len(whole) > 16 {
-		return bad("too large")
+		return tooLarge()
 	}
 	var n int64
 	for _, r := range whole + frac + strings.Repeat("0", c.Exponent-len(frac)) {
@@ -101,7 +106,7 @@ func parse(s string, c Currency, zeroAllowed bool) (int64, error) {
 		return bad("must be greater than zero")
 	}
 	if n > MaxMinor {
-		return bad(fmt.Sprintf("too large: the maximum is %s", Format(MaxMinor, c)))
+		return tooLarge()
 	}
 	return n, nil
 }
@@ -126,8 +131,14 @@ func Format(minor int64, c Currency) string {
 const maxExponent = 3
 
 // CheckSyntax checks that s is a positive decimal amount in some currency, before the currency
-// is known (a transfer's amount is parsed by each leg in its account's currency).
+// is known. It does not judge the size: the maximum depends on the currency's decimals, and a
+// "too large" that named another currency's maximum would mislead; Parse in the account's
+// currency says it, with that currency's maximum.
 func CheckSyntax(s string) error {
 	_, err := Parse(s, Currency{Code: "any currency", Exponent: maxExponent})
+	var pe *ParseError
+	if errors.As(err, &pe) && pe.tooLarge {
+		return nil
+	}
 	return err
 }

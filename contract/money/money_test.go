@@ -2,6 +2,7 @@ package money
 
 import (
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -105,8 +106,27 @@ func FuzzParse(f *testing.F) {
 	})
 }
 
+// TestTooLargeAlwaysSaysTheMaximum pins that both ways of being too large (more whole digits than
+// any amount has, or just over the bound) name the maximum in the currency, where the first said
+// only "too large".
+func TestTooLargeAlwaysSaysTheMaximum(t *testing.T) {
+	for _, tc := range []struct{ code, in, want string }{
+		{"EUR", "99999999999999999999", "too large: the maximum is 10000000000000.00 EUR"},
+		{"EUR", "10000000000000.01", "too large: the maximum is 10000000000000.00 EUR"},
+		{"JPY", "1000000000000001", "too large: the maximum is 1000000000000000 JPY"},
+		{"BHD", "1000000000000.001", "too large: the maximum is 1000000000000.000 BHD"},
+	} {
+		c, _ := LookupCurrency(tc.code)
+		if _, err := Parse(tc.in, c); err == nil || !strings.HasSuffix(err.Error(), tc.want) {
+			t.Errorf("Parse(%q, %s) = %v, want it to end %q", tc.in, tc.code, err, tc.want)
+		}
+	}
+}
+
 func TestCheckSyntax(t *testing.T) {
-	for s, ok := range map[string]bool{"1": true, "0.5": true, "1.234": true, "1.2345": false, "-1": false, "0": false, "x": false} {
+	// Size is left to Parse in the account's currency, whose maximum CheckSyntax does not know.
+	for s, ok := range map[string]bool{"1": true, "0.5": true, "1.234": true, "1.2345": false, "-1": false, "0": false, "x": false,
+		"99999999999999999999": true, "1.00000": false} {
 		if err := CheckSyntax(s); (err == nil) != ok {
 			t.Errorf("CheckSyntax(%q) = %v, want ok=%v", s, err, ok)
 		}

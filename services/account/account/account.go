@@ -48,8 +48,27 @@ type Account struct {
 	EventSeq int64
 }
 
-// Available is what the account could pay now: the ledger balance less the holds.
-func (a *Account) Available() int64 { return a.Balance - a.OnHold }
+// Available is what the account could pay now: the ledger balance less the holds, plus the
+// overdraft limit; never below zero, since nothing can be spent from an account drawn beyond a
+// lowered limit. It is the figure a withdrawal and a debit leg are checked against.
+func (a *Account) Available() int64 { return max(a.Balance-a.OnHold+a.OverdraftLimit, 0) }
+
+// tooLarge is the refusal of money that would take the balance past money.MaxMinor; it names the
+// maximum, as every "too large" does.
+func (a *Account) tooLarge() error {
+	return fmt.Errorf("%w of %s %s: %s", ErrTooLarge, money.Format(money.MaxMinor, a.Currency), a.Currency.Code, a.ID)
+}
+
+// insufficient is the refusal of amount: what is available, and, with an overdraft, what it is
+// made of, so that the figure is not read as the balance.
+func (a *Account) insufficient() error {
+	f := func(n int64) string { return money.Format(n, a.Currency) }
+	if a.OverdraftLimit == 0 {
+		return fmt.Errorf("%w: %s has %s available", ErrInsufficientFunds, a.ID, f(a.Available()))
+	}
+	return fmt.Errorf("%w: %s has %s available (balance %s, on hold %s, overdraft limit %s)",
+		ErrInsufficientFunds, a.ID, f(a.Available()), f(a.Balance), f(a.OnHold), f(a.OverdraftLimit))
+}
 
 func (a *Account) checkOpen() error {
 	if a.Status != StatusOpen {
@@ -64,20 +83,20 @@ func (a *Account) Deposit(amount int64) error {
 		return err
 	}
 	if a.Balance+a.PendingIn > money.MaxMinor-amount {
-		return fmt.Errorf("%w: %s", ErrTooLarge, a.ID)
+		return a.tooLarge()
 	}
 	a.Balance += amount
 	return nil
 }
 
-// Withdraw takes amount (> 0) from the balance if the available balance, plus any overdraft
-// limit, covers it.
+// Withdraw takes amount (> 0) from the balance if the available balance (the overdraft limit
+// included) covers it.
 func (a *Account) Withdraw(amount int64) error {
 	if err := a.checkOpen(); err != nil {
 		return err
 	}
-	if a.Available()+a.OverdraftLimit < amount {
-		return fmt.Errorf("%w: %s has %s available", ErrInsufficientFunds, a.ID, money.Format(a.Available(), a.Currency))
+	if a.Available() < amount {
+		return a.insufficient()
 	}
 	a.Balance -= amount
 	return nil

@@ -2,6 +2,7 @@ package account
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -32,6 +33,41 @@ func TestWithdraw(t *testing.T) {
 			}
 			if a.Balance != tc.wantBalance {
 				t.Fatalf("balance = %d, want %d", a.Balance, tc.wantBalance)
+			}
+		})
+	}
+}
+
+// TestAvailableIsWhatCanBeSpent pins a bug: with an overdraft, available showed the balance less
+// the holds, not what the account could pay; a withdrawal of exactly the available amount must
+// succeed, and one cent more must be refused with that same figure in the message.
+func TestAvailableIsWhatCanBeSpent(t *testing.T) {
+	cases := []struct {
+		name                   string
+		balance, onHold, limit int64
+		want                   int64
+	}{
+		{"without an overdraft is the balance less the holds", 1000, 300, 0, 700},
+		{"with an overdraft adds the limit", 1000, 300, 5000, 5700},
+		{"overdrawn is what is left of the limit", -2000, 0, 5000, 3000},
+		{"overdrawn with a hold", -2000, 1000, 5000, 2000},
+		{"drawn beyond a lowered limit is zero", -3000, 0, 1000, 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			a := Account{ID: "a", Currency: eur, Balance: tc.balance, OnHold: tc.onHold, OverdraftLimit: tc.limit, Status: StatusOpen}
+			if got := a.Available(); got != tc.want {
+				t.Fatalf("Available = %d, want %d", got, tc.want)
+			}
+			over := a
+			err := over.Withdraw(tc.want + 1)
+			if !errors.Is(err, ErrInsufficientFunds) || !strings.Contains(err.Error(), "has "+money.Format(tc.want, eur)+" available") {
+				t.Fatalf("Withdraw(available + 1) = %v, want insufficient funds naming %s available", err, money.Format(tc.want, eur))
+			}
+			if tc.want > 0 {
+				if err := a.Withdraw(tc.want); err != nil || a.Available() != 0 {
+					t.Fatalf("Withdraw(available) = %v, available after %d", err, a.Available())
+				}
 			}
 		})
 	}
@@ -95,6 +131,17 @@ func TestDepositRefusesOverflow(t *testing.T) {
 	a := Account{ID: "a", Currency: eur, Balance: money.MaxMinor, Status: StatusOpen}
 	if err := a.Deposit(1); !errors.Is(err, ErrTooLarge) {
 		t.Fatalf("Deposit = %v, want ErrTooLarge", err)
+	}
+}
+
+// TestTooLargeNamesTheMaximum pins that a deposit or a credit leg refused for the balance's bound
+// says what the bound is, where it said only "balance would exceed the maximum".
+func TestTooLargeNamesTheMaximum(t *testing.T) {
+	a := Account{ID: "a", Currency: eur, Balance: money.MaxMinor, Status: StatusOpen}
+	for name, err := range map[string]error{"deposit": a.Deposit(1), "credit leg": a.Prepare(LegCredit, 1)} {
+		if !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "the maximum of 10000000000000.00 EUR") {
+			t.Errorf("%s: %v, want ErrTooLarge naming the maximum", name, err)
+		}
 	}
 }
 

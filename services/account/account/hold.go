@@ -52,20 +52,20 @@ type Hold struct {
 }
 
 // Prepare reserves a leg of amount on the account: a debit must be covered by the available
-// balance plus any overdraft limit; a credit only needs an open account.
+// balance (the overdraft limit included); a credit only needs an open account.
 func (a *Account) Prepare(leg string, amount int64) error {
 	if err := a.checkOpen(); err != nil {
 		return err
 	}
 	switch leg {
 	case LegDebit:
-		if a.Available()+a.OverdraftLimit < amount {
-			return fmt.Errorf("%w: %s has %s available", ErrInsufficientFunds, a.ID, money.Format(a.Available(), a.Currency))
+		if a.Available() < amount {
+			return a.insufficient()
 		}
 		a.OnHold += amount
 	case LegCredit:
 		if a.Balance+a.PendingIn > money.MaxMinor-amount {
-			return fmt.Errorf("%w: %s", ErrTooLarge, a.ID)
+			return a.tooLarge()
 		}
 		a.PendingIn += amount
 	default:

@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -90,6 +91,7 @@ func (a *API) routeTo(req micro.Request, id, op string) {
 	// Whoever owns the account answers, an open included: a retried open that lands on another
 	// node must reach the owner to get its first reply.
 	owner, err := a.Registry.Whereis(ctx, id)
+	placing := false // a new account, on the node the request names
 	switch {
 	case err == nil:
 	case !errors.Is(err, registry.ErrNotFound):
@@ -112,7 +114,7 @@ func (a *API) routeTo(req micro.Request, id, op string) {
 				contract.Respond(req, nil, e)
 				return
 			}
-			owner = r.Node
+			owner, placing = r.Node, r.Node != a.Node
 		}
 	}
 	target := owner
@@ -121,7 +123,7 @@ func (a *API) routeTo(req micro.Request, id, op string) {
 		contract.Respond(req, reply, e)
 		return
 	}
-	a.forward(ctx, req, target, id, op)
+	a.forward(ctx, req, target, id, op, placing)
 }
 
 // serveIfOwner serves op on the account in bank.account.<id>.<op> if this node owns it. Every
@@ -161,13 +163,16 @@ func (a *API) live(ctx context.Context, node string) bool {
 	return a.liveNodes[node]
 }
 
-// forward sends the request to the owning node and relays its reply, headers included, so the
-// client sees the owner's answer or a clear node_unavailable/timeout instead of silence.
-func (a *API) forward(ctx context.Context, req micro.Request, node, id, op string) {
+// forward sends the request to the owning node (or, placing, to the node an open names) and relays
+// its reply, headers included, so the client sees the owner's answer or a clear
+// node_unavailable/node_not_found/timeout instead of silence.
+func (a *API) forward(ctx context.Context, req micro.Request, node, id, op string, placing bool) {
 	msg := nats.NewMsg(contract.NodeAccountSubject(node, id, op))
 	msg.Data = req.Data()
 	resp, err := a.NC.RequestMsgWithContext(ctx, msg)
 	switch {
+	case errors.Is(err, nats.ErrNoResponders) && placing:
+		contract.Respond(req, nil, a.noSuchNode(ctx, node, id))
 	case errors.Is(err, nats.ErrNoResponders):
 		contract.Respond(req, nil, contract.Errorf(contract.CodeNodeUnavailable,
 			"node %s, which owns account %s, is not running: retry later with the same request id", node, id))
@@ -181,6 +186,26 @@ func (a *API) forward(ctx context.Context, req micro.Request, node, id, op strin
 			a.Log.Warn("relay reply", "subject", req.Subject(), "err", err)
 		}
 	}
+}
+
+// noSuchNode answers an open that names a node nobody answers for: a node that ran and is down
+// now is unavailable, to retry later; a name no node has ever run under is not found, since
+// retrying will not make it appear. When the registry cannot tell, the node is taken to be down.
+func (a *API) noSuchNode(ctx context.Context, node, id string) *contract.Error {
+	if known, err := a.Nodes.Known(ctx, node); err != nil || known {
+		return contract.Errorf(contract.CodeNodeUnavailable,
+			"node %s is not running: retry later with the same request id, or open account %s on another node", node, id)
+	}
+	live := "none is running now"
+	if nodes, err := a.Nodes.List(ctx); err == nil && len(nodes) > 0 {
+		names := make([]string, len(nodes))
+		for i, n := range nodes {
+			names[i] = n.Name
+		}
+		live = "the live ones are " + strings.Join(names, ", ")
+	}
+	return contract.Errorf(contract.CodeNodeNotFound,
+		"there is no account node %s: no node of that name has ever run (%s); name one of them in \"node\", or leave it out", node, live)
 }
 
 // serveOwn serves a request forwarded to bank.node.<self>.account.<id>.<op>.

@@ -72,12 +72,19 @@ func (r *Registry) Whereis(ctx context.Context, id string) (string, error) {
 	return node, nil
 }
 
-// Nodes is the bucket of live account nodes: each node puts its key every heartbeat, and the
-// bucket's TTL removes the key of a node that stopped.
+// Nodes are the account nodes: the live ones, in the bucket of heartbeats, where each node puts
+// its key every heartbeat and the bucket's TTL removes the key of a node that stopped; and every
+// node that ever ran, each with an entry node/<name> in the registry's bucket, written once at its
+// first heartbeat and never expired, so that a node that is down is told from a name no node has.
 type Nodes struct {
 	kv     jetstream.KeyValue
 	stream jetstream.Stream
+	known  jetstream.KeyValue // the registry's bucket, create-only
 }
+
+// knownKey is the registry key that records that node ran. An account id cannot contain '/', so
+// the key is no account's; and the bucket keeps it for ever, as it does account entries.
+func knownKey(node string) string { return "node/" + node }
 
 // OpenNodes binds the nodes bucket, which the provisioning step made.
 func OpenNodes(ctx context.Context, js jetstream.JetStream) (*Nodes, error) {
@@ -89,14 +96,47 @@ func OpenNodes(ctx context.Context, js jetstream.JetStream) (*Nodes, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bucket %s: %w", contract.NodesBucket, err)
 	}
-	return &Nodes{kv: kv, stream: stream}, nil
+	known, err := js.KeyValue(ctx, contract.AccountsBucket)
+	if err != nil {
+		return nil, fmt.Errorf("bucket %s: %w", contract.AccountsBucket, err)
+	}
+	return &Nodes{kv: kv, stream: stream, known: known}, nil
 }
 
-// Heartbeat puts n's entry now and every contract.NodeTTL/3 until ctx ends, then deletes it so that a
-// cleanly stopped node disappears at once.
+// Known tells whether a node named name has ever run (its first heartbeat recorded it).
+func (ns *Nodes) Known(ctx context.Context, name string) (bool, error) {
+	_, err := ns.known.Get(ctx, knownKey(name))
+	switch {
+	case errors.Is(err, jetstream.ErrKeyNotFound):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("known node %s: %w", name, err)
+	}
+	return true, nil
+}
+
+// remember records that n runs, once: the bucket refuses a second write to the key, which then
+// reads as there.
+func (ns *Nodes) remember(ctx context.Context, n contract.Node) error {
+	_, err := ns.known.Create(ctx, knownKey(n.Name), []byte(n.Name))
+	if err == nil {
+		return nil
+	}
+	if known, kerr := ns.Known(ctx, n.Name); kerr != nil || !known {
+		return fmt.Errorf("record node %s: %w", n.Name, err)
+	}
+	return nil
+}
+
+// Heartbeat records that n ran (once for ever, see Known), puts n's entry now and every
+// contract.NodeTTL/3 until ctx ends, then deletes it so that a cleanly stopped node disappears at
+// once.
 func (ns *Nodes) Heartbeat(ctx context.Context, n contract.Node) error {
 	value, err := json.Marshal(n)
 	if err != nil {
+		return err
+	}
+	if err := ns.remember(ctx, n); err != nil {
 		return err
 	}
 	if _, err := ns.kv.Put(ctx, n.Name, value); err != nil {

@@ -13,6 +13,7 @@ import (
 
 	"tsbank/contract"
 	"tsbank/contract/client"
+	"tsbank/contract/money"
 	"tsbank/services/coordinator/transfer"
 )
 
@@ -22,6 +23,9 @@ type Legs struct {
 	key nkeys.KeyPair // signs every message: a node acts only on what the coordinator signed
 	// owners caches account -> node. An account never changes owner, so a found owner is kept.
 	owners sync.Map
+	// currencies caches account -> money.Currency, learned from a yes vote or asked of the node
+	// once: an account's currency never changes either.
+	currencies sync.Map
 	// inFlight is how many batches each node may have unanswered (see nodeBatches).
 	inFlight int
 
@@ -76,7 +80,37 @@ func (l *Legs) Prepare(ctx context.Context, account string, t transfer.Transfer,
 	case !r.Vote.Yes:
 		return transfer.Vote{Reason: r.Vote.Reason, Message: r.Vote.Message}
 	}
+	if c, err := money.LookupCurrency(r.Vote.Currency); err == nil {
+		l.currencies.Store(account, c)
+	}
 	return transfer.Vote{Yes: true, Currency: r.Vote.Currency, AmountMinor: r.Vote.AmountMinor}
+}
+
+// Currency returns the currency of account: known from an earlier vote, or asked of its node (a
+// get, routed to the owner). An account the registry does not have, or its node does not know,
+// is transfer.ErrAccountNotFound.
+func (l *Legs) Currency(ctx context.Context, account string) (money.Currency, error) {
+	if c, ok := l.currencies.Load(account); ok {
+		return c.(money.Currency), nil
+	}
+	if _, err := l.owner(ctx, account); errors.Is(err, errNoAccount) {
+		return money.Currency{}, transfer.ErrAccountNotFound
+	} else if err != nil {
+		return money.Currency{}, err
+	}
+	acc, err := l.c.Get(ctx, account)
+	if contract.CodeOf(err) == contract.CodeAccountNotFound {
+		return money.Currency{}, transfer.ErrAccountNotFound
+	}
+	if err != nil {
+		return money.Currency{}, fmt.Errorf("currency of %s: %w", account, err)
+	}
+	c, err := money.LookupCurrency(acc.Currency)
+	if err != nil {
+		return money.Currency{}, fmt.Errorf("currency of %s: %w", account, err)
+	}
+	l.currencies.Store(account, c)
+	return c, nil
 }
 
 func noAnswer(account string, err error) transfer.Vote {

@@ -62,7 +62,9 @@ func (a *API) transfer(req micro.Request) {
 	contract.Respond(req, Wire(t), nil)
 }
 
-// checkTransfer refuses, before anything is logged or held, what no participant could accept.
+// checkTransfer refuses, before anything is logged or held, what is wrong with the request itself;
+// the coordinator then refuses, also before logging, what is wrong with it given its accounts
+// (transfer.Coordinator.check). Both answer an error and leave the id unused.
 func (a *API) checkTransfer(from string, data []byte, r *contract.TransferRequest) *contract.Error {
 	if e := contract.CheckID("paying account", from); e != nil {
 		return e
@@ -214,7 +216,14 @@ func Wire(t transfer.Transfer) contract.Transfer {
 }
 
 func (a *API) toWire(err error) *contract.Error {
+	var pe *money.ParseError
 	switch {
+	case errors.Is(err, transfer.ErrInvalidAmount) && errors.As(err, &pe):
+		return contract.Errorf(contract.CodeInvalidAmount, "%s: nothing was logged; send it again with a valid amount, the same id will do", pe)
+	case errors.Is(err, transfer.ErrAccountNotFound):
+		return contract.Errorf(contract.CodeAccountNotFound, "%s: nothing was logged; send it again with an existing account, the same id will do", err)
+	case errors.Is(err, transfer.ErrCurrencyMismatch):
+		return contract.Errorf(contract.CodeCurrencyMismatch, "%s: nothing was logged", err)
 	case errors.Is(err, transfer.ErrConflict):
 		return contract.Errorf(contract.CodeConflict, "%s: use a new id for a new transfer", err)
 	case errors.Is(err, transfer.ErrNotFound):

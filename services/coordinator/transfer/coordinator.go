@@ -3,9 +3,12 @@ package transfer
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
+
+	"tsbank/contract/money"
 )
 
 // Participants reaches the account nodes that own the legs.
@@ -15,6 +18,10 @@ type Participants interface {
 	Prepare(ctx context.Context, account string, t Transfer, leg string) Vote
 	// Send delivers the decision for leg; nil means the node acknowledged it.
 	Send(ctx context.Context, account string, t Transfer, leg string, commit bool) error
+	// Currency returns account's currency, ErrAccountNotFound if no node has such an account, or
+	// another error when it cannot be told now (its node does not answer). An account's currency
+	// never changes, so an implementation may keep what it learned.
+	Currency(ctx context.Context, account string) (money.Currency, error)
 }
 
 // Metrics receives what the coordinator measures; the server implements it with Prometheus
@@ -48,6 +55,9 @@ func (c *Coordinator) StuckAfter() time.Duration { return 2*c.PrepareTimeout + t
 // Transfer runs t (a new log record) through two-phase commit and returns it decided. A retry
 // of an earlier request waits for, and returns, that request's outcome.
 func (c *Coordinator) Transfer(ctx context.Context, t Transfer) (Transfer, error) {
+	if err := c.check(ctx, t); err != nil {
+		return t, err
+	}
 	t.ID, t.State = c.NewID(), Preparing
 	start := time.Now()
 	rec, created, err := c.Store.Begin(ctx, t)
@@ -85,6 +95,45 @@ func (c *Coordinator) Transfer(ctx context.Context, t Transfer) (Transfer, error
 	rec = c.deliver(context.WithoutCancel(ctx), rec)
 	c.Metrics.Phase("commit", time.Since(start))
 	return rec, nil
+}
+
+// check refuses, before anything is logged, a transfer that no participant could accept whatever
+// the state of its accounts: an account that does not exist, accounts in two currencies, an amount
+// that the currency cannot hold (more decimals than it has, above the maximum). Such a request
+// gets an error and leaves its id unused, to be sent again corrected; refused after logging, it
+// would have been an aborted transfer that used the id up. What depends on an account's state
+// (its funds, whether it is closed) is its leg's vote to say. An account whose node cannot be
+// asked now is left to its vote too: a transfer is not refused for want of an answer.
+func (c *Coordinator) check(ctx context.Context, t Transfer) error {
+	ctx, cancel := context.WithTimeout(ctx, c.PrepareTimeout)
+	defer cancel()
+	accounts := [2]string{t.From, t.To}
+	roles := [2]string{"the paying account", `the receiving account ("to")`}
+	var currencies [2]money.Currency
+	var errs [2]error
+	var wg sync.WaitGroup
+	for i, account := range accounts {
+		wg.Go(func() { currencies[i], errs[i] = c.Legs.Currency(ctx, account) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if errors.Is(err, ErrAccountNotFound) {
+			return fmt.Errorf("%w: %s, %s, does not exist", ErrAccountNotFound, accounts[i], roles[i])
+		}
+	}
+	if errs[0] == nil && errs[1] == nil && currencies[0].Code != currencies[1].Code {
+		return fmt.Errorf("%w: %s is in %s and %s in %s; a transfer moves one currency", ErrCurrencyMismatch,
+			t.From, currencies[0].Code, t.To, currencies[1].Code)
+	}
+	for i, err := range errs {
+		if err != nil {
+			continue
+		}
+		if _, err := money.Parse(t.Amount, currencies[i]); err != nil {
+			return fmt.Errorf("%w: %w", ErrInvalidAmount, err)
+		}
+	}
+	return nil
 }
 
 // deliver sends the decision to every leg that has not acknowledged it, in parallel, and records

@@ -1,6 +1,8 @@
 // Package transfer is the coordinator's two-phase commit: the log record of a transfer, the rule
 // that turns two votes into a decision, and the use cases that drive a transfer from request to
-// acknowledged decision, recover it after a crash, and answer participants that ask.
+// acknowledged decision, recover it after a crash, and answer participants that ask. It uses the
+// standard library and the bank's money type (contract/money) only: whether an amount fits a
+// currency is a rule it checks before logging a transfer.
 package transfer
 
 import (
@@ -34,6 +36,14 @@ const (
 var (
 	ErrConflict = errors.New("request id reused with a different transfer")
 	ErrNotFound = errors.New("no such transfer")
+)
+
+// Refusals of a transfer request that no participant could accept whatever its accounts' state.
+// The coordinator returns them before it logs anything, so the request id stays unused.
+var (
+	ErrAccountNotFound  = errors.New("no such account")
+	ErrCurrencyMismatch = errors.New("the accounts have different currencies")
+	ErrInvalidAmount    = errors.New("invalid amount") // wraps the *money.ParseError
 )
 
 // Transfer is one row of the coordinator's log.

@@ -45,7 +45,7 @@ func (a *API) query(req micro.Request) {
 	ctx, cancel := context.WithTimeout(context.Background(), a.Timeout)
 	defer cancel()
 	account := contract.Token(req.Subject(), "account")
-	var r contract.HistoryQuery
+	var r historyQuery
 	if e := a.decode(account, req.Data(), &r); e != nil {
 		contract.Respond(req, nil, e)
 		return
@@ -57,6 +57,10 @@ func (a *API) query(req micro.Request) {
 	}
 	currency, e := a.currency(ctx, account)
 	if e != nil {
+		contract.Respond(req, nil, e)
+		return
+	}
+	if e := checkAmounts(r.HistoryQuery, currency); e != nil {
 		contract.Respond(req, nil, e)
 		return
 	}

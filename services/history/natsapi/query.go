@@ -44,10 +44,19 @@ func parseRange(from, to string) (f, t time.Time, e *contract.Error) {
 	return
 }
 
-// parseQuery turns a wire query into a domain query, checking every field; it also returns the
+// historyQuery is a query as the wire sends it, with the limit as a pointer: contract.HistoryQuery's
+// int cannot tell a limit left out (the default) from "limit":0, which is out of range.
+type historyQuery struct {
+	contract.HistoryQuery
+	Limit *int `json:"limit"`
+}
+
+// parseQuery turns a wire query into a domain query, checking every field that needs no account
+// (the amounts' decimals are checked against its currency by checkAmounts); it also returns the
 // format and the hash that ties cursors to their filters.
-func (a *API) parseQuery(account string, r contract.HistoryQuery) (history.Query, string, string, *contract.Error) {
-	q := history.Query{Account: account, SortBy: history.SortTime, Desc: true, Limit: r.Limit}
+func (a *API) parseQuery(account string, w historyQuery) (history.Query, string, string, *contract.Error) {
+	r := w.HistoryQuery
+	q := history.Query{Account: account, SortBy: history.SortTime, Desc: true, Limit: contract.DefaultPageSize}
 	f := &q.Filter
 	for _, t := range r.Types {
 		if !slices.Contains(eventTypes, t) {
@@ -62,6 +71,7 @@ func (a *API) parseQuery(account string, r contract.HistoryQuery) (history.Query
 		return q, "", "", e
 	}
 	var bounds [2]int64
+	var sized [2]bool // parsed: one too large for any currency is refused by checkAmounts
 	for i, s := range []string{r.MinAmount, r.MaxAmount} {
 		if s == "" {
 			continue
@@ -69,9 +79,11 @@ func (a *API) parseQuery(account string, r contract.HistoryQuery) (history.Query
 		if err := money.CheckSyntax(s); err != nil {
 			return q, "", "", contract.Errorf(contract.CodeInvalidAmount, "%s", err)
 		}
-		bounds[i], _ = money.Parse(s, money.Currency{Exponent: 3})
+		var err error
+		bounds[i], err = money.Parse(s, money.Currency{Exponent: 3})
+		sized[i] = err == nil
 	}
-	if r.MinAmount != "" && r.MaxAmount != "" && bounds[0] > bounds[1] {
+	if sized[0] && sized[1] && bounds[0] > bounds[1] {
 		return q, "", "", contract.Errorf(contract.CodeBadRequest, "min_amount %s is above max_amount %s", r.MinAmount, r.MaxAmount)
 	}
 	f.MinAmount, f.MaxAmount = r.MinAmount, r.MaxAmount
@@ -103,11 +115,11 @@ func (a *API) parseQuery(account string, r contract.HistoryQuery) (history.Query
 	default:
 		return q, "", "", contract.Errorf(contract.CodeBadRequest, "order %q: send \"desc\" or \"asc\"", r.Order)
 	}
-	switch {
-	case r.Limit == 0:
-		q.Limit = contract.DefaultPageSize
-	case r.Limit < 0 || r.Limit > contract.MaxPageSize:
-		return q, "", "", contract.Errorf(contract.CodeBadRequest, "limit %d: send 1 to %d (default %d)", r.Limit, contract.MaxPageSize, contract.DefaultPageSize)
+	if w.Limit != nil {
+		if *w.Limit < 1 || *w.Limit > contract.MaxPageSize {
+			return q, "", "", contract.Errorf(contract.CodeBadRequest, "limit %d: send 1 to %d, or leave it out for %d", *w.Limit, contract.MaxPageSize, contract.DefaultPageSize)
+		}
+		q.Limit = *w.Limit
 	}
 	format, e := checkFormat(r.Format)
 	if e != nil {
@@ -122,6 +134,20 @@ func (a *API) parseQuery(account string, r contract.HistoryQuery) (history.Query
 		q.After = &p
 	}
 	return q, format, hash, nil
+}
+
+// checkAmounts refuses a min_amount or max_amount with more decimals than the account's currency
+// has, or too large for it: "1.001" on a EUR account can match no row, and reads as a mistake.
+func checkAmounts(r contract.HistoryQuery, c money.Currency) *contract.Error {
+	for _, f := range []struct{ name, value string }{{"min_amount", r.MinAmount}, {"max_amount", r.MaxAmount}} {
+		if f.value == "" {
+			continue
+		}
+		if _, err := money.Parse(f.value, c); err != nil {
+			return contract.Errorf(contract.CodeInvalidAmount, "%s: %s", f.name, err)
+		}
+	}
+	return nil
 }
 
 func checkFormat(f string) (string, *contract.Error) {

@@ -236,6 +236,13 @@ func TestQueryRefusesBadInput(t *testing.T) {
 		{"cursor of another query", `{"limit":2,"type":["deposit"],"cursor":"` + first.Next + `"}`, contract.CodeInvalidCursor},
 		{"cursor of another sort", `{"limit":2,"sort":"amount","cursor":"` + first.Next + `"}`, contract.CodeInvalidCursor},
 		{"unknown field", `{"typ":["deposit"]}`, contract.CodeBadRequest},
+		// These were accepted silently (issue 12): a zero limit read as the default, an amount
+		// finer than the account's currency, and the last of two equal keys.
+		{"zero page", `{"limit":0}`, contract.CodeBadRequest},
+		{"min_amount with more decimals than EUR has", `{"min_amount":"1.001"}`, contract.CodeInvalidAmount},
+		{"max_amount with more decimals than EUR has", `{"max_amount":"1.001"}`, contract.CodeInvalidAmount},
+		{"a key twice", `{"limit":2,"limit":3}`, contract.CodeBadRequest},
+		{"a key twice in another case", `{"format":"csv","Format":"table"}`, contract.CodeBadRequest},
 	} {
 		t.Run(tc.name+" is "+tc.code, func(t *testing.T) {
 			msg, err := f.nc.Request(contract.HistorySubject("alice", "query"), []byte(tc.body), 5*time.Second)
