@@ -73,6 +73,7 @@ func (a *API) query(req micro.Request) {
 		page.Next = a.Cursors.Make(q.PositionOf(rows[len(rows)-1]), hash)
 	}
 	page.Rows, page.Totals = wireRows(rows, currency)
+	page.Totals.Of = contract.TotalsOfPage
 	switch format {
 	case contract.FormatTable:
 		_ = req.Respond(render.PageTable(page))
@@ -125,6 +126,7 @@ func (a *API) statement(req micro.Request) {
 		OpeningBalance: money.Format(opening, currency), ClosingBalance: money.Format(closing, currency),
 	}
 	st.Rows, st.Totals = wireRows(rows, currency)
+	st.Totals.Of = contract.TotalsOfPeriod
 	switch format {
 	case contract.FormatTable:
 		_ = req.Respond(render.StatementTable(st))

@@ -278,7 +278,7 @@ func TestPageTableNextLine(t *testing.T) {
 		wantLast string
 	}{
 		{name: "page with a next cursor ends with it", page: withNext, wantLast: "next: " + withNext.Next},
-		{name: "last page ends with the totals", page: lastPage, wantLast: "totals: count 5, in 340.00, out -125.50, net 214.50"},
+		{name: "last page ends with the totals", page: lastPage, wantLast: "totals of these 5 rows only (this page, not the account's or the whole filter's): in 340.00, out -125.50, net 214.50"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
