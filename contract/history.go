@@ -9,6 +9,12 @@ const (
 	FormatCSV   = "csv"
 )
 
+// NextCursorHeader is the reply header that carries a history page's next cursor, on every
+// page that is not the last and in every format. It is the only place of the cursor in a CSV
+// page, whose every record after the header row is a transaction: a client exporting a whole
+// history sends it back as "cursor" until a reply comes without it.
+const NextCursorHeader = "Tsbank-Next-Cursor"
+
 // History page sizes.
 const (
 	DefaultPageSize = 50

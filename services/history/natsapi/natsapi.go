@@ -74,13 +74,19 @@ func (a *API) query(req micro.Request) {
 	}
 	page.Rows, page.Totals = wireRows(rows, currency)
 	page.Totals.Of = contract.TotalsOfPage
+	// The cursor travels in a header too, for the CSV format above all: its body holds
+	// transactions only, so that a spreadsheet or a script reads it without special cases.
+	var opts []micro.RespondOpt
+	if page.Next != "" {
+		opts = append(opts, micro.WithHeaders(micro.Headers{contract.NextCursorHeader: {page.Next}}))
+	}
 	switch format {
 	case contract.FormatTable:
-		_ = req.Respond(render.PageTable(page))
+		_ = req.Respond(render.PageTable(page), opts...)
 	case contract.FormatCSV:
-		_ = req.Respond(render.PageCSV(page))
+		_ = req.Respond(render.PageCSV(page), opts...)
 	default:
-		contract.Respond(req, page, nil)
+		_ = req.RespondJSON(page, opts...)
 	}
 }
 

@@ -33,7 +33,8 @@ var csvHeader = []string{
 //
 // There is deliberately no totals row and no next-page cursor: every record after the header is
 // a transaction, so a spreadsheet can sum the amount column and a script can read the file
-// without special cases. The totals and the cursor are in the JSON and table formats.
+// without special cases. The totals are in the JSON and table formats; the cursor of the next
+// page is in the reply's contract.NextCursorHeader, whatever the format.
 //
 // RFC 4180 ends lines with CRLF, and encoding/csv writes a newline inside a field as CRLF too;
 // reading turns that back into a newline. A carriage return inside a description therefore
