@@ -9,6 +9,12 @@ const (
 	FormatCSV   = "csv"
 )
 
+// NextCursorHeader is the reply header that carries a history page's next cursor, on every
+// page that is not the last and in every format. It is the only place of the cursor in a CSV
+// page, whose every record after the header row is a transaction: a client exporting a whole
+// history sends it back as "cursor" until a reply comes without it.
+const NextCursorHeader = "Tsbank-Next-Cursor"
+
 // History page sizes.
 const (
 	DefaultPageSize = 50
@@ -48,8 +54,19 @@ type HistoryRow struct {
 	Node         string    `json:"node"`
 }
 
-// HistoryTotals sums a set of rows: money in, money out (negative), and the net.
+// What a HistoryTotals covers.
+const (
+	// TotalsOfPage: the rows of one page only. They are not the account's totals, nor those of
+	// every row the filters match, unless the page happens to hold all of them.
+	TotalsOfPage = "page"
+	// TotalsOfPeriod: every transaction of a statement's period.
+	TotalsOfPeriod = "period"
+)
+
+// HistoryTotals sums a set of rows: money in, money out (negative), and the net. Of says which
+// rows: TotalsOfPage or TotalsOfPeriod.
 type HistoryTotals struct {
+	Of    string `json:"of"`
 	Count int    `json:"count"`
 	In    string `json:"in"`
 	Out   string `json:"out"`
@@ -57,7 +74,7 @@ type HistoryTotals struct {
 }
 
 // HistoryPage is a page of transactions; Next is the cursor of the next page, empty on the last.
-// Totals cover the rows of this page.
+// Totals cover the rows of this page only (Of is TotalsOfPage).
 type HistoryPage struct {
 	Account  string        `json:"account"`
 	Currency string        `json:"currency"`
@@ -74,7 +91,7 @@ type StatementRequest struct {
 }
 
 // Statement is the opening balance, every transaction of the period in time order, the closing
-// balance and the totals in and out.
+// balance and the totals in and out of the whole period (Of is TotalsOfPeriod).
 type Statement struct {
 	Account        string        `json:"account"`
 	Currency       string        `json:"currency"`

@@ -11,11 +11,14 @@
 //	tsbankctl customer grant <customer> <account>    give a customer one more account
 //	tsbankctl keygen-account         print a fresh AUTH_ISSUER_SEED and AUTH_ISSUER_PUBLIC_KEY
 //	tsbankctl bench [flags]          load a running bank through its public subjects, report and check the money (bench -h)
+//	tsbankctl history-export <account> [QUERY]   the account's whole history (or QUERY's rows) as one CSV file
 //
 // Every command that speaks NATS connects to NATS_URL (default nats://127.0.0.1:4222) as
 // NATS_USER / NATS_PASSWORD; provisioning needs the operator, since no service may create a
-// stream, a bucket or a consumer. It reads JS_REPLICAS (default 1; 3 on a cluster) and LEASE_TTL
-// (default 3s: how long a dead node's lease outlives it). The demo uses fixed request ids, so
+// stream, a bucket or a consumer. It reads JS_REPLICAS (default 1; 3 on a cluster), LEASE_TTL
+// (default 3s: how long a dead node's lease outlives it) and EVENTS_RETENTION (default 720h: how
+// long the events stream keeps an event; at least 10m, or 0 for ever; the history database is the
+// long-term store). The demo uses fixed request ids, so
 // running it again changes nothing.
 package main
 
@@ -48,7 +51,7 @@ func main() {
 
 func run(args []string, out io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("usage: tsbankctl migrate KIND=URL ... | provision | nats-config [NODE...] | secrets | demo | customer add|grant ... | keygen | keygen-account | bench [flags]")
+		return errors.New("usage: tsbankctl migrate KIND=URL ... | provision | nats-config [NODE...] | secrets | demo | customer add|grant ... | keygen | keygen-account | bench [flags] | history-export <account> [QUERY]")
 	}
 	switch args[0] {
 	case "migrate":
@@ -86,8 +89,10 @@ func run(args []string, out io.Writer) error {
 		return keygenAccount(out)
 	case "bench":
 		return bench(args[1:], out, os.Stderr)
+	case "history-export":
+		return historyExport(args[1:], out)
 	}
-	return fmt.Errorf("unknown command %q: use migrate, provision, nats-config, secrets, demo, customer, keygen, keygen-account or bench", args[0])
+	return fmt.Errorf("unknown command %q: use migrate, provision, nats-config, secrets, demo, customer, keygen, keygen-account, bench or history-export", args[0])
 }
 
 // connect connects to NATS_URL as NATS_USER.
@@ -118,30 +123,56 @@ func credentials(name string) []nats.Option {
 
 // provisionNATS creates or updates the bank's JetStream assets (platform/provision).
 func provisionNATS(out io.Writer) error {
-	o := provision.Defaults
-	if v := os.Getenv("JS_REPLICAS"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 5 {
-			return fmt.Errorf("JS_REPLICAS=%q: give a number from 1 to 5", v)
-		}
-		o.Replicas = n
-	}
-	if v := os.Getenv("LEASE_TTL"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil || d < 500*time.Millisecond {
-			return fmt.Errorf("LEASE_TTL=%q: give a duration of at least 500ms, such as 3s", v)
-		}
-		o.LeaseTTL = d
+	o, err := provisionOptions(os.Getenv)
+	if err != nil {
+		return err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	if err := provision.At(ctx, natsURL(), o, credentials("tsbankctl-provision")...); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "provisioned NATS: stream %s, buckets %s, %s, %s, consumer %s (replicas %d, lease TTL %s)\n",
-		contract.EventsStream, contract.AccountsBucket, contract.NodesBucket, contract.LeasesBucket,
+	kept := "for ever"
+	if o.EventsRetention > 0 {
+		kept = o.EventsRetention.String()
+	}
+	fmt.Fprintf(out, "provisioned NATS: stream %s (events kept %s), buckets %s, %s, %s, consumer %s (replicas %d, lease TTL %s)\n",
+		contract.EventsStream, kept, contract.AccountsBucket, contract.NodesBucket, contract.LeasesBucket,
 		contract.HistoryConsumer, o.Replicas, o.LeaseTTL)
 	return nil
+}
+
+// provisionOptions reads JS_REPLICAS, LEASE_TTL and EVENTS_RETENTION.
+func provisionOptions(getenv func(string) string) (provision.Options, error) {
+	o := provision.Defaults
+	if v := getenv("JS_REPLICAS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 5 {
+			return o, fmt.Errorf("JS_REPLICAS=%q: give a number from 1 to 5", v)
+		}
+		o.Replicas = n
+	}
+	if v := getenv("LEASE_TTL"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 500*time.Millisecond {
+			return o, fmt.Errorf("LEASE_TTL=%q: give a duration of at least 500ms, such as 3s", v)
+		}
+		o.LeaseTTL = d
+	}
+	// The retention may not be shorter than the stream's duplicate window, which lets the
+	// stream drop a node's re-publish of an event after a crash.
+	switch v := getenv("EVENTS_RETENTION"); v {
+	case "":
+	case "0":
+		o.EventsRetention = provision.KeepEvents
+	default:
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 10*time.Minute {
+			return o, fmt.Errorf("EVENTS_RETENTION=%q: give a duration of at least 10m (the stream's duplicate window), such as 720h, or 0 to keep every event", v)
+		}
+		o.EventsRetention = d
+	}
+	return o, nil
 }
 
 // keygen prints a fresh coordinator signing key as the two lines of .env that use it: the seed

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+	"time"
 
 	"tsbank/contract/decisionsig"
+	"tsbank/platform/provision"
 )
 
 func TestKeygenPrintsAPairTheServicesAccept(t *testing.T) {
@@ -33,5 +35,41 @@ func TestKeygenPrintsAPairTheServicesAccept(t *testing.T) {
 	}
 	if err := v.Verify(s, sig); err != nil {
 		t.Fatalf("the public key does not verify the seed's signature: %v", err)
+	}
+}
+
+// TestProvisionReadsTheEventsRetention: EVENTS_RETENTION sets how long the events stream keeps an
+// event (issue 12: it kept them for ever, unsaid); 30 days unless set, 0 for ever, and never
+// shorter than the stream's ten-minute duplicate window.
+func TestProvisionReadsTheEventsRetention(t *testing.T) {
+	tests := []struct {
+		name, value string
+		want        time.Duration
+		wantErr     bool
+	}{
+		{"unset is 30 days", "", 720 * time.Hour, false},
+		{"a duration is taken", "48h", 48 * time.Hour, false},
+		{"0 keeps every event", "0", provision.KeepEvents, false},
+		{"under the duplicate window is refused", "5m", 0, true},
+		{"not a duration is refused", "a month", 0, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o, err := provisionOptions(func(k string) string {
+				if k == "EVENTS_RETENTION" {
+					return tt.value
+				}
+				return ""
+			})
+			if tt.wantErr {
+				if err == nil || !strings.Contains(err.Error(), "EVENTS_RETENTION") {
+					t.Fatalf("err = %v, want one naming EVENTS_RETENTION", err)
+				}
+				return
+			}
+			if err != nil || o.EventsRetention != tt.want {
+				t.Fatalf("retention %v, %v; want %v", o.EventsRetention, err, tt.want)
+			}
+		})
 	}
 }

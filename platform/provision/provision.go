@@ -4,7 +4,8 @@
 // service: no service identity may create, change or delete a stream, a consumer or a bucket,
 // so a leaked service credential cannot truncate the stream, roll up the registry or delete the
 // history's consumer (docs/adr/0021). Running it again updates the assets to this version's
-// configuration and keeps their data.
+// configuration and keeps their data, except the events older than the events stream's retention
+// (Options.EventsRetention), which the stream then drops: the history database keeps them.
 package provision
 
 import (
@@ -26,10 +27,24 @@ type Options struct {
 	// LeaseTTL is how long a node's lease outlives its holder's last renewal; the nodes read it
 	// from the bucket, so it is set here, for the whole deployment.
 	LeaseTTL time.Duration
+	// EventsRetention is how long the events stream keeps an event (its MaxAge): zero for
+	// DefaultEventsRetention, KeepEvents to keep every event for ever. The history database is
+	// the bank's long-term record of events; the stream only has to hold them until the history
+	// has read them, so a history stopped for longer than this loses the events that expired
+	// meanwhile (reconciliation then reports them missing), and a history started on an empty
+	// database gets only the events of the last EventsRetention.
+	EventsRetention time.Duration
 }
 
+// DefaultEventsRetention is the events stream's retention unless a deployment chooses another:
+// 30 days, long enough to restart a history that was down over a long weekend, or to rebuild one.
+const DefaultEventsRetention = 30 * 24 * time.Hour
+
+// KeepEvents as Options.EventsRetention keeps every event in the stream for ever.
+const KeepEvents time.Duration = -1
+
 // Defaults are those of a single-server deployment.
-var Defaults = Options{Replicas: 1, LeaseTTL: 3 * time.Second}
+var Defaults = Options{Replicas: 1, LeaseTTL: 3 * time.Second, EventsRetention: DefaultEventsRetention}
 
 // Run creates or updates every asset.
 func Run(ctx context.Context, js jetstream.JetStream, o Options) error {
@@ -39,7 +54,7 @@ func Run(ctx context.Context, js jetstream.JetStream, o Options) error {
 	if o.LeaseTTL <= 0 {
 		o.LeaseTTL = Defaults.LeaseTTL
 	}
-	if _, err := js.CreateOrUpdateStream(ctx, contract.EventsStreamConfig(o.Replicas)); err != nil {
+	if _, err := js.CreateOrUpdateStream(ctx, EventsConfig(o)); err != nil {
 		return fmt.Errorf("stream %s: %w", contract.EventsStream, err)
 	}
 	if _, err := js.CreateOrUpdateStream(ctx, RegistryConfig(o.Replicas)); err != nil {
@@ -102,6 +117,22 @@ const (
 	insufficientResources jetstream.ErrorCode = 10023
 	noPeers               jetstream.ErrorCode = 10005 // "no suitable peers for placement"
 )
+
+// EventsConfig is the events stream (contract.EventsStreamConfig) with the deployment's
+// retention, o.EventsRetention. JetStream refuses a duplicate window longer than the retention, so
+// a retention shorter than the stream's ten minutes (tsbankctl refuses one; tests use it)
+// shortens the window to match.
+func EventsConfig(o Options) jetstream.StreamConfig {
+	c := contract.EventsStreamConfig(max(o.Replicas, 1))
+	switch r := o.EventsRetention; {
+	case r == 0:
+		c.MaxAge = DefaultEventsRetention
+	case r > 0:
+		c.MaxAge = r
+		c.Duplicates = min(c.Duplicates, r)
+	}
+	return c
+}
 
 // RegistryConfig is the stream behind the registry bucket, written as a stream rather than a
 // KeyValueConfig because the bucket is create-only on the server itself: one message per key,

@@ -77,3 +77,51 @@ func TestProvisioningUpgradesTheAssetsOfTheVersionBefore(t *testing.T) {
 		t.Fatalf("the consumer still filters on %q", f)
 	}
 }
+
+// TestProvisioningAppliesTheEventsRetention pins issue 12's unbounded stream: TSBANK_EVENTS kept
+// every event for ever, whatever the deployment wanted. Provisioning sets its MaxAge from
+// EventsRetention (30 days unless chosen, or for ever when asked), on a new stream and on one that
+// already holds events, which it keeps; a retention under the ten-minute duplicate window shortens
+// the window, which JetStream requires.
+func TestProvisioningAppliesTheEventsRetention(t *testing.T) {
+	ns := testkit.StartBareNATS(t)
+	js, err := jetstream.New(testkit.Connect(t, ns))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	tests := []struct {
+		name                  string
+		retention             time.Duration
+		wantMaxAge, wantDupes time.Duration
+	}{
+		{"unset keeps events 30 days", 0, 30 * 24 * time.Hour, 10 * time.Minute},
+		{"a chosen retention is the stream's max age", 2 * time.Hour, 2 * time.Hour, 10 * time.Minute},
+		{"KeepEvents keeps them for ever", provision.KeepEvents, 0, 10 * time.Minute},
+		{"a retention under the duplicate window shortens the window", 30 * time.Second, 30 * time.Second, 30 * time.Second},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := provision.Defaults
+			o.EventsRetention = tt.retention
+			if err := provision.Run(ctx, js, o); err != nil {
+				t.Fatal(err)
+			}
+			if i == 0 {
+				if _, err := js.Publish(ctx, contract.OutboxSubject("account-1", "alice", "deposit"), []byte(`{}`)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			s, err := js.Stream(ctx, contract.EventsStream)
+			if err != nil {
+				t.Fatal(err)
+			}
+			info := s.CachedInfo()
+			if info.Config.MaxAge != tt.wantMaxAge || info.Config.Duplicates != tt.wantDupes || info.State.Msgs != 1 {
+				t.Fatalf("max age %v, duplicate window %v, %d events; want %v, %v and the 1 event kept",
+					info.Config.MaxAge, info.Config.Duplicates, info.State.Msgs, tt.wantMaxAge, tt.wantDupes)
+			}
+		})
+	}
+}

@@ -7,6 +7,7 @@ require (
 	github.com/nats-io/nats-server/v2 v2.15.2
 	github.com/nats-io/nats.go v1.55.0
 	tsbank/contract v0.0.0
+	tsbank/migrations v0.0.0
 	tsbank/platform v0.0.0
 	tsbank/testkit v0.0.0-00010101000000-000000000000
 )
@@ -29,7 +30,6 @@ require (
 	golang.org/x/sys v0.49.0 // indirect
 	golang.org/x/text v0.43.0 // indirect
 	golang.org/x/time v0.16.0 // indirect
-	tsbank/migrations v0.0.0 // indirect
 )
 
 replace (

@@ -101,6 +101,16 @@ type Prefix struct {
 	Found   bool
 }
 
+// Account is an account as its node lists it, kept so that SQL sees accounts with no event yet.
+type Account struct {
+	ID       string
+	Node     string
+	Currency money.Currency
+	Status   string // open or closed
+	OpenedAt time.Time
+	ClosedAt time.Time // zero while open
+}
+
 // Store is the history database.
 type Store interface {
 	// Insert writes rows, skipping any whose event id is already there; it returns how many it
@@ -123,4 +133,7 @@ type Store interface {
 	// ForgedCounts returns how many forged events name account, or each account if account is
 	// ""; accounts without any are left out.
 	ForgedCounts(ctx context.Context, account string) (map[string]int64, error)
+	// SaveAccounts writes accounts, adding the new ones and updating those that changed; it
+	// returns how many rows it wrote.
+	SaveAccounts(ctx context.Context, accounts []Account) (int, error)
 }

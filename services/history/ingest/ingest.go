@@ -3,7 +3,8 @@
 // has committed. A redelivered or replayed event is a no-op (the event id is unique), so a crash
 // anywhere in a batch loses nothing and duplicates nothing. An event that its publisher could not
 // have written (another node's, or about an account its node does not own) is forged: it is set
-// aside in forged_events and never becomes a transaction.
+// aside in forged_events and never becomes a transaction. Beside the events, Accounts copies the
+// nodes' list of accounts, so that SQL sees accounts that have no event yet.
 package ingest
 
 import (

@@ -77,13 +77,20 @@ func (a *API) query(req micro.Request) {
 		page.Next = a.Cursors.Make(q.PositionOf(rows[len(rows)-1]), hash)
 	}
 	page.Rows, page.Totals = wireRows(rows, currency)
+	page.Totals.Of = contract.TotalsOfPage
+	// The cursor travels in a header too, for the CSV format above all: its body holds
+	// transactions only, so that a spreadsheet or a script reads it without special cases.
+	var opts []micro.RespondOpt
+	if page.Next != "" {
+		opts = append(opts, micro.WithHeaders(micro.Headers{contract.NextCursorHeader: {page.Next}}))
+	}
 	switch format {
 	case contract.FormatTable:
-		_ = req.Respond(render.PageTable(page))
+		_ = req.Respond(render.PageTable(page), opts...)
 	case contract.FormatCSV:
-		_ = req.Respond(render.PageCSV(page))
+		_ = req.Respond(render.PageCSV(page), opts...)
 	default:
-		contract.Respond(req, page, nil)
+		_ = req.RespondJSON(page, opts...)
 	}
 }
 
@@ -129,6 +136,7 @@ func (a *API) statement(req micro.Request) {
 		OpeningBalance: money.Format(opening, currency), ClosingBalance: money.Format(closing, currency),
 	}
 	st.Rows, st.Totals = wireRows(rows, currency)
+	st.Totals.Of = contract.TotalsOfPeriod
 	switch format {
 	case contract.FormatTable:
 		_ = req.Respond(render.StatementTable(st))

@@ -281,3 +281,30 @@ func (s *Store) ForgedCounts(ctx context.Context, account string) (map[string]in
 	}
 	return out, rows.Err()
 }
+
+// SaveAccounts upserts accounts in one statement. A row that has not changed is not rewritten, so
+// a sync of thousands of unchanged accounts writes nothing.
+func (s *Store) SaveAccounts(ctx context.Context, accounts []history.Account) (int, error) {
+	n := len(accounts)
+	ids, nodes, currencies, statuses := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	exponents, opened, closed := make([]int16, n), make([]time.Time, n), make([]*time.Time, n)
+	for i, a := range accounts {
+		ids[i], nodes[i], currencies[i], statuses[i], opened[i] = a.ID, a.Node, a.Currency.Code, a.Status, a.OpenedAt
+		exponents[i] = int16(a.Currency.Exponent)
+		if !a.ClosedAt.IsZero() {
+			closed[i] = &a.ClosedAt
+		}
+	}
+	tag, err := s.pool.Exec(ctx, `INSERT INTO accounts AS a (account, node, currency, currency_exponent, status, opened_at, closed_at)
+		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::smallint[], $5::text[], $6::timestamptz[], $7::timestamptz[])
+		ON CONFLICT (account) DO UPDATE SET node = excluded.node, currency = excluded.currency,
+			currency_exponent = excluded.currency_exponent, status = excluded.status,
+			opened_at = excluded.opened_at, closed_at = excluded.closed_at, synced_at = now()
+		WHERE (a.node, a.currency, a.status, a.opened_at, a.closed_at)
+			IS DISTINCT FROM (excluded.node, excluded.currency, excluded.status, excluded.opened_at, excluded.closed_at)`,
+		ids, nodes, currencies, exponents, statuses, opened, closed)
+	if err != nil {
+		return 0, fmt.Errorf("save %d accounts: %w", n, err)
+	}
+	return int(tag.RowsAffected()), nil
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"time"
 
 	"tsbank/contract"
@@ -32,11 +33,16 @@ var csvHeader = []string{
 //
 // There is deliberately no totals row and no next-page cursor: every record after the header is
 // a transaction, so a spreadsheet can sum the amount column and a script can read the file
-// without special cases. The totals and the cursor are in the JSON and table formats.
+// without special cases. The totals are in the JSON and table formats; the cursor of the next
+// page is in the reply's contract.NextCursorHeader, whatever the format.
 //
 // RFC 4180 ends lines with CRLF, and encoding/csv writes a newline inside a field as CRLF too;
 // reading turns that back into a newline. A carriage return inside a description therefore
 // does not survive the round trip: "\r\n" reads back as "\n" and a lone "\r" is dropped.
+//
+// Text cells that a spreadsheet would run as a formula are neutralised (see neutralise): a
+// description such as =HYPERLINK(…) arrives as '=HYPERLINK(…), which a spreadsheet shows as text.
+// Amounts and balances are not text and are left as they are, so "-25.50" stays a number.
 func PageCSV(p contract.HistoryPage) []byte {
 	return writeCSV(p.Rows)
 }
@@ -74,20 +80,47 @@ func writeCSV(rows []contract.HistoryRow) []byte {
 	// The errors of Write and Flush are ignored: they come only from the underlying writer,
 	// and a bytes.Buffer never fails (it panics if it cannot grow).
 	_ = w.Write(csvHeader)
+	n := neutralise
 	for _, r := range rows {
 		_ = w.Write([]string{
-			r.EventID, r.Account, r.Type, r.Amount, r.Currency, r.BalanceAfter,
+			n(r.EventID), n(r.Account), n(r.Type), r.Amount, n(r.Currency), r.BalanceAfter,
 			r.At.UTC().Format(time.RFC3339Nano),
-			r.Description, r.TransferID, r.Counterparty, r.Node,
+			n(r.Description), n(r.TransferID), n(r.Counterparty), n(r.Node),
 		})
 	}
 	w.Flush()
 	return b.Bytes()
 }
 
-// ParseCSV reads an export written by PageCSV or StatementCSV back into rows. It requires the
-// exact header of those functions, so a file of another shape, or one whose columns were
-// reordered in a spreadsheet, fails loudly instead of filling the wrong fields. A leading
+// neutralise applies OWASP's rule against CSV injection to a text cell: a cell that starts with
+// = + - @, a tab or a carriage return is run as a formula by spreadsheets (=HYPERLINK(…) sends the
+// reader to a site of the writer's choice, -2+3 computes), so it gets a leading apostrophe, which
+// spreadsheets take as "this cell is text". A cell that already starts with an apostrophe gets one
+// more, so that restore can always remove exactly one and every cell reads back as it was.
+//
+// Only text columns are neutralised: the description is the client's free text, and ids may start
+// with "-". The amount and balance columns are never touched: they are exact decimal strings made
+// by the service, and a negative amount must stay a number in a spreadsheet, not become text.
+func neutralise(s string) string {
+	if s == "" {
+		return s
+	}
+	switch s[0] {
+	case '=', '+', '-', '@', '\t', '\r', '\'':
+		return "'" + s
+	}
+	return s
+}
+
+// restore undoes neutralise.
+func restore(s string) string {
+	return strings.TrimPrefix(s, "'")
+}
+
+// ParseCSV reads an export written by PageCSV or StatementCSV back into rows, removing the
+// apostrophe that neutralise put before a text cell. It requires the exact header of those
+// functions, so a file of another shape, or one whose columns were reordered in a spreadsheet,
+// fails loudly instead of filling the wrong fields. A leading
 // UTF-8 byte order mark, which spreadsheets add when they save CSV, is ignored. Times are
 // returned in UTC. A file with only the header gives an empty, non-nil slice.
 func ParseCSV(data []byte) ([]contract.HistoryRow, error) {
@@ -120,17 +153,17 @@ func ParseCSV(data []byte) ([]contract.HistoryRow, error) {
 			return nil, fmt.Errorf("parse history csv: line %d: at: %w", line, err)
 		}
 		rows = append(rows, contract.HistoryRow{
-			EventID:      rec[0],
-			Account:      rec[1],
-			Type:         rec[2],
+			EventID:      restore(rec[0]),
+			Account:      restore(rec[1]),
+			Type:         restore(rec[2]),
 			Amount:       rec[3],
-			Currency:     rec[4],
+			Currency:     restore(rec[4]),
 			BalanceAfter: rec[5],
 			At:           at.UTC(),
-			Description:  rec[7],
-			TransferID:   rec[8],
-			Counterparty: rec[9],
-			Node:         rec[10],
+			Description:  restore(rec[7]),
+			TransferID:   restore(rec[8]),
+			Counterparty: restore(rec[9]),
+			Node:         restore(rec[10]),
 		})
 	}
 }

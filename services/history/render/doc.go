@@ -7,5 +7,7 @@
 // rewrites text that would break its layout (control characters become spaces) and adds a
 // title, totals and the next-page cursor. The CSV is for machines, so it keeps every field
 // exactly as it is on the wire, including amounts as exact decimal strings, and ParseCSV reads
-// it back into the very same rows.
+// it back into the very same rows; the one change is an apostrophe before a text cell that a
+// spreadsheet would run as a formula (=, +, -, @, tab, carriage return first), which ParseCSV
+// removes again.
 package render

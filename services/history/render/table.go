@@ -44,16 +44,20 @@ var columns = []column{
 //	|---------------------|---------|---------|---------|-------------|--------------|----------|
 //	| 2026-01-05 09:30:00 | deposit |  250.00 |  300.00 | Salary      |              |          |
 //	|---------------------|---------|---------|---------|-------------|--------------|----------|
-//	totals: count 1, in 250.00, out 0.00, net 250.00
+//	totals of this 1 row only (this page, not the account's or the whole filter's): in 250.00, out 0.00, net 250.00
 //	next: <cursor>
 //
 // Every header, separator and row line has the same width in runes. Times are in UTC. An empty
-// page shows "(no transactions)" after the header instead of rows and totals. The "next" line
-// appears only when there is a next page, so that the cursor can be copied into the next query.
+// page shows "(no transactions)" after the header instead of rows and totals. The totals say
+// that they are the page's: on the first page of an unfiltered history their net reads like the
+// account's balance, and it is not. The "next" line appears only when there is a next page, so
+// that the cursor can be copied into the next query.
 func PageTable(p contract.HistoryPage) []byte {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "Account %s (%s)\n", clean(p.Account), clean(p.Currency))
-	writeTable(&b, p.Rows, p.Totals)
+	if writeTableBody(&b, p.Rows) {
+		writeTotals(&b, pageTotals(len(p.Rows)), p.Totals)
+	}
 	if p.Next != "" {
 		fmt.Fprintf(&b, "next: %s\n", clean(p.Next))
 	}
@@ -74,16 +78,26 @@ func StatementTable(s contract.Statement) []byte {
 	hasRows := writeTableBody(&b, s.Rows)
 	fmt.Fprintf(&b, "Closing balance  %s\n", pad(closing, w, true))
 	if hasRows {
-		writeTotals(&b, s.Totals)
+		writeTotals(&b, periodTotals(len(s.Rows)), s.Totals)
 	}
 	return b.Bytes()
 }
 
-// writeTable writes the header, the rows and the totals of a table.
-func writeTable(b *bytes.Buffer, rows []contract.HistoryRow, t contract.HistoryTotals) {
-	if writeTableBody(b, rows) {
-		writeTotals(b, t)
+// pageTotals and periodTotals label the totals line of a page and of a statement.
+func pageTotals(n int) string {
+	return fmt.Sprintf("totals of %s only (this page, not the account's or the whole filter's)", rowsOf(n, "this", "these"))
+}
+
+func periodTotals(n int) string {
+	return fmt.Sprintf("totals of the period (%s)", rowsOf(n, "its", "all"))
+}
+
+// rowsOf is "this 1 row" or "these 3 rows".
+func rowsOf(n int, one, many string) string {
+	if n == 1 {
+		return one + " 1 row"
 	}
+	return fmt.Sprintf("%s %d rows", many, n)
 }
 
 // writeTableBody writes the header, a separator, the rows and a closing separator, or the
@@ -142,9 +156,8 @@ func writeSeparator(b *bytes.Buffer, widths []int) {
 	b.WriteString("\n")
 }
 
-func writeTotals(b *bytes.Buffer, t contract.HistoryTotals) {
-	fmt.Fprintf(b, "totals: count %d, in %s, out %s, net %s\n",
-		t.Count, clean(t.In), clean(t.Out), clean(t.Net))
+func writeTotals(b *bytes.Buffer, label string, t contract.HistoryTotals) {
+	fmt.Fprintf(b, "%s: in %s, out %s, net %s\n", label, clean(t.In), clean(t.Out), clean(t.Net))
 }
 
 // pad pads s with spaces to w runes, on the left when right is true.

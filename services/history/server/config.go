@@ -20,6 +20,7 @@ type Config struct {
 	lifecycle.Config               // DATABASE_URL (the history), NATS_*, HTTP_ADDR, MAX_IN_FLIGHT (64), DATABASE_MAX_CONNS
 	IngestBatch      int           // INGEST_BATCH, default 500: events per fetch and per insert
 	RequestTimeout   time.Duration // REQUEST_TIMEOUT, default 10s
+	AccountsSync     time.Duration // ACCOUNTS_SYNC, default 1m: how often the nodes' accounts are copied into the accounts table
 	// CursorSecret signs page cursors (CURSOR_SECRET). Unset, a random one is drawn at start, so
 	// cursors end with the process; instances behind one subject must share one.
 	CursorSecret []byte
@@ -32,6 +33,7 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		Config:         lifecycle.ReadConfig(r, "the history's Postgres database, e.g. postgres://tsbank@localhost/tsbank_history", 64),
 		IngestBatch:    r.Int("INGEST_BATCH", 500, 1, 10000),
 		RequestTimeout: r.Duration("REQUEST_TIMEOUT", 10*time.Second),
+		AccountsSync:   r.Duration("ACCOUNTS_SYNC", time.Minute),
 		CursorSecret:   []byte(r.Secret("CURSOR_SECRET", "")),
 	}
 	if len(c.CursorSecret) == 0 {
@@ -45,5 +47,6 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 func (c Config) LogValue() slog.Value {
 	return slog.GroupValue(append(c.LogAttrs(),
 		slog.Int("ingest_batch", c.IngestBatch), slog.Duration("request_timeout", c.RequestTimeout),
+		slog.Duration("accounts_sync", c.AccountsSync),
 		slog.String("cursor_secret", lifecycle.Mask(string(c.CursorSecret))))...)
 }

@@ -71,8 +71,11 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err er
 	}}
 	differences := m.Gauge("tsbank_reconciliation_differences", "Accounts whose history and node disagreed at the last whole-bank reconciliation.").With()
 	s.Go(func(ctx context.Context) { in.Run(ctx, consumer) })
+	nodes := client.New(s.NC)
+	accounts := &ingest.Accounts{Nodes: nodes, Store: store, Log: log, Interval: cfg.AccountsSync, Timeout: cfg.RequestTimeout}
+	s.Go(accounts.Run)
 	api := &natsapi.API{
-		Store: store, Client: client.New(s.NC), Cursors: natsapi.Cursors{Secret: cfg.CursorSecret}, Log: log,
+		Store: store, Client: nodes, Cursors: natsapi.Cursors{Secret: cfg.CursorSecret}, Log: log,
 		Timeout: cfg.RequestTimeout, Differences: func(n int) { differences.Set(float64(n)) },
 	}
 	if err := s.Serve(micro.Config{

@@ -1,0 +1,90 @@
+package pgstore_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"tsbank/contract/money"
+	"tsbank/migrations"
+	"tsbank/services/history/history"
+	"tsbank/services/history/pgstore"
+	"tsbank/testkit"
+)
+
+func TestMain(m *testing.M) { testkit.Main(m) }
+
+// TestTheAccountsMigrationKeepsTheRowsBothWays seeds transactions under migration 3, migrates up
+// to 4 (the accounts table and account_balances over it), down and up again, and checks the rows
+// and the view at each step.
+func TestTheAccountsMigrationKeepsTheRowsBothWays(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := testkit.Postgres(t, "history")
+	to := func(v uint) {
+		t.Helper()
+		if err := migrations.To("history", db, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	to(3)
+	pool, err := pgxpool.New(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	store := pgstore.New(pool)
+	eur, _ := money.LookupCurrency("EUR")
+	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	if _, err := store.Insert(ctx, []history.Row{
+		{EventID: "00000000-0000-7000-8000-000000000001", Account: "alice", Type: "deposit", Amount: 1000, Currency: eur,
+			BalanceAfter: 1000, At: at, Node: "account-1", StreamSeq: 1, AccountSeq: 1},
+		{EventID: "00000000-0000-7000-8000-000000000002", Account: "alice", Type: "withdrawal", Amount: -250, Currency: eur,
+			BalanceAfter: 750, At: at.Add(time.Minute), Node: "account-1", StreamSeq: 2, AccountSeq: 2},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	balances := func() map[string]string {
+		t.Helper()
+		rows, err := pool.Query(ctx, `SELECT account, balance::text FROM account_balances`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		out := map[string]string{}
+		for rows.Next() {
+			var a, b string
+			if err := rows.Scan(&a, &b); err != nil {
+				t.Fatal(err)
+			}
+			out[a] = b
+		}
+		return out
+	}
+	carol := history.Account{ID: "carol", Node: "account-2", Currency: eur, Status: "open", OpenedAt: at}
+
+	to(4)
+	if got := balances(); len(got) != 1 || got["alice"] != "7.50" {
+		t.Fatalf("after up: %v, want alice at 7.50", got)
+	}
+	if _, err := store.SaveAccounts(ctx, []history.Account{carol}); err != nil {
+		t.Fatal(err)
+	}
+	if got := balances(); len(got) != 2 || got["alice"] != "7.50" || got["carol"] != "0.00" {
+		t.Fatalf("with carol: %v, want alice at 7.50 and carol at 0.00", got)
+	}
+	to(3)
+	if got := balances(); len(got) != 1 || got["alice"] != "7.50" {
+		t.Fatalf("after down: %v, want alice at 7.50 only", got)
+	}
+	to(4)
+	if got := balances(); len(got) != 1 || got["alice"] != "7.50" {
+		t.Fatalf("after up again: %v, want alice at 7.50", got)
+	}
+	var n int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM transactions`).Scan(&n); err != nil || n != 2 {
+		t.Fatalf("%d transactions, %v; want the 2 seeded", n, err)
+	}
+}
