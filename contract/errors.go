@@ -26,6 +26,7 @@ const (
 	CodeNodeNotFound     = "node_not_found"     // no account node of that name has ever run
 	CodeForbidden        = "forbidden"          // not allowed: e.g. a two-phase-commit message without the coordinator's signature
 	CodeTimeout          = "timeout"            // no answer in time; retry with the same id to learn the outcome
+	CodeOutcomeUnknown   = "outcome_unknown"    // the service cannot tell whether it was done (its database failed mid-way); ask the status with the same id
 	CodeInternal         = "internal"           // a fault on our side; safe to retry with the same id
 	CodeCustomerNotFound = "customer_not_found" // no such customer
 	CodeCustomerExists   = "customer_exists"    // the customer id is taken

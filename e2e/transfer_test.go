@@ -369,3 +369,39 @@ func TestConcurrentTransfersOutOfOneAccountAreRefusedOneByOne(t *testing.T) {
 		t.Fatalf("alice %s, all balances %d, on hold %d, pending %d (minor units); want 0.00, 10000, 0, 0", a, balances, onHold, pendingIn)
 	}
 }
+
+// TestATransferWhoseDecisionCannotBeWrittenIsAnsweredOutcomeUnknown: the coordinator's log
+// refuses the decision (a trigger raises, as a Postgres stop would fail it) after both legs were
+// prepared. The coordinator cannot tell the client what happened, so it says so, with the status
+// to ask, instead of `internal`, which a client reads as a failure (during a Postgres stop one
+// transfer answered `internal` had in fact committed). Once the log works again, the transfer is
+// resolved (presumed abort, as it was never decided) and its status says so.
+func TestATransferWhoseDecisionCannotBeWrittenIsAnsweredOutcomeUnknown(t *testing.T) {
+	t.Parallel()
+	b := startBank(t)
+	b.open("alice", "account-1", "EUR")
+	b.open("bob", "account-2", "EUR")
+	b.deposit("alice", "100.00")
+	log := b.pool("coordinator")
+	if _, err := log.Exec(ctx(t), `CREATE FUNCTION refuse_decisions() RETURNS trigger LANGUAGE plpgsql AS
+			$$ BEGIN RAISE EXCEPTION 'the log refuses decisions'; END $$;
+		CREATE TRIGGER refuse_decisions BEFORE UPDATE ON transfers FOR EACH ROW
+			WHEN (NEW.outcome IS NOT NULL) EXECUTE FUNCTION refuse_decisions()`); err != nil {
+		t.Fatal(err)
+	}
+	_, err := b.c.Transfer(ctx(t), "alice", contract.TransferRequest{ID: "t-doubt", To: "bob", Amount: "10.00"})
+	if code := contract.CodeOf(err); code != contract.CodeOutcomeUnknown || !strings.Contains(err.Error(), "bank.transfer.alice.status") {
+		t.Fatalf("transfer whose decision failed: %v; want %s naming the status subject", err, contract.CodeOutcomeUnknown)
+	}
+	if _, err := log.Exec(ctx(t), `DROP TRIGGER refuse_decisions ON transfers; DROP FUNCTION refuse_decisions()`); err != nil {
+		t.Fatal(err)
+	}
+	b.settled()
+	st, err := b.c.TransferStatus(ctx(t), "alice", "t-doubt")
+	if err != nil || st.Status != contract.TransferAborted || !st.Done {
+		t.Fatalf("status after the log recovered: %+v, %v; want aborted and done", st, err)
+	}
+	if a, c := b.balance("alice"), b.balance("bob"); a != "100.00" || c != "0.00" {
+		t.Fatalf("balances alice %s, bob %s; want 100.00, 0.00", a, c)
+	}
+}

@@ -17,12 +17,15 @@ import (
 	"time"
 
 	"tsbank/migrations"
+	"tsbank/platform/logthrottle"
 )
 
 // Main runs the command for service, whose database is a migrations set; serve reads the
 // configuration and runs the service until ctx ends.
 func Main(service, database string, serve func(ctx context.Context, log *slog.Logger) error) {
-	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	// A warning or error repeated in a burst (every request failing while the database is away)
+	// is written once a second, with the count of the others.
+	log := slog.New(logthrottle.New(slog.NewJSONHandler(os.Stderr, nil), time.Second))
 	if err := run(os.Args[1:], database, serve, log); err != nil {
 		log.Error(service, "err", err)
 		os.Exit(1)

@@ -56,7 +56,15 @@ func (a *API) transfer(req micro.Request) {
 		Fingerprint: fingerprint(r),
 	})
 	if err != nil {
-		contract.Respond(req, nil, a.toWire(err))
+		e := a.toWire(err)
+		if e.Code == contract.CodeInternal {
+			// The log failed somewhere between Begin and Decide: the transfer may be logged, even
+			// decided and committed. Saying "internal" would read as a failure, and be a lie.
+			e = contract.Errorf(contract.CodeOutcomeUnknown,
+				"the coordinator could not tell whether transfer %s was done (its log did not answer): ask %s with {\"id\":%q}, or send it again with the same id",
+				r.ID, contract.TransferStatusSubject(from), r.ID)
+		}
+		contract.Respond(req, nil, e)
 		return
 	}
 	contract.Respond(req, Wire(t), nil)

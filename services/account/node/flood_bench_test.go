@@ -1,0 +1,182 @@
+package node_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go"
+
+	"tsbank/contract"
+	"tsbank/contract/client"
+	"tsbank/testkit"
+)
+
+// BenchmarkFlood is issue 12's flood: one connection publishes b.N deposits into one account
+// without waiting for any (each with the deadline a client with a 1 s timeout sends), while a
+// teller on another connection makes deposits into another account one after another, each with a
+// 1 s timeout. It reports the teller's latency and timeouts during the flood, what became of the
+// flood (applied, refused as overloaded, dropped unanswered past its deadline), how many flood
+// deposits were applied after their deadline (which must be none: it fails otherwise), and the
+// largest heap of the process (the node, the nats-server and both clients) while it lasted, on
+// a durable Postgres:
+//
+//	go test ./services/account/node -run '^$' -bench Flood -benchtime 200000x
+func BenchmarkFlood(b *testing.B) {
+	const timeout = time.Second
+	b.Logf("postgres: %s", testkit.DurablePostgresKind(b))
+	bk := startBankOn(b, testkit.DurablePostgres, "account-1")
+	bk.open(b, "flooded", "account-1")
+	bk.open(b, "teller", "account-1")
+	flooder, other := testkit.Connect(b, bk.ns), client.New(testkit.Connect(b, bk.ns))
+	n := max(b.N, 1000)
+
+	var mu sync.Mutex
+	outcomes := map[string]int{}
+	inbox := nats.NewInbox()
+	sub, err := flooder.Subscribe(inbox+".*", func(m *nats.Msg) {
+		outcome := "applied"
+		if e := client.ReplyError(m); e != nil {
+			outcome = e.Code
+		}
+		mu.Lock()
+		outcomes[outcome]++
+		mu.Unlock()
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := sub.SetPendingLimits(-1, -1); err != nil {
+		b.Fatal(err)
+	}
+	deadlines := make(map[string]time.Time, n)
+	heap := heapWatch()
+
+	b.ResetTimer()
+	start := time.Now()
+	var latencies []time.Duration
+	var timeouts atomic.Int64
+	tellerDone := make(chan struct{})
+	stopTeller := make(chan struct{})
+	go func() {
+		defer close(tellerDone)
+		for i := 0; ; i++ {
+			select {
+			case <-stopTeller:
+				return
+			default:
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), timeout)
+			t0 := time.Now()
+			_, err := other.Deposit(ctx, "teller", contract.MoneyRequest{ID: fmt.Sprintf("t-%d", i), Amount: "1.00"})
+			cancel()
+			latencies = append(latencies, time.Since(t0))
+			if err != nil {
+				timeouts.Add(1)
+				if timeouts.Load() == 1 {
+					b.Logf("the teller's first failure: %v", err)
+				}
+			}
+		}
+	}()
+	subject := contract.AccountSubject("flooded", contract.OpDeposit)
+	for i := range n {
+		id := fmt.Sprintf("f-%d", i)
+		deadline := time.Now().Add(timeout)
+		deadlines[id] = deadline
+		data, _ := json.Marshal(contract.MoneyRequest{ID: id, Amount: "1.00"})
+		m := &nats.Msg{Subject: subject, Reply: fmt.Sprintf("%s.%d", inbox, i), Data: data,
+			Header: nats.Header{contract.DeadlineHeader: []string{contract.FormatDeadline(deadline)}}}
+		if err := flooder.PublishMsg(m); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := flooder.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	published := time.Since(start)
+	// Every flood deposit is past its deadline a second after the last was sent; then whatever
+	// the node still had of it is dropped, and the teller has run through all of it.
+	time.Sleep(time.Until(start.Add(published + 2*timeout)))
+	close(stopTeller)
+	<-tellerDone
+	b.StopTimer()
+	peak := heap()
+
+	pool, err := pgxpool.New(context.Background(), bk.dbs["account-1"])
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer pool.Close()
+	rows, err := pool.Query(context.Background(), `SELECT request_id, created_at FROM requests WHERE account_id = 'flooded' AND request_id LIKE 'f-%'`)
+	if err != nil {
+		b.Fatal(err)
+	}
+	applied, late := 0, 0
+	for rows.Next() {
+		var id string
+		var at time.Time
+		if err := rows.Scan(&id, &at); err != nil {
+			b.Fatal(err)
+		}
+		applied++
+		if at.After(deadlines[id]) {
+			late++
+		}
+	}
+	if err := rows.Err(); err != nil && !errors.Is(err, context.Canceled) {
+		b.Fatal(err)
+	}
+	mu.Lock()
+	answered := 0
+	for _, k := range outcomes {
+		answered += k
+	}
+	b.ReportMetric(float64(n), "flood")
+	b.ReportMetric(published.Seconds(), "flood_sent_s")
+	b.ReportMetric(float64(applied), "flood_applied")
+	b.ReportMetric(float64(outcomes[contract.CodeOverloaded]), "flood_overloaded")
+	b.ReportMetric(float64(n-answered), "flood_unanswered")
+	b.ReportMetric(float64(late), "flood_applied_late")
+	mu.Unlock()
+	testkit.ReportLatency(b, latencies)
+	b.ReportMetric(float64(slices.Max(latencies).Microseconds())/1000, "teller_max_ms")
+	b.ReportMetric(float64(len(latencies)), "teller_deposits")
+	b.ReportMetric(float64(timeouts.Load()), "teller_failed")
+	b.ReportMetric(float64(peak)/(1<<20), "peak_heap_MB")
+	if late > 0 {
+		b.Errorf("%d flood deposits were applied after their deadline", late)
+	}
+}
+
+// heapWatch samples the heap in use every 20 ms until the returned function is called, which
+// returns the largest sample.
+func heapWatch() func() uint64 {
+	var peak atomic.Uint64
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var ms runtime.MemStats
+		for {
+			runtime.ReadMemStats(&ms)
+			if ms.HeapInuse > peak.Load() {
+				peak.Store(ms.HeapInuse)
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}()
+	return func() uint64 { close(stop); <-done; return peak.Load() }
+}
