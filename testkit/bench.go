@@ -1,10 +1,14 @@
 package testkit
 
 import (
+	"bufio"
 	"cmp"
 	"context"
 	"fmt"
+	"net/http"
 	"slices"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -259,4 +263,29 @@ func OutboxSent(t testing.TB, url string) {
 		}
 		return nil
 	})
+}
+
+// MetricSum is the sum over every series of metric (a gauge or a counter) on the /metrics of the
+// operations server at addr.
+func MetricSum(addr, metric string) (float64, error) {
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	var sum float64
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, metric+"{") && !strings.HasPrefix(line, metric+" ") {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		if err != nil {
+			return 0, fmt.Errorf("%s: %w", line, err)
+		}
+		sum += v
+	}
+	return sum, sc.Err()
 }
