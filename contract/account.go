@@ -85,6 +85,10 @@ type Receipt struct {
 type AccountList struct {
 	Accounts []Account `json:"accounts"`
 	Next     string    `json:"next,omitempty"`
+	// Partial says that the nodes in Unavailable did not answer: their accounts are missing
+	// from this page (and, past Next, from the pages after it). List again once they are back.
+	Partial     bool     `json:"partial,omitempty"`
+	Unavailable []string `json:"unavailable,omitempty"`
 }
 
 // Whereis says which node owns an account.

@@ -21,8 +21,12 @@ const (
 )
 
 // NodeTTL is how long a node stays listed in NodesBucket after its last heartbeat; it heartbeats
-// at a third of it.
-const NodeTTL = 15 * time.Second
+// at a third of it. Short, so that a node that died leaves the list within seconds.
+const NodeTTL = 3 * time.Second
+
+// KnownNodeKey is the key in AccountsBucket that records, for ever, that node ran: `node.<name>`.
+// An account id cannot contain '.', so it is no account's key, and `node.*` lists every node.
+func KnownNodeKey(node string) string { return "node." + node }
 
 // Operations on one account. The account id is always a subject token, so NATS permissions alone
 // can confine a customer to their own account.

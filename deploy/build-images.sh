@@ -28,4 +28,10 @@ if ! COMPOSE_DOCKER_CLI_BUILD=1 DOCKER_BUILDKIT=0 "${compose[@]}" --project-dire
   tail -40 "$log"
   exit 1
 fi
+# Each build leaves its build stage (the Go toolchain and every object file, about 800 MB)
+# untagged, as the cache of the next build, and an image that a new build replaced loses its tag.
+# Keep the newest build stage and remove the rest (`docker images` lists the newest first).
+stale=$(docker images -q -f dangling=true -f label=tsbank.stage=build | tail -n +2;
+  docker images -q -f dangling=true -f label=tsbank.stage=service)
+if [ -n "$stale" ]; then docker rmi $stale >/dev/null 2>&1 || true; fi
 docker image ls --format '{{.Repository}}:{{.Tag}}\t{{.Size}}' | grep -E '^(tsbank/|golang:|postgres:)'

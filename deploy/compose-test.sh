@@ -51,6 +51,12 @@ echo "== building images"
 t0=$SECONDS
 bash deploy/build-images.sh || exit 1
 echo "     images built in $((SECONDS - t0)) s"
+stale_images() { # no image a rebuild replaced, and at most one build stage (the next build's cache)
+  local build service
+  build=$(docker images -q -f dangling=true -f label=tsbank.stage=build | wc -l)
+  service=$(docker images -q -f dangling=true -f label=tsbank.stage=service | wc -l)
+  [ "$build" -le 1 ] && [ "$service" -eq 0 ] || { echo "$build build stages, $service replaced images left untagged"; docker images -f dangling=true; return 1; }
+}
 
 healthy() { # every long-running container of the project is healthy
   local s
@@ -104,7 +110,11 @@ starts() { # the start time and restart count of every container of the project
 }
 
 check "nats micro ls shows the services, the auth service's customer directory too" micro_ls
+migrated_at() { docker inspect -f '{{.State.StartedAt}}' "$(dc ps -q migrate)"; }
+migrated=$(migrated_at)
 check "the demo adds alice and bob, opens accounts on both nodes and transfers" has 'alice on account-1  balance   327.30' dc run --rm -T demo
+check "running the demo did not run the migrate job again" eval '[ "$(migrated_at)" = "$migrated" ]'
+check "the image build left no stale image behind" stale_images
 check "the demo added alice and bob as customers" has '"accounts":["bob"]' op req bank.customers.get '{"customer":"bob"}'
 check "a second demo run succeeds and changes nothing" has 'customer alice exists already' dc run --rm -T demo
 check "alice's account is on account-1 (a retried open, as alice)" has '"node":"account-1"' as alice req bank.account.alice.open '{"id":"demo-open","currency":"EUR","node":"account-1"}'
@@ -175,8 +185,12 @@ check "every container of the cluster stack healthy within 90 s" eventually 90 h
 echo "     up to healthy: $(( ($(date +%s%N) - t0) / 1000000 )) ms"
 no_restarts() { # no_restarts [SERVICE]: no container of the project but SERVICE's was restarted (a service that gave up would be)
   local skip=${1:+$(dc ps -q "$1")}
-  docker inspect -f '{{.Id}} {{.Name}} {{.RestartCount}}' $(dc ps -q) |
-    awk -v skip="$skip" 'skip != "" && index($1, skip) == 1 {next} $3 != 0 {print $2, $3; bad=1} END {exit bad}'
+  local restarted
+  restarted=$(docker inspect -f '{{.Id}} {{.Name}} {{.RestartCount}}' $(dc ps -q) |
+    awk -v skip="$skip" 'skip != "" && index($1, skip) == 1 {next} $3 != 0 {print $2}')
+  [ -z "$restarted" ] && return 0
+  for c in $restarted; do echo "$c restarted; the end of its log:"; docker logs --tail 12 "${c#/}" 2>&1 | cut -c1-300; done
+  return 1
 }
 check "no service restarted while the cluster formed" no_restarts
 check "nats-2 and nats-3 are published on 127.0.0.1 only" eval 'loopback nats-2 4222 4223 && loopback nats-3 8222 8224'

@@ -215,17 +215,21 @@ func migrate(pairs []string, out io.Writer) error {
 
 // demo makes a small bank: alice and carol on account-1, bob and dave on account-2.
 func demo(c *client.Client, out io.Writer) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	// In a deployment that has just started, wait until both nodes serve.
+	// In a deployment that has just started (`up -d` returns before its services serve), wait
+	// until both nodes, the coordinator and the customer directory answer.
 	for {
 		nodes, err := c.Nodes(ctx)
 		if err == nil && len(nodes.Nodes) >= 2 {
+			err = c.Ping(ctx, "coordinator", "customers")
+		}
+		if err == nil {
 			break
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("the account nodes are not serving: %v", err)
+			return fmt.Errorf("the bank is not serving (is `docker-compose up -d` running?): %v", err)
 		case <-time.After(250 * time.Millisecond):
 		}
 	}

@@ -144,3 +144,14 @@ func (c *Client) PendingTransfers(ctx context.Context) (contract.PendingList, er
 	var l contract.PendingList
 	return l, c.Call(ctx, contract.SubjectTransfersPending, nil, &l)
 }
+
+// Ping asks each named micro service (`account`, `coordinator`, `history`, `customers`) for
+// `$SRV.PING.<name>`, and returns an error naming the first one that no instance answers.
+func (c *Client) Ping(ctx context.Context, services ...string) error {
+	for _, name := range services {
+		if _, err := c.nc.RequestWithContext(ctx, "$SRV.PING."+name, nil); err != nil {
+			return fmt.Errorf("the %s service does not answer: %w", name, err)
+		}
+	}
+	return nil
+}

@@ -54,7 +54,10 @@ if missing "$PG_IMAGE"; then
   # The entrypoint makes the cluster in PGDATA; the package's own default cluster is not wanted.
   mkdir -p "$pg/etc/postgresql-common/createcluster.d"
   echo "create_main_cluster = false" >"$pg/etc/postgresql-common/createcluster.d/tsbank.conf"
-  chroot "$pg" /bin/sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql-15 >/dev/null && apt-get clean && rm -rf /var/lib/apt/lists/*'
+  # apt in a chroot warns that there is no init system and no apt-utils: harmless, and only shown
+  # if the install fails.
+  chroot "$pg" /bin/sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql-15 && apt-get clean && rm -rf /var/lib/apt/lists/*' >"$work/postgres.log" 2>&1 ||
+    { tail -20 "$work/postgres.log"; exit 1; }
   umount "$pg/proc"
   install -m 0755 "$here/postgres-entrypoint.sh" "$pg/usr/local/bin/docker-entrypoint.sh"
   mkdir -p "$pg/docker-entrypoint-initdb.d" "$pg/var/run/postgresql"

@@ -94,7 +94,7 @@ func ServicePermissions(role contract.Role, user string) Permissions {
 			// Its own events only (the history checks the node in the subject).
 			contract.OutboxSubject(user, "*", "*"),
 			// Registry entries, which the bucket accepts once per key; its own heartbeat and lease.
-			kv(contract.AccountsBucket, "*"), kv(contract.NodesBucket, user), kv(contract.LeasesBucket, user),
+			kv(contract.AccountsBucket, "*"), kv(contract.AccountsBucket, contract.KnownNodeKey(user)), kv(contract.NodesBucket, user), kv(contract.LeasesBucket, user),
 			js("INFO"), streamInfo(contract.EventsStream), streamInfo(accounts), streamInfo(nodes), streamInfo(leases),
 			directGet(accounts), directGet(nodes), directGet(leases))
 	case contract.RoleHistory:

@@ -66,8 +66,10 @@ func (a *API) localPage(ctx context.Context, r contract.ListRequest) (contract.A
 	return page, nil
 }
 
-// list answers one node's page, or merges a page from every live node: each node returns its
-// first Limit accounts after After, and the merge keeps the Limit smallest ids.
+// list answers one node's page, or merges a page from every node that ever ran: each node returns
+// its first Limit accounts after After, and the merge keeps the Limit smallest ids. A node that
+// does not answer (down, or gone for good) is named in the reply, which is then partial: the
+// accounts of the others are listed all the same.
 func (a *API) list(req micro.Request) {
 	r, e := decodeList(req.Data())
 	if e != nil {
@@ -78,14 +80,10 @@ func (a *API) list(req micro.Request) {
 	defer cancel()
 	nodes := []string{r.Node}
 	if r.Node == "" {
-		live, err := a.Nodes.List(ctx)
-		if err != nil {
+		var err error
+		if nodes, err = a.allNodes(ctx); err != nil {
 			contract.Respond(req, nil, a.internal("list nodes", err))
 			return
-		}
-		nodes = nodes[:0]
-		for _, n := range live {
-			nodes = append(nodes, n.Name)
 		}
 	}
 	var merged contract.AccountList
@@ -101,9 +99,14 @@ func (a *API) list(req micro.Request) {
 				e = asWire(err, node)
 			}
 		}
-		if e != nil {
-			contract.Respond(req, nil, e)
+		switch {
+		case e != nil && r.Node != "":
+			contract.Respond(req, nil, e) // the one node asked for did not answer
 			return
+		case e != nil:
+			merged.Partial, merged.Unavailable = true, append(merged.Unavailable, node)
+			e = nil
+			continue
 		}
 		merged.Accounts = append(merged.Accounts, page.Accounts...)
 		more = more || page.Next != ""
@@ -116,6 +119,25 @@ func (a *API) list(req micro.Request) {
 		merged.Next = merged.Accounts[len(merged.Accounts)-1].ID
 	}
 	contract.Respond(req, merged, nil)
+}
+
+// allNodes is every node that ever ran (registry.Nodes.KnownNames), with the live ones added in
+// case one has just started and its record is not yet read.
+func (a *API) allNodes(ctx context.Context) ([]string, error) {
+	known, err := a.Nodes.KnownNames(ctx)
+	if err != nil {
+		return nil, err
+	}
+	live, err := a.Nodes.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range live {
+		if !slices.Contains(known, n.Name) {
+			known = append(known, n.Name)
+		}
+	}
+	return known, nil
 }
 
 func asWire(err error, node string) *contract.Error {

@@ -74,17 +74,18 @@ func (r *Registry) Whereis(ctx context.Context, id string) (string, error) {
 
 // Nodes are the account nodes: the live ones, in the bucket of heartbeats, where each node puts
 // its key every heartbeat and the bucket's TTL removes the key of a node that stopped; and every
-// node that ever ran, each with an entry node/<name> in the registry's bucket, written once at its
+// node that ever ran, each with an entry node.<name> in the registry's bucket, written once at its
 // first heartbeat and never expired, so that a node that is down is told from a name no node has.
 type Nodes struct {
-	kv     jetstream.KeyValue
-	stream jetstream.Stream
-	known  jetstream.KeyValue // the registry's bucket, create-only
+	kv          jetstream.KeyValue
+	stream      jetstream.Stream
+	known       jetstream.KeyValue // the registry's bucket, create-only
+	knownStream jetstream.Stream   // its stream, whose subjects list the known nodes
 }
 
-// knownKey is the registry key that records that node ran. An account id cannot contain '/', so
-// the key is no account's; and the bucket keeps it for ever, as it does account entries.
-func knownKey(node string) string { return "node/" + node }
+// knownKey is the registry key that records that node ran (contract.KnownNodeKey); the bucket
+// keeps it for ever, as it does account entries.
+func knownKey(node string) string { return contract.KnownNodeKey(node) }
 
 // OpenNodes binds the nodes bucket, which the provisioning step made.
 func OpenNodes(ctx context.Context, js jetstream.JetStream) (*Nodes, error) {
@@ -100,7 +101,27 @@ func OpenNodes(ctx context.Context, js jetstream.JetStream) (*Nodes, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bucket %s: %w", contract.AccountsBucket, err)
 	}
-	return &Nodes{kv: kv, stream: stream, known: known}, nil
+	knownStream, err := js.Stream(ctx, "KV_"+contract.AccountsBucket)
+	if err != nil {
+		return nil, fmt.Errorf("bucket %s: %w", contract.AccountsBucket, err)
+	}
+	return &Nodes{kv: kv, stream: stream, known: known, knownStream: knownStream}, nil
+}
+
+// KnownNames returns, in name order, every node that ever ran: the keys node.* of the registry,
+// read from its stream's state (a read, like List).
+func (ns *Nodes) KnownNames(ctx context.Context) ([]string, error) {
+	prefix := "$KV." + contract.AccountsBucket + "." + contract.KnownNodeKey("")
+	info, err := ns.knownStream.Info(ctx, jetstream.WithSubjectFilter(prefix+"*"))
+	if err != nil {
+		return nil, fmt.Errorf("list known nodes: %w", err)
+	}
+	var names []string
+	for subject := range info.State.Subjects {
+		names = append(names, strings.TrimPrefix(subject, prefix))
+	}
+	slices.Sort(names)
+	return names, nil
 }
 
 // Known tells whether a node named name has ever run (its first heartbeat recorded it).
