@@ -1,12 +1,15 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go/micro"
 
 	"tsbank/contract"
 	"tsbank/services/coordinator/transfer"
@@ -404,4 +407,45 @@ func TestATransferWhoseDecisionCannotBeWrittenIsAnsweredOutcomeUnknown(t *testin
 	if a, c := b.balance("alice"), b.balance("bob"); a != "100.00" || c != "0.00" {
 		t.Fatalf("balances alice %s, bob %s; want 100.00, 0.00", a, c)
 	}
+}
+
+// TestTheServicesOwnStatsCountErrorsAndTime reads $SRV.STATS, as `nats micro stats` does, after
+// transfers and refused requests: the coordinator's transfer endpoint counts every request and
+// every error reply, and its average time is that of a transfer (two phases, several durable
+// commits), not the microseconds of handing a request to a goroutine (issue 12: `Errors 0` after
+// dozens of error replies, 9 µs for transfers of 15 ms).
+func TestTheServicesOwnStatsCountErrorsAndTime(t *testing.T) {
+	t.Parallel()
+	b := startBank(t)
+	b.open("alice", "account-1", "EUR")
+	b.open("bob", "account-2", "EUR")
+	b.deposit("alice", "100.00")
+	for i := range 5 {
+		b.transfer("alice", fmt.Sprintf("t-%d", i), "bob", "1.00")
+		if _, err := b.c.Transfer(ctx(t), "alice", contract.TransferRequest{ID: fmt.Sprintf("bad-%d", i), To: "nobody", Amount: "1.00"}); contract.CodeOf(err) != contract.CodeAccountNotFound {
+			t.Fatalf("a transfer to nobody: %v", err)
+		}
+	}
+	m, err := b.nc.Request("$SRV.STATS.coordinator", nil, 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st micro.Stats
+	if err := json.Unmarshal(m.Data, &st); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range st.Endpoints {
+		if e.Name != "transfer" {
+			continue
+		}
+		if e.NumRequests != 10 || e.NumErrors != 5 || !strings.HasPrefix(e.LastError, contract.CodeAccountNotFound+":") {
+			t.Fatalf("transfer endpoint stats %+v; want 10 requests, 5 errors, the last account_not_found", e)
+		}
+		if e.AverageProcessingTime < 200*time.Microsecond {
+			t.Fatalf("average %v: a transfer takes longer than handing it to a goroutine", e.AverageProcessingTime)
+		}
+		t.Logf("transfer: %d requests, %d errors, average %v", e.NumRequests, e.NumErrors, e.AverageProcessingTime)
+		return
+	}
+	t.Fatalf("no transfer endpoint in %+v", st)
 }

@@ -37,7 +37,7 @@ type Service struct {
 	bg      context.Context
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
-	svc     micro.Service
+	svc     *service.Server
 	instr   *service.Instr
 	ops     *ops.Server
 }
@@ -117,14 +117,14 @@ func (s *Service) Background() context.Context { return s.bg }
 // Serve registers the micro service described by mc and lets add register its endpoints (each
 // handler wrapped for metrics and run concurrently, at most maxInFlight at once); from then on the
 // service is ready. The caller stops the service if it fails.
-func (s *Service) Serve(mc micro.Config, maxInFlight int,
-	add func(svc micro.Service, wrap func(string, micro.Handler) micro.Handler) error) error {
+func (s *Service) Serve(mc service.Config, maxInFlight int,
+	add func(svc *service.Server, wrap func(string, micro.Handler) micro.Handler) error) error {
 	var err error
-	if s.svc, err = micro.AddService(s.NC, mc); err != nil {
+	if s.svc, err = service.Start(s.NC, mc); err != nil {
 		return fmt.Errorf("micro service: %w", err)
 	}
 	instr := service.Instrument(s.Metrics, s.name)
-	instr.Log = s.Log
+	instr.Log, instr.Observe = s.Log, s.svc.Observe
 	s.instr = instr.Async(s.NC, maxInFlight)
 	if err := add(s.svc, s.instr.Handler); err != nil {
 		return fmt.Errorf("endpoints: %w", err)

@@ -58,8 +58,10 @@ const insufficientResources jetstream.ErrorCode = 10023
 // while it is starting, while a stream elects a new leader, while the connection moves to another
 // server. Trying again later is the cure.
 func Unavailable(err error) bool {
+	// 503: JetStream is not ready, or a stream has no leader yet; 5xx in general: the server's
+	// side of the cluster, not the request, is at fault, and it passes.
 	var api *jetstream.APIError
-	if errors.As(err, &api) && (api.Code == 503 || api.ErrorCode == insufficientResources) {
+	if errors.As(err, &api) && (api.Code >= 500 || api.ErrorCode == insufficientResources) {
 		return true
 	}
 	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||

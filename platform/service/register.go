@@ -20,7 +20,7 @@ type Handler struct {
 // wildcards), each handler decorated by wrap. It fails when the table names an endpoint of role
 // that has no handler, or a handler names none, so that what a service serves and what the NATS
 // permissions allow cannot drift apart.
-func Register(svc micro.Service, role contract.Role, values map[string]string, handlers []Handler,
+func Register(svc *Server, role contract.Role, values map[string]string, handlers []Handler,
 	wrap func(string, micro.Handler) micro.Handler) error {
 	byName := map[string]Handler{}
 	for _, h := range handlers {
@@ -32,14 +32,8 @@ func Register(svc micro.Service, role contract.Role, values map[string]string, h
 			return fmt.Errorf("endpoint %s (%s) of %s has no handler", e.Name, e.Subject, role)
 		}
 		delete(byName, e.Name)
-		opts := []micro.EndpointOpt{
-			micro.WithEndpointSubject(contract.Wildcard(contract.Bind(e.Subject, values))),
-			micro.WithEndpointMetadata(map[string]string{"description": h.Description}),
-		}
-		if e.Fanout {
-			opts = append(opts, micro.WithEndpointQueueGroupDisabled())
-		}
-		if err := svc.AddEndpoint(e.Name, wrap(e.Name, h.Handle), opts...); err != nil {
+		subject := contract.Wildcard(contract.Bind(e.Subject, values))
+		if err := svc.Add(e.Name, subject, e.Fanout, map[string]string{"description": h.Description}, wrap(e.Name, h.Handle)); err != nil {
 			return fmt.Errorf("endpoint %s: %w", e.Name, err)
 		}
 	}

@@ -26,8 +26,8 @@ func noWrap(_ string, h micro.Handler) micro.Handler { return h }
 // and that an endpoint without a handler, or a handler without an endpoint, stops it.
 func TestRegisterServesExactlyTheTable(t *testing.T) {
 	nc := connect(t, runServer(t))
-	add := func(handlers []service.Handler) (micro.Service, error) {
-		svc, err := micro.AddService(nc, micro.Config{Name: "history", Version: "0.0.1"})
+	add := func(handlers []service.Handler) (*service.Server, error) {
+		svc, err := service.Start(nc, service.Config{Name: "history", Version: "0.0.1"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -39,7 +39,7 @@ func TestRegisterServesExactlyTheTable(t *testing.T) {
 		t.Fatal(err)
 	}
 	var subjects []string
-	for _, e := range svc.Info().Endpoints {
+	for _, e := range info(t, nc, svc).Endpoints {
 		subjects = append(subjects, e.Subject)
 	}
 	if got := strings.Join(subjects, " "); got != "bank.history.*.query bank.history.*.statement bank.history.reconcile" {

@@ -31,7 +31,11 @@ import (
 // Instr records request metrics for the endpoints of one service.
 type Instr struct {
 	// Log receives a warning for each request dropped for its reply subject; it may be nil.
-	Log      *slog.Logger
+	Log *slog.Logger
+	// Observe, if set, receives every finished request of an endpoint: how long it took from
+	// receipt, and the error code and description it was answered with (empty on success). A
+	// Server's Observe keeps the $SRV.STATS figures.
+	Observe  func(endpoint string, took time.Duration, code, description string)
 	service  string
 	requests *metrics.CounterVec
 	errors   *metrics.CounterVec
@@ -147,7 +151,7 @@ func (i *Instr) Handler(endpoint string, h micro.Handler) micro.Handler {
 			ep.inFlight.Inc()
 			r := &request{Request: req}
 			h.Handle(r)
-			ep.done(start, r.code)
+			ep.done(start, r)
 		})
 	}
 	return micro.HandlerFunc(func(req micro.Request) {
@@ -159,11 +163,12 @@ func (i *Instr) Handler(endpoint string, h micro.Handler) micro.Handler {
 		r := &request{Request: req, nc: a.nc, deadline: deadline(req, start)}
 		run := func() {
 			if time.Now().After(r.deadline) {
-				r.code = CodeExpired // its sender has given up: nothing is done, nothing is sent
+				// Its sender has given up: nothing is done, nothing is sent.
+				r.code, r.description = CodeExpired, "dropped unanswered: its deadline had passed before it could start"
 			} else {
 				h.Handle(r)
 			}
-			ep.done(start, r.code)
+			ep.done(start, r)
 		}
 		switch a.admit(sender(req), run) {
 		case admitted:
@@ -174,7 +179,7 @@ func (i *Instr) Handler(endpoint string, h micro.Handler) micro.Handler {
 		case overloaded:
 			_ = r.Error(contract.CodeOverloaded, fmt.Sprintf("too many requests of this sender are waiting; nothing was done: send it again, with its id, in %v", RetryAfter),
 				nil, micro.WithHeaders(micro.Headers{contract.RetryAfterHeader: []string{RetryAfter.String()}}))
-			ep.done(start, r.code)
+			ep.done(start, r)
 		}
 	})
 }
@@ -376,24 +381,29 @@ type endpointMetrics struct {
 	inFlight *metrics.Gauge
 }
 
-// done records a finished request; code is the error code it was answered
-// with, or empty.
-func (ep *endpointMetrics) done(start time.Time, code string) {
-	ep.duration.Observe(time.Since(start).Seconds())
+// done records a finished request r, with the error code it was answered
+// with, if any.
+func (ep *endpointMetrics) done(start time.Time, r *request) {
+	took := time.Since(start)
+	ep.duration.Observe(took.Seconds())
 	ep.requests.Inc()
-	if code != "" {
-		ep.instr.errors.With(ep.instr.service, ep.name, code).Inc()
+	if r.code != "" {
+		ep.instr.errors.With(ep.instr.service, ep.name, r.code).Inc()
 	}
 	ep.inFlight.Dec()
+	if ep.instr.Observe != nil {
+		ep.instr.Observe(ep.name, took, r.code, r.description)
+	}
 }
 
 // request wraps a micro.Request to learn the error code the handler
 // answered with. With nc set it also sends the replies itself (see Async).
 type request struct {
 	micro.Request
-	nc       *nats.Conn
-	code     string
-	deadline time.Time // set by Async: after it, the sender no longer waits
+	nc          *nats.Conn
+	code        string
+	description string    // of the error reply, with code
+	deadline    time.Time // set by Async: after it, the sender no longer waits
 }
 
 // Respond sends a reply. A reply given the error headers by hand through
@@ -441,7 +451,7 @@ func (r *request) RespondJSON(v any, opts ...micro.RespondOpt) error {
 func (r *request) Error(code, description string, data []byte, opts ...micro.RespondOpt) error {
 	if r.nc == nil {
 		if code != "" && description != "" {
-			r.code = code
+			r.code, r.description = code, description
 		}
 		return r.Request.Error(code, description, data, opts...)
 	}
@@ -463,10 +473,10 @@ func (r *request) Error(code, description string, data []byte, opts ...micro.Res
 	return r.publish(m)
 }
 
-// noteHeaders records the error code a reply carries, if any.
+// noteHeaders records the error code and description a reply carries, if any.
 func (r *request) noteHeaders(h nats.Header) {
 	if code := h.Get(micro.ErrorCodeHeader); code != "" {
-		r.code = code
+		r.code, r.description = code, h.Get(micro.ErrorHeader)
 	}
 }
 

@@ -48,7 +48,7 @@ type API struct {
 // the right to send them to another node (docs/adr/0021); and this node's own subjects, to which
 // other nodes forward and the coordinator sends the two-phase commit. wrap decorates every
 // handler (metrics, concurrency); its first argument is the endpoint's name.
-func (a *API) AddEndpoints(svc micro.Service, wrap func(string, micro.Handler) micro.Handler) error {
+func (a *API) AddEndpoints(svc *service.Server, wrap func(string, micro.Handler) micro.Handler) error {
 	route := func(op string) micro.HandlerFunc { return func(req micro.Request) { a.route(req, op) } }
 	owner := func(op string) micro.HandlerFunc { return func(req micro.Request) { a.serveIfOwner(req, op) } }
 	own := func(op string) micro.HandlerFunc { return func(req micro.Request) { a.serveOwn(req, op) } }

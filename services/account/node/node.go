@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/nats-io/nats.go/micro"
 
 	"tsbank/contract"
 	"tsbank/contract/client"
@@ -15,6 +14,7 @@ import (
 	"tsbank/platform/lease"
 	"tsbank/platform/lifecycle"
 	"tsbank/platform/natsconn"
+	"tsbank/platform/service"
 	"tsbank/services/account/account"
 	"tsbank/services/account/natsapi"
 	"tsbank/services/account/outbox"
@@ -124,7 +124,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Node, err erro
 	s.Go(pruner.Run)
 
 	// One bound across all endpoints: they share the database pool.
-	if err := s.Serve(micro.Config{
+	if err := s.Serve(service.Config{
 		Name:        "account",
 		Version:     Version,
 		Description: "TSBank account node " + cfg.Node + ": accounts, deposits, withdrawals, balances",
@@ -146,6 +146,17 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Node, err erro
 func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	for {
 		n, err := Start(ctx, cfg, log)
+		if err != nil && natsconn.Unavailable(err) && ctx.Err() == nil {
+			// JetStream could not answer at a step of the start (a leader election): try again,
+			// rather than exit and be restarted.
+			log.Warn("the node could not start while JetStream was unavailable; trying again", "err", err)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(time.Second):
+			}
+			continue
+		}
 		if err != nil {
 			return err
 		}

@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"tsbank/contract"
+	"tsbank/platform/natsconn"
 )
 
 // ErrNotFound is returned by Whereis for an id no node has registered.
@@ -151,17 +152,32 @@ func (ns *Nodes) remember(ctx context.Context, n contract.Node) error {
 
 // Heartbeat records that n ran (once for ever, see Known), puts n's entry now and every
 // contract.NodeTTL/3 until ctx ends, then deletes it so that a cleanly stopped node disappears at
-// once.
+// once. An error of the first beat is returned, unless JetStream cannot answer for a while (a
+// stream electing its leader after a NATS server's loss): a node that has just taken its lease
+// then serves all the same, and the next beats record it.
 func (ns *Nodes) Heartbeat(ctx context.Context, n contract.Node) error {
 	value, err := json.Marshal(n)
 	if err != nil {
 		return err
 	}
-	if err := ns.remember(ctx, n); err != nil {
-		return err
+	remembered := false
+	beat := func(ctx context.Context) error {
+		if !remembered {
+			if err := ns.remember(ctx, n); err != nil {
+				return err
+			}
+			remembered = true
+		}
+		if _, err := ns.kv.Put(ctx, n.Name, value); err != nil {
+			return fmt.Errorf("heartbeat %s: %w", n.Name, err)
+		}
+		return nil
 	}
-	if _, err := ns.kv.Put(ctx, n.Name, value); err != nil {
-		return fmt.Errorf("heartbeat %s: %w", n.Name, err)
+	first, cancel := context.WithTimeout(ctx, contract.NodeTTL/3)
+	err = beat(first)
+	cancel()
+	if err != nil && !natsconn.Unavailable(err) {
+		return err
 	}
 	go func() {
 		t := time.NewTicker(contract.NodeTTL / 3)
@@ -175,7 +191,7 @@ func (ns *Nodes) Heartbeat(ctx context.Context, n contract.Node) error {
 				return
 			case <-t.C:
 				put, cancel := context.WithTimeout(ctx, contract.NodeTTL/3)
-				_, _ = ns.kv.Put(put, n.Name, value) // a missed beat is retried at the next tick
+				_ = beat(put) // a missed beat is retried at the next tick
 				cancel()
 			}
 		}

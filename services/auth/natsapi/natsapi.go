@@ -26,7 +26,7 @@ type API struct {
 
 // AddEndpoints registers the endpoints of the table the customer directory serves, each handler
 // decorated by wrap.
-func (a *API) AddEndpoints(svc micro.Service, wrap func(string, micro.Handler) micro.Handler) error {
+func (a *API) AddEndpoints(svc *service.Server, wrap func(string, micro.Handler) micro.Handler) error {
 	return service.Register(svc, contract.RoleCustomers, nil, []service.Handler{
 		service.Endpoint("add", `Add a customer: {"id":"<request id>","customer":"carol","password":"<12 to 72 bytes>","accounts":["carol"]}`, handle(a, a.add)),
 		service.Endpoint("grant", `Give a customer an account, from their next login: {"customer":"carol","account":"carol-savings"}`, handle(a, a.grant)),

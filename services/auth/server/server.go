@@ -7,10 +7,10 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/micro"
 
 	"tsbank/platform/lifecycle"
 	"tsbank/platform/natsconn"
+	"tsbank/platform/service"
 	"tsbank/services/auth/callout"
 	"tsbank/services/auth/customer"
 	"tsbank/services/auth/natsapi"
@@ -90,7 +90,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err er
 	}
 
 	api := &natsapi.API{Directory: dir, Log: log, Timeout: cfg.RequestTimeout}
-	if err := s.Serve(micro.Config{
+	if err := s.Serve(service.Config{
 		Name: "customers", Version: Version,
 		Description: "TSBank customer directory: who may log in, which accounts are theirs",
 	}, cfg.MaxInFlight, api.AddEndpoints); err != nil {

@@ -32,7 +32,7 @@ type API struct {
 
 // AddEndpoints registers the endpoints of the table the coordinator serves, each handler decorated
 // by wrap.
-func (a *API) AddEndpoints(svc micro.Service, wrap func(string, micro.Handler) micro.Handler) error {
+func (a *API) AddEndpoints(svc *service.Server, wrap func(string, micro.Handler) micro.Handler) error {
 	return service.Register(svc, contract.RoleCoordinator, nil, []service.Handler{
 		service.Endpoint("transfer", `Pay from the account in the subject: {"id":"<request id>","to":"<account>","amount":"25.00","description":"<optional>"}`, a.transfer),
 		service.Endpoint("status", `A transfer's state by its request id: {"id":"<request id>"}`, a.status),

@@ -5,10 +5,9 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/nats-io/nats.go/micro"
-
 	"tsbank/platform/idgen"
 	"tsbank/platform/lifecycle"
+	"tsbank/platform/service"
 	"tsbank/services/coordinator/legs"
 	"tsbank/services/coordinator/natsapi"
 	"tsbank/services/coordinator/pgstore"
@@ -48,7 +47,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err er
 		}
 	})
 	api := &natsapi.API{Coordinator: coord, Signer: cfg.SigningKey, Log: log, Timeout: cfg.RequestTimeout}
-	if err := s.Serve(micro.Config{
+	if err := s.Serve(service.Config{
 		Name: "coordinator", Version: Version,
 		Description: "TSBank transfer coordinator: two-phase commit between account nodes",
 	}, cfg.MaxInFlight, api.AddEndpoints); err != nil {

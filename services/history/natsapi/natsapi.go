@@ -33,7 +33,7 @@ type API struct {
 
 // AddEndpoints registers the endpoints of the table the history serves, each handler decorated by
 // wrap.
-func (a *API) AddEndpoints(svc micro.Service, wrap func(string, micro.Handler) micro.Handler) error {
+func (a *API) AddEndpoints(svc *service.Server, wrap func(string, micro.Handler) micro.Handler) error {
 	return service.Register(svc, contract.RoleHistory, nil, []service.Handler{
 		service.Endpoint("query", `A page of the account's transactions: {"type":[...],"from","to","min_amount","max_amount","counterparty","transfer_id","text","sort":"time|amount","order":"desc|asc","limit":50,"cursor","format":"json|table|csv"}`, a.query),
 		service.Endpoint("statement", `Opening balance, transactions, closing balance and totals: {"from":"2026-01-01","to":"2026-02-01","format":"json|table|csv"}`, a.statement),

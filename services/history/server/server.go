@@ -6,12 +6,12 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/nats-io/nats.go/micro"
 
 	"tsbank/contract/client"
 	"tsbank/platform/lifecycle"
 	"tsbank/platform/metrics"
 	"tsbank/platform/natsconn"
+	"tsbank/platform/service"
 	"tsbank/services/history/ingest"
 	"tsbank/services/history/natsapi"
 	"tsbank/services/history/pgstore"
@@ -78,7 +78,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err er
 		Store: store, Client: nodes, Cursors: natsapi.Cursors{Secret: cfg.CursorSecret}, Log: log,
 		Timeout: cfg.RequestTimeout, Differences: func(n int) { differences.Set(float64(n)) },
 	}
-	if err := s.Serve(micro.Config{
+	if err := s.Serve(service.Config{
 		Name: "history", Version: Version,
 		Description: "TSBank transaction history: queries, statements, reconciliation",
 	}, cfg.MaxInFlight, api.AddEndpoints); err != nil {
