@@ -110,6 +110,10 @@ type system struct {
 	natsURLs []string
 	procs    map[string]*proc
 	proxies  map[string][]*proxy // service -> its proxies to the three nats-servers
+	// held are listeners that keep the ports freePort chose until releasePorts, just before the
+	// processes that bind them start: released at once, the kernel handed the same port to a
+	// proxy made later, and a node could never start ("address already in use").
+	held []net.Listener
 	// seed and public are the coordinator's signing key, fresh for each run, and its public key,
 	// which the nodes trust.
 	seed, public string
@@ -131,13 +135,22 @@ func (s *system) operator() nats.Option {
 // serviceNames lists the service processes: account-1 runs twice (an active and a standby).
 var serviceNames = []string{"account-1", "account-1b", "account-2", "coordinator", "history"}
 
-func freePort() (int, error) {
+// freePort picks a free port of 127.0.0.1 and holds it until releasePorts.
+func (s *system) freePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err
 	}
-	defer l.Close()
+	s.held = append(s.held, l)
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// releasePorts frees the ports freePort holds, for the processes about to bind them.
+func (s *system) releasePorts() {
+	for _, l := range s.held {
+		l.Close()
+	}
+	s.held = nil
 }
 
 func startSystem(ctx context.Context, dir string) (*system, error) {
@@ -196,6 +209,7 @@ func startSystem(ctx context.Context, dir string) (*system, error) {
 			return s, err
 		}
 	}
+	s.releasePorts()
 	// A service that fails at start (JetStream, fsyncing every write, can be slow to create the
 	// R3 stream and buckets while the cluster is new) is started again, as a restart policy would.
 	// account-1 and account-1b race for the node's lease: either may serve.
@@ -238,7 +252,7 @@ func (s *system) startNATS(bins string) error {
 	for range 3 {
 		var p ports
 		for _, v := range []*int{&p.client, &p.route, &p.monitor} {
-			port, err := freePort()
+			port, err := s.freePort()
 			if err != nil {
 				return err
 			}
@@ -275,6 +289,9 @@ cluster { name: tsbank, listen: 127.0.0.1:%d, no_advertise: true, routes: [%s] }
 		if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
 			return err
 		}
+		if i == 0 {
+			s.releasePorts() // every server's ports are chosen: the first starts now
+		}
 		n := &proc{name: fmt.Sprintf("nats-%d", i+1), bin: filepath.Join(bins, "natsd"), args: []string{"-c", path}, env: natsEnv,
 			httpAddr: fmt.Sprintf("127.0.0.1:%d", p.monitor), readyz: "/healthz", // JetStream current, with a meta leader
 			logPath: filepath.Join(s.dir, fmt.Sprintf("nats-%d.log", i+1))}
@@ -308,7 +325,7 @@ func (s *system) addService(bins, name string) error {
 		s.proxies[name] = append(s.proxies[name], p)
 		urls = append(urls, "nats://"+p.addr())
 	}
-	port, err := freePort()
+	port, err := s.freePort()
 	if err != nil {
 		return err
 	}

@@ -89,7 +89,7 @@ func classify(err error) string {
 			return outOK
 		}
 		return outUnknown // transport: timeout, no connection
-	case contract.CodeTimeout, contract.CodeNodeUnavailable, contract.CodeInternal:
+	case contract.CodeTimeout, contract.CodeNodeUnavailable, contract.CodeInternal, contract.CodeOutcomeUnknown:
 		return outUnknown
 	}
 	return outFail

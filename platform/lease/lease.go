@@ -115,7 +115,11 @@ func (l *Lease) Keep(ctx context.Context, lost func(error)) {
 		}
 		left := time.Until(l.until) - margin
 		if left <= 0 {
-			lost(fmt.Errorf("lease %s lost: not renewed for %v: %w", l.key, l.ttl-margin, failing))
+			why := "the process was paused, or its timers ran late"
+			if failing != nil {
+				why = failing.Error()
+			}
+			lost(fmt.Errorf("lease %s lost: not renewed for %v (%s)", l.key, l.ttl-margin, why))
 			return
 		}
 		sent := time.Now()

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -21,7 +22,7 @@ const (
 )
 
 // Connect connects to url as name (shown by the server's connection list), with credentials if
-// user is set. While no server answers it keeps trying (a bank service started before NATS, or
+// user is set. While no server answers, or each closes the connection (a restart, a partition), it keeps trying (a bank service started before NATS, or
 // during its restart, waits for it instead of exiting and being restarted in a loop), until ctx
 // ends; any other error, such as refused credentials, is returned at once. Once connected it
 // reconnects for ever, and /readyz says when it is cut off.
@@ -55,7 +56,7 @@ func Connect(ctx context.Context, url, name, user, password string, log *slog.Lo
 		if err == nil {
 			return nc, nil
 		}
-		if !errors.Is(err, nats.ErrNoServers) {
+		if refused(err) {
 			return nil, fmt.Errorf("nats %s: %w", url, err)
 		}
 		log.Warn("no NATS server answers yet; trying again", "url", url, "err", err, "in", wait)
@@ -65,6 +66,15 @@ func Connect(ctx context.Context, url, name, user, password string, log *slog.Lo
 		case <-time.After(wait):
 		}
 	}
+}
+
+// refused tells whether a failed connect was refused for good (credentials, configuration) rather
+// than cut short (no server listening, or a connection that closed during the handshake, as a
+// server restarting or a network partition does): trying again would not cure it.
+func refused(err error) bool {
+	var badURL *url.Error
+	return errors.Is(err, nats.ErrAuthorization) || errors.Is(err, nats.ErrAuthExpired) ||
+		errors.Is(err, nats.ErrAuthRevoked) || errors.Is(err, nats.ErrNkeysNotSupported) || errors.As(err, &badURL)
 }
 
 // InboxPrefix is the inbox prefix of user: `_INBOX_<user>`.

@@ -2,10 +2,13 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"tsbank/contract"
@@ -146,10 +149,10 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Node, err erro
 func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	for {
 		n, err := Start(ctx, cfg, log)
-		if err != nil && natsconn.Unavailable(err) && ctx.Err() == nil {
-			// JetStream could not answer at a step of the start (a leader election): try again,
-			// rather than exit and be restarted.
-			log.Warn("the node could not start while JetStream was unavailable; trying again", "err", err)
+		if err != nil && transient(err) && ctx.Err() == nil {
+			// JetStream or Postgres could not answer at a step of the start (a leader election, a
+			// database restart): try again, rather than exit and be restarted.
+			log.Warn("the node could not start while NATS or Postgres was unavailable; trying again", "err", err)
 			select {
 			case <-ctx.Done():
 				return nil
@@ -169,4 +172,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 			n.Stop(2 * time.Second)
 		}
 	}
+}
+
+// transient tells whether a start failed for a reason that passes by itself: JetStream without a
+// leader for a while, or a connection to Postgres that could not be made or was cut.
+func transient(err error) bool {
+	var connect *pgconn.ConnectError
+	return natsconn.Unavailable(err) || errors.As(err, &connect) || pgconn.SafeToRetry(err) || errors.Is(err, io.ErrUnexpectedEOF)
 }

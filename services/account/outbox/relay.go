@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"tsbank/contract"
+	"tsbank/platform/natsconn"
 	"tsbank/platform/provision"
 )
 
@@ -59,6 +60,8 @@ func (r *Relay) Run(ctx context.Context) {
 			missing = false
 			r.log.Info("the events stream is back; relaying the outbox again")
 		case err == nil, ctx.Err() != nil:
+		case missing && natsconn.Unavailable(err):
+			// The stream is being made again, and cannot take messages yet: it was said already.
 		case r.streamMissing(ctx):
 			if !missing {
 				missing = true
