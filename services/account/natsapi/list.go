@@ -19,16 +19,27 @@ const (
 	MaxListLimit     = 1000
 )
 
+// listRequest is a list request as the wire sends it, with the limit as a pointer:
+// contract.ListRequest's int cannot tell a limit left out (the default) from "limit":0, which is
+// out of range.
+type listRequest struct {
+	contract.ListRequest
+	Limit *int `json:"limit"`
+}
+
 func decodeList(data []byte) (contract.ListRequest, *contract.Error) {
-	var r contract.ListRequest
-	if e := contract.Decode(data, &r); e != nil {
-		return r, e
+	var w listRequest
+	if e := contract.Decode(data, &w); e != nil {
+		return w.ListRequest, e
 	}
+	r := w.ListRequest
 	switch {
-	case r.Limit == 0:
+	case w.Limit == nil:
 		r.Limit = DefaultListLimit
-	case r.Limit < 0 || r.Limit > MaxListLimit:
-		return r, contract.Errorf(contract.CodeBadRequest, "limit %d: send 1 to %d (default %d)", r.Limit, MaxListLimit, DefaultListLimit)
+	case *w.Limit < 1 || *w.Limit > MaxListLimit:
+		return r, contract.Errorf(contract.CodeBadRequest, "limit %d: send 1 to %d (default %d)", *w.Limit, MaxListLimit, DefaultListLimit)
+	default:
+		r.Limit = *w.Limit
 	}
 	if r.Node != "" {
 		if e := contract.CheckID("node", r.Node); e != nil {
