@@ -13,12 +13,10 @@ import (
 	"tsbank/testkit"
 )
 
-// TestTheBankSurvivesTheLossOfANATSServer runs every service on a three-server NATS cluster, with
-// the events stream and the KV buckets replicated three times, and shuts one server down while
-// transfers flow: the services reconnect to the others, transfers go on committing, and afterwards
-// the ledger, the history and the nodes agree.
-func TestTheBankSurvivesTheLossOfANATSServer(t *testing.T) {
-	t.Parallel()
+// clusterBank is a bank on a three-server NATS cluster, its streams and buckets replicated three
+// times; the services are started by the caller.
+func clusterBank(t *testing.T) (*testkit.NATSCluster, *bank) {
+	t.Helper()
 	cluster := testkit.StartNATSCluster(t)
 	b := newBank(t)
 	b.env["NATS_URL"], b.env["JS_REPLICAS"] = cluster.URLs(), "3"
@@ -28,6 +26,34 @@ func TestTheBankSurvivesTheLossOfANATSServer(t *testing.T) {
 	}
 	t.Cleanup(nc.Close)
 	b.nc, b.c = nc, client.New(nc)
+	return cluster, b
+}
+
+// committed counts the transfers committed in the coordinator's log.
+func (b *bank) committed() int {
+	var n int
+	_ = b.pool("coordinator").QueryRow(ctx(b.t), `SELECT count(*) FROM transfers WHERE outcome = 'committed'`).Scan(&n)
+	return n
+}
+
+// committedAtLeast waits until n transfers have committed.
+func (b *bank) committedAtLeast(n int) {
+	b.t.Helper()
+	testkit.CheckFor(b.t, 20*time.Second, 50*time.Millisecond, func() error {
+		if got := b.committed(); got < n {
+			return fmt.Errorf("%d committed", got)
+		}
+		return nil
+	})
+}
+
+// TestTheBankSurvivesTheLossOfANATSServer runs every service on a three-server NATS cluster, with
+// the events stream and the KV buckets replicated three times, and shuts one server down while
+// transfers flow: the services reconnect to the others, transfers go on committing, and afterwards
+// the ledger, the history and the nodes agree.
+func TestTheBankSurvivesTheLossOfANATSServer(t *testing.T) {
+	t.Parallel()
+	cluster, b := clusterBank(t)
 	for _, name := range nodeNames {
 		b.startNode(name)
 	}
@@ -36,19 +62,10 @@ func TestTheBankSurvivesTheLossOfANATSServer(t *testing.T) {
 	accounts := b.fourAccounts()
 	before, _, _, _ := b.ledger()
 
-	committed := func() int {
-		var n int
-		_ = b.pool("coordinator").QueryRow(ctx(t), `SELECT count(*) FROM transfers WHERE outcome = 'committed'`).Scan(&n)
-		return n
-	}
+	committed := b.committed
 	stop := make(chan struct{})
 	wg := b.transferLoad(accounts, 4, stop)
-	testkit.CheckFor(t, 20*time.Second, 50*time.Millisecond, func() error {
-		if n := committed(); n < 50 {
-			return fmt.Errorf("%d committed", n)
-		}
-		return nil
-	})
+	b.committedAtLeast(50)
 	lost := cluster.Servers[1]
 	lost.Shutdown()
 	lost.WaitForShutdown()
@@ -79,15 +96,7 @@ func TestTheBankSurvivesTheLossOfANATSServer(t *testing.T) {
 // again once the bucket has a leader, and the money adds up.
 func TestAccountNodesRideOverTheLossOfTheLeaseBucketsLeader(t *testing.T) {
 	t.Parallel()
-	cluster := testkit.StartNATSCluster(t)
-	b := newBank(t)
-	b.env["NATS_URL"], b.env["JS_REPLICAS"] = cluster.URLs(), "3"
-	nc, err := nats.Connect(cluster.URLs(), nats.MaxReconnects(-1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	b.nc, b.c = nc, client.New(nc)
+	cluster, b := clusterBank(t)
 	var exits []<-chan error
 	for _, name := range nodeNames {
 		exits = append(exits, b.runNode(name))
@@ -112,20 +121,11 @@ func TestAccountNodesRideOverTheLossOfTheLeaseBucketsLeader(t *testing.T) {
 			}
 		}
 	}
-	committed := func() int {
-		var n int
-		_ = b.pool("coordinator").QueryRow(ctx(t), `SELECT count(*) FROM transfers WHERE outcome = 'committed'`).Scan(&n)
-		return n
-	}
+	committed := b.committed
 
 	stop := make(chan struct{})
 	wg := b.transferLoad(accounts, 4, stop)
-	testkit.CheckFor(t, 20*time.Second, 50*time.Millisecond, func() error {
-		if n := committed(); n < 50 {
-			return fmt.Errorf("%d committed", n)
-		}
-		return nil
-	})
+	b.committedAtLeast(50)
 	var leader *server.Server
 	for _, s := range cluster.Servers {
 		if s.JetStreamIsStreamLeader(server.DEFAULT_GLOBAL_ACCOUNT, "KV_"+contract.LeasesBucket) {

@@ -33,24 +33,17 @@ func FS(database string) (fs.FS, error) {
 // (a postgres:// or postgresql:// URL). It is safe to run concurrently with itself:
 // golang-migrate takes an advisory lock.
 func Up(database, url string) error {
-	src, err := iofs.New(files, database)
-	if err != nil {
-		return fmt.Errorf("migrations for %q: %w", database, err)
-	}
-	m, err := migrate.NewWithSourceInstance("iofs", src, pgx5URL(url))
-	if err != nil {
-		return fmt.Errorf("migrate %s: %w", database, err)
-	}
-	defer m.Close()
-	if err := m.Up(); err != nil && !errors.Is(err, migrate.ErrNoChange) {
-		return fmt.Errorf("migrate %s up: %w", database, err)
-	}
-	return nil
+	return run(database, url, "up", (*migrate.Migrate).Up)
 }
 
 // To migrates the named database at url up or down to version: for tests that seed rows under
 // an older schema and check them after a migration.
 func To(database, url string, version uint) error {
+	return run(database, url, fmt.Sprintf("to %d", version), func(m *migrate.Migrate) error { return m.Migrate(version) })
+}
+
+// run opens the migrations of database against url and applies step (what names it in errors).
+func run(database, url, what string, step func(*migrate.Migrate) error) error {
 	src, err := iofs.New(files, database)
 	if err != nil {
 		return fmt.Errorf("migrations for %q: %w", database, err)
@@ -60,8 +53,8 @@ func To(database, url string, version uint) error {
 		return fmt.Errorf("migrate %s: %w", database, err)
 	}
 	defer m.Close()
-	if err := m.Migrate(version); err != nil && !errors.Is(err, migrate.ErrNoChange) {
-		return fmt.Errorf("migrate %s to %d: %w", database, version, err)
+	if err := step(m); err != nil && !errors.Is(err, migrate.ErrNoChange) {
+		return fmt.Errorf("migrate %s %s: %w", database, what, err)
 	}
 	return nil
 }
