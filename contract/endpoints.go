@@ -77,6 +77,7 @@ var Endpoints = []Endpoint{
 
 	{"query", HistorySubject("{account}", "query"), RoleHistory, customerOperator, false},
 	{"statement", HistorySubject("{account}", "statement"), RoleHistory, customerOperator, false},
+	{"balance_at", HistorySubject("{account}", "balance_at"), RoleHistory, customerOperator, false},
 	{"reconcile", SubjectReconcile, RoleHistory, operator, false},
 
 	{"add", SubjectCustomersAdd, RoleCustomers, operator, false},

@@ -129,3 +129,23 @@ type Reconciliation struct {
 	// never entered the history, so they are no difference; they are here for an operator.
 	Forged map[string]int64 `json:"forged"`
 }
+
+// BalanceAtRequest asks for an account's balance at a moment: a date ("2026-01-31", its
+// midnight UTC) or an RFC 3339 time.
+type BalanceAtRequest struct {
+	At string `json:"at"`
+}
+
+// BalanceAt is an account's balance at At: after its events numbered 1 to EventSeq, the last
+// whose time is not after At (0 and 0 before its first event).
+type BalanceAt struct {
+	Account  string    `json:"account"`
+	Currency string    `json:"currency"`
+	At       time.Time `json:"at"`
+	Balance  string    `json:"balance"`
+	EventSeq int64     `json:"event_seq"`
+}
+
+// CodeHistoryBehind says the history has not yet received every event an answer depends on:
+// ask again in a moment.
+const CodeHistoryBehind = "history_behind"

@@ -184,3 +184,89 @@ func TestHistorySIGKILLMidBatch(t *testing.T) {
 	t.Logf("%d events in the history after a SIGKILL mid-ingest", b.historyMatchesOutboxes())
 	b.reconciled()
 }
+
+// TestBalanceAtAnyMomentFromTheNumberedEvents: alice's balance at every moment around each of her
+// events, from bank.history.<account>.balance_at and from the SQL function balance_at, both
+// against the balances her node reported after each event: 0 before her first, the balance after
+// an event from its very time on, the newest balance at any later moment. An unknown account is
+// account_not_found; a missing or malformed moment is bad_request.
+func TestBalanceAtAnyMomentFromTheNumberedEvents(t *testing.T) {
+	t.Parallel()
+	b := startBank(t)
+	b.startHistory()
+	b.open("alice", "account-1", "EUR")
+	b.open("bob", "account-2", "EUR")
+	type point struct {
+		seq     int64
+		balance string
+	}
+	var after []point
+	note := func() {
+		bal, err := b.c.Balance(ctx(t), "alice")
+		if err != nil {
+			t.Fatal(err)
+		}
+		after = append(after, point{bal.EventSeq, bal.Balance})
+	}
+	b.deposit("alice", "100.00")
+	note()
+	if _, err := b.c.Withdraw(ctx(t), "alice", contract.MoneyRequest{ID: "w-1", Amount: "10.00"}); err != nil {
+		t.Fatal(err)
+	}
+	note()
+	b.transfer("alice", "t-1", "bob", "25.00")
+	note()
+	b.transfer("bob", "t-2", "alice", "5.50")
+	note()
+	b.historyMatchesOutboxes()
+
+	// Each event's time, from the history itself.
+	times := map[int64]time.Time{}
+	rows, err := b.pool("history").Query(ctx(t), `SELECT account_seq, at FROM transactions WHERE account = 'alice'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var seq int64
+		var at time.Time
+		if err := rows.Scan(&seq, &at); err != nil {
+			t.Fatal(err)
+		}
+		times[seq] = at
+	}
+	if rows.Err() != nil || len(times) != 4 {
+		t.Fatalf("alice's events: %v, %v", times, rows.Err())
+	}
+	balanceAt := func(at time.Time) (contract.BalanceAt, string) {
+		var got contract.BalanceAt
+		if err := b.c.Call(ctx(t), contract.HistorySubject("alice", "balance_at"), contract.BalanceAtRequest{At: at.Format(time.RFC3339Nano)}, &got); err != nil {
+			t.Fatalf("balance_at %s: %v", at, err)
+		}
+		var sql string
+		if err := b.pool("history").QueryRow(ctx(t), `SELECT to_char(balance_at('alice', $1), 'FM999999990.00')`, at).Scan(&sql); err != nil {
+			t.Fatal(err)
+		}
+		return got, sql
+	}
+	check := func(at time.Time, seq int64, want string) {
+		t.Helper()
+		got, sql := balanceAt(at)
+		if got.Balance != want || got.EventSeq != seq || got.Currency != "EUR" || sql != want {
+			t.Errorf("at %s: service %s after event %d, SQL %s; want %s after event %d", at.Format(time.RFC3339Nano), got.Balance, got.EventSeq, sql, want, seq)
+		}
+	}
+	check(times[1].Add(-time.Microsecond), 0, "0.00")
+	for _, p := range after {
+		at := times[p.seq]
+		check(at, p.seq, p.balance) // from the event's own time on
+		if next, ok := times[p.seq+1]; ok && next.After(at.Add(time.Microsecond)) {
+			check(next.Add(-time.Microsecond), p.seq, p.balance) // until just before the next
+		}
+	}
+	check(time.Now().Add(time.Hour), after[len(after)-1].seq, after[len(after)-1].balance)
+
+	var none contract.BalanceAt
+	wantCode(t, b.c.Call(ctx(t), contract.HistorySubject("nobody", "balance_at"), contract.BalanceAtRequest{At: "2026-01-01"}, &none), contract.CodeAccountNotFound)
+	wantCode(t, b.c.Call(ctx(t), contract.HistorySubject("alice", "balance_at"), contract.BalanceAtRequest{}, &none), contract.CodeBadRequest)
+	wantCode(t, b.c.Call(ctx(t), contract.HistorySubject("alice", "balance_at"), contract.BalanceAtRequest{At: "yesterday"}, &none), contract.CodeBadRequest)
+}

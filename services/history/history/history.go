@@ -101,6 +101,33 @@ type Prefix struct {
 	Found   bool
 }
 
+// Before is what the history holds of an account's events up to a moment t: its events are
+// numbered 1, 2, …, and the balance at t is the balance after event Seq, the last before the first
+// whose time is after t (FirstAfter, 0 if the history has none). Rows counts the rows numbered 1
+// to max(Seq, FirstAfter): fewer than that, and an event is missing (not yet ingested).
+type Before struct {
+	Seq, FirstAfter, Rows int64
+	Balance               int64 // after event Seq; 0 when Seq is 0
+}
+
+// Complete tells whether the history holds every event the balance at t depends on, given the
+// number of the account's newest event on its node (needed only when no event after t is here:
+// the next one may be on its way).
+func (b Before) Complete(newest func() (int64, error)) (bool, error) {
+	last := max(b.Seq, b.FirstAfter)
+	if b.Rows != last {
+		return false, nil // a gap: an event numbered at most last has not arrived
+	}
+	if b.FirstAfter > 0 {
+		return true, nil
+	}
+	n, err := newest()
+	if err != nil {
+		return false, err
+	}
+	return n <= b.Seq, nil
+}
+
 // Account is an account as its node lists it, kept so that SQL sees accounts with no event yet.
 type Account struct {
 	ID       string
@@ -127,6 +154,8 @@ type Store interface {
 	Summaries(ctx context.Context, account string) ([]Summary, error)
 	// Upto summarizes account's rows numbered 1 to seq.
 	Upto(ctx context.Context, account string, seq int64) (Prefix, error)
+	// BalanceAt reads what account's balance at t depends on (see Before).
+	BalanceAt(ctx context.Context, account string, t time.Time) (Before, error)
 	// RecordForged writes forged events, skipping any already recorded (a redelivery), and
 	// returns those it recorded now.
 	RecordForged(ctx context.Context, events []Forged) ([]Forged, error)

@@ -37,6 +37,7 @@ func (a *API) AddEndpoints(svc *service.Server, wrap func(string, micro.Handler)
 	return service.Register(svc, contract.RoleHistory, nil, []service.Handler{
 		service.Endpoint("query", `A page of the account's transactions: {"type":[...],"from","to","min_amount","max_amount","counterparty","transfer_id","text","sort":"time|amount","order":"desc|asc","limit":50,"cursor","format":"json|table|csv"}`, a.query),
 		service.Endpoint("statement", `Opening balance, transactions, closing balance and totals: {"from":"2026-01-01","to":"2026-02-01","format":"json|table|csv"}`, a.statement),
+		service.Endpoint("balance_at", `The balance at a moment, from the numbered events: {"at":"2026-01-31T12:00:00Z"} (or a date: its midnight UTC)`, a.balanceAt),
 		service.Endpoint("reconcile", `Compare the history with the nodes' balances: {"account":"<optional>"}`, a.reconcile),
 	}, wrap)
 }
@@ -145,6 +146,58 @@ func (a *API) statement(req micro.Request) {
 	default:
 		contract.Respond(req, st, nil)
 	}
+}
+
+// balanceAt answers the account's balance at a moment: the balance after the last of its numbered
+// events before the first whose time is after it. Exact or refused: if an event it depends on
+// has not reached the history (a gap in the numbers, or, with no event after the moment here,
+// a newer one on the node), the answer is history_behind.
+func (a *API) balanceAt(req micro.Request) {
+	ctx, cancel := service.Context(req, a.Timeout)
+	defer cancel()
+	account := contract.Token(req.Subject(), "account")
+	var r contract.BalanceAtRequest
+	if e := a.decode(account, req.Data(), &r); e != nil {
+		contract.Respond(req, nil, e)
+		return
+	}
+	if r.At == "" {
+		contract.Respond(req, nil, contract.Errorf(contract.CodeBadRequest, `at is missing: send {"at":"2026-01-31T12:00:00Z"}, or a date such as "2026-01-31" (its midnight UTC)`))
+		return
+	}
+	at, e := parseTime("at", r.At)
+	if e != nil {
+		contract.Respond(req, nil, e)
+		return
+	}
+	currency, e := a.currency(ctx, account)
+	if e != nil {
+		contract.Respond(req, nil, e)
+		return
+	}
+	b, err := a.Store.BalanceAt(ctx, account, at)
+	if err != nil {
+		contract.Respond(req, nil, a.internal(err))
+		return
+	}
+	complete, err := b.Complete(func() (int64, error) {
+		bal, err := a.Client.Balance(ctx, account)
+		return bal.EventSeq, err
+	})
+	switch {
+	case contract.CodeOf(err) != "":
+		contract.Respond(req, nil, &contract.Error{Code: contract.CodeOf(err), Message: fmt.Sprintf("the history cannot tell whether an event of %s after its newest is on its way: its node did not answer: %s", account, err)})
+		return
+	case err != nil:
+		contract.Respond(req, nil, a.internal(err))
+		return
+	case !complete:
+		contract.Respond(req, nil, contract.Errorf(contract.CodeHistoryBehind,
+			"the history has not yet received every event of %s up to %s: ask again in a moment", account, at.Format(time.RFC3339Nano)))
+		return
+	}
+	contract.Respond(req, contract.BalanceAt{Account: account, Currency: currency.Code, At: at,
+		Balance: money.Format(b.Balance, currency), EventSeq: b.Seq}, nil)
 }
 
 // decode checks the account id in the subject and decodes the body.

@@ -193,6 +193,18 @@ func (s *Store) Upto(ctx context.Context, account string, seq int64) (history.Pr
 	return p, nil
 }
 
+// BalanceAt reads what account's balance at t depends on, with the SQL function that psql users
+// call too (balance_at_detail, migration 000005).
+func (s *Store) BalanceAt(ctx context.Context, account string, t time.Time) (history.Before, error) {
+	var b history.Before
+	err := s.pool.QueryRow(ctx, `SELECT seq, first_after, rows, balance_minor FROM balance_at_detail($1, $2)`, account, t).
+		Scan(&b.Seq, &b.FirstAfter, &b.Rows, &b.Balance)
+	if err != nil {
+		return b, fmt.Errorf("balance of %s at %s: %w", account, t, err)
+	}
+	return b, nil
+}
+
 // Summaries returns, per account, the balance after its newest row, the sum of its amounts, its
 // row count and its newest row's number.
 func (s *Store) Summaries(ctx context.Context, account string) ([]history.Summary, error) {
