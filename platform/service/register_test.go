@@ -34,7 +34,7 @@ func TestRegisterServesExactlyTheTable(t *testing.T) {
 		t.Cleanup(func() { _ = svc.Stop() })
 		return svc, service.Register(svc, contract.RoleHistory, nil, handlers, noWrap)
 	}
-	svc, err := add(historyHandlers("query", "statement", "reconcile"))
+	svc, err := add(historyHandlers("query", "statement", "balance_at", "reconcile"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,13 +42,13 @@ func TestRegisterServesExactlyTheTable(t *testing.T) {
 	for _, e := range info(t, nc, svc).Endpoints {
 		subjects = append(subjects, e.Subject)
 	}
-	if got := strings.Join(subjects, " "); got != "bank.history.*.query bank.history.*.statement bank.history.reconcile" {
+	if got := strings.Join(subjects, " "); got != "bank.history.*.query bank.history.*.statement bank.history.*.balance_at bank.history.reconcile" {
 		t.Errorf("serves %s", got)
 	}
-	if _, err := add(historyHandlers("query", "statement")); err == nil || !strings.Contains(err.Error(), "reconcile") {
+	if _, err := add(historyHandlers("query", "statement", "balance_at")); err == nil || !strings.Contains(err.Error(), "reconcile") {
 		t.Errorf("an endpoint without a handler: %v", err)
 	}
-	if _, err := add(historyHandlers("query", "statement", "reconcile", "export")); err == nil || !strings.Contains(err.Error(), "export") {
+	if _, err := add(historyHandlers("query", "statement", "balance_at", "reconcile", "export")); err == nil || !strings.Contains(err.Error(), "export") {
 		t.Errorf("a handler without an endpoint: %v", err)
 	}
 }
