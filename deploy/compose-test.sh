@@ -117,6 +117,7 @@ check "running the demo did not run the migrate job again" eval '[ "$(migrated_a
 check "the image build left no stale image behind" stale_images
 check "the demo added alice and bob as customers" has '"accounts":["bob"]' op req bank.customers.get '{"customer":"bob"}'
 check "a second demo run succeeds and changes nothing" has 'customer alice exists already' dc run --rm -T demo
+check "the nats CLI reads the bank's counters: the demo's 4 committed transfers today" eventually 15 has '{"val":"4"}' op stream get TSBANK_COUNTERS --last-for "bank.counters.$(date -u +%F).transfers"
 check "alice's account is on account-1 (a retried open, as alice)" has '"node":"account-1"' as alice req bank.account.alice.open '{"id":"demo-open","currency":"EUR","node":"account-1"}'
 check "a teller deposits into alice's account" has '"balance_after":"427.30"' op req bank.account.alice.deposit '{"id":"d-1","amount":"100.00","description":"bonus"}'
 check "alice pays bob across nodes" has '"status":"committed"' as alice req bank.transfer.alice '{"id":"t-1","to":"bob","amount":"30.00","description":"rent"}'

@@ -101,7 +101,10 @@ func ServicePermissions(role contract.Role, user string) Permissions {
 		c := contract.EventsStream + "." + contract.HistoryConsumer
 		p.Publish = append(p.Publish,
 			js("INFO"), js("CONSUMER.INFO."+c), js("CONSUMER.MSG.NEXT."+c), "$JS.ACK."+c+".>",
-			streamInfo(accounts), directGet(accounts))
+			streamInfo(accounts), directGet(accounts),
+			// The bank's counters, which it keeps as it ingests (increments only: a counter
+			// stream refuses any other message).
+			contract.CountersSubjects)
 	}
 	slices.Sort(p.Publish)
 	slices.Sort(p.Subscribe)

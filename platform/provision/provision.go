@@ -57,6 +57,9 @@ func Run(ctx context.Context, js jetstream.JetStream, o Options) error {
 	if _, err := js.CreateOrUpdateStream(ctx, EventsConfig(o)); err != nil {
 		return fmt.Errorf("stream %s: %w", contract.EventsStream, err)
 	}
+	if _, err := js.CreateOrUpdateStream(ctx, contract.CountersStreamConfig(o.Replicas)); err != nil {
+		return fmt.Errorf("stream %s: %w", contract.CountersStream, err)
+	}
 	if _, err := js.CreateOrUpdateStream(ctx, RegistryConfig(o.Replicas)); err != nil {
 		return fmt.Errorf("bucket %s: %w", contract.AccountsBucket, err)
 	}

@@ -165,4 +165,19 @@ type Store interface {
 	// SaveAccounts writes accounts, adding the new ones and updating those that changed; it
 	// returns how many rows it wrote.
 	SaveAccounts(ctx context.Context, accounts []Account) (int, error)
+	// ClaimCountBatch returns the oldest batch of committed transfers numbered for the counters
+	// and not yet marked counted, or, if there is none, numbers a new one of up to limit
+	// transfers; it returns its number (0 when nothing is left to count) and its totals.
+	ClaimCountBatch(ctx context.Context, limit int) (int64, []CountTotal, error)
+	// MarkCounted records that batch's increments were acknowledged.
+	MarkCounted(ctx context.Context, batch int64) error
+}
+
+// CountTotal is what one batch adds to the counters of one day, paying node and currency.
+type CountTotal struct {
+	Day       string // 2026-12-01, UTC
+	Node      string // the node of the paying account
+	Currency  string
+	Transfers int64
+	Volume    int64 // minor units
 }

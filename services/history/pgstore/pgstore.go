@@ -205,6 +205,53 @@ func (s *Store) BalanceAt(ctx context.Context, account string, t time.Time) (his
 	return b, nil
 }
 
+// ClaimCountBatch returns the oldest numbered batch not yet counted (one whose increments may have
+// been published before a crash: it is published again, with the same ids), or numbers a new one.
+func (s *Store) ClaimCountBatch(ctx context.Context, limit int) (int64, []history.CountTotal, error) {
+	var batch int64
+	err := s.pool.QueryRow(ctx, `SELECT coalesce(min(count_batch), 0) FROM transactions
+		WHERE type = 'transfer_out' AND counted_at IS NULL AND count_batch IS NOT NULL`).Scan(&batch)
+	if err != nil {
+		return 0, nil, fmt.Errorf("pending count batch: %w", err)
+	}
+	if batch == 0 {
+		err = s.pool.QueryRow(ctx, `WITH b AS (SELECT nextval('count_batches') AS n),
+			picked AS (SELECT event_id FROM transactions WHERE type = 'transfer_out' AND counted_at IS NULL AND count_batch IS NULL
+				ORDER BY stream_seq LIMIT $1),
+			numbered AS (UPDATE transactions t SET count_batch = b.n FROM b, picked WHERE t.event_id = picked.event_id RETURNING b.n)
+			SELECT coalesce(min(n), 0) FROM numbered`, limit).Scan(&batch)
+		if err != nil {
+			return 0, nil, fmt.Errorf("number a count batch: %w", err)
+		}
+		if batch == 0 {
+			return 0, nil, nil
+		}
+	}
+	rows, err := s.pool.Query(ctx, `SELECT to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD'), node, currency, count(*), sum(abs(amount_minor))
+		FROM transactions WHERE count_batch = $1 AND type = 'transfer_out' GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`, batch)
+	if err != nil {
+		return 0, nil, fmt.Errorf("totals of count batch %d: %w", batch, err)
+	}
+	defer rows.Close()
+	var totals []history.CountTotal
+	for rows.Next() {
+		var t history.CountTotal
+		if err := rows.Scan(&t.Day, &t.Node, &t.Currency, &t.Transfers, &t.Volume); err != nil {
+			return 0, nil, err
+		}
+		totals = append(totals, t)
+	}
+	return batch, totals, rows.Err()
+}
+
+// MarkCounted records that batch's increments were acknowledged.
+func (s *Store) MarkCounted(ctx context.Context, batch int64) error {
+	if _, err := s.pool.Exec(ctx, `UPDATE transactions SET counted_at = now() WHERE count_batch = $1`, batch); err != nil {
+		return fmt.Errorf("mark count batch %d: %w", batch, err)
+	}
+	return nil
+}
+
 // Summaries returns, per account, the balance after its newest row, the sum of its amounts, its
 // row count and its newest row's number.
 func (s *Store) Summaries(ctx context.Context, account string) ([]history.Summary, error) {

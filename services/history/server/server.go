@@ -74,6 +74,8 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err er
 	nodes := client.New(s.NC)
 	accounts := &ingest.Accounts{Nodes: nodes, Store: store, Log: log, Interval: cfg.AccountsSync, Timeout: cfg.RequestTimeout}
 	s.Go(accounts.Run)
+	counters := &ingest.Counters{JS: js, Store: store, Log: log, Batch: 1000, Interval: time.Second}
+	s.Go(counters.Run)
 	api := &natsapi.API{
 		Store: store, Client: nodes, Cursors: natsapi.Cursors{Secret: cfg.CursorSecret}, Log: log,
 		Timeout: cfg.RequestTimeout, Differences: func(n int) { differences.Set(float64(n)) },
