@@ -2,10 +2,16 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"tsbank/contract"
 )
@@ -261,12 +267,87 @@ func (c *checker) check(ctx context.Context, replayMismatches []string) ([]invar
 	}
 	add("the history holds every event exactly once", historyRows == events && missing == 0 && historyOut == int64(committed),
 		"%d rows for %d outbox events (%d missing); %d transfer_out rows for %d committed transfers; %d deposits", historyRows, events, missing, historyOut, committed, deposits)
+	ok, detail := c.countersMatch(ctx, hist)
+	add("the bank's counters equal the history", ok, "%s", detail)
 	var rec contract.Reconciliation
 	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	err = c.w.c.Call(rctx, contract.SubjectReconcile, contract.ReconcileRequest{}, &rec)
 	add("reconciliation reports no difference", err == nil && len(rec.Differences) == 0, "%d accounts checked, differences %+v %v", rec.Accounts, rec.Differences, errOrNil(err))
 	return inv, nil
+}
+
+// countersMatch waits until the history has counted every committed transfer, then compares each
+// day's counters (TSBANK_COUNTERS), bank-wide and per paying node, with the history's rows: the
+// history was killed while it counted, and Postgres and NATS stopped under it.
+func (c *checker) countersMatch(ctx context.Context, hist *pgxpool.Pool) (bool, string) {
+	nc, err := nats.Connect(strings.Join(c.s.natsURLs, ","), c.s.operator())
+	if err != nil {
+		return false, err.Error()
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return false, err.Error()
+	}
+	stream, err := js.Stream(ctx, contract.CountersStream)
+	if err != nil {
+		return false, err.Error()
+	}
+	value := func(subject string) int64 {
+		m, err := stream.GetLastMsgForSubject(ctx, subject)
+		if err != nil {
+			return 0
+		}
+		var v struct {
+			Val string `json:"val"`
+		}
+		_ = json.Unmarshal(m.Data, &v)
+		n, _ := strconv.ParseInt(v.Val, 10, 64)
+		return n
+	}
+	var uncounted int64
+	for range 60 {
+		if err := hist.QueryRow(ctx, `SELECT count(*) FROM transactions WHERE type = 'transfer_out' AND counted_at IS NULL`).Scan(&uncounted); err != nil {
+			return false, err.Error()
+		}
+		if uncounted == 0 {
+			break
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	if uncounted > 0 {
+		return false, fmt.Sprintf("%d committed transfers still not counted after 30 s", uncounted)
+	}
+	rows, err := hist.Query(ctx, `SELECT to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD'), node, currency, count(*), sum(abs(amount_minor))
+		FROM transactions WHERE type = 'transfer_out' GROUP BY 1, 2, 3`)
+	if err != nil {
+		return false, err.Error()
+	}
+	defer rows.Close()
+	want := map[string]int64{}
+	for rows.Next() {
+		var day, node, currency string
+		var n, volume int64
+		if err := rows.Scan(&day, &node, &currency, &n, &volume); err != nil {
+			return false, err.Error()
+		}
+		for _, who := range []string{"", node} {
+			want[contract.TransfersCounter(day, who)] += n
+			want[contract.VolumeCounter(day, who, currency)] += volume
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return false, err.Error()
+	}
+	var wrong []string
+	for subject, n := range want {
+		if got := value(subject); got != n {
+			wrong = append(wrong, fmt.Sprintf("%s %d (history %d)", subject, got, n))
+		}
+	}
+	slices.Sort(wrong)
+	return len(wrong) == 0, fmt.Sprintf("%d counters checked; wrong %v", len(want), wrong)
 }
 
 // missingFromHistory counts the outbox events the history lacks.
