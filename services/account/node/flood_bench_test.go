@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"runtime"
+	"os"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -17,6 +19,7 @@ import (
 
 	"tsbank/contract"
 	"tsbank/contract/client"
+	"tsbank/contract/decisionsig"
 	"tsbank/testkit"
 )
 
@@ -25,18 +28,32 @@ import (
 // teller on another connection makes deposits into another account one after another, each with a
 // 1 s timeout. It reports the teller's latency and timeouts during the flood, what became of the
 // flood (applied, refused as overloaded, dropped unanswered past its deadline), how many flood
-// deposits were applied after their deadline (which must be none: it fails otherwise), and the
-// largest heap of the process (the node, the nats-server and both clients) while it lasted, on
-// a durable Postgres:
+// deposits were applied after their deadline (which must be none: it fails otherwise), the most
+// requests the node had running or waiting, and the node's peak memory (VmHWM of its own
+// process) before and after the flood, on a durable Postgres:
 //
 //	go test ./services/account/node -run '^$' -bench Flood -benchtime 200000x
 func BenchmarkFlood(b *testing.B) {
 	const timeout = time.Second
 	b.Logf("postgres: %s", testkit.DurablePostgresKind(b))
-	bk := startBankOn(b, testkit.DurablePostgres, "account-1")
-	bk.open(b, "flooded", "account-1")
-	bk.open(b, "teller", "account-1")
-	flooder, other := testkit.Connect(b, bk.ns), client.New(testkit.Connect(b, bk.ns))
+	// The node runs as its own process, so that its memory is measured alone: the flood's
+	// messages also pass through the nats-server and the flooder's buffers, in this process.
+	ns := testkit.StartNATS(b)
+	db := testkit.DurablePostgres(b, "account")
+	_, coordinatorKey, err := decisionsig.Generate()
+	if err != nil {
+		b.Fatal(err)
+	}
+	proc := testkit.NewProcess(b, testkit.Build(b, "tsbank/services/account/cmd/account"), "ACCOUNT_NODE=account-1",
+		"DATABASE_URL="+db, "NATS_URL="+ns.ClientURL(), "COORDINATOR_PUBLIC_KEYS="+coordinatorKey)
+	proc.Start(b)
+	flooder, other := testkit.Connect(b, ns), client.New(testkit.Connect(b, ns))
+	for _, id := range []string{"flooded", "teller"} {
+		if _, err := other.Open(context.Background(), id, contract.OpenRequest{ID: "o-" + id, Currency: "EUR", Node: "account-1"}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	rssBefore := peakRSS(b, proc)
 	n := max(b.N, 1000)
 
 	var mu sync.Mutex
@@ -58,8 +75,7 @@ func BenchmarkFlood(b *testing.B) {
 		b.Fatal(err)
 	}
 	deadlines := make(map[string]time.Time, n)
-	heap := heapWatch()
-	waiting := inFlightWatch(b, bk.nodes["account-1"].HTTPAddr())
+	waiting := inFlightWatch(b, proc.HTTPAddr)
 
 	b.ResetTimer()
 	start := time.Now()
@@ -110,9 +126,9 @@ func BenchmarkFlood(b *testing.B) {
 	close(stopTeller)
 	<-tellerDone
 	b.StopTimer()
-	peak, intake := heap(), waiting()
+	intake := waiting()
 
-	pool, err := pgxpool.New(context.Background(), bk.dbs["account-1"])
+	pool, err := pgxpool.New(context.Background(), db)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -159,7 +175,8 @@ func BenchmarkFlood(b *testing.B) {
 	b.ReportMetric(float64(slices.Max(latencies).Microseconds())/1000, "teller_max_ms")
 	b.ReportMetric(float64(len(latencies)), "teller_deposits")
 	b.ReportMetric(float64(timeouts.Load()), "teller_failed")
-	b.ReportMetric(float64(peak)/(1<<20), "peak_heap_MB")
+	b.ReportMetric(float64(rssBefore)/(1<<10), "node_peak_rss_before_MB")
+	b.ReportMetric(float64(peakRSS(b, proc))/(1<<10), "node_peak_rss_MB")
 	b.ReportMetric(intake, "peak_node_in_flight")
 	if late > 0 {
 		b.Errorf("%d flood deposits were applied more than %v after their deadline (the latest %v)", late, lateAfter, latest)
@@ -195,26 +212,22 @@ func inFlightWatch(b *testing.B, addr string) func() float64 {
 	return func() float64 { close(stop); <-done; mu.Lock(); defer mu.Unlock(); return peak }
 }
 
-// heapWatch samples the heap in use every 20 ms until the returned function is called, which
-// returns the largest sample.
-func heapWatch() func() uint64 {
-	var peak atomic.Uint64
-	stop := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		var ms runtime.MemStats
-		for {
-			runtime.ReadMemStats(&ms)
-			if ms.HeapInuse > peak.Load() {
-				peak.Store(ms.HeapInuse)
+// peakRSS is the most memory the process has held (VmHWM, in KiB): the kernel keeps the peak.
+func peakRSS(b *testing.B, p *testkit.Process) int64 {
+	b.Helper()
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.Cmd.Process.Pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kib, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			if err != nil {
+				b.Fatal(err)
 			}
-			select {
-			case <-stop:
-				return
-			case <-time.After(20 * time.Millisecond):
-			}
+			return kib
 		}
-	}()
-	return func() uint64 { close(stop); <-done; return peak.Load() }
+	}
+	b.Fatal("no VmHWM in /proc/<pid>/status")
+	return 0
 }
