@@ -68,7 +68,11 @@ func Acquire(ctx context.Context, kv jetstream.KeyValue, key, holder string, log
 		switch {
 		case err == nil:
 			return &Lease{kv: kv, key: key, value: value, epoch: rev, rev: rev, ttl: ttl, until: sent.Add(ttl), log: log}, nil
-		case errors.Is(err, jetstream.ErrKeyExists): // held by another: wait for it to expire
+		case errors.Is(err, jetstream.ErrKeyExists):
+			// Held by another: wait for it to expire. It may be this holder's own earlier
+			// attempt, whose reply was lost; that one expires too, and the next attempt takes
+			// the key with a new epoch (taking it up here would need that attempt's send time,
+			// which bounds its life).
 		case natsconn.Unavailable(err) && ctx.Err() == nil:
 			if !unavailableSaid {
 				log.Warn("JetStream cannot answer; trying again to take the lease", "key", key, "err", err)
