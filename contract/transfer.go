@@ -24,6 +24,16 @@ type TransferRequest struct {
 	Description string `json:"description,omitempty"`
 }
 
+// RefundRequest asks to pay back, from the account in the subject (the payee of the original),
+// some or all of the committed transfer TransferID. ID is the idempotency key, scoped to the
+// refunding account like a transfer's; Amount defaults to what is left of the original.
+type RefundRequest struct {
+	ID          string `json:"id"`
+	TransferID  string `json:"transfer_id"`
+	Amount      string `json:"amount,omitempty"`
+	Description string `json:"description,omitempty"`
+}
+
 // TransferStatusRequest asks for the transfer with request id ID from the account in the subject.
 type TransferStatusRequest struct {
 	ID string `json:"id"`
@@ -42,6 +52,8 @@ type Transfer struct {
 	Reason     string     `json:"reason,omitempty"`
 	Message    string     `json:"message,omitempty"`
 	Done       bool       `json:"done"`
+	RefundOf   string     `json:"refund_of,omitempty"` // of a refund: the original's transfer id
+	Refunded   string     `json:"refunded,omitempty"`  // of an original, in a status: the sum of its committed refunds, if any
 	CreatedAt  time.Time  `json:"created_at"`
 	DecidedAt  *time.Time `json:"decided_at,omitempty"`
 }
