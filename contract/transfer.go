@@ -67,6 +67,7 @@ type PrepareRequest struct {
 	Amount       string `json:"amount"`
 	Counterparty string `json:"counterparty"`
 	Description  string `json:"description,omitempty"`
+	RefundOf     string `json:"refund_of,omitempty"` // the transfer this one refunds, for a refund
 	Sig          string `json:"sig,omitempty"`
 }
 
@@ -138,7 +139,7 @@ type LegBatch struct {
 const MaxLegBatch = 256
 
 // LegStep is one prepare, commit or abort (Op) of a leg of Account. Amount, Counterparty and
-// Description belong to a prepare.
+// Description and RefundOf belong to a prepare.
 type LegStep struct {
 	Op           string `json:"op"`
 	Account      string `json:"account"`
@@ -147,6 +148,7 @@ type LegStep struct {
 	Amount       string `json:"amount,omitempty"`
 	Counterparty string `json:"counterparty,omitempty"`
 	Description  string `json:"description,omitempty"`
+	RefundOf     string `json:"refund_of,omitempty"`
 }
 
 // LegBatchReply answers a LegBatch: one result per step, in the same order.

@@ -331,7 +331,10 @@ func (s *Store) decideAll(ctx context.Context, ds []decision) ([]decided, error)
 	// committed already (the UPDATE waited for a concurrent decider's lock, then saw its write).
 	written, err := scanAll(s.pool.Query(ctx, `UPDATE transfers SET state = d.d_outcome, outcome = d.d_outcome,
 			reason = d.d_reason, message = d.d_message,
-			currency = nullif(d.d_currency, ''), amount_minor = nullif(d.d_amount_minor, 0),
+			-- A refund is logged with its currency and amount (what its original's cap counts),
+			-- and keeps them; a transfer learns them from the votes.
+			currency = coalesce(transfers.currency, nullif(d.d_currency, '')),
+			amount_minor = coalesce(transfers.amount_minor, nullif(d.d_amount_minor, 0)),
 			debit_vote = d.d_debit_vote, credit_vote = d.d_credit_vote,
 			decided_at = now(), next_attempt_at = now() + $9::interval
 		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int8[], $7::text[], $8::text[])
