@@ -25,13 +25,21 @@ type TransferRequest struct {
 }
 
 // RefundRequest asks to pay back, from the account in the subject (the payee of the original),
-// some or all of the committed transfer TransferID. ID is the idempotency key, scoped to the
+// some or all of a committed transfer, named by exactly one of TransferID (the coordinator's id)
+// or Original (its payer and the payer's request id). ID is the idempotency key, scoped to the
 // refunding account like a transfer's; Amount defaults to what is left of the original.
 type RefundRequest struct {
-	ID          string `json:"id"`
-	TransferID  string `json:"transfer_id"`
-	Amount      string `json:"amount,omitempty"`
-	Description string `json:"description,omitempty"`
+	ID          string       `json:"id"`
+	TransferID  string       `json:"transfer_id,omitempty"`
+	Original    *TransferRef `json:"original,omitempty"`
+	Amount      string       `json:"amount,omitempty"`
+	Description string       `json:"description,omitempty"`
+}
+
+// TransferRef names a transfer as its payer does: the paying account and its request id.
+type TransferRef struct {
+	From string `json:"from"`
+	ID   string `json:"id"`
 }
 
 // TransferStatusRequest asks for the transfer with request id ID from the account in the subject.

@@ -87,11 +87,13 @@ func TestPartialRefundsUpToTheAmountAndNoFurther(t *testing.T) {
 	if r := b.mustRefund("shop", "rf-1", tr.TransferID, "30"); r.Status != contract.TransferCommitted || r.Amount != "30.00" {
 		t.Fatalf("first refund = %+v", r)
 	}
-	if r := b.mustRefund("shop", "rf-2", tr.TransferID, "50.00"); r.Status != contract.TransferCommitted || r.Amount != "50.00" {
-		t.Fatalf("second refund = %+v", r)
+	// The original can be named as its payer names it, by the payer and its request id.
+	second, err := b.c.Refund(ctx(t), "shop", contract.RefundRequest{ID: "rf-2", Original: &contract.TransferRef{From: "alice", ID: "buy-1"}, Amount: "50.00"})
+	if err != nil || second.Status != contract.TransferCommitted || second.Amount != "50.00" || second.RefundOf != tr.TransferID {
+		t.Fatalf("second refund = %+v, %v", second, err)
 	}
 	// 20.00 is left: 20.01 is refused, nothing is logged, and the id stays free for a corrected one.
-	_, err := b.refund("shop", "rf-3", tr.TransferID, "20.01")
+	_, err = b.refund("shop", "rf-3", tr.TransferID, "20.01")
 	wantCode(t, err, contract.CodeRefundExceeds)
 	if n := b.refunds(tr.TransferID); n != 2 {
 		t.Fatalf("%d refunds logged after a refused one, want 2", n)
@@ -107,9 +109,9 @@ func TestPartialRefundsUpToTheAmountAndNoFurther(t *testing.T) {
 		t.Fatalf("original's status = %+v, %v", st, err)
 	}
 	// A retry of a refund that used up the rest returns it; the same id with another body conflicts.
-	again := b.mustRefund("shop", "rf-2", tr.TransferID, "50.00")
-	if again.Amount != "50.00" || again.Status != contract.TransferCommitted {
-		t.Fatalf("retry = %+v", again)
+	again, err := b.c.Refund(ctx(t), "shop", contract.RefundRequest{ID: "rf-2", Original: &contract.TransferRef{From: "alice", ID: "buy-1"}, Amount: "50.00"})
+	if err != nil || again.TransferID != second.TransferID || again.Status != contract.TransferCommitted {
+		t.Fatalf("retry = %+v, %v", again, err)
 	}
 	_, err = b.refund("shop", "rf-2", tr.TransferID, "40.00")
 	wantCode(t, err, contract.CodeConflict)
@@ -155,6 +157,7 @@ func TestRefundsThatCannotBeAreRefusedBeforeAnythingIsLogged(t *testing.T) {
 		{"a refund cannot be refunded", "alice", r.TransferID, "", contract.CodeNotRefundable},
 		{"more decimals than the currency has is an invalid amount", "shop", tr.TransferID, "1.001", contract.CodeInvalidAmount},
 		{"a zero amount is invalid", "shop", tr.TransferID, "0", contract.CodeInvalidAmount},
+		{"no transfer named is a bad request", "shop", "", "1", contract.CodeBadRequest},
 	}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -232,9 +235,9 @@ func TestAnAbortedRefundReleasesItsAmount(t *testing.T) {
 func (b *bank) logRefund(id, original, payee, amount string) transfer.Transfer {
 	b.t.Helper()
 	store := pgstore.New(b.pool("coordinator"), time.Second, testkit.Logger(b.t))
-	rec, created, err := store.LogRefund(ctx(b.t), transfer.Transfer{ID: id, From: payee, RequestID: "r-" + id, Fingerprint: []byte(id), RefundOf: original},
+	rec, created, err := store.LogRefund(ctx(b.t), transfer.Transfer{ID: id, From: payee, RequestID: "r-" + id, Fingerprint: []byte(id)}, transfer.Original{TransferID: original},
 		func(o transfer.Transfer, refunded int64) (transfer.Transfer, error) {
-			t, err := transfer.NewRefund(o, refunded, transfer.RefundRequest{From: payee, RequestID: "r-" + id, Fingerprint: []byte(id), TransferID: original, Amount: amount})
+			t, err := transfer.NewRefund(o, refunded, transfer.RefundRequest{From: payee, RequestID: "r-" + id, Fingerprint: []byte(id), Original: transfer.Original{TransferID: original}, Amount: amount})
 			t.ID = id
 			return t, err
 		})

@@ -156,8 +156,8 @@ func queueAccounts(b *pgx.Batch, changed []*account.Account) {
 func queueLegs(b *pgx.Batch, changed []account.Hold, stored func(account.Hold) bool) {
 	var ins struct {
 		transfers, legs, accounts, counterparties, descriptions, states, reasons, refundOfs []string
-		amounts                                                                  []int64
-		created                                                                  []time.Time
+		amounts                                                                             []int64
+		created                                                                             []time.Time
 	}
 	var upd struct{ transfers, legs, states []string }
 	for _, h := range changed {

@@ -35,7 +35,7 @@ type API struct {
 func (a *API) AddEndpoints(svc *service.Server, wrap func(string, micro.Handler) micro.Handler) error {
 	return service.Register(svc, contract.RoleCoordinator, nil, []service.Handler{
 		service.Endpoint("transfer", `Pay from the account in the subject: {"id":"<request id>","to":"<account>","amount":"25.00","description":"<optional>"}`, a.transfer),
-		service.Endpoint("refund", `Refund, as its payee, a committed transfer: {"id":"<request id>","transfer_id":"<the original's>","amount":"<optional: what is left>","description":"<optional>"}`, a.refund),
+		service.Endpoint("refund", `Refund, as its payee, a committed transfer: {"id":"<request id>","transfer_id":"<the original's>" or "original":{"from":"<payer>","id":"<its request id>"},"amount":"<optional: what is left>","description":"<optional>"}`, a.refund),
 		service.Endpoint("status", `A transfer's state by its request id: {"id":"<request id>"}`, a.status),
 		service.Endpoint("decision", `For participants: the outcome of {"transfer_id":"...","leg":"debit|credit","account":"..."}, signed`, a.decision),
 		service.Endpoint("pending", "Transfers in flight (no decision) and in doubt (decision not acknowledged)", a.pending),
@@ -122,11 +122,15 @@ func (a *API) refund(req micro.Request) {
 		return
 	}
 	h := sha256.New()
-	for _, f := range []string{"refund", r.TransferID, r.Amount, r.Description} {
+	of := transfer.Original{TransferID: r.TransferID}
+	if r.Original != nil {
+		of.From, of.RequestID = r.Original.From, r.Original.ID
+	}
+	for _, f := range []string{"refund", of.TransferID, of.From, of.RequestID, r.Amount, r.Description} {
 		fmt.Fprintf(h, "%d:%s;", len(f), f)
 	}
 	t, err := a.Coordinator.Refund(ctx, transfer.RefundRequest{
-		From: payee, RequestID: r.ID, Fingerprint: h.Sum(nil), TransferID: r.TransferID, Amount: r.Amount, Description: r.Description,
+		From: payee, RequestID: r.ID, Fingerprint: h.Sum(nil), Original: of, Amount: r.Amount, Description: r.Description,
 	})
 	if err != nil {
 		e := a.toWire(err)
@@ -155,8 +159,20 @@ func checkRefund(payee string, data []byte, r *contract.RefundRequest) *contract
 	if e := contract.CheckID("id", r.ID); e != nil {
 		return e
 	}
-	if e := contract.CheckID("transfer_id", r.TransferID); e != nil {
-		return e
+	switch {
+	case (r.TransferID == "") == (r.Original == nil):
+		return contract.Errorf(contract.CodeBadRequest, `name the transfer to refund with exactly one of "transfer_id" or "original":{"from":"<payer>","id":"<its request id>"}`)
+	case r.Original != nil:
+		if e := contract.CheckID("original.from", r.Original.From); e != nil {
+			return e
+		}
+		if e := contract.CheckID("original.id", r.Original.ID); e != nil {
+			return e
+		}
+	default:
+		if e := contract.CheckID("transfer_id", r.TransferID); e != nil {
+			return e
+		}
 	}
 	if r.Amount != "" {
 		if err := money.CheckSyntax(r.Amount); err != nil {

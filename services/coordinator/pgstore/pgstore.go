@@ -210,11 +210,15 @@ func (s *Store) beginAll(ctx context.Context, ts []transfer.Transfer) ([]begun, 
 // is locked FOR UPDATE, so concurrent refunds of one transfer are serialized and each sees the
 // ones before it in the sum it is capped by (read committed: each statement sees what committed
 // before it started, including the refund that held the lock before it).
-func (s *Store) LogRefund(ctx context.Context, r transfer.Transfer, build func(transfer.Transfer, int64) (transfer.Transfer, error)) (transfer.Transfer, bool, error) {
+func (s *Store) LogRefund(ctx context.Context, r transfer.Transfer, of transfer.Original, build func(transfer.Transfer, int64) (transfer.Transfer, error)) (transfer.Transfer, bool, error) {
 	var out transfer.Transfer
 	var created bool
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		original, err := scan(tx.QueryRow(ctx, `SELECT `+columns+` FROM transfers WHERE transfer_id = $1 FOR UPDATE`, r.RefundOf))
+		query, args := `SELECT `+columns+` FROM transfers WHERE transfer_id = $1 FOR UPDATE`, []any{of.TransferID}
+		if of.TransferID == "" {
+			query, args = `SELECT `+columns+` FROM transfers WHERE from_account = $1 AND request_id = $2 FOR UPDATE`, []any{of.From, of.RequestID}
+		}
+		original, err := scan(tx.QueryRow(ctx, query, args...))
 		if err != nil {
 			return err
 		}
@@ -252,7 +256,7 @@ func (s *Store) LogRefund(ctx context.Context, r transfer.Transfer, build func(t
 		return nil
 	})
 	if err != nil {
-		return out, false, fmt.Errorf("log refund %s of %s: %w", r.RequestID, r.RefundOf, err)
+		return out, false, fmt.Errorf("log refund %s of %s: %w", r.RequestID, of, err)
 	}
 	return out, created, nil
 }

@@ -15,9 +15,24 @@ type RefundRequest struct {
 	From        string
 	RequestID   string
 	Fingerprint []byte
-	TransferID  string // the original's
+	Original    Original
 	Amount      string
 	Description string
+}
+
+// Original names the transfer a refund pays back: by its transfer id, or, when that is empty, by
+// its paying account and that account's request id (as a status names it).
+type Original struct {
+	TransferID string
+	From       string
+	RequestID  string
+}
+
+func (o Original) String() string {
+	if o.TransferID != "" {
+		return o.TransferID
+	}
+	return o.From + "/" + o.RequestID
 }
 
 // NewRefund is the rule of a refund: the log record that refunds original for r, given refunded,
@@ -61,14 +76,14 @@ func NewRefund(original Transfer, refunded int64, r RefundRequest) (Transfer, er
 	}, nil
 }
 
-// Refund logs a refund of r.TransferID (NewRefund's rule, checked in the same transaction that
+// Refund logs a refund of r.Original (NewRefund's rule, checked in the same transaction that
 // logs it, so that concurrent refunds cannot together pass the original's amount) and runs it
 // through the same two-phase commit as a transfer. A retry of an earlier request waits for, and
 // returns, that request's outcome. A refused refund logs nothing and leaves its id unused.
 func (c *Coordinator) Refund(ctx context.Context, r RefundRequest) (Transfer, error) {
 	start := time.Now()
 	id := c.NewID()
-	rec, created, err := c.Store.LogRefund(ctx, Transfer{ID: id, From: r.From, RequestID: r.RequestID, Fingerprint: r.Fingerprint, RefundOf: r.TransferID},
+	rec, created, err := c.Store.LogRefund(ctx, Transfer{ID: id, From: r.From, RequestID: r.RequestID, Fingerprint: r.Fingerprint}, r.Original,
 		func(original Transfer, refunded int64) (Transfer, error) {
 			t, err := NewRefund(original, refunded, r)
 			t.ID = id

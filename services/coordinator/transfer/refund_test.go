@@ -33,7 +33,7 @@ func TestNewRefund(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			tt.r.RequestID, tt.r.TransferID = "r-1", tt.original.ID
+			tt.r.RequestID, tt.r.Original = "r-1", Original{TransferID: tt.original.ID}
 			got, err := NewRefund(tt.original, tt.refunded, tt.r)
 			if tt.want != nil {
 				if !errors.Is(err, tt.want) {

@@ -132,14 +132,14 @@ type Store interface {
 	// Begin records t as preparing. If the paying account already has a transfer with t's
 	// request id, it returns that one and created=false (ErrConflict if the fingerprints differ).
 	Begin(ctx context.Context, t Transfer) (_ Transfer, created bool, err error)
-	// LogRefund records a refund as preparing, in one transaction that locks the original (id
-	// r.RefundOf) against concurrent refunds: if the asking account (r.From) already has a
+	// LogRefund records a refund as preparing, in one transaction that locks the original (of)
+	// against concurrent refunds: if the asking account (r.From) already has a
 	// transfer with r's request id it returns that one and created=false (ErrConflict if the
 	// fingerprints differ); otherwise it calls build with the original and the sum of its
 	// refunds that are not aborted (preparing ones count: they may commit), and inserts what
 	// build returns, or returns build's error with nothing logged. ErrNotFound if there is no
 	// original.
-	LogRefund(ctx context.Context, r Transfer, build func(original Transfer, refunded int64) (Transfer, error)) (_ Transfer, created bool, err error)
+	LogRefund(ctx context.Context, r Transfer, of Original, build func(original Transfer, refunded int64) (Transfer, error)) (_ Transfer, created bool, err error)
 	// Refunded is the sum of the committed refunds of transfer id, in minor units.
 	Refunded(ctx context.Context, id string) (int64, error)
 	// Decide records d for transfer id if it is still preparing, and returns the transfer as
