@@ -247,6 +247,18 @@ func (b *bank) logRefund(id, original, payee, amount string) transfer.Transfer {
 	return rec
 }
 
+// prepareRefundLeg sends the prepare of leg of refund id (of original) to account's node, signed
+// as the coordinator does, and wants a yes.
+func (b *bank) prepareRefundLeg(node, account, counterparty, id, leg, amount, original string) {
+	b.t.Helper()
+	req := contract.PrepareRequest{TransferID: id, Leg: leg, Amount: amount, Counterparty: counterparty, RefundOf: original}
+	req.Sig = b.sign(decisionsig.Prepare(account, req))
+	var v contract.Vote
+	if err := b.c.Call(ctx(b.t), contract.NodeAccountSubject(node, account, contract.OpPrepare), req, &v); err != nil || !v.Yes {
+		b.t.Fatalf("prepare %s %s: %+v, %v", id, leg, v, err)
+	}
+}
+
 // TestCoordinatorDeadMidRefundIsFinishedByRecovery stops the coordinator once a refund is logged
 // (and, for the second, prepared and decided but not sent): the restarted coordinator aborts the
 // undecided one (presumed abort; its amount is released) and commits the decided one.
@@ -258,16 +270,8 @@ func TestCoordinatorDeadMidRefundIsFinishedByRecovery(t *testing.T) {
 	b.logRefund("rx1", tr.TransferID, "shop", "40.00")
 	b.logRefund("rx2", tr.TransferID, "shop", "60.00")
 	// rx2 was prepared on both legs and decided before the crash; rx1 never got past its log row.
-	prepare := func(node, account, counterparty, leg string) {
-		req := contract.PrepareRequest{TransferID: "rx2", Leg: leg, Amount: "60.00", Counterparty: counterparty, RefundOf: tr.TransferID}
-		req.Sig = b.sign(decisionsig.Prepare(account, req))
-		var v contract.Vote
-		if err := b.c.Call(ctx(t), contract.NodeAccountSubject(node, account, contract.OpPrepare), req, &v); err != nil || !v.Yes {
-			t.Fatalf("prepare rx2 %s: %+v, %v", leg, v, err)
-		}
-	}
-	prepare("account-2", "shop", "alice", "debit")
-	prepare("account-1", "alice", "shop", "credit")
+	b.prepareRefundLeg("account-2", "shop", "alice", "rx2", "debit", "60.00", tr.TransferID)
+	b.prepareRefundLeg("account-1", "alice", "shop", "rx2", "credit", "60.00", tr.TransferID)
 	b.decide("rx2", transfer.Committed)
 	b.startCoordinator()
 	b.settled()
@@ -340,4 +344,39 @@ func TestTheHistoryLinksARefundAndItsOriginalBothWays(t *testing.T) {
 		t.Fatalf("%d history rows with refund_of, %v; want 4", linked, err)
 	}
 	b.reconciled()
+}
+
+// TestANodeDeadMidRefundCommitsWhenItIsBack: the payer's node dies after voting yes on its leg of
+// a refund; the decision (commit) reaches the payee's leg at once and the payer's once its node is
+// back, and the payer's event of the refund still names the original (refund_of kept on the hold
+// across the restart).
+func TestANodeDeadMidRefundCommitsWhenItIsBack(t *testing.T) {
+	t.Parallel()
+	b, tr := shopAndAlice(t)
+	b.settled()
+	b.coord.Stop(5 * time.Second)
+	b.logRefund("rn1", tr.TransferID, "shop", "25.00")
+	b.prepareRefundLeg("account-2", "shop", "alice", "rn1", "debit", "25.00", tr.TransferID)
+	b.prepareRefundLeg("account-1", "alice", "shop", "rn1", "credit", "25.00", tr.TransferID)
+	b.stopNode("account-1") // dies after voting yes
+	b.decide("rn1", transfer.Committed)
+	b.startCoordinator()
+	testkit.CheckFor(t, 10*time.Second, 50*time.Millisecond, func() error {
+		if got := b.legState("account-2", "rn1", "debit"); got != "committed" {
+			return fmt.Errorf("debit leg %q", got)
+		}
+		return nil
+	})
+	b.startNode("account-1")
+	b.settled()
+	if a, s := b.balance("alice"), b.balance("shop"); a != "25.00" || s != "75.00" {
+		t.Fatalf("balances alice %s, shop %s; want 25.00, 75.00", a, s)
+	}
+	var refundOf string
+	if err := b.pool("account-1").QueryRow(ctx(t), `SELECT payload->>'refund_of' FROM outbox WHERE payload->>'transfer_id' = 'rn1'`).Scan(&refundOf); err != nil || refundOf != tr.TransferID {
+		t.Fatalf("alice's event of the refund has refund_of %q, %v; want %s", refundOf, err, tr.TransferID)
+	}
+	if st, err := b.c.TransferStatus(ctx(t), "alice", "buy-1"); err != nil || st.Refunded != "25.00" {
+		t.Fatalf("original's status = %+v, %v", st, err)
+	}
 }
