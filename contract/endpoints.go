@@ -71,6 +71,8 @@ var Endpoints = []Endpoint{
 
 	{"transfer", TransferSubject("{account}"), RoleCoordinator, customerOperator, false},
 	{"status", TransferStatusSubject("{account}"), RoleCoordinator, customerOperator, false},
+	// A refund is asked by the account that was paid: a merchant refunds its customer.
+	{"refund", TransferRefundSubject("{account}"), RoleCoordinator, customerOperator, false},
 	{"pending", SubjectTransfersPending, RoleCoordinator, operator, false},
 	{"resolve", SubjectTransfersResolve, RoleCoordinator, operator, false},
 	{"decision", SubjectDecision, RoleCoordinator, []Role{RoleNode}, false},

@@ -21,6 +21,8 @@ const (
 	CodeSameAccount      = "same_account"       // a transfer to the paying account itself
 	CodeCurrencyMismatch = "currency_mismatch"  // a transfer between accounts of different currencies
 	CodeUnknownTransfer  = "unknown_transfer"   // no transfer with that id
+	CodeNotRefundable    = "not_refundable"     // a refund of a transfer not committed, itself a refund, or not paid to the asking account
+	CodeRefundExceeds    = "refund_exceeds"     // a refund above what is left of the transfer's amount
 	CodeInvalidCursor    = "invalid_cursor"     // a forged cursor, or one from another query
 	CodeNodeUnavailable  = "node_unavailable"   // the owning node does not answer
 	CodeNodeNotFound     = "node_not_found"     // no account node of that name has ever run

@@ -33,6 +33,8 @@ type Event struct {
 	RequestID    string    `json:"request_id,omitempty"`
 	TransferID   string    `json:"transfer_id,omitempty"`
 	Counterparty string    `json:"counterparty,omitempty"`
+	// RefundOf is, on a leg of a refund, the transfer id of the transfer it refunds.
+	RefundOf string `json:"refund_of,omitempty"`
 	// Seq numbers the account's events 1, 2, 3… in the order they committed, with no gap; 0 in
 	// events from before it existed. Consumers order an account's events by it.
 	Seq int64 `json:"seq,omitempty"`

@@ -51,7 +51,12 @@ type HistoryRow struct {
 	Description  string    `json:"description,omitempty"`
 	TransferID   string    `json:"transfer_id,omitempty"`
 	Counterparty string    `json:"counterparty,omitempty"`
-	Node         string    `json:"node"`
+	// RefundOf is, on a row of a refund, the transfer id of the transfer it refunds.
+	RefundOf string `json:"refund_of,omitempty"`
+	// Refunded is, on a row of a refunded transfer, what its committed refunds have moved back
+	// on this account so far (positive, major units).
+	Refunded string `json:"refunded,omitempty"`
+	Node     string `json:"node"`
 }
 
 // What a HistoryTotals covers.

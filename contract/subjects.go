@@ -74,6 +74,10 @@ func TransferSubject(from string) string { return "bank.transfer." + from }
 // TransferStatusSubject answers the state of a transfer paid from account from.
 func TransferStatusSubject(from string) string { return "bank.transfer." + from + ".status" }
 
+// TransferRefundSubject is where the payee of a committed transfer, account payee, asks to
+// refund it: bank.transfer.<payee>.refund.
+func TransferRefundSubject(payee string) string { return "bank.transfer." + payee + ".refund" }
+
 // AccountSubject is where a client sends op for account id: bank.account.<id>.<op>.
 // Any node may receive it; it reaches the owning node.
 func AccountSubject(id, op string) string { return fmt.Sprintf("bank.account.%s.%s", id, op) }

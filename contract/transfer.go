@@ -24,6 +24,24 @@ type TransferRequest struct {
 	Description string `json:"description,omitempty"`
 }
 
+// RefundRequest asks to pay back, from the account in the subject (the payee of the original),
+// some or all of a committed transfer, named by exactly one of TransferID (the coordinator's id)
+// or Original (its payer and the payer's request id). ID is the idempotency key, scoped to the
+// refunding account like a transfer's; Amount defaults to what is left of the original.
+type RefundRequest struct {
+	ID          string       `json:"id"`
+	TransferID  string       `json:"transfer_id,omitempty"`
+	Original    *TransferRef `json:"original,omitempty"`
+	Amount      string       `json:"amount,omitempty"`
+	Description string       `json:"description,omitempty"`
+}
+
+// TransferRef names a transfer as its payer does: the paying account and its request id.
+type TransferRef struct {
+	From string `json:"from"`
+	ID   string `json:"id"`
+}
+
 // TransferStatusRequest asks for the transfer with request id ID from the account in the subject.
 type TransferStatusRequest struct {
 	ID string `json:"id"`
@@ -42,6 +60,8 @@ type Transfer struct {
 	Reason     string     `json:"reason,omitempty"`
 	Message    string     `json:"message,omitempty"`
 	Done       bool       `json:"done"`
+	RefundOf   string     `json:"refund_of,omitempty"` // of a refund: the original's transfer id
+	Refunded   string     `json:"refunded,omitempty"`  // of an original, in a status: the sum of its committed refunds, if any
 	CreatedAt  time.Time  `json:"created_at"`
 	DecidedAt  *time.Time `json:"decided_at,omitempty"`
 }
@@ -55,6 +75,7 @@ type PrepareRequest struct {
 	Amount       string `json:"amount"`
 	Counterparty string `json:"counterparty"`
 	Description  string `json:"description,omitempty"`
+	RefundOf     string `json:"refund_of,omitempty"` // the transfer this one refunds, for a refund
 	Sig          string `json:"sig,omitempty"`
 }
 
@@ -126,7 +147,7 @@ type LegBatch struct {
 const MaxLegBatch = 256
 
 // LegStep is one prepare, commit or abort (Op) of a leg of Account. Amount, Counterparty and
-// Description belong to a prepare.
+// Description and RefundOf belong to a prepare.
 type LegStep struct {
 	Op           string `json:"op"`
 	Account      string `json:"account"`
@@ -135,6 +156,7 @@ type LegStep struct {
 	Amount       string `json:"amount,omitempty"`
 	Counterparty string `json:"counterparty,omitempty"`
 	Description  string `json:"description,omitempty"`
+	RefundOf     string `json:"refund_of,omitempty"`
 }
 
 // LegBatchReply answers a LegBatch: one result per step, in the same order.

@@ -139,6 +139,12 @@ func (c *Client) TransferStatus(ctx context.Context, from, id string) (contract.
 	return t, c.Call(ctx, contract.TransferStatusSubject(from), contract.TransferStatusRequest{ID: id}, &t)
 }
 
+// Refund pays back, from payee, some or all of the committed transfer req.TransferID.
+func (c *Client) Refund(ctx context.Context, payee string, req contract.RefundRequest) (contract.Transfer, error) {
+	var t contract.Transfer
+	return t, c.Call(ctx, contract.TransferRefundSubject(payee), req, &t)
+}
+
 // PendingTransfers lists transfers in flight and in doubt.
 func (c *Client) PendingTransfers(ctx context.Context) (contract.PendingList, error) {
 	var l contract.PendingList

@@ -33,7 +33,7 @@ var (
 	ErrBadSignature = errors.New("the signature is not the coordinator's for this message")
 )
 
-// Statement is what the coordinator vouches for. Amount, Counterparty and Description belong to a
+// Statement is what the coordinator vouches for. Amount, Counterparty, Description and RefundOf belong to a
 // prepare and Outcome to an outcome; the other operations leave them empty.
 type Statement struct {
 	Op           string // prepare, commit, abort or outcome
@@ -43,13 +43,14 @@ type Statement struct {
 	Amount       string // prepare: the decimal string exactly as sent
 	Counterparty string // prepare
 	Description  string // prepare
+	RefundOf     string // prepare, of a refund: the transfer it refunds
 	Outcome      string // outcome: committed, aborted or preparing
 }
 
 // Prepare is the statement of a prepare for account.
 func Prepare(account string, r contract.PrepareRequest) Statement {
 	return Statement{Op: contract.OpPrepare, TransferID: r.TransferID, Leg: r.Leg, Account: account,
-		Amount: r.Amount, Counterparty: r.Counterparty, Description: r.Description}
+		Amount: r.Amount, Counterparty: r.Counterparty, Description: r.Description, RefundOf: r.RefundOf}
 }
 
 // Leg is the statement of a commit or an abort (op) for account.
@@ -74,7 +75,7 @@ func (s Statement) bytes() ([]byte, error) {
 	if s.TransferID == "" || s.Leg == "" || s.Account == "" {
 		return nil, errors.New("statement: transfer id, leg and account are required")
 	}
-	fields := []string{Domain, s.Op, s.TransferID, s.Leg, s.Account, s.Amount, s.Counterparty, s.Description, s.Outcome}
+	fields := []string{Domain, s.Op, s.TransferID, s.Leg, s.Account, s.Amount, s.Counterparty, s.Description, s.Outcome, s.RefundOf}
 	var b []byte
 	for _, f := range fields {
 		b = binary.BigEndian.AppendUint32(b, uint32(len(f)))
@@ -90,7 +91,7 @@ const OpBatch = "batch"
 func Step(st contract.LegStep) Statement {
 	if st.Op == contract.OpPrepare {
 		return Prepare(st.Account, contract.PrepareRequest{TransferID: st.TransferID, Leg: st.Leg,
-			Amount: st.Amount, Counterparty: st.Counterparty, Description: st.Description})
+			Amount: st.Amount, Counterparty: st.Counterparty, Description: st.Description, RefundOf: st.RefundOf})
 	}
 	return Leg(st.Op, st.Account, contract.LegRequest{TransferID: st.TransferID, Leg: st.Leg})
 }

@@ -72,14 +72,15 @@ func TestASignatureDoesNotVerifyWhenAnyFieldChanges(t *testing.T) {
 		s   decisionsig.Statement
 		sig string
 	}{
-		"another operation":    {func() decisionsig.Statement { s := prepare; s.Op = contract.OpCommit; return s }(), sig},
-		"another transfer":     {func() decisionsig.Statement { s := prepare; s.TransferID = "t2"; return s }(), sig},
-		"another leg":          {func() decisionsig.Statement { s := prepare; s.Leg = contract.LegDebit; return s }(), sig},
-		"another account":      {func() decisionsig.Statement { s := prepare; s.Account = "mallory"; return s }(), sig},
-		"another amount":       {func() decisionsig.Statement { s := prepare; s.Amount = "2500.00"; return s }(), sig},
-		"the same amount else": {func() decisionsig.Statement { s := prepare; s.Amount = "25.0"; return s }(), sig},
-		"another counterparty": {func() decisionsig.Statement { s := prepare; s.Counterparty = "carol"; return s }(), sig},
-		"another description":  {func() decisionsig.Statement { s := prepare; s.Description = "rent!"; return s }(), sig},
+		"another operation":     {func() decisionsig.Statement { s := prepare; s.Op = contract.OpCommit; return s }(), sig},
+		"another transfer":      {func() decisionsig.Statement { s := prepare; s.TransferID = "t2"; return s }(), sig},
+		"another leg":           {func() decisionsig.Statement { s := prepare; s.Leg = contract.LegDebit; return s }(), sig},
+		"another account":       {func() decisionsig.Statement { s := prepare; s.Account = "mallory"; return s }(), sig},
+		"another amount":        {func() decisionsig.Statement { s := prepare; s.Amount = "2500.00"; return s }(), sig},
+		"the same amount else":  {func() decisionsig.Statement { s := prepare; s.Amount = "25.0"; return s }(), sig},
+		"another counterparty":  {func() decisionsig.Statement { s := prepare; s.Counterparty = "carol"; return s }(), sig},
+		"another description":   {func() decisionsig.Statement { s := prepare; s.Description = "rent!"; return s }(), sig},
+		"a refund of something": {func() decisionsig.Statement { s := prepare; s.RefundOf = "t0"; return s }(), sig},
 		// Moving bytes from one field to its neighbour keeps their concatenation: the length
 		// prefixes must still tell the two statements apart.
 		"bytes moved between fields": {func() decisionsig.Statement {

@@ -29,7 +29,7 @@ require (
 	golang.org/x/sys v0.49.0 // indirect
 	golang.org/x/text v0.43.0 // indirect
 	golang.org/x/time v0.16.0 // indirect
-	tsbank/migrations v0.0.0 // indirect
+	tsbank/migrations v0.0.0
 )
 
 replace (

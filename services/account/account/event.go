@@ -22,5 +22,6 @@ type Event struct {
 	RequestID    string
 	TransferID   string
 	Counterparty string
-	Seq          int64 // the account's event number, 1, 2, 3… in commit order; the store assigns it
+	RefundOf     string // on a refund's leg: the transfer it refunds
+	Seq          int64  // the account's event number, 1, 2, 3… in commit order; the store assigns it
 }

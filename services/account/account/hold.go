@@ -45,6 +45,7 @@ type Hold struct {
 	Amount       int64
 	Counterparty string
 	Description  string
+	RefundOf     string // of a refund's leg: the transfer it refunds
 	State        string
 	Reason       string // why the leg was refused, as a contract code; empty otherwise
 	Message      string // the refusal in words, when it happened in this call (not stored)

@@ -24,6 +24,7 @@ type Step struct {
 	Amount       string // prepare
 	Counterparty string // prepare
 	Description  string // prepare
+	RefundOf     string // prepare, of a refund's leg: the transfer it refunds
 }
 
 // StepResult is what one step did: the leg as it stands after it, or the step's own error
@@ -116,7 +117,7 @@ func (s *Service) step(st Step, a *Account, known *Hold) (h Hold, write bool, ev
 // gets the same no.
 func (s *Service) prepare(st Step, a *Account) (Hold, bool, *Event, error) {
 	h := Hold{TransferID: st.TransferID, Leg: st.Leg, Account: st.Account, Currency: a.Currency,
-		Counterparty: st.Counterparty, Description: st.Description, State: HoldPrepared, CreatedAt: s.now()}
+		Counterparty: st.Counterparty, Description: st.Description, RefundOf: st.RefundOf, State: HoldPrepared, CreatedAt: s.now()}
 	n, err := money.Parse(st.Amount, a.Currency)
 	if err == nil {
 		h.Amount = n
@@ -141,7 +142,7 @@ func (s *Service) legEvent(a *Account, h Hold) *Event {
 	return &Event{
 		ID: s.NewID(), Type: typ, Account: a.ID, Node: s.Node, Amount: amount, Currency: a.Currency.Code,
 		BalanceAfter: a.Balance, Time: s.now(), Description: h.Description,
-		TransferID: h.TransferID, Counterparty: h.Counterparty,
+		TransferID: h.TransferID, Counterparty: h.Counterparty, RefundOf: h.RefundOf,
 	}
 }
 

@@ -19,7 +19,7 @@ func Encode(e account.Event, c money.Currency) (subject string, payload []byte, 
 		Amount: money.Format(e.Amount, c), AmountMinor: e.Amount, Currency: c.Code,
 		BalanceAfter: money.Format(e.BalanceAfter, c), BalanceMinor: e.BalanceAfter,
 		Time: e.Time, Description: e.Description, RequestID: e.RequestID,
-		TransferID: e.TransferID, Counterparty: e.Counterparty, Seq: e.Seq,
+		TransferID: e.TransferID, Counterparty: e.Counterparty, RefundOf: e.RefundOf, Seq: e.Seq,
 	})
 	if err != nil {
 		return "", nil, fmt.Errorf("encode event %s: %w", e.ID, err)

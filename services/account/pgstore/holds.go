@@ -12,7 +12,7 @@ import (
 	"tsbank/services/account/outbox"
 )
 
-const holdColumns = `h.transfer_id, h.leg, h.account_id, h.amount, h.counterparty, h.description, h.state, h.reason, h.created_at`
+const holdColumns = `h.transfer_id, h.leg, h.account_id, h.amount, h.counterparty, h.description, h.state, h.reason, h.created_at, h.refund_of`
 
 // Legs implements account.Store.Legs in the two round trips of readModifyWrite, however many
 // legs: the first locks every account of keys (in id order, so that two batches sharing accounts
@@ -42,7 +42,7 @@ func (s *Store) Legs(ctx context.Context, keys []account.LegKey, apply func(i in
 			args: []any{transfers},
 			each: func(rows pgx.Rows) error {
 				var h account.Hold
-				if err := rows.Scan(&h.TransferID, &h.Leg, &h.Account, &h.Amount, &h.Counterparty, &h.Description, &h.State, &h.Reason, &h.CreatedAt); err != nil {
+				if err := rows.Scan(&h.TransferID, &h.Leg, &h.Account, &h.Amount, &h.Counterparty, &h.Description, &h.State, &h.Reason, &h.CreatedAt, &h.RefundOf); err != nil {
 					return err
 				}
 				if id := (legID{h.TransferID, h.Leg, h.Account}); wanted[id] {
@@ -155,9 +155,9 @@ func queueAccounts(b *pgx.Batch, changed []*account.Account) {
 // final state, stored ones updated.
 func queueLegs(b *pgx.Batch, changed []account.Hold, stored func(account.Hold) bool) {
 	var ins struct {
-		transfers, legs, accounts, counterparties, descriptions, states, reasons []string
-		amounts                                                                  []int64
-		created                                                                  []time.Time
+		transfers, legs, accounts, counterparties, descriptions, states, reasons, refundOfs []string
+		amounts                                                                             []int64
+		created                                                                             []time.Time
 	}
 	var upd struct{ transfers, legs, states []string }
 	for _, h := range changed {
@@ -168,19 +168,20 @@ func queueLegs(b *pgx.Batch, changed []account.Hold, stored func(account.Hold) b
 		ins.transfers, ins.legs, ins.accounts = append(ins.transfers, h.TransferID), append(ins.legs, h.Leg), append(ins.accounts, h.Account)
 		ins.amounts, ins.counterparties, ins.descriptions = append(ins.amounts, h.Amount), append(ins.counterparties, h.Counterparty), append(ins.descriptions, h.Description)
 		ins.states, ins.reasons, ins.created = append(ins.states, h.State), append(ins.reasons, h.Reason), append(ins.created, h.CreatedAt)
+		ins.refundOfs = append(ins.refundOfs, h.RefundOf)
 	}
 	switch len(ins.transfers) {
 	case 0:
 	case 1:
-		b.Queue(`INSERT INTO holds (transfer_id, leg, account_id, amount, counterparty, description, state, reason, created_at, decided_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, CASE WHEN $7 = 'prepared' THEN NULL ELSE now() END)`,
-			ins.transfers[0], ins.legs[0], ins.accounts[0], ins.amounts[0], ins.counterparties[0], ins.descriptions[0], ins.states[0], ins.reasons[0], ins.created[0])
+		b.Queue(`INSERT INTO holds (transfer_id, leg, account_id, amount, counterparty, description, state, reason, created_at, decided_at, refund_of)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, CASE WHEN $7 = 'prepared' THEN NULL ELSE now() END, $10)`,
+			ins.transfers[0], ins.legs[0], ins.accounts[0], ins.amounts[0], ins.counterparties[0], ins.descriptions[0], ins.states[0], ins.reasons[0], ins.created[0], ins.refundOfs[0])
 	default:
-		b.Queue(`INSERT INTO holds (transfer_id, leg, account_id, amount, counterparty, description, state, reason, created_at, decided_at)
-			SELECT t, l, a, amount, cp, d, st, r, c, CASE WHEN st = 'prepared' THEN NULL ELSE now() END
-			FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::text[], $9::timestamptz[])
-			  AS u(t, l, a, amount, cp, d, st, r, c)`,
-			ins.transfers, ins.legs, ins.accounts, ins.amounts, ins.counterparties, ins.descriptions, ins.states, ins.reasons, ins.created)
+		b.Queue(`INSERT INTO holds (transfer_id, leg, account_id, amount, counterparty, description, state, reason, created_at, decided_at, refund_of)
+			SELECT t, l, a, amount, cp, d, st, r, c, CASE WHEN st = 'prepared' THEN NULL ELSE now() END, rf
+			FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::text[], $9::timestamptz[], $10::text[])
+			  AS u(t, l, a, amount, cp, d, st, r, c, rf)`,
+			ins.transfers, ins.legs, ins.accounts, ins.amounts, ins.counterparties, ins.descriptions, ins.states, ins.reasons, ins.created, ins.refundOfs)
 	}
 	switch len(upd.transfers) {
 	case 0:
@@ -232,7 +233,7 @@ func (s *Store) StaleHolds(ctx context.Context, before time.Time, limit int) ([]
 	for rows.Next() {
 		var h account.Hold
 		var code string
-		if err := rows.Scan(&h.TransferID, &h.Leg, &h.Account, &h.Amount, &h.Counterparty, &h.Description, &h.State, &h.Reason, &h.CreatedAt, &code); err != nil {
+		if err := rows.Scan(&h.TransferID, &h.Leg, &h.Account, &h.Amount, &h.Counterparty, &h.Description, &h.State, &h.Reason, &h.CreatedAt, &h.RefundOf, &code); err != nil {
 			return nil, fmt.Errorf("stale holds: %w", err)
 		}
 		if h.Currency, err = money.LookupCurrency(code); err != nil {

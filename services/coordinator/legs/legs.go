@@ -65,7 +65,7 @@ func (l *Legs) Prepare(ctx context.Context, account string, t transfer.Transfer,
 		counterparty = t.From
 	}
 	r, err := l.step(ctx, contract.LegStep{Op: contract.OpPrepare, Account: account, TransferID: t.ID, Leg: leg,
-		Amount: t.Amount, Counterparty: counterparty, Description: t.Description})
+		Amount: t.Amount, Counterparty: counterparty, Description: t.Description, RefundOf: t.RefundOf})
 	if err == nil && r.Error != nil {
 		err = r.Error
 	}

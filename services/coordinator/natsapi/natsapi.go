@@ -35,6 +35,7 @@ type API struct {
 func (a *API) AddEndpoints(svc *service.Server, wrap func(string, micro.Handler) micro.Handler) error {
 	return service.Register(svc, contract.RoleCoordinator, nil, []service.Handler{
 		service.Endpoint("transfer", `Pay from the account in the subject: {"id":"<request id>","to":"<account>","amount":"25.00","description":"<optional>"}`, a.transfer),
+		service.Endpoint("refund", `Refund, as its payee, a committed transfer: {"id":"<request id>","transfer_id":"<the original's>" or "original":{"from":"<payer>","id":"<its request id>"},"amount":"<optional: what is left>","description":"<optional>"}`, a.refund),
 		service.Endpoint("status", `A transfer's state by its request id: {"id":"<request id>"}`, a.status),
 		service.Endpoint("decision", `For participants: the outcome of {"transfer_id":"...","leg":"debit|credit","account":"..."}, signed`, a.decision),
 		service.Endpoint("pending", "Transfers in flight (no decision) and in doubt (decision not acknowledged)", a.pending),
@@ -109,6 +110,76 @@ func fingerprint(r contract.TransferRequest) []byte {
 		fmt.Fprintf(h, "%d:%s;", len(f), f)
 	}
 	return h.Sum(nil)
+}
+
+func (a *API) refund(req micro.Request) {
+	ctx, cancel := context.WithTimeout(context.Background(), a.Timeout)
+	defer cancel()
+	payee := contract.Token(req.Subject(), "account")
+	var r contract.RefundRequest
+	if e := checkRefund(payee, req.Data(), &r); e != nil {
+		contract.Respond(req, nil, e)
+		return
+	}
+	h := sha256.New()
+	of := transfer.Original{TransferID: r.TransferID}
+	if r.Original != nil {
+		of.From, of.RequestID = r.Original.From, r.Original.ID
+	}
+	for _, f := range []string{"refund", of.TransferID, of.From, of.RequestID, r.Amount, r.Description} {
+		fmt.Fprintf(h, "%d:%s;", len(f), f)
+	}
+	t, err := a.Coordinator.Refund(ctx, transfer.RefundRequest{
+		From: payee, RequestID: r.ID, Fingerprint: h.Sum(nil), Original: of, Amount: r.Amount, Description: r.Description,
+	})
+	if err != nil {
+		e := a.toWire(err)
+		if e.Code == contract.CodeInternal {
+			e = contract.Errorf(contract.CodeOutcomeUnknown,
+				"the coordinator could not tell whether refund %s was done (its log did not answer): ask %s with {\"id\":%q}, or send it again with the same id",
+				r.ID, contract.TransferStatusSubject(payee), r.ID)
+		}
+		contract.Respond(req, nil, e)
+		return
+	}
+	contract.Respond(req, Wire(t), nil)
+}
+
+// checkRefund refuses what is wrong with a refund request itself, before anything is logged.
+func checkRefund(payee string, data []byte, r *contract.RefundRequest) *contract.Error {
+	if e := contract.CheckID("refunding account", payee); e != nil {
+		return e
+	}
+	if e := contract.Decode(data, r); e != nil {
+		return e
+	}
+	if r.ID == "" {
+		return contract.Errorf(contract.CodeInvalidID, `id is missing: send a client-chosen id such as {"id":"r-1",...} so that a retry is applied once`)
+	}
+	if e := contract.CheckID("id", r.ID); e != nil {
+		return e
+	}
+	switch {
+	case (r.TransferID == "") == (r.Original == nil):
+		return contract.Errorf(contract.CodeBadRequest, `name the transfer to refund with exactly one of "transfer_id" or "original":{"from":"<payer>","id":"<its request id>"}`)
+	case r.Original != nil:
+		if e := contract.CheckID("original.from", r.Original.From); e != nil {
+			return e
+		}
+		if e := contract.CheckID("original.id", r.Original.ID); e != nil {
+			return e
+		}
+	default:
+		if e := contract.CheckID("transfer_id", r.TransferID); e != nil {
+			return e
+		}
+	}
+	if r.Amount != "" {
+		if err := money.CheckSyntax(r.Amount); err != nil {
+			return contract.Errorf(contract.CodeInvalidAmount, "%s", err)
+		}
+	}
+	return contract.CheckDescription(r.Description)
 }
 
 func (a *API) status(req micro.Request) {
@@ -216,11 +287,15 @@ func Wire(t transfer.Transfer) contract.Transfer {
 	if c, err := money.LookupCurrency(t.Currency); err == nil && t.AmountMinor > 0 {
 		amount = money.Format(t.AmountMinor, c)
 	}
-	return contract.Transfer{
+	w := contract.Transfer{
 		ID: t.RequestID, TransferID: t.ID, From: t.From, To: t.To, Amount: amount, Currency: t.Currency,
 		Status: status, Reason: t.Reason, Message: t.Message, Done: t.State == transfer.Done,
-		CreatedAt: t.CreatedAt, DecidedAt: t.DecidedAt,
+		RefundOf: t.RefundOf, CreatedAt: t.CreatedAt, DecidedAt: t.DecidedAt,
 	}
+	if c, err := money.LookupCurrency(t.Currency); err == nil && t.Refunded > 0 {
+		w.Refunded = money.Format(t.Refunded, c)
+	}
+	return w
 }
 
 func (a *API) toWire(err error) *contract.Error {
@@ -232,6 +307,10 @@ func (a *API) toWire(err error) *contract.Error {
 		return contract.Errorf(contract.CodeAccountNotFound, "%s: nothing was logged; send it again with an existing account, the same id will do", err)
 	case errors.Is(err, transfer.ErrCurrencyMismatch):
 		return contract.Errorf(contract.CodeCurrencyMismatch, "%s: nothing was logged", err)
+	case errors.Is(err, transfer.ErrNotRefundable):
+		return contract.Errorf(contract.CodeNotRefundable, "%s: nothing was logged", err)
+	case errors.Is(err, transfer.ErrRefundExceeds):
+		return contract.Errorf(contract.CodeRefundExceeds, "%s: nothing was logged; send a smaller amount, the same id will do", err)
 	case errors.Is(err, transfer.ErrConflict):
 		return contract.Errorf(contract.CodeConflict, "%s: use a new id for a new transfer", err)
 	case errors.Is(err, transfer.ErrNotFound):

@@ -56,13 +56,13 @@ func (s *Store) Close(ctx context.Context) error {
 
 const columns = `transfer_id, from_account, request_id, fingerprint, to_account, amount, description,
 	coalesce(currency, ''), coalesce(amount_minor, 0), state, coalesce(outcome, ''), reason, message,
-	debit_vote, credit_vote, debit_acked, credit_acked, resends, created_at, decided_at`
+	debit_vote, credit_vote, debit_acked, credit_acked, resends, created_at, decided_at, coalesce(refund_of, '')`
 
 func scan(row pgx.Row) (transfer.Transfer, error) {
 	var t transfer.Transfer
 	err := row.Scan(&t.ID, &t.From, &t.RequestID, &t.Fingerprint, &t.To, &t.Amount, &t.Description,
 		&t.Currency, &t.AmountMinor, &t.State, &t.Outcome, &t.Reason, &t.Message,
-		&t.DebitVote, &t.CreditVote, &t.DebitAcked, &t.CreditAcked, &t.Resends, &t.CreatedAt, &t.DecidedAt)
+		&t.DebitVote, &t.CreditVote, &t.DebitAcked, &t.CreditAcked, &t.Resends, &t.CreatedAt, &t.DecidedAt, &t.RefundOf)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return t, transfer.ErrNotFound
 	}
@@ -206,6 +206,72 @@ func (s *Store) beginAll(ctx context.Context, ts []transfer.Transfer) ([]begun, 
 	return out, nil
 }
 
+// LogRefund logs a refund in one transaction of its own, not in a Begin batch: the original's row
+// is locked FOR UPDATE, so concurrent refunds of one transfer are serialized and each sees the
+// ones before it in the sum it is capped by (read committed: each statement sees what committed
+// before it started, including the refund that held the lock before it).
+func (s *Store) LogRefund(ctx context.Context, r transfer.Transfer, of transfer.Original, build func(transfer.Transfer, int64) (transfer.Transfer, error)) (transfer.Transfer, bool, error) {
+	var out transfer.Transfer
+	var created bool
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		query, args := `SELECT `+columns+` FROM transfers WHERE transfer_id = $1 FOR UPDATE`, []any{of.TransferID}
+		if of.TransferID == "" {
+			query, args = `SELECT `+columns+` FROM transfers WHERE from_account = $1 AND request_id = $2 FOR UPDATE`, []any{of.From, of.RequestID}
+		}
+		original, err := scan(tx.QueryRow(ctx, query, args...))
+		if err != nil {
+			return err
+		}
+		// A retry is answered first: the refund it asked for may have used up what is left.
+		existing, err := scan(tx.QueryRow(ctx, `SELECT `+columns+` FROM transfers WHERE from_account = $1 AND request_id = $2`, r.From, r.RequestID))
+		switch {
+		case err == nil && !bytes.Equal(existing.Fingerprint, r.Fingerprint):
+			out = existing
+			return fmt.Errorf("%w: request id %q of %s", transfer.ErrConflict, r.RequestID, r.From)
+		case err == nil:
+			out = existing
+			return nil
+		case !errors.Is(err, transfer.ErrNotFound):
+			return err
+		}
+		var refunded int64
+		if err := tx.QueryRow(ctx, `SELECT coalesce(sum(amount_minor), 0)::int8 FROM transfers
+				WHERE refund_of = $1 AND outcome IS DISTINCT FROM 'aborted'`, original.ID).Scan(&refunded); err != nil {
+			return fmt.Errorf("sum refunds of %s: %w", original.ID, err)
+		}
+		t, err := build(original, refunded)
+		if err != nil {
+			return err
+		}
+		// Unlike a transfer's, a preparing refund's amount_minor is known (the original's
+		// currency), and written now: it is what the cap counts.
+		out, err = scan(tx.QueryRow(ctx, `INSERT INTO transfers
+			(transfer_id, from_account, request_id, fingerprint, to_account, amount, description, refund_of, currency, amount_minor)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING `+columns,
+			t.ID, t.From, t.RequestID, t.Fingerprint, t.To, t.Amount, t.Description, t.RefundOf, t.Currency, t.AmountMinor))
+		if err != nil {
+			return err
+		}
+		created = true
+		return nil
+	})
+	if err != nil {
+		return out, false, fmt.Errorf("log refund %s of %s: %w", r.RequestID, of, err)
+	}
+	return out, created, nil
+}
+
+// Refunded sums the committed refunds of transfer id.
+func (s *Store) Refunded(ctx context.Context, id string) (int64, error) {
+	var n int64
+	err := s.pool.QueryRow(ctx, `SELECT coalesce(sum(amount_minor), 0)::int8 FROM transfers
+		WHERE refund_of = $1 AND outcome = 'committed'`, id).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("sum refunds of %s: %w", id, err)
+	}
+	return n, nil
+}
+
 // decision is one call of Decide; decided its result.
 type decision struct {
 	id string
@@ -269,7 +335,10 @@ func (s *Store) decideAll(ctx context.Context, ds []decision) ([]decided, error)
 	// committed already (the UPDATE waited for a concurrent decider's lock, then saw its write).
 	written, err := scanAll(s.pool.Query(ctx, `UPDATE transfers SET state = d.d_outcome, outcome = d.d_outcome,
 			reason = d.d_reason, message = d.d_message,
-			currency = nullif(d.d_currency, ''), amount_minor = nullif(d.d_amount_minor, 0),
+			-- A refund is logged with its currency and amount (what its original's cap counts),
+			-- and keeps them; a transfer learns them from the votes.
+			currency = coalesce(transfers.currency, nullif(d.d_currency, '')),
+			amount_minor = coalesce(transfers.amount_minor, nullif(d.d_amount_minor, 0)),
 			debit_vote = d.d_debit_vote, credit_vote = d.d_credit_vote,
 			decided_at = now(), next_attempt_at = now() + $9::interval
 		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int8[], $7::text[], $8::text[])

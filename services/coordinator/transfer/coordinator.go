@@ -70,8 +70,13 @@ func (c *Coordinator) Transfer(ctx context.Context, t Transfer) (Transfer, error
 	c.Metrics.InFlight(1)
 	defer c.Metrics.InFlight(-1)
 	c.Metrics.Phase("log", time.Since(start))
+	return c.run(ctx, rec)
+}
 
-	start = time.Now()
+// run drives rec, logged as preparing, through prepare, decision and delivery: the one path of
+// transfers and refunds alike.
+func (c *Coordinator) run(ctx context.Context, rec Transfer) (Transfer, error) {
+	start := time.Now()
 	pctx, cancel := context.WithTimeout(ctx, c.PrepareTimeout)
 	var debit, credit Vote
 	var wg sync.WaitGroup
@@ -84,7 +89,7 @@ func (c *Coordinator) Transfer(ctx context.Context, t Transfer) (Transfer, error
 
 	start = time.Now()
 	// The decision must be durable even if the client gave up waiting meanwhile.
-	rec, err = c.Store.Decide(context.WithoutCancel(ctx), rec.ID, Decide(debit, credit))
+	rec, err := c.Store.Decide(context.WithoutCancel(ctx), rec.ID, Decide(debit, credit))
 	if err != nil {
 		return rec, err // undecided: recovery will abort it, and the legs wait until then
 	}
@@ -197,8 +202,14 @@ func (c *Coordinator) await(ctx context.Context, rec Transfer) (Transfer, error)
 }
 
 // Status returns the transfer the paying account from made with request id requestID.
+// An original's Refunded is the sum of its committed refunds.
 func (c *Coordinator) Status(ctx context.Context, from, requestID string) (Transfer, error) {
-	return c.Store.ByRequest(ctx, from, requestID)
+	rec, err := c.Store.ByRequest(ctx, from, requestID)
+	if err != nil || rec.RefundOf != "" || rec.Outcome != Committed {
+		return rec, err
+	}
+	rec.Refunded, err = c.Store.Refunded(ctx, rec.ID)
+	return rec, err
 }
 
 // Recover aborts transfers left undecided (their coordinator died before deciding: presumed

@@ -44,6 +44,11 @@ var (
 	ErrAccountNotFound  = errors.New("no such account")
 	ErrCurrencyMismatch = errors.New("the accounts have different currencies")
 	ErrInvalidAmount    = errors.New("invalid amount") // wraps the *money.ParseError
+	// ErrNotRefundable refuses a refund of a transfer that is not committed, is itself a refund,
+	// or was not paid to the account asking.
+	ErrNotRefundable = errors.New("transfer cannot be refunded")
+	// ErrRefundExceeds refuses a refund larger than what is left of the original.
+	ErrRefundExceeds = errors.New("refund exceeds what is left of the transfer")
 )
 
 // Transfer is one row of the coordinator's log.
@@ -55,6 +60,8 @@ type Transfer struct {
 	To          string
 	Amount      string // as the client sent it; each participant parses it in its currency
 	Description string
+	RefundOf    string // the transfer this one refunds, for a refund; "" otherwise
+	Refunded    int64  // of an original, the sum of its committed refunds (minor units); read, not stored
 	Currency    string // learned from the yes votes
 	AmountMinor int64
 	State       string
@@ -125,6 +132,16 @@ type Store interface {
 	// Begin records t as preparing. If the paying account already has a transfer with t's
 	// request id, it returns that one and created=false (ErrConflict if the fingerprints differ).
 	Begin(ctx context.Context, t Transfer) (_ Transfer, created bool, err error)
+	// LogRefund records a refund as preparing, in one transaction that locks the original (of)
+	// against concurrent refunds: if the asking account (r.From) already has a
+	// transfer with r's request id it returns that one and created=false (ErrConflict if the
+	// fingerprints differ); otherwise it calls build with the original and the sum of its
+	// refunds that are not aborted (preparing ones count: they may commit), and inserts what
+	// build returns, or returns build's error with nothing logged. ErrNotFound if there is no
+	// original.
+	LogRefund(ctx context.Context, r Transfer, of Original, build func(original Transfer, refunded int64) (Transfer, error)) (_ Transfer, created bool, err error)
+	// Refunded is the sum of the committed refunds of transfer id, in minor units.
+	Refunded(ctx context.Context, id string) (int64, error)
 	// Decide records d for transfer id if it is still preparing, and returns the transfer as
 	// decided, by this call or an earlier one.
 	Decide(ctx context.Context, id string, d Decision) (Transfer, error)

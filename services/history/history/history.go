@@ -22,10 +22,14 @@ type Row struct {
 	Description  string
 	TransferID   string
 	Counterparty string
-	Node         string
-	RequestID    string
-	StreamSeq    uint64
-	AccountSeq   int64 // the account's event number on its node: 1, 2, 3… in commit order
+	RefundOf     string // on a row of a refund: the transfer it refunds
+	// Refunded is, on a row of a transfer, what its refunds moved on the same account so far
+	// (positive minor units): read by joining the refunds' rows, never stored.
+	Refunded   int64
+	Node       string
+	RequestID  string
+	StreamSeq  uint64
+	AccountSeq int64 // the account's event number on its node: 1, 2, 3… in commit order
 }
 
 // Sort keys.

@@ -313,7 +313,7 @@ func decode(msg jetstream.Msg) (history.Row, error) {
 	return history.Row{
 		EventID: e.ID, Account: e.Account, Type: e.Type, Amount: e.AmountMinor, Currency: c,
 		BalanceAfter: e.BalanceMinor, At: e.Time, Description: e.Description, TransferID: e.TransferID,
-		Counterparty: e.Counterparty, Node: e.Node, RequestID: e.RequestID, StreamSeq: md.Sequence.Stream,
+		Counterparty: e.Counterparty, RefundOf: e.RefundOf, Node: e.Node, RequestID: e.RequestID, StreamSeq: md.Sequence.Stream,
 		AccountSeq: e.Seq,
 	}, nil
 }

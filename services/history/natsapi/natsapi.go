@@ -244,11 +244,15 @@ func wireRows(rows []history.Row, c money.Currency) ([]contract.HistoryRow, cont
 		} else {
 			outSum += r.Amount
 		}
-		out = append(out, contract.HistoryRow{
+		row := contract.HistoryRow{
 			EventID: r.EventID, Account: r.Account, Type: r.Type, Amount: money.Format(r.Amount, r.Currency),
 			Currency: r.Currency.Code, BalanceAfter: money.Format(r.BalanceAfter, r.Currency), At: r.At,
-			Description: r.Description, TransferID: r.TransferID, Counterparty: r.Counterparty, Node: r.Node,
-		})
+			Description: r.Description, TransferID: r.TransferID, Counterparty: r.Counterparty, RefundOf: r.RefundOf, Node: r.Node,
+		}
+		if r.Refunded > 0 {
+			row.Refunded = money.Format(r.Refunded, r.Currency)
+		}
+		out = append(out, row)
 	}
 	return out, contract.HistoryTotals{
 		Count: len(rows), In: money.Format(in, c), Out: money.Format(outSum, c), Net: money.Format(in+outSum, c),

@@ -38,12 +38,12 @@ func TestTheAccountsMigrationKeepsTheRowsBothWays(t *testing.T) {
 	store := pgstore.New(pool)
 	eur, _ := money.LookupCurrency("EUR")
 	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	if _, err := store.Insert(ctx, []history.Row{
-		{EventID: "00000000-0000-7000-8000-000000000001", Account: "alice", Type: "deposit", Amount: 1000, Currency: eur,
-			BalanceAfter: 1000, At: at, Node: "account-1", StreamSeq: 1, AccountSeq: 1},
-		{EventID: "00000000-0000-7000-8000-000000000002", Account: "alice", Type: "withdrawal", Amount: -250, Currency: eur,
-			BalanceAfter: 750, At: at.Add(time.Minute), Node: "account-1", StreamSeq: 2, AccountSeq: 2},
-	}); err != nil {
+	// Seeded in the columns of migration 3 (the store writes the columns of the latest one).
+	if _, err := pool.Exec(ctx, `INSERT INTO transactions (event_id, account, type, amount, amount_minor, currency,
+			balance_after, balance_after_minor, at, node, stream_seq, account_seq) VALUES
+		('00000000-0000-7000-8000-000000000001', 'alice', 'deposit', 10.00, 1000, 'EUR', 10.00, 1000, $1, 'account-1', 1, 1),
+		('00000000-0000-7000-8000-000000000002', 'alice', 'withdrawal', -2.50, -250, 'EUR', 7.50, 750, $2, 'account-1', 2, 2)`,
+		at, at.Add(time.Minute)); err != nil {
 		t.Fatal(err)
 	}
 	balances := func() map[string]string {

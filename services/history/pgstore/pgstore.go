@@ -33,21 +33,21 @@ func (s *Store) Insert(ctx context.Context, rows []history.Row) (int, error) {
 	amountsMinor, balancesMinor, seqs, accountSeqs := make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
 	at := make([]time.Time, n)
 	descriptions, nodes := make([]string, n), make([]string, n)
-	transfers, counterparties, requests := make([]*string, n), make([]*string, n), make([]*string, n)
+	transfers, counterparties, requests, refundOfs := make([]*string, n), make([]*string, n), make([]*string, n), make([]*string, n)
 	for i, r := range rows {
 		ids[i], accounts[i], types[i], currencies[i] = r.EventID, r.Account, r.Type, r.Currency.Code
 		amounts[i], balances[i] = money.Format(r.Amount, r.Currency), money.Format(r.BalanceAfter, r.Currency)
 		amountsMinor[i], balancesMinor[i], seqs[i], accountSeqs[i] = r.Amount, r.BalanceAfter, int64(r.StreamSeq), r.AccountSeq
 		at[i], descriptions[i], nodes[i] = r.At, r.Description, r.Node
-		transfers[i], counterparties[i], requests[i] = null(r.TransferID), null(r.Counterparty), null(r.RequestID)
+		transfers[i], counterparties[i], requests[i], refundOfs[i] = null(r.TransferID), null(r.Counterparty), null(r.RequestID), null(r.RefundOf)
 	}
 	tag, err := s.pool.Exec(ctx, `INSERT INTO transactions (event_id, account, type, amount, amount_minor, currency,
-			balance_after, balance_after_minor, at, description, transfer_id, counterparty, node, request_id, stream_seq, account_seq)
+			balance_after, balance_after_minor, at, description, transfer_id, counterparty, node, request_id, stream_seq, account_seq, refund_of)
 		SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::numeric[], $5::bigint[], $6::text[], $7::numeric[],
-			$8::bigint[], $9::timestamptz[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::bigint[], $16::bigint[])
+			$8::bigint[], $9::timestamptz[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::bigint[], $16::bigint[], $17::text[])
 		ON CONFLICT (event_id) DO NOTHING`,
 		ids, accounts, types, amounts, amountsMinor, currencies, balances, balancesMinor, at, descriptions,
-		transfers, counterparties, nodes, requests, seqs, accountSeqs)
+		transfers, counterparties, nodes, requests, seqs, accountSeqs, refundOfs)
 	if err != nil {
 		return 0, fmt.Errorf("insert %d events: %w", n, err)
 	}
@@ -61,8 +61,14 @@ func null(s string) *string {
 	return &s
 }
 
+// columns are read FROM transactions unaliased: the last one, what was refunded of a transfer row
+// on its account, joins the rows of its refunds through their refund_of (an index scan), so that
+// the original shows its refunds without a stored counter to keep in step.
 const columns = `event_id::text, account, type, amount_minor, currency, balance_after_minor, at, description,
-	coalesce(transfer_id, ''), coalesce(counterparty, ''), node, coalesce(request_id, ''), stream_seq`
+	coalesce(transfer_id, ''), coalesce(counterparty, ''), node, coalesce(request_id, ''), stream_seq,
+	coalesce(refund_of, ''),
+	CASE WHEN transfer_id IS NULL OR refund_of IS NOT NULL THEN 0 ELSE coalesce((SELECT sum(abs(r.amount_minor))
+		FROM transactions r WHERE r.refund_of = transactions.transfer_id AND r.account = transactions.account), 0) END::int8`
 
 func scanRows(rows pgx.Rows, err error) ([]history.Row, error) {
 	if err != nil {
@@ -75,7 +81,7 @@ func scanRows(rows pgx.Rows, err error) ([]history.Row, error) {
 		var code string
 		var seq int64
 		if err := rows.Scan(&r.EventID, &r.Account, &r.Type, &r.Amount, &code, &r.BalanceAfter, &r.At, &r.Description,
-			&r.TransferID, &r.Counterparty, &r.Node, &r.RequestID, &seq); err != nil {
+			&r.TransferID, &r.Counterparty, &r.Node, &r.RequestID, &seq, &r.RefundOf, &r.Refunded); err != nil {
 			return nil, fmt.Errorf("read history: %w", err)
 		}
 		c, err := money.LookupCurrency(code)

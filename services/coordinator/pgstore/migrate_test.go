@@ -1,0 +1,61 @@
+package pgstore_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"tsbank/migrations"
+	"tsbank/testkit"
+)
+
+// TestTheRefundsMigrationKeepsTheTransfersBothWays seeds a transfer under migration 1, migrates up
+// to 2 (refund_of), down and up again, and checks that the transfer is kept and is no refund.
+func TestTheRefundsMigrationKeepsTheTransfersBothWays(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := testkit.Postgres(t, "coordinator")
+	to := func(v uint) {
+		t.Helper()
+		if err := migrations.To("coordinator", db, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	to(1)
+	pool, err := pgxpool.New(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	if _, err := pool.Exec(ctx, `INSERT INTO transfers (transfer_id, from_account, request_id, fingerprint, to_account, amount,
+		currency, amount_minor, state, outcome) VALUES ('x1', 'alice', 't-1', '\x01', 'bob', '25.00', 'EUR', 2500, 'done', 'committed')`); err != nil {
+		t.Fatal(err)
+	}
+	check := func(when string, withRefundOf bool) {
+		t.Helper()
+		q := `SELECT amount_minor, ''::text FROM transfers WHERE transfer_id = 'x1'`
+		if withRefundOf {
+			q = `SELECT amount_minor, coalesce(refund_of, 'null') FROM transfers WHERE transfer_id = 'x1'`
+		}
+		var minor int64
+		var refundOf string
+		if err := pool.QueryRow(ctx, q).Scan(&minor, &refundOf); err != nil || minor != 2500 || (withRefundOf && refundOf != "null") {
+			t.Fatalf("%s: amount_minor %d, refund_of %q, %v; want 2500 and no refund", when, minor, refundOf, err)
+		}
+	}
+	to(2)
+	check("after up", true)
+	if _, err := pool.Exec(ctx, `INSERT INTO transfers (transfer_id, from_account, request_id, fingerprint, to_account, amount, refund_of)
+		VALUES ('r1', 'bob', 'rf-1', '\x02', 'alice', '5.00', 'x1')`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `INSERT INTO transfers (transfer_id, from_account, request_id, fingerprint, to_account, amount, refund_of)
+		VALUES ('r2', 'bob', 'rf-2', '\x03', 'alice', '5.00', 'nothing')`); err == nil {
+		t.Fatal("a refund of a transfer not in the log was inserted")
+	}
+	to(1)
+	check("after down", false)
+	to(2)
+	check("after up again", true)
+}
