@@ -227,6 +227,9 @@ func report(out io.Writer, o options, w *workload, n *nemesis, inv []invariant, 
 		} else if op.Reason != "" {
 			key += " (" + op.Reason + ")"
 		}
+		if op.Original != nil {
+			key = "refund: " + key
+		}
 		counts[key]++
 	}
 	fmt.Fprintf(out, "## Operations\n\n| transfers | count |\n|---|---|\n")

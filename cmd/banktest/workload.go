@@ -19,12 +19,14 @@ const (
 	outUnknown = "unknown" // no answer (a timeout, no responder): it may or may not have happened
 )
 
-// transferOp is one transfer a client asked for, and what it was told.
+// transferOp is one transfer a client asked for, and what it was told. A refund is one too: of
+// the transfer Original (its payer and request id), from that transfer's payee back to its payer.
 type transferOp struct {
 	From, To, ID string
 	Amount       int64
-	Outcome      string // ok, fail, unknown
-	Status       string // for ok: committed or aborted
+	Original     *contract.TransferRef // set for a refund
+	Outcome      string                // ok, fail, unknown
+	Status       string                // for ok: committed or aborted
 	Reason       string
 	At           time.Duration // since the start of the run
 }
@@ -53,6 +55,15 @@ func (w *workload) client(ctx context.Context, n int, seed uint64) {
 			w.mu.Unlock()
 			continue
 		}
+		if r.IntN(10) == 0 {
+			if op, ok := w.refundOfOne(r, fmt.Sprintf("c%d-r%d", n, i)); ok {
+				w.send(ctx, &op)
+				w.mu.Lock()
+				w.ops = append(w.ops, op)
+				w.mu.Unlock()
+				continue
+			}
+		}
 		from, to := w.accounts[r.IntN(len(w.accounts))], w.accounts[r.IntN(len(w.accounts))]
 		if from == to {
 			continue
@@ -65,11 +76,37 @@ func (w *workload) client(ctx context.Context, n int, seed uint64) {
 	}
 }
 
-// send asks for the transfer and records the answer.
+// refundOfOne picks a transfer acknowledged committed (not itself a refund) and makes the op that
+// refunds part of it, up to all of it, with request id id; ok is false while there is none. The
+// bank refuses what would pass the original's amount, a refusal the checker takes as such.
+func (w *workload) refundOfOne(r *rand.Rand, id string) (transferOp, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for range 20 {
+		if len(w.ops) == 0 {
+			break
+		}
+		o := w.ops[r.IntN(len(w.ops))]
+		if o.Outcome != outOK || o.Status != contract.TransferCommitted || o.Original != nil {
+			continue
+		}
+		return transferOp{From: o.To, To: o.From, ID: id, Amount: 1 + r.Int64N(o.Amount),
+			Original: &contract.TransferRef{From: o.From, ID: o.ID}, At: time.Since(w.start)}, true
+	}
+	return transferOp{}, false
+}
+
+// send asks for the transfer (or the refund) and records the answer.
 func (w *workload) send(ctx context.Context, op *transferOp) {
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 6*time.Second)
 	defer cancel()
-	tr, err := w.c.Transfer(rctx, op.From, contract.TransferRequest{ID: op.ID, To: op.To, Amount: money.Format(op.Amount, eur)})
+	var tr contract.Transfer
+	var err error
+	if op.Original != nil {
+		tr, err = w.c.Refund(rctx, op.From, contract.RefundRequest{ID: op.ID, Original: op.Original, Amount: money.Format(op.Amount, eur)})
+	} else {
+		tr, err = w.c.Transfer(rctx, op.From, contract.TransferRequest{ID: op.ID, To: op.To, Amount: money.Format(op.Amount, eur)})
+	}
 	op.Outcome = classify(err)
 	switch {
 	case err != nil:
