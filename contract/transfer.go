@@ -1,12 +1,43 @@
 package contract
 
-import "time"
+import (
+	"strconv"
+	"strings"
+	"time"
+)
 
 // Legs of a transfer: the paying account's debit and the receiving account's credit.
 const (
 	LegDebit  = "debit"
 	LegCredit = "credit"
 )
+
+// MaxPaymentLegs is how many accounts one payment may move money among.
+const MaxPaymentLegs = 16
+
+// PaymentLeg names leg i (1 to MaxPaymentLegs, its place in the payment's request) of a payment on
+// side (LegDebit or LegCredit): "debit.3", "credit.7". A node keys a hold by transfer id and leg,
+// so a payment's legs need names distinct within the payment; the side in the name is what tells
+// the node whether to reserve money or expect it, as "debit" and "credit" do for a transfer.
+func PaymentLeg(side string, i int) string { return side + "." + strconv.Itoa(i) }
+
+// LegSide returns the side of leg ("debit" or "credit") for a transfer's leg ("debit", "credit")
+// or a payment's ("debit.N", "credit.N" with N from 1 to MaxPaymentLegs, no leading zero, so that
+// one leg has one name); ok is false for any other name.
+func LegSide(leg string) (side string, ok bool) {
+	side, n, indexed := strings.Cut(leg, ".")
+	if side != LegDebit && side != LegCredit {
+		return "", false
+	}
+	if !indexed {
+		return side, true
+	}
+	i, err := strconv.Atoi(n)
+	if err != nil || i < 1 || i > MaxPaymentLegs || strconv.Itoa(i) != n {
+		return "", false
+	}
+	return side, true
+}
 
 // Transfer states in the coordinator's log and in replies.
 const (
