@@ -212,8 +212,8 @@ func (a *API) decision(req micro.Request) {
 		return
 	}
 	// The answer is signed for the leg that asks, so both must be named.
-	if r.Leg != contract.LegDebit && r.Leg != contract.LegCredit {
-		contract.Respond(req, nil, contract.Errorf(contract.CodeBadRequest, `leg %q: send "debit" or "credit", the leg the answer is for`, r.Leg))
+	if _, ok := contract.LegSide(r.Leg); !ok {
+		contract.Respond(req, nil, contract.Errorf(contract.CodeBadRequest, `leg %q: send "debit" or "credit" (or a payment's "debit.N", "credit.N"), the leg the answer is for`, r.Leg))
 		return
 	}
 	if e := contract.CheckID("account", r.Account); e != nil {
