@@ -1,9 +1,11 @@
 package transfer
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"tsbank/contract/money"
@@ -175,4 +177,201 @@ func DecidePayment(p Payment, votes []Vote) PaymentDecision {
 		return d
 	}
 	return d
+}
+
+// PaymentStore is the coordinator's log of payments: as a transfer's, but with one vote and one
+// acknowledgement per leg.
+type PaymentStore interface {
+	// BeginPayment records p and its legs as preparing; for a request id logged already it
+	// returns that payment and created=false (ErrConflict if the fingerprints differ).
+	BeginPayment(ctx context.Context, p Payment) (_ Payment, created bool, err error)
+	// DecidePayment records d for payment id if it is still preparing, and returns the payment
+	// as decided, by this call or an earlier one.
+	DecidePayment(ctx context.Context, id string, d PaymentDecision) (Payment, error)
+	// AckedPayment records the legs (positions from 1) that acknowledged the decision; with
+	// every leg acknowledged the payment is done, else its next re-send is due after backoff.
+	AckedPayment(ctx context.Context, id string, acked []int, backoff time.Duration) error
+	GetPayment(ctx context.Context, id string) (Payment, error)
+	PaymentByRequest(ctx context.Context, requestID string) (Payment, error)
+	// StuckPayments lists up to limit payments still preparing and created before before.
+	StuckPayments(ctx context.Context, before time.Time, limit int) ([]Payment, error)
+	// ClaimPaymentResends returns up to limit decided payments not done whose re-send is due,
+	// and pushes their next attempt back by lease.
+	ClaimPaymentResends(ctx context.Context, limit int, lease time.Duration) ([]Payment, error)
+}
+
+// Pay checks r (NewPayment's rule, before anything is logged), logs the payment, and runs it
+// through two-phase commit with every leg: all prepared in parallel, one decision, delivered to
+// every leg. A retry of an earlier request waits for, and returns, that request's outcome.
+func (c *Coordinator) Pay(ctx context.Context, r PaymentRequest) (Payment, error) {
+	cctx, cancel := context.WithTimeout(ctx, c.PrepareTimeout)
+	p, err := NewPayment(r, func(account string) (money.Currency, error) { return c.Legs.Currency(cctx, account) })
+	cancel()
+	if err != nil {
+		return p, err
+	}
+	p.ID = c.NewID()
+	start := time.Now()
+	rec, created, err := c.Store.BeginPayment(ctx, p)
+	if err != nil {
+		return rec, err
+	}
+	if !created {
+		return c.awaitPayment(ctx, rec)
+	}
+	c.Metrics.InFlight(1)
+	defer c.Metrics.InFlight(-1)
+	c.Metrics.Phase("log", time.Since(start))
+
+	start = time.Now()
+	pctx, cancel := context.WithTimeout(ctx, c.PrepareTimeout)
+	votes := make([]Vote, len(rec.Legs))
+	var wg sync.WaitGroup
+	for i, l := range rec.Legs {
+		wg.Go(func() { votes[i] = c.Legs.Prepare(pctx, l.Account, rec.legTransfer(l), l.Name) })
+	}
+	wg.Wait()
+	cancel()
+	c.Metrics.Phase("prepare", time.Since(start))
+
+	start = time.Now()
+	// The decision must be durable even if the client gave up waiting meanwhile.
+	rec, err = c.Store.DecidePayment(context.WithoutCancel(ctx), rec.ID, DecidePayment(rec, votes))
+	if err != nil {
+		return rec, err // undecided: recovery will abort it, and the legs wait until then
+	}
+	c.Metrics.Phase("decide", time.Since(start))
+	c.Metrics.Outcome(rec.Outcome, rec.Reason)
+
+	start = time.Now()
+	rec = c.deliverPayment(context.WithoutCancel(ctx), rec)
+	c.Metrics.Phase("commit", time.Since(start))
+	return rec, nil
+}
+
+// legTransfer is what the participants' port needs to prepare or decide leg l: the payment's id,
+// the leg's amount, and its counterparty in both From and To (the port picks one by the leg's
+// side, and a payment leg's counterparty is the same either way).
+func (p Payment) legTransfer(l PaymentLeg) Transfer {
+	cp := p.Counterparty(l)
+	return Transfer{ID: p.ID, From: cp, To: cp, Amount: l.Amount, Description: p.Description}
+}
+
+// deliverPayment sends the decision to every leg that has not acknowledged it, in parallel, and
+// records the acknowledgements; the others are re-sent by Recover, with backoff.
+func (c *Coordinator) deliverPayment(ctx context.Context, p Payment) Payment {
+	commit := p.Outcome == Committed
+	var wg sync.WaitGroup
+	for i := range p.Legs {
+		l := &p.Legs[i]
+		if l.Acked {
+			continue
+		}
+		wg.Go(func() {
+			sctx, cancel := context.WithTimeout(ctx, c.SendTimeout)
+			defer cancel()
+			if err := c.Legs.Send(sctx, l.Account, p.legTransfer(*l), l.Name, commit); err != nil {
+				c.Log.Warn("decision not acknowledged", "payment", p.ID, "leg", l.Name, "outcome", p.Outcome, "err", err)
+				return
+			}
+			l.Acked = true
+		})
+	}
+	wg.Wait()
+	var acked []int
+	for i, l := range p.Legs {
+		if l.Acked {
+			acked = append(acked, i+1)
+		}
+	}
+	if err := c.Store.AckedPayment(ctx, p.ID, acked, c.backoff(p.Resends)); err != nil {
+		c.Log.Error("record acknowledgements", "payment", p.ID, "err", err)
+	}
+	if len(acked) == len(p.Legs) {
+		p.State = Done
+	}
+	return p
+}
+
+// awaitPayment waits for another request's payment to be decided, or for ctx to end.
+func (c *Coordinator) awaitPayment(ctx context.Context, p Payment) (Payment, error) {
+	wait := 5 * time.Millisecond
+	for p.State == Preparing {
+		select {
+		case <-ctx.Done():
+			return p, nil // still preparing: the client may ask for the status later
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 100*time.Millisecond)
+		var err error
+		if p, err = c.Store.GetPayment(ctx, p.ID); err != nil {
+			return p, err
+		}
+	}
+	return p, nil
+}
+
+// PaymentStatus returns the payment logged for request id requestID.
+func (c *Coordinator) PaymentStatus(ctx context.Context, requestID string) (Payment, error) {
+	return c.Store.PaymentByRequest(ctx, requestID)
+}
+
+// recoverPayments is Recover for payments: presumed abort of those undecided past StuckAfter,
+// and re-sends of due decisions not acknowledged by every leg.
+func (c *Coordinator) recoverPayments(ctx context.Context) (aborted, resent int, err error) {
+	stuck, err := c.Store.StuckPayments(ctx, time.Now().Add(-c.StuckAfter()), 100)
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, p := range stuck {
+		rec, err := c.abortPayment(ctx, p.ID, ReasonTimeout, "no decision was recorded in time (its coordinator stopped): presumed abort")
+		if err != nil {
+			return aborted, resent, err
+		}
+		c.deliverPayment(ctx, rec)
+		aborted++
+	}
+	due, err := c.Store.ClaimPaymentResends(ctx, 100, 2*c.SendTimeout)
+	if err != nil {
+		return aborted, resent, err
+	}
+	for _, p := range due {
+		legs := 0
+		for _, l := range p.Legs {
+			if !l.Acked {
+				legs++
+			}
+		}
+		c.Metrics.Resent(legs)
+		c.deliverPayment(ctx, p)
+	}
+	return aborted, len(due), nil
+}
+
+func (c *Coordinator) abortPayment(ctx context.Context, id, reason, message string) (Payment, error) {
+	p, err := c.Store.DecidePayment(ctx, id, PaymentDecision{Outcome: Aborted, Reason: reason, Message: message})
+	if err == nil && p.Reason == reason {
+		c.Metrics.Outcome(p.Outcome, p.Reason)
+	}
+	return p, err
+}
+
+// paymentOutcome is Outcome for a payment's leg; found is false if id is no payment.
+func (c *Coordinator) paymentOutcome(ctx context.Context, id string) (outcome string, found bool, err error) {
+	p, err := c.Store.GetPayment(ctx, id)
+	if errors.Is(err, ErrNotFound) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", true, err
+	}
+	if p.State == Preparing {
+		if time.Since(p.CreatedAt) < c.StuckAfter() {
+			return Preparing, true, nil
+		}
+		if p, err = c.abortPayment(ctx, id, ReasonTimeout, "undecided when a participant asked: presumed abort"); err != nil {
+			return "", true, err
+		}
+	}
+	return p.Outcome, true, nil
 }
