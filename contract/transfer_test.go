@@ -12,7 +12,7 @@ func TestLegSideAcceptsTransferAndPaymentLegsOnly(t *testing.T) {
 		{"credit", LegCredit, true},
 		{"debit.1", LegDebit, true},
 		{"credit.16", LegCredit, true},
-		{PaymentLeg(LegCredit, 7), LegCredit, true},
+		{PaymentLegName(LegCredit, 7), LegCredit, true},
 		{"debit.0", "", false},
 		{"debit.17", "", false},
 		{"debit.03", "", false},

@@ -38,6 +38,8 @@ func (a *API) AddEndpoints(svc *service.Server, wrap func(string, micro.Handler)
 		service.Endpoint("refund", `Refund, as its payee, a committed transfer: {"id":"<request id>","transfer_id":"<the original's>" or "original":{"from":"<payer>","id":"<its request id>"},"amount":"<optional: what is left>","description":"<optional>"}`, a.refund),
 		service.Endpoint("status", `A transfer's state by its request id: {"id":"<request id>"}`, a.status),
 		service.Endpoint("decision", `For participants: the outcome of {"transfer_id":"...","leg":"debit|credit","account":"..."}, signed`, a.decision),
+		service.Endpoint("payment", `Move money among 2 to 16 accounts, all or nothing: {"id":"<request id>","legs":[{"account":"<account>","amount":"25.00","side":"debit|credit"}],"description":"<optional>"}`, a.payment),
+		service.Endpoint("payment_status", `A payment's state by its request id: {"id":"<request id>"}`, a.paymentStatus),
 		service.Endpoint("pending", "Transfers in flight (no decision) and in doubt (decision not acknowledged)", a.pending),
 		service.Endpoint("resolve", `Drive a stuck transfer to its outcome now: {"transfer_id":"..."}`, a.resolve),
 	}, wrap)
@@ -311,6 +313,10 @@ func (a *API) toWire(err error) *contract.Error {
 		return contract.Errorf(contract.CodeNotRefundable, "%s: nothing was logged", err)
 	case errors.Is(err, transfer.ErrRefundExceeds):
 		return contract.Errorf(contract.CodeRefundExceeds, "%s: nothing was logged; send a smaller amount, the same id will do", err)
+	case errors.Is(err, transfer.ErrInvalidPayment):
+		return contract.Errorf(contract.CodeInvalidPayment, "%s: nothing was logged; send it again corrected, the same id will do", err)
+	case errors.Is(err, transfer.ErrCurrencyUnknown):
+		return contract.Errorf(contract.CodeNodeUnavailable, "%s: nothing was logged; send it again later, the same id will do", err)
 	case errors.Is(err, transfer.ErrConflict):
 		return contract.Errorf(contract.CodeConflict, "%s: use a new id for a new transfer", err)
 	case errors.Is(err, transfer.ErrNotFound):

@@ -21,6 +21,11 @@ const MaxPaymentLegs = 16
 // logged, so its id stays unused.
 var ErrInvalidPayment = errors.New("invalid payment")
 
+// ErrCurrencyUnknown refuses, before logging, a payment with an account whose currency cannot be
+// told now (its node does not answer). A transfer in that case is logged and left to its vote;
+// a payment is checked whole first, since its balance is only meaningful in one currency.
+var ErrCurrencyUnknown = errors.New("an account's currency cannot be told now")
+
 // PaymentRequest asks to move money among several accounts at once, all or nothing.
 type PaymentRequest struct {
 	RequestID   string // the operator's idempotency key
@@ -108,7 +113,7 @@ func NewPayment(r PaymentRequest, currency func(account string) (money.Currency,
 			return Payment{}, fmt.Errorf("%w: %s, of leg %d, does not exist", ErrAccountNotFound, l.Account, i+1)
 		}
 		if err != nil {
-			return Payment{}, fmt.Errorf("leg %d (%s): %w", i+1, l.Account, err)
+			return Payment{}, fmt.Errorf("%w: leg %d (%s): %w", ErrCurrencyUnknown, i+1, l.Account, err)
 		}
 		if i == 0 {
 			cur = c

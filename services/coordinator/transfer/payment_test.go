@@ -21,7 +21,9 @@ func currencies(of map[string]string) func(string) (money.Currency, error) {
 func TestNewPayment(t *testing.T) {
 	t.Parallel()
 	cur := currencies(map[string]string{"a": "EUR", "b": "EUR", "c": "EUR", "d": "EUR", "u": "USD"})
-	leg := func(account, side, amount string) LegRequest { return LegRequest{Account: account, Side: side, Amount: amount} }
+	leg := func(account, side, amount string) LegRequest {
+		return LegRequest{Account: account, Side: side, Amount: amount}
+	}
 	many := make([]LegRequest, MaxPaymentLegs+1)
 	for i := range many {
 		many[i] = leg(fmt.Sprint("x", i), Credit, "1")
