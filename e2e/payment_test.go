@@ -304,3 +304,27 @@ func TestANodeDeadMidPaymentCommitsWhenItIsBack(t *testing.T) {
 	b.settled()
 	b.balances(t, map[string]string{"boss": "70.00", "ann": "10.00", "ben": "20.00"})
 }
+
+// TestTheDecisionQueryAnswersForAPaymentsLegs: a node that holds a payment's leg too long asks
+// the coordinator by the payment's id and the leg's name; the answer must be the payment's
+// outcome, signed for that leg, and not the presumed abort of an id it has no transfer for.
+func TestTheDecisionQueryAnswersForAPaymentsLegs(t *testing.T) {
+	t.Parallel()
+	b := payrollBank(t)
+	p := b.mustPay("p-q", debit("boss", "30"), credit("ann", "10"), credit("ben", "20"))
+	if p.Status != contract.TransferCommitted {
+		t.Fatalf("payment = %+v", p)
+	}
+	for _, l := range p.Legs {
+		var d contract.Decision
+		if err := b.c.Call(ctx(t), contract.SubjectDecision, contract.DecisionRequest{TransferID: p.PaymentID, Leg: l.Leg, Account: l.Account}, &d); err != nil {
+			t.Fatal(err)
+		}
+		if d.Outcome != transfer.Committed || d.Sig != b.sign(decisionsig.Outcome(l.Account, l.Leg, d)) {
+			t.Fatalf("decision for %s = %+v, want committed and signed for that leg", l.Leg, d)
+		}
+	}
+	var d contract.Decision
+	err := b.c.Call(ctx(t), contract.SubjectDecision, contract.DecisionRequest{TransferID: p.PaymentID, Leg: "debit.17", Account: "boss"}, &d)
+	wantCode(t, err, contract.CodeBadRequest)
+}
