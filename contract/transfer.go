@@ -158,6 +158,8 @@ type Decision struct {
 type PendingList struct {
 	InFlight []Transfer `json:"in_flight"`
 	InDoubt  []Transfer `json:"in_doubt"`
+	// Payments not done: undecided, or decided with a leg not acknowledged (its legs say which).
+	Payments []Payment `json:"payments,omitempty"`
 }
 
 // ResolveRequest drives one transfer to its outcome now: abort if undecided, re-send the decision

@@ -300,9 +300,17 @@ func TestANodeDeadMidPaymentCommitsWhenItIsBack(t *testing.T) {
 		}
 		return nil
 	})
+	// Meanwhile the operator sees it in doubt, with ben's leg the one not acknowledged.
+	l, err := b.c.PendingTransfers(ctx(t))
+	if err != nil || len(l.Payments) != 1 || l.Payments[0].PaymentID != "pn1" || l.Payments[0].Status != transfer.Committed || l.Payments[0].Legs[2].Acked {
+		t.Fatalf("pending = %+v, %v; want pn1 committed, ben's leg not acknowledged", l, err)
+	}
 	b.startNode("account-2")
 	b.settled()
 	b.balances(t, map[string]string{"boss": "70.00", "ann": "10.00", "ben": "20.00"})
+	if l, err := b.c.PendingTransfers(ctx(t)); err != nil || len(l.Payments) != 0 {
+		t.Fatalf("pending once settled = %+v, %v; want no payment", l, err)
+	}
 }
 
 // TestTheDecisionQueryAnswersForAPaymentsLegs: a node that holds a payment's leg too long asks

@@ -254,6 +254,14 @@ func (a *API) pending(req micro.Request) {
 	for _, t := range inDoubt {
 		list.InDoubt = append(list.InDoubt, Wire(t))
 	}
+	payments, err := a.Coordinator.PendingPayments(ctx)
+	if err != nil {
+		contract.Respond(req, nil, a.toWire(err))
+		return
+	}
+	for _, p := range payments {
+		list.Payments = append(list.Payments, WirePayment(p))
+	}
 	contract.Respond(req, list, nil)
 }
 

@@ -119,6 +119,11 @@ func (s *Store) ClaimPaymentResends(ctx context.Context, limit int, lease time.D
 		RETURNING `+paymentColumns, limit, lease)
 }
 
+// PendingPayments lists up to limit payments not done, oldest first.
+func (s *Store) PendingPayments(ctx context.Context, limit int) ([]transfer.Payment, error) {
+	return s.payments(ctx, `SELECT `+paymentColumns+` FROM payments WHERE state <> 'done' ORDER BY created_at LIMIT $1`, limit)
+}
+
 func one(ps []transfer.Payment, err error) (transfer.Payment, error) {
 	if err != nil {
 		return transfer.Payment{}, err

@@ -203,6 +203,8 @@ type PaymentStore interface {
 	// ClaimPaymentResends returns up to limit decided payments not done whose re-send is due,
 	// and pushes their next attempt back by lease.
 	ClaimPaymentResends(ctx context.Context, limit int, lease time.Duration) ([]Payment, error)
+	// PendingPayments lists up to limit payments not done, oldest first.
+	PendingPayments(ctx context.Context, limit int) ([]Payment, error)
 }
 
 // Pay checks r (NewPayment's rule, before anything is logged), logs the payment, and runs it
@@ -334,6 +336,12 @@ func (c *Coordinator) awaitPayment(ctx context.Context, p Payment) (Payment, err
 // PaymentStatus returns the payment logged for request id requestID.
 func (c *Coordinator) PaymentStatus(ctx context.Context, requestID string) (Payment, error) {
 	return c.Store.PaymentByRequest(ctx, requestID)
+}
+
+// PendingPayments lists payments without a decision and decided payments a leg has not
+// acknowledged.
+func (c *Coordinator) PendingPayments(ctx context.Context) ([]Payment, error) {
+	return c.Store.PendingPayments(ctx, 1000)
 }
 
 // recoverPayments is Recover for payments: presumed abort of those undecided past StuckAfter,
