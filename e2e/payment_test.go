@@ -336,3 +336,25 @@ func TestTheDecisionQueryAnswersForAPaymentsLegs(t *testing.T) {
 	err := b.c.Call(ctx(t), contract.SubjectDecision, contract.DecisionRequest{TransferID: p.PaymentID, Leg: "debit.17", Account: "boss"}, &d)
 	wantCode(t, err, contract.CodeBadRequest)
 }
+
+// TestAnOperatorResolvesAStuckPaymentByItsID: bank.transfers.resolve given a payment's id aborts
+// it if undecided (its legs' holds are released) and answers the payment.
+func TestAnOperatorResolvesAStuckPaymentByItsID(t *testing.T) {
+	t.Parallel()
+	b := payrollBank(t)
+	b.coord.Stop(5 * time.Second)
+	p := b.logPayment("pr1", payrollLegs...)
+	for i := range p.Legs {
+		b.preparePaymentLeg(payrollNodes[i], p, p.Legs[i])
+	}
+	b.startCoordinator()
+	var got contract.Payment
+	if err := b.c.Call(ctx(t), contract.SubjectTransfersResolve, contract.ResolveRequest{TransferID: "pr1"}, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.PaymentID != "pr1" || got.Status != contract.TransferAborted || len(got.Legs) != 3 {
+		t.Fatalf("resolve = %+v, want pr1 aborted", got)
+	}
+	b.settled()
+	b.balances(t, map[string]string{"boss": "100.00", "ann": "0.00", "ben": "0.00"})
+}

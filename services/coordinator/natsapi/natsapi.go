@@ -274,6 +274,16 @@ func (a *API) resolve(req micro.Request) {
 		return
 	}
 	t, err := a.Coordinator.Resolve(ctx, r.TransferID)
+	if errors.Is(err, transfer.ErrNotFound) {
+		// A payment's id resolves its payment; the reply is the payment.
+		p, err := a.Coordinator.ResolvePayment(ctx, r.TransferID)
+		if err != nil {
+			contract.Respond(req, nil, a.toWire(err))
+			return
+		}
+		contract.Respond(req, WirePayment(p), nil)
+		return
+	}
 	if err != nil {
 		contract.Respond(req, nil, a.toWire(err))
 		return

@@ -344,6 +344,24 @@ func (c *Coordinator) PendingPayments(ctx context.Context) ([]Payment, error) {
 	return c.Store.PendingPayments(ctx, 1000)
 }
 
+// ResolvePayment drives payment id to its outcome now, as Resolve does a transfer: an undecided
+// one is aborted, a decided one has its decision re-sent to the legs that have not acknowledged.
+func (c *Coordinator) ResolvePayment(ctx context.Context, id string) (Payment, error) {
+	p, err := c.Store.GetPayment(ctx, id)
+	if err != nil {
+		return p, err
+	}
+	if p.State == Preparing {
+		if p, err = c.abortPayment(ctx, id, "resolved", "aborted by an operator before a decision"); err != nil {
+			return p, err
+		}
+	}
+	if p.State != Done {
+		p = c.deliverPayment(ctx, p)
+	}
+	return p, nil
+}
+
 // recoverPayments is Recover for payments: presumed abort of those undecided past StuckAfter,
 // and re-sends of due decisions not acknowledged by every leg.
 func (c *Coordinator) recoverPayments(ctx context.Context) (aborted, resent int, err error) {
