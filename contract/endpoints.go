@@ -73,6 +73,10 @@ var Endpoints = []Endpoint{
 	{"status", TransferStatusSubject("{account}"), RoleCoordinator, customerOperator, false},
 	// A refund is asked by the account that was paid: a merchant refunds its customer.
 	{"refund", TransferRefundSubject("{account}"), RoleCoordinator, customerOperator, false},
+	// A payment moves money among up to 16 accounts at once (a payroll, a bill split): an
+	// operator's operation, since it debits accounts that are not the caller's.
+	{"payment", SubjectPayments, RoleCoordinator, operator, false},
+	{"payment_status", SubjectPaymentStatus, RoleCoordinator, operator, false},
 	{"pending", SubjectTransfersPending, RoleCoordinator, operator, false},
 	{"resolve", SubjectTransfersResolve, RoleCoordinator, operator, false},
 	{"decision", SubjectDecision, RoleCoordinator, []Role{RoleNode}, false},

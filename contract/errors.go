@@ -23,6 +23,8 @@ const (
 	CodeUnknownTransfer  = "unknown_transfer"   // no transfer with that id
 	CodeNotRefundable    = "not_refundable"     // a refund of a transfer not committed, itself a refund, or not paid to the asking account
 	CodeRefundExceeds    = "refund_exceeds"     // a refund above what is left of the transfer's amount
+	CodeInvalidPayment   = "invalid_payment"    // a payment's legs: not 2 to 16, an account twice, unbalanced, or no debit or no credit
+	CodeUnknownPayment   = "unknown_payment"    // no payment with that id
 	CodeInvalidCursor    = "invalid_cursor"     // a forged cursor, or one from another query
 	CodeNodeUnavailable  = "node_unavailable"   // the owning node does not answer
 	CodeNodeNotFound     = "node_not_found"     // no account node of that name has ever run

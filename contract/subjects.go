@@ -63,6 +63,8 @@ const (
 	SubjectDecision         = "bank.coordinator.decision" // a participant asks for a transfer's outcome
 	SubjectTransfersPending = "bank.transfers.pending"    // in-flight and in-doubt transfers
 	SubjectTransfersResolve = "bank.transfers.resolve"    // drive one stuck transfer to its outcome now
+	SubjectPayments         = "bank.payments"             // an operator's payment among up to 16 accounts
+	SubjectPaymentStatus    = "bank.payments.status"      // a payment's state by its request id
 )
 
 // HistorySubject is where the history of account is asked: op is "query" or "statement".

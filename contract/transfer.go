@@ -1,12 +1,43 @@
 package contract
 
-import "time"
+import (
+	"strconv"
+	"strings"
+	"time"
+)
 
 // Legs of a transfer: the paying account's debit and the receiving account's credit.
 const (
 	LegDebit  = "debit"
 	LegCredit = "credit"
 )
+
+// MaxPaymentLegs is how many accounts one payment may move money among.
+const MaxPaymentLegs = 16
+
+// PaymentLegName names leg i (1 to MaxPaymentLegs, its place in the payment's request) of a payment on
+// side (LegDebit or LegCredit): "debit.3", "credit.7". A node keys a hold by transfer id and leg,
+// so a payment's legs need names distinct within the payment; the side in the name is what tells
+// the node whether to reserve money or expect it, as "debit" and "credit" do for a transfer.
+func PaymentLegName(side string, i int) string { return side + "." + strconv.Itoa(i) }
+
+// LegSide returns the side of leg ("debit" or "credit") for a transfer's leg ("debit", "credit")
+// or a payment's ("debit.N", "credit.N" with N from 1 to MaxPaymentLegs, no leading zero, so that
+// one leg has one name); ok is false for any other name.
+func LegSide(leg string) (side string, ok bool) {
+	side, n, indexed := strings.Cut(leg, ".")
+	if side != LegDebit && side != LegCredit {
+		return "", false
+	}
+	if !indexed {
+		return side, true
+	}
+	i, err := strconv.Atoi(n)
+	if err != nil || i < 1 || i > MaxPaymentLegs || strconv.Itoa(i) != n {
+		return "", false
+	}
+	return side, true
+}
 
 // Transfer states in the coordinator's log and in replies.
 const (
@@ -127,6 +158,8 @@ type Decision struct {
 type PendingList struct {
 	InFlight []Transfer `json:"in_flight"`
 	InDoubt  []Transfer `json:"in_doubt"`
+	// Payments not done: undecided, or decided with a leg not acknowledged (its legs say which).
+	Payments []Payment `json:"payments,omitempty"`
 }
 
 // ResolveRequest drives one transfer to its outcome now: abort if undecided, re-send the decision
@@ -170,4 +203,54 @@ type LegResult struct {
 	Vote  *Vote     `json:"vote,omitempty"`
 	State *LegState `json:"state,omitempty"`
 	Error *Error    `json:"error,omitempty"`
+}
+
+// PaymentRequest asks to move money among 2 to MaxPaymentLegs distinct accounts in one all-or-
+// nothing operation: the debits and the credits each sum to the same amount, in one currency. ID
+// is the idempotency key, one per payment whatever its accounts.
+type PaymentRequest struct {
+	ID          string           `json:"id"`
+	Legs        []PaymentLegSpec `json:"legs"`
+	Description string           `json:"description,omitempty"`
+}
+
+// PaymentLegSpec is one account's part in a payment request: Side is LegDebit or LegCredit.
+type PaymentLegSpec struct {
+	Account string `json:"account"`
+	Amount  string `json:"amount"`
+	Side    string `json:"side"`
+}
+
+// PaymentStatusRequest asks for the payment with request id ID.
+type PaymentStatusRequest struct {
+	ID string `json:"id"`
+}
+
+// Payment is a payment's outcome or current state: one status for all its legs. Reason and
+// Message are the first refusing leg's, when it aborted. Done is true once every leg has
+// acknowledged the decision.
+type Payment struct {
+	ID          string       `json:"id"`         // the client's request id
+	PaymentID   string       `json:"payment_id"` // the coordinator's id: the transfer_id of every leg's event
+	Amount      string       `json:"amount"`     // the sum of the debits
+	Currency    string       `json:"currency"`
+	Description string       `json:"description,omitempty"`
+	Status      string       `json:"status"` // preparing, committed or aborted
+	Reason      string       `json:"reason,omitempty"`
+	Message     string       `json:"message,omitempty"`
+	Done        bool         `json:"done"`
+	Legs        []PaymentLeg `json:"legs"`
+	CreatedAt   time.Time    `json:"created_at"`
+	DecidedAt   *time.Time   `json:"decided_at,omitempty"`
+}
+
+// PaymentLeg is one leg of a payment as logged: its name on its node ("debit.1"), and its vote
+// (yes, or no:<reason>; empty before it votes).
+type PaymentLeg struct {
+	Leg     string `json:"leg"`
+	Account string `json:"account"`
+	Side    string `json:"side"`
+	Amount  string `json:"amount"`
+	Vote    string `json:"vote,omitempty"`
+	Acked   bool   `json:"acked"`
 }

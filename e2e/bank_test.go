@@ -299,7 +299,8 @@ func (b *bank) settled() {
 	b.t.Helper()
 	testkit.CheckFor(b.t, 20*time.Second, 50*time.Millisecond, func() error {
 		var open int
-		if err := b.pool("coordinator").QueryRow(ctx(b.t), `SELECT count(*) FROM transfers WHERE state <> 'done'`).Scan(&open); err != nil {
+		if err := b.pool("coordinator").QueryRow(ctx(b.t), `SELECT (SELECT count(*) FROM transfers WHERE state <> 'done')
+			+ (SELECT count(*) FROM payments WHERE state <> 'done')`).Scan(&open); err != nil {
 			return err
 		}
 		_, hold, pend, prep := b.ledger()
@@ -308,7 +309,7 @@ func (b *bank) settled() {
 			_ = b.pool("coordinator").QueryRow(ctx(b.t), `SELECT coalesce(string_agg(format('%s %s/%s votes %s,%s acked %s,%s resends %s',
 				transfer_id, state, coalesce(outcome, '-'), debit_vote, credit_vote, debit_acked, credit_acked, resends), '; '), '')
 				FROM transfers WHERE state <> 'done'`).Scan(&detail)
-			return fmt.Errorf("%d transfers not done (%s), on hold %d, pending in %d, %d legs prepared", open, detail, hold, pend, prep)
+			return fmt.Errorf("%d transfers or payments not done (%s), on hold %d, pending in %d, %d legs prepared", open, detail, hold, pend, prep)
 		}
 		return nil
 	})

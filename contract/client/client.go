@@ -145,6 +145,19 @@ func (c *Client) Refund(ctx context.Context, payee string, req contract.RefundRe
 	return t, c.Call(ctx, contract.TransferRefundSubject(payee), req, &t)
 }
 
+// Pay runs a payment among several accounts (an operator's request); the reply says committed or
+// aborted, with the first refusing leg's reason, and every leg's vote.
+func (c *Client) Pay(ctx context.Context, req contract.PaymentRequest) (contract.Payment, error) {
+	var p contract.Payment
+	return p, c.Call(ctx, contract.SubjectPayments, req, &p)
+}
+
+// PaymentStatus returns the payment with request id id.
+func (c *Client) PaymentStatus(ctx context.Context, id string) (contract.Payment, error) {
+	var p contract.Payment
+	return p, c.Call(ctx, contract.SubjectPaymentStatus, contract.PaymentStatusRequest{ID: id}, &p)
+}
+
 // PendingTransfers lists transfers in flight and in doubt.
 func (c *Client) PendingTransfers(ctx context.Context) (contract.PendingList, error) {
 	var l contract.PendingList

@@ -38,7 +38,7 @@ var (
 type Statement struct {
 	Op           string // prepare, commit, abort or outcome
 	TransferID   string
-	Leg          string // debit or credit
+	Leg          string // debit or credit, or a payment's debit.N or credit.N
 	Account      string // the leg's account
 	Amount       string // prepare: the decimal string exactly as sent
 	Counterparty string // prepare

@@ -3,6 +3,7 @@ package account
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"tsbank/contract/money"
@@ -52,13 +53,21 @@ type Hold struct {
 	CreatedAt    time.Time
 }
 
+// Side is the side of leg, LegDebit or LegCredit: a transfer's leg is named by its side, a
+// payment's by its side and its place in the payment ("debit.3"); the edge checks the grammar
+// (contract.LegSide), and Prepare refuses a side it does not know.
+func Side(leg string) string {
+	side, _, _ := strings.Cut(leg, ".")
+	return side
+}
+
 // Prepare reserves a leg of amount on the account: a debit must be covered by the available
 // balance (the overdraft limit included); a credit only needs an open account.
 func (a *Account) Prepare(leg string, amount int64) error {
 	if err := a.checkOpen(); err != nil {
 		return err
 	}
-	switch leg {
+	switch Side(leg) {
 	case LegDebit:
 		if a.Available() < amount {
 			return a.insufficient()
@@ -78,10 +87,10 @@ func (a *Account) Prepare(leg string, amount int64) error {
 // Settle applies the decision for a prepared leg: commit moves the money, abort releases the hold.
 func (a *Account) Settle(h Hold, commit bool) {
 	switch {
-	case h.Leg == LegDebit && commit:
+	case Side(h.Leg) == LegDebit && commit:
 		a.OnHold -= h.Amount
 		a.Balance -= h.Amount
-	case h.Leg == LegDebit:
+	case Side(h.Leg) == LegDebit:
 		a.OnHold -= h.Amount
 	case commit:
 		a.PendingIn -= h.Amount

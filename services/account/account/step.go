@@ -136,7 +136,7 @@ func (s *Service) prepare(st Step, a *Account) (Hold, bool, *Event, error) {
 // legEvent is the event of a committed leg: money out of a debit's account, into a credit's.
 func (s *Service) legEvent(a *Account, h Hold) *Event {
 	typ, amount := EventTransferIn, h.Amount
-	if h.Leg == LegDebit {
+	if Side(h.Leg) == LegDebit {
 		typ, amount = EventTransferOut, -h.Amount
 	}
 	return &Event{

@@ -16,8 +16,8 @@ func checkLeg(transferID, leg string) *contract.Error {
 	if e := contract.CheckID("transfer_id", transferID); e != nil {
 		return e
 	}
-	if leg != contract.LegDebit && leg != contract.LegCredit {
-		return contract.Errorf(contract.CodeBadRequest, `leg %q: send "debit" or "credit"`, leg)
+	if _, ok := contract.LegSide(leg); !ok {
+		return contract.Errorf(contract.CodeBadRequest, `leg %q: send "debit" or "credit", or "debit.N" or "credit.N" (N from 1 to %d) for a payment's leg`, leg, contract.MaxPaymentLegs)
 	}
 	return nil
 }

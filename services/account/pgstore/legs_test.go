@@ -93,3 +93,50 @@ func TestABatchOfLegsKeepsEachLegsOwnOutcome(t *testing.T) {
 		t.Fatalf("repeats: %+v, %v", again, err)
 	}
 }
+
+// TestAPaymentsLegsOnOneNodeAreHeldSideBySide stores several legs of one payment (one transfer
+// id) on one node, named "debit.N" and "credit.N": the holds table keys a leg by transfer id and
+// leg name, and its check must take a payment's names; each leg settles on its own side.
+func TestAPaymentsLegsOnOneNodeAreHeldSideBySide(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	svc, s := newService(t, newPool(t), "alice", "bob", "carol")
+	if _, err := svc.Deposit(ctx, "alice", "d-1", "100.00", ""); err != nil {
+		t.Fatal(err)
+	}
+	step := func(op, acct, leg, amount string) account.Step {
+		return account.Step{Op: op, TransferID: "p1", Leg: leg, Account: acct, Amount: amount}
+	}
+	res, err := svc.Apply(ctx, []account.Step{
+		step(account.OpPrepare, "alice", "debit.1", "30.00"),
+		step(account.OpPrepare, "bob", "credit.2", "10.00"),
+		step(account.OpPrepare, "carol", "credit.3", "20.00"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range res {
+		if r.Err != nil || r.Hold.State != account.HoldPrepared {
+			t.Fatalf("prepare %d: %+v, %v", i, r.Hold, r.Err)
+		}
+	}
+	res, err = svc.Apply(ctx, []account.Step{
+		step(account.OpCommit, "alice", "debit.1", ""),
+		step(account.OpCommit, "bob", "credit.2", ""),
+		step(account.OpCommit, "carol", "credit.3", ""),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range res {
+		if r.Err != nil || r.Hold.State != account.HoldCommitted {
+			t.Fatalf("commit %d: %+v, %v", i, r.Hold, r.Err)
+		}
+	}
+	for id, want := range map[string]int64{"alice": 7000, "bob": 1000, "carol": 2000} {
+		a, err := s.Get(ctx, id)
+		if err != nil || a.Balance != want || a.OnHold != 0 || a.PendingIn != 0 {
+			t.Errorf("%s = %+v, %v; want balance %d and nothing held", id, a, err, want)
+		}
+	}
+}

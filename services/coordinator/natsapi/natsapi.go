@@ -38,6 +38,8 @@ func (a *API) AddEndpoints(svc *service.Server, wrap func(string, micro.Handler)
 		service.Endpoint("refund", `Refund, as its payee, a committed transfer: {"id":"<request id>","transfer_id":"<the original's>" or "original":{"from":"<payer>","id":"<its request id>"},"amount":"<optional: what is left>","description":"<optional>"}`, a.refund),
 		service.Endpoint("status", `A transfer's state by its request id: {"id":"<request id>"}`, a.status),
 		service.Endpoint("decision", `For participants: the outcome of {"transfer_id":"...","leg":"debit|credit","account":"..."}, signed`, a.decision),
+		service.Endpoint("payment", `Move money among 2 to 16 accounts, all or nothing: {"id":"<request id>","legs":[{"account":"<account>","amount":"25.00","side":"debit|credit"}],"description":"<optional>"}`, a.payment),
+		service.Endpoint("payment_status", `A payment's state by its request id: {"id":"<request id>"}`, a.paymentStatus),
 		service.Endpoint("pending", "Transfers in flight (no decision) and in doubt (decision not acknowledged)", a.pending),
 		service.Endpoint("resolve", `Drive a stuck transfer to its outcome now: {"transfer_id":"..."}`, a.resolve),
 	}, wrap)
@@ -212,8 +214,8 @@ func (a *API) decision(req micro.Request) {
 		return
 	}
 	// The answer is signed for the leg that asks, so both must be named.
-	if r.Leg != contract.LegDebit && r.Leg != contract.LegCredit {
-		contract.Respond(req, nil, contract.Errorf(contract.CodeBadRequest, `leg %q: send "debit" or "credit", the leg the answer is for`, r.Leg))
+	if _, ok := contract.LegSide(r.Leg); !ok {
+		contract.Respond(req, nil, contract.Errorf(contract.CodeBadRequest, `leg %q: send "debit" or "credit" (or a payment's "debit.N", "credit.N"), the leg the answer is for`, r.Leg))
 		return
 	}
 	if e := contract.CheckID("account", r.Account); e != nil {
@@ -252,6 +254,14 @@ func (a *API) pending(req micro.Request) {
 	for _, t := range inDoubt {
 		list.InDoubt = append(list.InDoubt, Wire(t))
 	}
+	payments, err := a.Coordinator.PendingPayments(ctx)
+	if err != nil {
+		contract.Respond(req, nil, a.toWire(err))
+		return
+	}
+	for _, p := range payments {
+		list.Payments = append(list.Payments, WirePayment(p))
+	}
 	contract.Respond(req, list, nil)
 }
 
@@ -264,6 +274,16 @@ func (a *API) resolve(req micro.Request) {
 		return
 	}
 	t, err := a.Coordinator.Resolve(ctx, r.TransferID)
+	if errors.Is(err, transfer.ErrNotFound) {
+		// A payment's id resolves its payment; the reply is the payment.
+		p, err := a.Coordinator.ResolvePayment(ctx, r.TransferID)
+		if err != nil {
+			contract.Respond(req, nil, a.toWire(err))
+			return
+		}
+		contract.Respond(req, WirePayment(p), nil)
+		return
+	}
 	if err != nil {
 		contract.Respond(req, nil, a.toWire(err))
 		return
@@ -311,6 +331,10 @@ func (a *API) toWire(err error) *contract.Error {
 		return contract.Errorf(contract.CodeNotRefundable, "%s: nothing was logged", err)
 	case errors.Is(err, transfer.ErrRefundExceeds):
 		return contract.Errorf(contract.CodeRefundExceeds, "%s: nothing was logged; send a smaller amount, the same id will do", err)
+	case errors.Is(err, transfer.ErrInvalidPayment):
+		return contract.Errorf(contract.CodeInvalidPayment, "%s: nothing was logged; send it again corrected, the same id will do", err)
+	case errors.Is(err, transfer.ErrCurrencyUnknown):
+		return contract.Errorf(contract.CodeNodeUnavailable, "%s: nothing was logged; send it again later, the same id will do", err)
 	case errors.Is(err, transfer.ErrConflict):
 		return contract.Errorf(contract.CodeConflict, "%s: use a new id for a new transfer", err)
 	case errors.Is(err, transfer.ErrNotFound):

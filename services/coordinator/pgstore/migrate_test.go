@@ -59,3 +59,52 @@ func TestTheRefundsMigrationKeepsTheTransfersBothWays(t *testing.T) {
 	to(2)
 	check("after up again", true)
 }
+
+// TestThePaymentsMigrationKeepsTheTransfersBothWays seeds a transfer under migration 2, migrates
+// up to 3 (payments, payment_legs), down and up again: the transfer is kept each time, and the
+// legs table refuses a leg name that is no payment leg's.
+func TestThePaymentsMigrationKeepsTheTransfersBothWays(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := testkit.Postgres(t, "coordinator")
+	to := func(v uint) {
+		t.Helper()
+		if err := migrations.To("coordinator", db, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	to(2)
+	pool, err := pgxpool.New(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	if _, err := pool.Exec(ctx, `INSERT INTO transfers (transfer_id, from_account, request_id, fingerprint, to_account, amount,
+		currency, amount_minor, state, outcome) VALUES ('x1', 'alice', 't-1', '\x01', 'bob', '25.00', 'EUR', 2500, 'done', 'committed')`); err != nil {
+		t.Fatal(err)
+	}
+	check := func(when string) {
+		t.Helper()
+		var minor int64
+		if err := pool.QueryRow(ctx, `SELECT amount_minor FROM transfers WHERE transfer_id = 'x1'`).Scan(&minor); err != nil || minor != 2500 {
+			t.Fatalf("%s: amount_minor %d, %v; want 2500", when, minor, err)
+		}
+	}
+	to(3)
+	check("after up")
+	if _, err := pool.Exec(ctx, `INSERT INTO payments (payment_id, request_id, fingerprint, currency, amount_minor) VALUES ('p1', 'p-1', '\x01', 'EUR', 100)`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `INSERT INTO payment_legs (payment_id, position, leg, account, side, amount, amount_minor)
+		VALUES ('p1', 1, 'debit.1', 'alice', 'debit', '1.00', 100)`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `INSERT INTO payment_legs (payment_id, position, leg, account, side, amount, amount_minor)
+		VALUES ('p1', 2, 'credit', 'bob', 'credit', '1.00', 100)`); err == nil {
+		t.Fatal("a payment leg named like a transfer's was inserted")
+	}
+	to(2)
+	check("after down")
+	to(3)
+	check("after up again")
+}

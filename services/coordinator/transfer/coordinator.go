@@ -253,7 +253,8 @@ func (c *Coordinator) Recover(ctx context.Context) (aborted, resent int, err err
 		}()
 	}
 	wg.Wait()
-	return aborted, len(due), nil
+	pa, pr, err := c.recoverPayments(ctx)
+	return aborted + pa, len(due) + pr, err
 }
 
 func (c *Coordinator) abort(ctx context.Context, id, reason, message string) (Transfer, error) {
@@ -270,6 +271,11 @@ func (c *Coordinator) abort(ctx context.Context, id, reason, message string) (Tr
 func (c *Coordinator) Outcome(ctx context.Context, id string) (string, error) {
 	rec, err := c.Store.Get(ctx, id)
 	if errors.Is(err, ErrNotFound) {
+		// Payments share the id space: a payment's leg asks by the payment's id.
+		outcome, found, err := c.paymentOutcome(ctx, id)
+		if found || err != nil {
+			return outcome, err
+		}
 		return Aborted, nil
 	}
 	if err != nil {

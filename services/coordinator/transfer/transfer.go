@@ -127,8 +127,9 @@ func Decide(debit, credit Vote) Decision {
 	return d
 }
 
-// Store is the coordinator's log.
+// Store is the coordinator's log, of transfers and of payments.
 type Store interface {
+	PaymentStore
 	// Begin records t as preparing. If the paying account already has a transfer with t's
 	// request id, it returns that one and created=false (ErrConflict if the fingerprints differ).
 	Begin(ctx context.Context, t Transfer) (_ Transfer, created bool, err error)

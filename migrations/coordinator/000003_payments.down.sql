@@ -1,0 +1,2 @@
+DROP TABLE payment_legs;
+DROP TABLE payments;

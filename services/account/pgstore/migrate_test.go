@@ -1,0 +1,67 @@
+package pgstore_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"tsbank/migrations"
+	"tsbank/testkit"
+)
+
+// TestThePaymentLegsMigrationKeepsTransferLegsBothWays seeds a transfer's leg under migration 7,
+// migrates up to 8 (payment leg names), down and up again: the leg is kept each time; at 8 a
+// payment's leg name is taken and a malformed one refused. Down needs the payments' legs gone
+// first (they would not fit the narrower check; its file says so).
+func TestThePaymentLegsMigrationKeepsTransferLegsBothWays(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := testkit.Postgres(t, "account")
+	to := func(v uint) error { return migrations.To("account", db, v) }
+	if err := to(7); err != nil {
+		t.Fatal(err)
+	}
+	pool, err := pgxpool.New(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	exec := func(q string) error { _, err := pool.Exec(ctx, q); return err }
+	if err := exec(`INSERT INTO accounts (id, currency) VALUES ('alice', 'EUR')`); err != nil {
+		t.Fatal(err)
+	}
+	if err := exec(`INSERT INTO holds (transfer_id, leg, account_id, amount, state) VALUES ('t1', 'debit', 'alice', 100, 'committed')`); err != nil {
+		t.Fatal(err)
+	}
+	check := func(when string) {
+		t.Helper()
+		var n int
+		if err := pool.QueryRow(ctx, `SELECT count(*) FROM holds WHERE transfer_id = 't1' AND leg = 'debit'`).Scan(&n); err != nil || n != 1 {
+			t.Fatalf("%s: %d transfer legs, %v; want 1", when, n, err)
+		}
+	}
+	if err := to(8); err != nil {
+		t.Fatal(err)
+	}
+	check("after up")
+	if err := exec(`INSERT INTO holds (transfer_id, leg, account_id, amount, state) VALUES ('p1', 'debit.16', 'alice', 1, 'aborted')`); err != nil {
+		t.Fatalf("a payment's leg: %v", err)
+	}
+	for _, leg := range []string{"debit.17", "debit.0", "credit.01", "refund"} {
+		if err := exec(`INSERT INTO holds (transfer_id, leg, account_id, amount, state) VALUES ('p2', '` + leg + `', 'alice', 1, 'aborted')`); err == nil {
+			t.Fatalf("leg %q was inserted", leg)
+		}
+	}
+	if err := exec(`DELETE FROM holds WHERE transfer_id = 'p1'`); err != nil {
+		t.Fatal(err)
+	}
+	if err := to(7); err != nil {
+		t.Fatal(err)
+	}
+	check("after down")
+	if err := to(8); err != nil {
+		t.Fatal(err)
+	}
+	check("after up again")
+}

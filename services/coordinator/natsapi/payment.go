@@ -1,0 +1,114 @@
+package natsapi
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+
+	"github.com/nats-io/nats.go/micro"
+
+	"tsbank/contract"
+	"tsbank/contract/money"
+	"tsbank/services/coordinator/transfer"
+)
+
+func (a *API) payment(req micro.Request) {
+	ctx, cancel := context.WithTimeout(context.Background(), a.Timeout)
+	defer cancel()
+	var r contract.PaymentRequest
+	if e := checkPayment(req.Data(), &r); e != nil {
+		contract.Respond(req, nil, e)
+		return
+	}
+	pr := transfer.PaymentRequest{RequestID: r.ID, Description: r.Description}
+	h := sha256.New()
+	fmt.Fprintf(h, "payment;%d:%s;", len(r.Description), r.Description)
+	for _, l := range r.Legs {
+		pr.Legs = append(pr.Legs, transfer.LegRequest{Account: l.Account, Amount: l.Amount, Side: l.Side})
+		for _, f := range []string{l.Account, l.Amount, l.Side} {
+			fmt.Fprintf(h, "%d:%s;", len(f), f)
+		}
+	}
+	pr.Fingerprint = h.Sum(nil)
+	p, err := a.Coordinator.Pay(ctx, pr)
+	if err != nil {
+		e := a.toWire(err)
+		if e.Code == contract.CodeInternal {
+			// As for a transfer: the payment may be logged, even decided.
+			e = contract.Errorf(contract.CodeOutcomeUnknown,
+				"the coordinator could not tell whether payment %s was done (its log did not answer): ask %s with {\"id\":%q}, or send it again with the same id",
+				r.ID, contract.SubjectPaymentStatus, r.ID)
+		}
+		contract.Respond(req, nil, e)
+		return
+	}
+	contract.Respond(req, WirePayment(p), nil)
+}
+
+// checkPayment refuses what is wrong with a payment request itself, before anything is logged;
+// the coordinator then checks the legs against each other and their accounts (transfer.NewPayment).
+func checkPayment(data []byte, r *contract.PaymentRequest) *contract.Error {
+	if e := contract.Decode(data, r); e != nil {
+		return e
+	}
+	if r.ID == "" {
+		return contract.Errorf(contract.CodeInvalidID, `id is missing: send a client-chosen id such as {"id":"p-1",...} so that a retry is applied once`)
+	}
+	if e := contract.CheckID("id", r.ID); e != nil {
+		return e
+	}
+	for i, l := range r.Legs {
+		if e := contract.CheckID(fmt.Sprintf("legs[%d].account", i), l.Account); e != nil {
+			return e
+		}
+		if err := money.CheckSyntax(l.Amount); err != nil {
+			return contract.Errorf(contract.CodeInvalidAmount, "legs[%d] (%s): %s", i, l.Account, err)
+		}
+	}
+	return contract.CheckDescription(r.Description)
+}
+
+func (a *API) paymentStatus(req micro.Request) {
+	ctx, cancel := context.WithTimeout(context.Background(), a.Timeout)
+	defer cancel()
+	var r contract.PaymentStatusRequest
+	if e := contract.Decode(req.Data(), &r); e != nil {
+		contract.Respond(req, nil, e)
+		return
+	}
+	if e := contract.CheckID("id", r.ID); e != nil {
+		contract.Respond(req, nil, e)
+		return
+	}
+	p, err := a.Coordinator.PaymentStatus(ctx, r.ID)
+	if errors.Is(err, transfer.ErrNotFound) {
+		contract.Respond(req, nil, contract.Errorf(contract.CodeUnknownPayment, "no payment with request id %q", r.ID))
+		return
+	}
+	if err != nil {
+		contract.Respond(req, nil, a.toWire(err))
+		return
+	}
+	contract.Respond(req, WirePayment(p), nil)
+}
+
+// WirePayment is a payment of the log as clients see it.
+func WirePayment(p transfer.Payment) contract.Payment {
+	status := p.State
+	if p.Outcome != "" {
+		status = p.Outcome
+	}
+	w := contract.Payment{
+		ID: p.RequestID, PaymentID: p.ID, Currency: p.Currency, Description: p.Description, Status: status,
+		Reason: p.Reason, Message: p.Message, Done: p.State == transfer.Done, CreatedAt: p.CreatedAt, DecidedAt: p.DecidedAt,
+		Legs: make([]contract.PaymentLeg, len(p.Legs)),
+	}
+	if c, err := money.LookupCurrency(p.Currency); err == nil {
+		w.Amount = money.Format(p.AmountMinor, c)
+	}
+	for i, l := range p.Legs {
+		w.Legs[i] = contract.PaymentLeg{Leg: l.Name, Account: l.Account, Side: l.Side, Amount: l.Amount, Vote: l.Vote, Acked: l.Acked}
+	}
+	return w
+}

@@ -1,0 +1,423 @@
+package transfer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"tsbank/contract/money"
+)
+
+// MaxPaymentLegs is how many accounts one payment may move money among (contract.MaxPaymentLegs).
+const MaxPaymentLegs = 16
+
+// ErrInvalidPayment refuses a payment request that no participant could accept whatever its
+// accounts' state: too few or too many legs, an account twice, a side that is neither debit nor
+// credit, debits and credits that do not balance, accounts in more than one currency, an amount
+// the currency cannot hold. Like a transfer's, such a request is refused before anything is
+// logged, so its id stays unused.
+var ErrInvalidPayment = errors.New("invalid payment")
+
+// ErrCurrencyUnknown refuses, before logging, a payment with an account whose currency cannot be
+// told now (its node does not answer). A transfer in that case is logged and left to its vote;
+// a payment is checked whole first, since its balance is only meaningful in one currency.
+var ErrCurrencyUnknown = errors.New("an account's currency cannot be told now")
+
+// PaymentRequest asks to move money among several accounts at once, all or nothing.
+type PaymentRequest struct {
+	RequestID   string // the operator's idempotency key
+	Fingerprint []byte
+	Legs        []LegRequest
+	Description string
+}
+
+// LegRequest is one account's part in a payment request.
+type LegRequest struct {
+	Account string
+	Amount  string
+	Side    string // Debit or Credit
+}
+
+// Payment is one payment of the coordinator's log: one decision for all its legs.
+type Payment struct {
+	ID          string
+	RequestID   string
+	Fingerprint []byte
+	Description string
+	Currency    string
+	AmountMinor int64 // the sum of the debits, which is the sum of the credits
+	Legs        []PaymentLeg
+	State       string
+	Outcome     string
+	Reason      string
+	Message     string
+	Resends     int
+	CreatedAt   time.Time
+	DecidedAt   *time.Time
+}
+
+// PaymentLeg is one account's leg of a payment, its vote and whether it acknowledged the decision.
+type PaymentLeg struct {
+	Name        string // the leg's name on its node: "debit.N" or "credit.N", N its place from 1
+	Account     string
+	Side        string
+	Amount      string // canonical, in the payment's currency
+	AmountMinor int64
+	Vote        string // yes or no:<reason>; empty until it votes
+	Acked       bool
+}
+
+// Counterparty is what a leg's event names as the other side: the one account on the other side
+// if there is exactly one (a payroll's payer, a bill split's payee), else "" (no single account
+// paid or was paid by this one).
+func (p Payment) Counterparty(leg PaymentLeg) string {
+	other := ""
+	for _, l := range p.Legs {
+		if l.Side == leg.Side {
+			continue
+		}
+		if other != "" {
+			return ""
+		}
+		other = l.Account
+	}
+	return other
+}
+
+// NewPayment is the rule of a payment request, checked before it is logged: 2 to MaxPaymentLegs
+// legs on distinct accounts, each a debit or a credit of a positive amount, at least one of each,
+// all in one currency (currency(account) tells an account's, or fails: a missing account is
+// ErrAccountNotFound), and the debits summing to the credits. It returns the payment to log,
+// preparing, with its legs named and their amounts canonical.
+func NewPayment(r PaymentRequest, currency func(account string) (money.Currency, error)) (Payment, error) {
+	if n := len(r.Legs); n < 2 || n > MaxPaymentLegs {
+		return Payment{}, fmt.Errorf("%w: a payment has 2 to %d legs, not %d", ErrInvalidPayment, MaxPaymentLegs, n)
+	}
+	p := Payment{RequestID: r.RequestID, Fingerprint: r.Fingerprint, Description: r.Description, State: Preparing}
+	seen := map[string]bool{}
+	var cur money.Currency
+	var debits, credits int64
+	for i, l := range r.Legs {
+		if l.Side != Debit && l.Side != Credit {
+			return Payment{}, fmt.Errorf(`%w: leg %d (%s): side %q, send "debit" or "credit"`, ErrInvalidPayment, i+1, l.Account, l.Side)
+		}
+		if seen[l.Account] {
+			return Payment{}, fmt.Errorf("%w: account %s has two legs; one leg per account", ErrInvalidPayment, l.Account)
+		}
+		seen[l.Account] = true
+		c, err := currency(l.Account)
+		if errors.Is(err, ErrAccountNotFound) {
+			return Payment{}, fmt.Errorf("%w: %s, of leg %d, does not exist", ErrAccountNotFound, l.Account, i+1)
+		}
+		if err != nil {
+			return Payment{}, fmt.Errorf("%w: leg %d (%s): %w", ErrCurrencyUnknown, i+1, l.Account, err)
+		}
+		if i == 0 {
+			cur = c
+		} else if c.Code != cur.Code {
+			return Payment{}, fmt.Errorf("%w: %s is in %s and %s in %s; a payment moves one currency", ErrCurrencyMismatch,
+				r.Legs[0].Account, cur.Code, l.Account, c.Code)
+		}
+		n, err := money.Parse(l.Amount, c)
+		if err != nil {
+			return Payment{}, fmt.Errorf("%w: leg %d (%s): %w", ErrInvalidAmount, i+1, l.Account, err)
+		}
+		if l.Side == Debit {
+			debits += n
+		} else {
+			credits += n
+		}
+		p.Legs = append(p.Legs, PaymentLeg{Name: l.Side + "." + strconv.Itoa(i+1), Account: l.Account, Side: l.Side,
+			Amount: money.Format(n, c), AmountMinor: n})
+	}
+	switch {
+	case debits == 0 || credits == 0:
+		return Payment{}, fmt.Errorf("%w: a payment needs at least one debit and one credit", ErrInvalidPayment)
+	case debits != credits:
+		return Payment{}, fmt.Errorf("%w: the debits sum to %s %s and the credits to %s %s; they must be equal", ErrInvalidPayment,
+			money.Format(debits, cur), cur.Code, money.Format(credits, cur), cur.Code)
+	case debits > money.MaxMinor:
+		return Payment{}, fmt.Errorf("%w: the payment moves more than %s %s", ErrInvalidPayment, money.Format(money.MaxMinor, cur), cur.Code)
+	}
+	p.Currency, p.AmountMinor = cur.Code, debits
+	return p, nil
+}
+
+// PaymentDecision is the coordinator's decision on a payment and each leg's vote, in leg order.
+type PaymentDecision struct {
+	Outcome string
+	Reason  string
+	Message string
+	Votes   []string
+}
+
+// DecidePayment turns the legs' votes (in leg order) into one decision: commit only if every leg
+// said yes, in the payment's currency, for its own amount; otherwise abort with the reason of the
+// first leg, in the request's order, that refused (so the same votes always give the same reason).
+func DecidePayment(p Payment, votes []Vote) PaymentDecision {
+	d := PaymentDecision{Outcome: Committed, Votes: make([]string, len(votes))}
+	for i, v := range votes {
+		d.Votes[i] = v.String()
+	}
+	for i, v := range votes {
+		leg := p.Legs[i]
+		switch {
+		case !v.Yes:
+			d.Reason, d.Message = v.Reason, v.Message
+		case v.Currency != p.Currency:
+			d.Reason = ReasonCurrencyMismatch
+			d.Message = fmt.Sprintf("account %s is in %s and the payment in %s", leg.Account, v.Currency, p.Currency)
+		case v.AmountMinor != leg.AmountMinor:
+			d.Reason, d.Message = "internal", fmt.Sprintf("account %s's leg disagrees on its amount", leg.Account)
+		default:
+			continue
+		}
+		d.Outcome = Aborted
+		if d.Message == "" {
+			d.Message = fmt.Sprintf("leg %s (%s) refused", leg.Name, leg.Account)
+		}
+		return d
+	}
+	return d
+}
+
+// PaymentStore is the coordinator's log of payments: as a transfer's, but with one vote and one
+// acknowledgement per leg.
+type PaymentStore interface {
+	// BeginPayment records p and its legs as preparing; for a request id logged already it
+	// returns that payment and created=false (ErrConflict if the fingerprints differ).
+	BeginPayment(ctx context.Context, p Payment) (_ Payment, created bool, err error)
+	// DecidePayment records d for payment id if it is still preparing, and returns the payment
+	// as decided, by this call or an earlier one.
+	DecidePayment(ctx context.Context, id string, d PaymentDecision) (Payment, error)
+	// AckedPayment records the legs (positions from 1) that acknowledged the decision; with
+	// every leg acknowledged the payment is done, else its next re-send is due after backoff.
+	AckedPayment(ctx context.Context, id string, acked []int, backoff time.Duration) error
+	GetPayment(ctx context.Context, id string) (Payment, error)
+	PaymentByRequest(ctx context.Context, requestID string) (Payment, error)
+	// StuckPayments lists up to limit payments still preparing and created before before.
+	StuckPayments(ctx context.Context, before time.Time, limit int) ([]Payment, error)
+	// ClaimPaymentResends returns up to limit decided payments not done whose re-send is due,
+	// and pushes their next attempt back by lease.
+	ClaimPaymentResends(ctx context.Context, limit int, lease time.Duration) ([]Payment, error)
+	// PendingPayments lists up to limit payments not done, oldest first.
+	PendingPayments(ctx context.Context, limit int) ([]Payment, error)
+}
+
+// Pay checks r (NewPayment's rule, before anything is logged), logs the payment, and runs it
+// through two-phase commit with every leg: all prepared in parallel, one decision, delivered to
+// every leg. A retry of an earlier request waits for, and returns, that request's outcome.
+func (c *Coordinator) Pay(ctx context.Context, r PaymentRequest) (Payment, error) {
+	// The currencies are asked of the nodes all at once (each is asked once, then kept), so that
+	// 16 accounts not seen before cost one round trip, not 16 in a row.
+	type known struct {
+		c   money.Currency
+		err error
+	}
+	currencies := make([]known, len(r.Legs))
+	cctx, cancel := context.WithTimeout(ctx, c.PrepareTimeout)
+	var wg sync.WaitGroup
+	for i, l := range r.Legs {
+		wg.Go(func() { currencies[i].c, currencies[i].err = c.Legs.Currency(cctx, l.Account) })
+	}
+	wg.Wait()
+	cancel()
+	byAccount := map[string]known{}
+	for i, l := range r.Legs {
+		byAccount[l.Account] = currencies[i]
+	}
+	p, err := NewPayment(r, func(account string) (money.Currency, error) { k := byAccount[account]; return k.c, k.err })
+	if err != nil {
+		return p, err
+	}
+	p.ID = c.NewID()
+	start := time.Now()
+	rec, created, err := c.Store.BeginPayment(ctx, p)
+	if err != nil {
+		return rec, err
+	}
+	if !created {
+		return c.awaitPayment(ctx, rec)
+	}
+	c.Metrics.InFlight(1)
+	defer c.Metrics.InFlight(-1)
+	c.Metrics.Phase("log", time.Since(start))
+
+	start = time.Now()
+	pctx, cancel := context.WithTimeout(ctx, c.PrepareTimeout)
+	votes := make([]Vote, len(rec.Legs))
+	for i, l := range rec.Legs {
+		wg.Go(func() { votes[i] = c.Legs.Prepare(pctx, l.Account, rec.legTransfer(l), l.Name) })
+	}
+	wg.Wait()
+	cancel()
+	c.Metrics.Phase("prepare", time.Since(start))
+
+	start = time.Now()
+	// The decision must be durable even if the client gave up waiting meanwhile.
+	rec, err = c.Store.DecidePayment(context.WithoutCancel(ctx), rec.ID, DecidePayment(rec, votes))
+	if err != nil {
+		return rec, err // undecided: recovery will abort it, and the legs wait until then
+	}
+	c.Metrics.Phase("decide", time.Since(start))
+	c.Metrics.Outcome(rec.Outcome, rec.Reason)
+
+	start = time.Now()
+	rec = c.deliverPayment(context.WithoutCancel(ctx), rec)
+	c.Metrics.Phase("commit", time.Since(start))
+	return rec, nil
+}
+
+// legTransfer is what the participants' port needs to prepare or decide leg l: the payment's id,
+// the leg's amount, and its counterparty in both From and To (the port picks one by the leg's
+// side, and a payment leg's counterparty is the same either way).
+func (p Payment) legTransfer(l PaymentLeg) Transfer {
+	cp := p.Counterparty(l)
+	return Transfer{ID: p.ID, From: cp, To: cp, Amount: l.Amount, Description: p.Description}
+}
+
+// deliverPayment sends the decision to every leg that has not acknowledged it, in parallel, and
+// records the acknowledgements; the others are re-sent by Recover, with backoff.
+func (c *Coordinator) deliverPayment(ctx context.Context, p Payment) Payment {
+	commit := p.Outcome == Committed
+	var wg sync.WaitGroup
+	for i := range p.Legs {
+		l := &p.Legs[i]
+		if l.Acked {
+			continue
+		}
+		wg.Go(func() {
+			sctx, cancel := context.WithTimeout(ctx, c.SendTimeout)
+			defer cancel()
+			if err := c.Legs.Send(sctx, l.Account, p.legTransfer(*l), l.Name, commit); err != nil {
+				c.Log.Warn("decision not acknowledged", "payment", p.ID, "leg", l.Name, "outcome", p.Outcome, "err", err)
+				return
+			}
+			l.Acked = true
+		})
+	}
+	wg.Wait()
+	var acked []int
+	for i, l := range p.Legs {
+		if l.Acked {
+			acked = append(acked, i+1)
+		}
+	}
+	if err := c.Store.AckedPayment(ctx, p.ID, acked, c.backoff(p.Resends)); err != nil {
+		c.Log.Error("record acknowledgements", "payment", p.ID, "err", err)
+	}
+	if len(acked) == len(p.Legs) {
+		p.State = Done
+	}
+	return p
+}
+
+// awaitPayment waits for another request's payment to be decided, or for ctx to end.
+func (c *Coordinator) awaitPayment(ctx context.Context, p Payment) (Payment, error) {
+	wait := 5 * time.Millisecond
+	for p.State == Preparing {
+		select {
+		case <-ctx.Done():
+			return p, nil // still preparing: the client may ask for the status later
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 100*time.Millisecond)
+		var err error
+		if p, err = c.Store.GetPayment(ctx, p.ID); err != nil {
+			return p, err
+		}
+	}
+	return p, nil
+}
+
+// PaymentStatus returns the payment logged for request id requestID.
+func (c *Coordinator) PaymentStatus(ctx context.Context, requestID string) (Payment, error) {
+	return c.Store.PaymentByRequest(ctx, requestID)
+}
+
+// PendingPayments lists payments without a decision and decided payments a leg has not
+// acknowledged.
+func (c *Coordinator) PendingPayments(ctx context.Context) ([]Payment, error) {
+	return c.Store.PendingPayments(ctx, 1000)
+}
+
+// ResolvePayment drives payment id to its outcome now, as Resolve does a transfer: an undecided
+// one is aborted, a decided one has its decision re-sent to the legs that have not acknowledged.
+func (c *Coordinator) ResolvePayment(ctx context.Context, id string) (Payment, error) {
+	p, err := c.Store.GetPayment(ctx, id)
+	if err != nil {
+		return p, err
+	}
+	if p.State == Preparing {
+		if p, err = c.abortPayment(ctx, id, "resolved", "aborted by an operator before a decision"); err != nil {
+			return p, err
+		}
+	}
+	if p.State != Done {
+		p = c.deliverPayment(ctx, p)
+	}
+	return p, nil
+}
+
+// recoverPayments is Recover for payments: presumed abort of those undecided past StuckAfter,
+// and re-sends of due decisions not acknowledged by every leg.
+func (c *Coordinator) recoverPayments(ctx context.Context) (aborted, resent int, err error) {
+	stuck, err := c.Store.StuckPayments(ctx, time.Now().Add(-c.StuckAfter()), 100)
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, p := range stuck {
+		rec, err := c.abortPayment(ctx, p.ID, ReasonTimeout, "no decision was recorded in time (its coordinator stopped): presumed abort")
+		if err != nil {
+			return aborted, resent, err
+		}
+		c.deliverPayment(ctx, rec)
+		aborted++
+	}
+	due, err := c.Store.ClaimPaymentResends(ctx, 100, 2*c.SendTimeout)
+	if err != nil {
+		return aborted, resent, err
+	}
+	for _, p := range due {
+		legs := 0
+		for _, l := range p.Legs {
+			if !l.Acked {
+				legs++
+			}
+		}
+		c.Metrics.Resent(legs)
+		c.deliverPayment(ctx, p)
+	}
+	return aborted, len(due), nil
+}
+
+func (c *Coordinator) abortPayment(ctx context.Context, id, reason, message string) (Payment, error) {
+	p, err := c.Store.DecidePayment(ctx, id, PaymentDecision{Outcome: Aborted, Reason: reason, Message: message})
+	if err == nil && p.Reason == reason {
+		c.Metrics.Outcome(p.Outcome, p.Reason)
+	}
+	return p, err
+}
+
+// paymentOutcome is Outcome for a payment's leg; found is false if id is no payment.
+func (c *Coordinator) paymentOutcome(ctx context.Context, id string) (outcome string, found bool, err error) {
+	p, err := c.Store.GetPayment(ctx, id)
+	if errors.Is(err, ErrNotFound) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", true, err
+	}
+	if p.State == Preparing {
+		if time.Since(p.CreatedAt) < c.StuckAfter() {
+			return Preparing, true, nil
+		}
+		if p, err = c.abortPayment(ctx, id, ReasonTimeout, "undecided when a participant asked: presumed abort"); err != nil {
+			return "", true, err
+		}
+	}
+	return p.Outcome, true, nil
+}

@@ -1,0 +1,126 @@
+package transfer
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+
+	"tsbank/contract/money"
+)
+
+func currencies(of map[string]string) func(string) (money.Currency, error) {
+	return func(account string) (money.Currency, error) {
+		code, ok := of[account]
+		if !ok {
+			return money.Currency{}, ErrAccountNotFound
+		}
+		return money.LookupCurrency(code)
+	}
+}
+
+func TestNewPayment(t *testing.T) {
+	t.Parallel()
+	cur := currencies(map[string]string{"a": "EUR", "b": "EUR", "c": "EUR", "d": "EUR", "u": "USD"})
+	leg := func(account, side, amount string) LegRequest {
+		return LegRequest{Account: account, Side: side, Amount: amount}
+	}
+	many := make([]LegRequest, MaxPaymentLegs+1)
+	for i := range many {
+		many[i] = leg(fmt.Sprint("x", i), Credit, "1")
+	}
+	for _, tc := range []struct {
+		name    string
+		legs    []LegRequest
+		wantErr error
+	}{
+		{"a payroll of one debit and three credits is accepted", []LegRequest{leg("a", Debit, "6"), leg("b", Credit, "1"), leg("c", Credit, "2"), leg("d", Credit, "3.00")}, nil},
+		{"a bill split of three debits and one credit is accepted", []LegRequest{leg("a", Debit, "1.50"), leg("b", Debit, "1.50"), leg("c", Debit, "1"), leg("d", Credit, "4")}, nil},
+		{"one leg is refused", []LegRequest{leg("a", Debit, "1")}, ErrInvalidPayment},
+		{"seventeen legs are refused", many, ErrInvalidPayment},
+		{"an account twice is refused", []LegRequest{leg("a", Debit, "1"), leg("a", Credit, "1")}, ErrInvalidPayment},
+		{"an unknown side is refused", []LegRequest{leg("a", "refund", "1"), leg("b", Credit, "1")}, ErrInvalidPayment},
+		{"debits only are refused", []LegRequest{leg("a", Debit, "1"), leg("b", Debit, "1")}, ErrInvalidPayment},
+		{"unbalanced legs are refused", []LegRequest{leg("a", Debit, "2"), leg("b", Credit, "1.99")}, ErrInvalidPayment},
+		{"two currencies are refused", []LegRequest{leg("a", Debit, "1"), leg("u", Credit, "1")}, ErrCurrencyMismatch},
+		{"a missing account is refused", []LegRequest{leg("a", Debit, "1"), leg("z", Credit, "1")}, ErrAccountNotFound},
+		{"a zero amount is refused", []LegRequest{leg("a", Debit, "0"), leg("b", Credit, "0")}, ErrInvalidAmount},
+		{"too many decimals are refused", []LegRequest{leg("a", Debit, "1.001"), leg("b", Credit, "1.001")}, ErrInvalidAmount},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			p, err := NewPayment(PaymentRequest{RequestID: "r", Legs: tc.legs}, cur)
+			if tc.wantErr != nil {
+				if !errors.Is(err, tc.wantErr) {
+					t.Fatalf("NewPayment = %v, want %v", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.State != Preparing || p.Currency != "EUR" || len(p.Legs) != len(tc.legs) {
+				t.Fatalf("payment = %+v", p)
+			}
+			var sum int64
+			for i, l := range p.Legs {
+				if want := fmt.Sprintf("%s.%d", tc.legs[i].Side, i+1); l.Name != want {
+					t.Errorf("leg %d named %q, want %q", i, l.Name, want)
+				}
+				if l.Side == Debit {
+					sum += l.AmountMinor
+				}
+			}
+			if sum != p.AmountMinor {
+				t.Errorf("amount %d, debits %d", p.AmountMinor, sum)
+			}
+		})
+	}
+}
+
+func TestDecidePayment(t *testing.T) {
+	t.Parallel()
+	p := Payment{Currency: "EUR", Legs: []PaymentLeg{
+		{Name: "debit.1", Account: "a", Side: Debit, AmountMinor: 300},
+		{Name: "credit.2", Account: "b", Side: Credit, AmountMinor: 100},
+		{Name: "credit.3", Account: "c", Side: Credit, AmountMinor: 200},
+	}}
+	yes := func(n int64) Vote { return Vote{Yes: true, Currency: "EUR", AmountMinor: n} }
+	no := func(reason string) Vote { return Vote{Reason: reason, Message: reason} }
+	for _, tc := range []struct {
+		name            string
+		votes           []Vote
+		outcome, reason string
+	}{
+		{"every leg yes commits", []Vote{yes(300), yes(100), yes(200)}, Committed, ""},
+		{"one leg no aborts with its reason", []Vote{yes(300), yes(100), no("account_closed")}, Aborted, "account_closed"},
+		{"the first refusing leg gives the reason", []Vote{yes(300), no("timeout"), no("account_closed")}, Aborted, "timeout"},
+		{"a debit's no comes first in leg order", []Vote{no("insufficient_funds"), no("timeout"), yes(200)}, Aborted, "insufficient_funds"},
+		{"a leg in another currency aborts", []Vote{yes(300), {Yes: true, Currency: "USD", AmountMinor: 100}, yes(200)}, Aborted, ReasonCurrencyMismatch},
+		{"a leg that disagrees on its amount aborts", []Vote{yes(300), yes(100), yes(20)}, Aborted, "internal"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			d := DecidePayment(p, tc.votes)
+			if d.Outcome != tc.outcome || d.Reason != tc.reason {
+				t.Fatalf("DecidePayment = %+v, want %s %q", d, tc.outcome, tc.reason)
+			}
+			if len(d.Votes) != len(tc.votes) || d.Votes[0] != tc.votes[0].String() {
+				t.Fatalf("votes = %v", d.Votes)
+			}
+			if d.Outcome == Aborted && d.Message == "" {
+				t.Fatal("an abort without a message")
+			}
+		})
+	}
+}
+
+func TestAPaymentLegsCounterpartyIsTheOnlyAccountOnTheOtherSide(t *testing.T) {
+	t.Parallel()
+	p := Payment{Legs: []PaymentLeg{{Account: "boss", Side: Debit}, {Account: "x", Side: Credit}, {Account: "y", Side: Credit}}}
+	if got := p.Counterparty(p.Legs[1]); got != "boss" {
+		t.Errorf("a credit of a payroll: counterparty %q, want boss", got)
+	}
+	if got := p.Counterparty(p.Legs[0]); got != "" {
+		t.Errorf("the payroll's debit: counterparty %q, want none (two payees)", got)
+	}
+}
