@@ -11,7 +11,10 @@ import (
 // the events up to the first after it; with none after it here, on the node's newest event too.
 func TestABalanceAtIsAnsweredOnlyWhenEveryEventItDependsOnIsHere(t *testing.T) {
 	nodeNewest := func(n int64) func() (int64, error) { return func() (int64, error) { return n, nil } }
-	unasked := func() (int64, error) { t.Fatal("the node was asked, though an event after the moment is here"); return 0, nil }
+	unasked := func() (int64, error) {
+		t.Fatal("the node was asked, though an event after the moment is here")
+		return 0, nil
+	}
 	down := errors.New("node down")
 	for _, c := range []struct {
 		name     string
