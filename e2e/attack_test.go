@@ -189,7 +189,9 @@ func TestAttacks(t *testing.T) {
 			"$JS.API.STREAM.UPDATE.TSBANK_EVENTS", "$JS.API.STREAM.DELETE.KV_tsbank_accounts", "$JS.API.STREAM.PURGE.KV_tsbank_accounts",
 			"$JS.API.STREAM.MSG.DELETE.KV_tsbank_accounts", "$JS.API.CONSUMER.DELETE.TSBANK_EVENTS.history",
 			"$JS.API.STREAM.CREATE.SNOOP", "$JS.API.CONSUMER.CREATE.TSBANK_EVENTS", "$JS.API.CONSUMER.DURABLE.CREATE.TSBANK_EVENTS.x",
-			"bank.transfers.resolve", "bank.customers.add", "$SYS.REQ.USER.AUTH", "_INBOX_coordinator.x")
+			"bank.transfers.resolve", "bank.customers.add", "$SYS.REQ.USER.AUTH", "_INBOX_coordinator.x",
+			// Another node's record that it ran, and the bank's counters, which only the history keeps.
+			"$KV.tsbank_accounts.node.account-2", "bank.counters.2026-12-01.transfers", "bank.payments")
 		acct1.subscribeDenied(t, "bank.node.account-2.>", "bank.node.*.account.*.prepare", "_INBOX.>", "_INBOX_coordinator.>",
 			"bank.transfer.*", "bank.history.>", "$SYS.REQ.USER.AUTH", "bank.outbox.>")
 
@@ -225,7 +227,8 @@ func TestAttacks(t *testing.T) {
 	t.Run("a stolen coordinator credential cannot move money without the coordinator's key", func(t *testing.T) {
 		coord := sb.service(natsconf.UserCoordinator)
 		coord.publishDenied(t, "bank.account.bob.deposit", "bank.account.bob.limit", "$KV.tsbank_accounts.zed",
-			"$JS.API.STREAM.DELETE.TSBANK_EVENTS", "bank.outbox.account-2.bob.deposit", "bank.history.reconcile")
+			"$JS.API.STREAM.DELETE.TSBANK_EVENTS", "bank.outbox.account-2.bob.deposit", "bank.history.reconcile",
+			"bank.counters.2026-12-01.transfers")
 		coord.subscribeDenied(t, "bank.node.>", "bank.account.*.deposit", "_INBOX.>")
 		// Well-formed, signed with a key the nodes do not trust.
 		kp := foreignKey(t)
@@ -244,8 +247,18 @@ func TestAttacks(t *testing.T) {
 		hist.publishDenied(t, "$JS.API.STREAM.UPDATE.TSBANK_EVENTS", "$JS.API.STREAM.PURGE.TSBANK_EVENTS",
 			"$JS.API.CONSUMER.DELETE.TSBANK_EVENTS.history", "$JS.API.STREAM.CREATE.SNOOP", "$JS.API.CONSUMER.CREATE.TSBANK_EVENTS",
 			"bank.outbox.account-1.alice.deposit", "bank.node.account-1.account.alice.commit", "bank.account.alice.withdraw",
-			"$KV.tsbank_accounts.zed")
+			"$KV.tsbank_accounts.zed", "$JS.API.STREAM.PURGE.TSBANK_COUNTERS", "$JS.API.STREAM.DELETE.TSBANK_COUNTERS",
+			"$JS.API.STREAM.UPDATE.TSBANK_COUNTERS", "bank.payments")
 		hist.subscribeDenied(t, "bank.account.>", "bank.node.>", "_INBOX.>")
+		// It may add to the counters, and only add: the counter stream refuses a message that would
+		// set a total rather than increment it.
+		reply, err := hist.nc.RequestMsg(&nats.Msg{Subject: "bank.counters.2026-12-01.transfers", Data: []byte(`{"val":"1000000"}`)}, 2*time.Second)
+		var ack struct {
+			Error *struct{ Description string } `json:"error"`
+		}
+		if err != nil || json.Unmarshal(reply.Data, &ack) != nil || ack.Error == nil {
+			t.Errorf("the counters took a total set by a stolen history credential: %v %s", err, replyData(reply))
+		}
 		sb.unchanged(t, before)
 	})
 
@@ -297,4 +310,11 @@ func addUnlimitedCustomer(o *server.Options) {
 			o.AuthCallout.AuthUsers = append(o.AuthCallout.AuthUsers, "mallory")
 		}
 	}
+}
+
+func replyData(m *nats.Msg) string {
+	if m == nil {
+		return ""
+	}
+	return string(m.Data)
 }
