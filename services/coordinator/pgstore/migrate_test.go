@@ -10,10 +10,11 @@ import (
 	"tsbank/testkit"
 )
 
-// TestTheRefundsMigrationKeepsTheTransfersBothWays seeds a transfer under migration 1, migrates up
-// to 2 (refund_of), down and up again, and checks that the transfer is kept and is no refund.
-func TestTheRefundsMigrationKeepsTheTransfersBothWays(t *testing.T) {
-	t.Parallel()
+// seededAt makes a coordinator database at migration version, with one committed transfer x1
+// of 25.00 EUR from alice to bob, and returns a pool on it and a function that migrates it to
+// another version.
+func seededAt(t *testing.T, version uint) (*pgxpool.Pool, func(uint)) {
+	t.Helper()
 	ctx := context.Background()
 	db := testkit.Postgres(t, "coordinator")
 	to := func(v uint) {
@@ -22,7 +23,7 @@ func TestTheRefundsMigrationKeepsTheTransfersBothWays(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	to(1)
+	to(version)
 	pool, err := pgxpool.New(ctx, db)
 	if err != nil {
 		t.Fatal(err)
@@ -32,6 +33,15 @@ func TestTheRefundsMigrationKeepsTheTransfersBothWays(t *testing.T) {
 		currency, amount_minor, state, outcome) VALUES ('x1', 'alice', 't-1', '\x01', 'bob', '25.00', 'EUR', 2500, 'done', 'committed')`); err != nil {
 		t.Fatal(err)
 	}
+	return pool, to
+}
+
+// TestTheRefundsMigrationKeepsTheTransfersBothWays seeds a transfer under migration 1, migrates up
+// to 2 (refund_of), down and up again, and checks that the transfer is kept and is no refund.
+func TestTheRefundsMigrationKeepsTheTransfersBothWays(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool, to := seededAt(t, 1)
 	check := func(when string, withRefundOf bool) {
 		t.Helper()
 		q := `SELECT amount_minor, ''::text FROM transfers WHERE transfer_id = 'x1'`
@@ -66,23 +76,7 @@ func TestTheRefundsMigrationKeepsTheTransfersBothWays(t *testing.T) {
 func TestThePaymentsMigrationKeepsTheTransfersBothWays(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	db := testkit.Postgres(t, "coordinator")
-	to := func(v uint) {
-		t.Helper()
-		if err := migrations.To("coordinator", db, v); err != nil {
-			t.Fatal(err)
-		}
-	}
-	to(2)
-	pool, err := pgxpool.New(ctx, db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	if _, err := pool.Exec(ctx, `INSERT INTO transfers (transfer_id, from_account, request_id, fingerprint, to_account, amount,
-		currency, amount_minor, state, outcome) VALUES ('x1', 'alice', 't-1', '\x01', 'bob', '25.00', 'EUR', 2500, 'done', 'committed')`); err != nil {
-		t.Fatal(err)
-	}
+	pool, to := seededAt(t, 2)
 	check := func(when string) {
 		t.Helper()
 		var minor int64
