@@ -27,6 +27,10 @@ const (
 	CodeUnknownPayment   = "unknown_payment"    // no payment with that id
 	CodeInvalidCursor    = "invalid_cursor"     // a forged cursor, or one from another query
 	CodeNodeUnavailable  = "node_unavailable"   // the owning node does not answer
+	CodeAccountMoving    = "account_moving"     // the account is moving to another node: retry in a moment with the same id
+	CodeAccountMoved     = "account_moved"      // the account left the node asked: ask its new owner (routing does)
+	CodeMoveConflict     = "move_conflict"      // the account is in another move, or not where the move says
+	CodeUnknownMove      = "unknown_move"       // no move with that id
 	CodeNodeNotFound     = "node_not_found"     // no account node of that name has ever run
 	CodeForbidden        = "forbidden"          // not allowed: e.g. a two-phase-commit message without the coordinator's signature
 	CodeTimeout          = "timeout"            // no answer in time; retry with the same id to learn the outcome

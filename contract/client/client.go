@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/nats-io/nats.go"
 
@@ -88,8 +89,38 @@ func (c *Client) Nodes(ctx context.Context) (contract.NodeList, error) {
 }
 
 // Call sends req (JSON-encoded; nil sends an empty body) to subject and decodes the reply into
-// reply. An error reply is returned as a *contract.Error; no responder as node_unavailable.
+// reply. An error reply is returned as a *contract.Error; no responder as node_unavailable. An
+// account that is moving to another node is asked again, every movingPause, while ctx lasts (at
+// most movingWait if ctx has no deadline): a move holds an account for milliseconds.
 func (c *Client) Call(ctx context.Context, subject string, req, reply any) error {
+	start := time.Now()
+	var moving error
+	for {
+		err := c.call(ctx, subject, req, reply)
+		if moving != nil && ctx.Err() != nil {
+			return moving // what the bank last said, rather than that the caller's time ran out
+		}
+		if contract.CodeOf(err) != contract.CodeAccountMoving {
+			return err
+		}
+		moving = err
+		if _, ok := ctx.Deadline(); !ok && time.Since(start) > movingWait {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(movingPause):
+		}
+	}
+}
+
+const (
+	movingPause = 20 * time.Millisecond
+	movingWait  = 2 * time.Second
+)
+
+func (c *Client) call(ctx context.Context, subject string, req, reply any) error {
 	var data []byte
 	if req != nil {
 		var err error

@@ -1,6 +1,7 @@
 package decisionsig_test
 
 import (
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -225,5 +226,29 @@ func TestABatchSignatureCoversEveryStepInOrder(t *testing.T) {
 	}
 	if _, err := decisionsig.Sign(kp, decisionsig.Batch{}); err == nil {
 		t.Error("an empty batch was signed")
+	}
+}
+
+func TestAMoveSignatureCoversItsPage(t *testing.T) {
+	kp, pub := newKey(t)
+	v := verifier(t, pub)
+	step := contract.NodeMoveRequest{Op: contract.MoveOpImport, MoveID: "m-1", Account: "alice", Peer: "account-1",
+		Part: contract.MovePartAccount, Page: &contract.MovePage{Part: contract.MovePartAccount, Rows: []json.RawMessage{json.RawMessage(`{"balance":100}`)}}}
+	sig, err := decisionsig.Sign(kp, decisionsig.MoveStep(step))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := v.Verify(decisionsig.MoveStep(step), sig); err != nil {
+		t.Fatalf("the signed step does not verify: %v", err)
+	}
+	forged := step
+	forged.Page = &contract.MovePage{Part: contract.MovePartAccount, Rows: []json.RawMessage{json.RawMessage(`{"balance":900}`)}}
+	if err := v.Verify(decisionsig.MoveStep(forged), sig); err == nil {
+		t.Fatal("a page with another balance verified under the signature of the first")
+	}
+	other := step
+	other.Account = "bob"
+	if err := v.Verify(decisionsig.MoveStep(other), sig); err == nil {
+		t.Fatal("the signature of a step for alice verified for bob")
 	}
 }

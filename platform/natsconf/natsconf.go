@@ -87,7 +87,7 @@ func ServicePermissions(role contract.Role, user string) Permissions {
 		p.Publish = append(p.Publish, contract.Wildcard(e.Subject))
 	}
 	p.Subscribe = append(p.Subscribe, "$SRV.>", "_INBOX_"+user+".>")
-	accounts, nodes, leases := "KV_"+contract.AccountsBucket, "KV_"+contract.NodesBucket, "KV_"+contract.LeasesBucket
+	accounts, nodes, leases, moves := "KV_"+contract.AccountsBucket, "KV_"+contract.NodesBucket, "KV_"+contract.LeasesBucket, "KV_"+contract.MovesBucket
 	switch role {
 	case contract.RoleNode:
 		p.Publish = append(p.Publish,
@@ -95,13 +95,18 @@ func ServicePermissions(role contract.Role, user string) Permissions {
 			contract.OutboxSubject(user, "*", "*"),
 			// Registry entries, which the bucket accepts once per key; its own heartbeat and lease.
 			kv(contract.AccountsBucket, "*"), kv(contract.AccountsBucket, contract.KnownNodeKey(user)), kv(contract.NodesBucket, user), kv(contract.LeasesBucket, user),
-			js("INFO"), streamInfo(contract.EventsStream), streamInfo(accounts), streamInfo(nodes), streamInfo(leases),
-			directGet(accounts), directGet(nodes), directGet(leases))
+			js("INFO"), streamInfo(contract.EventsStream), streamInfo(accounts), streamInfo(nodes), streamInfo(leases), streamInfo(moves),
+			directGet(accounts), directGet(nodes), directGet(leases), directGet(moves))
+	case contract.RoleCoordinator:
+		p.Publish = append(p.Publish,
+			// Where accounts live: it reads the registry and writes the placements of the accounts
+			// it moves (docs/adr/0035).
+			js("INFO"), streamInfo(accounts), directGet(accounts), streamInfo(moves), directGet(moves), kv(contract.MovesBucket, "*"))
 	case contract.RoleHistory:
 		c := contract.EventsStream + "." + contract.HistoryConsumer
 		p.Publish = append(p.Publish,
 			js("INFO"), js("CONSUMER.INFO."+c), js("CONSUMER.MSG.NEXT."+c), "$JS.ACK."+c+".>",
-			streamInfo(accounts), directGet(accounts),
+			streamInfo(accounts), directGet(accounts), streamInfo(moves), directGet(moves),
 			// The bank's counters, which it keeps as it ingests (increments only: a counter
 			// stream refuses any other message).
 			contract.CountersSubjects)

@@ -63,7 +63,7 @@ func Run(ctx context.Context, js jetstream.JetStream, o Options) error {
 	if _, err := js.CreateOrUpdateStream(ctx, RegistryConfig(o.Replicas)); err != nil {
 		return fmt.Errorf("bucket %s: %w", contract.AccountsBucket, err)
 	}
-	for _, kv := range []jetstream.KeyValueConfig{NodesConfig(o.Replicas), LeasesConfig(o.LeaseTTL, o.Replicas)} {
+	for _, kv := range []jetstream.KeyValueConfig{NodesConfig(o.Replicas), LeasesConfig(o.LeaseTTL, o.Replicas), MovesConfig(o.Replicas)} {
 		if _, err := js.CreateOrUpdateKeyValue(ctx, kv); err != nil {
 			return fmt.Errorf("bucket %s: %w", kv.Bucket, err)
 		}
@@ -171,6 +171,19 @@ func NodesConfig(replicas int) jetstream.KeyValueConfig {
 		Storage:      jetstream.FileStorage,
 		Replicas:     replicas,
 		MaxValueSize: 4096,
+	}
+}
+
+// MovesConfig is the bucket of moved accounts' placements (contract.Placement), which only the
+// coordinator writes, with compare-and-set; one value per key, since each keeps every move.
+func MovesConfig(replicas int) jetstream.KeyValueConfig {
+	return jetstream.KeyValueConfig{
+		Bucket:       contract.MovesBucket,
+		Description:  "TSBank moved accounts: account id -> the node it lives on now, and its moves",
+		History:      1,
+		Storage:      jetstream.FileStorage,
+		Replicas:     replicas,
+		MaxValueSize: 64 * 1024,
 	}
 }
 

@@ -46,6 +46,8 @@ type Account struct {
 	// EventSeq counts the events that changed the balance: the newest one's Seq. The history's
 	// rows of the account up to EventSeq add up to Balance (reconciliation).
 	EventSeq int64
+	// Move is the account's last move on this node (move.go).
+	Move Move
 }
 
 // Available is what the account could pay now: the ledger balance less the holds, plus the
@@ -70,7 +72,12 @@ func (a *Account) insufficient() error {
 		ErrInsufficientFunds, a.ID, f(a.Available()), f(a.Balance), f(a.OnHold), f(a.OverdraftLimit))
 }
 
+// checkOpen refuses new work on an account that is closed, or that this node does not serve
+// because of a move.
 func (a *Account) checkOpen() error {
+	if err := a.served(true); err != nil {
+		return err
+	}
 	if a.Status != StatusOpen {
 		return fmt.Errorf("%w: %s", ErrClosed, a.ID)
 	}

@@ -66,6 +66,7 @@ type Registry interface {
 type Service struct {
 	Node     string
 	Store    Store
+	Moves    MoveStore // the store's side of moving an account (move.go)
 	Registry Registry
 	Now      func() time.Time
 	NewID    func() string // event ids
@@ -157,8 +158,15 @@ func (s *Service) Close(ctx context.Context, id, requestID string) (Result, erro
 	})
 }
 
-// Get returns account id.
-func (s *Service) Get(ctx context.Context, id string) (Account, error) { return s.Store.Get(ctx, id) }
+// Get returns account id; an account that has left this node, or not yet arrived, is not read
+// here (ErrMoved, ErrMoving).
+func (s *Service) Get(ctx context.Context, id string) (Account, error) {
+	a, err := s.Store.Get(ctx, id)
+	if err != nil {
+		return a, err
+	}
+	return a, a.served(false)
+}
 
 // List returns up to limit accounts after the id after.
 func (s *Service) List(ctx context.Context, after string, limit int) ([]Account, error) {

@@ -81,6 +81,12 @@ func (s *Service) step(st Step, a *Account, known *Hold) (h Hold, write bool, ev
 		return Hold{TransferID: st.TransferID, Leg: st.Leg, Account: st.Account, State: HoldAborted}, false, nil, nil
 	case a == nil:
 		return Hold{}, false, nil, fmt.Errorf("%w: %s", ErrNotFound, st.Account)
+	}
+	// A leg already prepared may still be decided while its account leaves; a new one may not.
+	if err := a.served(st.Op == OpPrepare && known == nil); err != nil {
+		return Hold{}, false, nil, err
+	}
+	switch {
 	case st.Op == OpPrepare && known != nil:
 		return *known, false, nil, nil // a duplicate prepare, or one after its abort: as it stands
 	case st.Op == OpPrepare:

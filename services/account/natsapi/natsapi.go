@@ -71,6 +71,7 @@ func (a *API) AddEndpoints(svc *service.Server, wrap func(string, micro.Handler)
 		service.Endpoint("node_prepare", "Two-phase commit: prepare a transfer leg (signed by the coordinator)", own(contract.OpPrepare)),
 		service.Endpoint("node_commit", "Two-phase commit: commit a transfer leg (signed by the coordinator)", own(contract.OpCommit)),
 		service.Endpoint("node_abort", "Two-phase commit: abort a transfer leg (signed by the coordinator)", own(contract.OpAbort)),
+		service.Endpoint("node_move", "Moving an account: one step, signed by the coordinator", a.moveStep),
 		service.Endpoint("node_legs", `Two-phase commit: many steps in one transaction, signed once by the coordinator: {"steps":[{"op":"prepare","account":"alice","transfer_id":"…","leg":"debit","amount":"1.00","counterparty":"bob"}],"sig":"…"}`, a.legs),
 	}, wrap)
 }
@@ -117,13 +118,19 @@ func (a *API) routeTo(req micro.Request, id, op string) {
 			owner, placing = r.Node, r.Node != a.Node
 		}
 	}
-	target := owner
-	if target == a.Node {
+	if owner == a.Node {
 		reply, e := a.serve(ctx, op, id, req.Data())
-		contract.Respond(req, reply, e)
-		return
+		if e == nil || e.Code != contract.CodeAccountMoved {
+			contract.Respond(req, reply, e)
+			return
+		}
+		// It has just moved away (serve forgot the owner): ask the registry again.
+		if owner, err = a.Registry.Whereis(ctx, id); err != nil || owner == a.Node {
+			contract.Respond(req, reply, e)
+			return
+		}
 	}
-	a.forward(ctx, req, target, id, op, placing)
+	a.forward(ctx, req, owner, id, op, placing, false)
 }
 
 // serveIfOwner serves op on the account in bank.account.<id>.<op> if this node owns it. Every
@@ -138,8 +145,21 @@ func (a *API) serveIfOwner(req micro.Request, op string) {
 	case !ok:
 	case owner == a.Node:
 		reply, e := a.serve(ctx, op, id, req.Data())
+		if e != nil && e.Code == contract.CodeAccountMoved {
+			return // it has moved away: its new node answers
+		}
 		contract.Respond(req, reply, e)
 	case !a.live(ctx, owner):
+		// The owner may have been remembered from before the account moved: look again before
+		// saying it is down.
+		a.Registry.Forget(id)
+		if fresh, err := a.Registry.Whereis(ctx, id); err == nil && fresh != owner {
+			if fresh == a.Node {
+				reply, e := a.serve(ctx, op, id, req.Data())
+				contract.Respond(req, reply, e)
+			}
+			return
+		}
 		contract.Respond(req, nil, contract.Errorf(contract.CodeNodeUnavailable,
 			"node %s, which owns account %s, is not running: retry later with the same request id", owner, id))
 	}
@@ -164,9 +184,10 @@ func (a *API) live(ctx context.Context, node string) bool {
 }
 
 // forward sends the request to the owning node (or, placing, to the node an open names) and relays
-// its reply, headers included, so the client sees the owner's answer or a clear
+// its reply, headers included (an owner that answers that the account moved away is forgotten and
+// the request sent once more, rerouted, to its new owner), so the client sees the owner's answer or a clear
 // node_unavailable/node_not_found/timeout instead of silence.
-func (a *API) forward(ctx context.Context, req micro.Request, node, id, op string, placing bool) {
+func (a *API) forward(ctx context.Context, req micro.Request, node, id, op string, placing, rerouted bool) {
 	msg := nats.NewMsg(contract.NodeAccountSubject(node, id, op))
 	msg.Data = req.Data()
 	resp, err := a.NC.RequestMsgWithContext(ctx, msg)
@@ -181,6 +202,18 @@ func (a *API) forward(ctx context.Context, req micro.Request, node, id, op strin
 			"node %s did not answer in %s: the request may or may not have been applied; retry with the same request id to learn which", node, a.Timeout))
 	case err != nil:
 		contract.Respond(req, nil, a.internal("forward", err))
+	case movedReply(resp.Data, resp.Header.Get(contract.ErrorCodeHeader)) && !placing && !rerouted:
+		// The owner this node remembered has let the account go: ask the registry again, once.
+		a.Registry.Forget(id)
+		if fresh, err := a.Registry.Whereis(ctx, id); err == nil && fresh != node && fresh != a.Node {
+			a.forward(ctx, req, fresh, id, op, false, true)
+			return
+		} else if err == nil && fresh == a.Node {
+			reply, e := a.serve(ctx, op, id, req.Data())
+			contract.Respond(req, reply, e)
+			return
+		}
+		fallthrough
 	default:
 		if err := req.Respond(resp.Data, micro.WithHeaders(micro.Headers(resp.Header))); err != nil {
 			a.Log.Warn("relay reply", "subject", req.Subject(), "err", err)

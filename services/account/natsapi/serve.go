@@ -197,6 +197,13 @@ func (a *API) toWire(id string, err error) *contract.Error {
 		return contract.Errorf(contract.CodeUnknownTransfer, "%s", err)
 	case errors.Is(err, account.ErrDecisionConflict):
 		return contract.Errorf(contract.CodeConflict, "%s", err)
+	case errors.Is(err, account.ErrMoving):
+		return contract.Errorf(contract.CodeAccountMoving, "%s: retry in a moment with the same request id", err)
+	case errors.Is(err, account.ErrMoved):
+		a.Registry.Forget(id) // whoever asked this node about it next asks the registry
+		return contract.Errorf(contract.CodeAccountMoved, "%s: retry with the same request id", err)
+	case errors.Is(err, account.ErrMoveConflict):
+		return contract.Errorf(contract.CodeMoveConflict, "%s", err)
 	case errors.Is(err, account.ErrFenced):
 		return contract.Errorf(contract.CodeNodeUnavailable, "node %s is changing hands (this process lost its lease): retry with the same request id", a.Node)
 	case errors.Is(err, context.DeadlineExceeded):

@@ -108,7 +108,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Node, err erro
 		return float64(k)
 	})
 	svc := &account.Service{
-		Node: cfg.Node, Store: store, Registry: reg, Now: time.Now, NewID: idgen.UUIDv7,
+		Node: cfg.Node, Store: store, Moves: store, Registry: reg, Now: time.Now, NewID: idgen.UUIDv7,
 		Changed: relay.Notify,
 	}
 	api := &natsapi.API{Node: cfg.Node, Service: svc, Registry: reg, Nodes: nodes, NC: s.NC, Log: log, Timeout: cfg.RequestTimeout,

@@ -38,7 +38,7 @@ func New(pool *pgxpool.Pool, node string) *Store {
 
 const uniqueViolation = "23505"
 
-const accountColumns = `a.id, a.currency, a.balance, a.on_hold, a.pending_in, a.overdraft_limit, a.status, a.opened_at, a.closed_at, a.event_seq`
+const accountColumns = `a.id, a.currency, a.balance, a.on_hold, a.pending_in, a.overdraft_limit, a.status, a.opened_at, a.closed_at, a.event_seq, a.move_state, a.move_id, a.move_peer`
 
 // Create inserts a, recording key in the same transaction.
 func (s *Store) Create(ctx context.Context, a account.Account, key account.Key) (account.Result, error) {
@@ -141,9 +141,11 @@ func (s *Store) Get(ctx context.Context, id string) (account.Account, error) {
 	return s.scan(s.pool.QueryRow(ctx, `SELECT `+accountColumns+` FROM accounts a WHERE a.id = $1`, id))
 }
 
-// List returns up to limit accounts with ids greater than after.
+// List returns up to limit accounts with ids greater than after, leaving out those that have moved
+// to another node.
 func (s *Store) List(ctx context.Context, after string, limit int) ([]account.Account, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+accountColumns+` FROM accounts a WHERE a.id > $1 ORDER BY a.id LIMIT $2`, after, limit)
+	rows, err := s.pool.Query(ctx, `SELECT `+accountColumns+` FROM accounts a
+		WHERE a.id > $1 AND a.move_state <> 'gone' ORDER BY a.id LIMIT $2`, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list accounts: %w", err)
 	}
@@ -162,7 +164,7 @@ func (s *Store) List(ctx context.Context, after string, limit int) ([]account.Ac
 func (s *Store) scan(row pgx.Row, extra ...any) (account.Account, error) {
 	var a account.Account
 	var code string
-	dest := append([]any{&a.ID, &code, &a.Balance, &a.OnHold, &a.PendingIn, &a.OverdraftLimit, &a.Status, &a.OpenedAt, &a.ClosedAt, &a.EventSeq}, extra...)
+	dest := append([]any{&a.ID, &code, &a.Balance, &a.OnHold, &a.PendingIn, &a.OverdraftLimit, &a.Status, &a.OpenedAt, &a.ClosedAt, &a.EventSeq, &a.Move.State, &a.Move.ID, &a.Move.Peer}, extra...)
 	if err := row.Scan(dest...); err != nil {
 		if errors.Is(err, pgx.ErrNoRows) {
 			return a, account.ErrNotFound

@@ -25,19 +25,26 @@ var ErrNotFound = errors.New("account not registered")
 // Registry maps account ids to owning nodes.
 type Registry struct {
 	kv jetstream.KeyValue
-	// owners caches lookups. An account never changes owner (a standby takes over under the same
-	// node name), so a positive answer can be cached for ever; a negative one is never cached.
+	// moves says where a moved account lives now (contract.MovesBucket); the coordinator writes it.
+	moves jetstream.KeyValue
+	// owners caches lookups. An owner changes only when its account moves; the node it left then
+	// forgets it (Forget), as does anyone it tells so, and the node it went to remembers itself.
+	// A negative answer is never cached.
 	owners sync.Map
 }
 
-// Open binds the accounts bucket, which the provisioning step made (create-only on the server:
-// see platform/provision).
+// Open binds the accounts and moves buckets, which the provisioning step made (the registry is
+// create-only on the server: see platform/provision).
 func Open(ctx context.Context, js jetstream.JetStream) (*Registry, error) {
 	kv, err := js.KeyValue(ctx, contract.AccountsBucket)
 	if err != nil {
 		return nil, fmt.Errorf("bucket %s: %w", contract.AccountsBucket, err)
 	}
-	return &Registry{kv: kv}, nil
+	moves, err := js.KeyValue(ctx, contract.MovesBucket)
+	if err != nil {
+		return nil, fmt.Errorf("bucket %s: %w", contract.MovesBucket, err)
+	}
+	return &Registry{kv: kv, moves: moves}, nil
 }
 
 // Register makes node the owner of id unless some node already is, and returns the owner. The
@@ -56,7 +63,8 @@ func (r *Registry) Register(ctx context.Context, id, node string) (string, error
 	return owner, nil
 }
 
-// Whereis returns the node that owns id, or ErrNotFound.
+// Whereis returns the node that owns id, or ErrNotFound: where its moves put it, or else the
+// node that opened it.
 func (r *Registry) Whereis(ctx context.Context, id string) (string, error) {
 	if node, ok := r.owners.Load(id); ok {
 		return node.(string), nil
@@ -69,9 +77,38 @@ func (r *Registry) Whereis(ctx context.Context, id string) (string, error) {
 		return "", fmt.Errorf("whereis %s: %w", id, err)
 	}
 	node := string(e.Value())
+	p, err := ReadPlacement(ctx, r.moves, id)
+	if err != nil {
+		return "", err
+	}
+	if p != nil {
+		node = p.Node
+	}
 	r.owners.Store(id, node)
 	return node, nil
 }
+
+// ReadPlacement reads the placement of account id from the moves bucket: nil if it never moved.
+func ReadPlacement(ctx context.Context, moves jetstream.KeyValue, id string) (*contract.Placement, error) {
+	e, err := moves.Get(ctx, id)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("placement of %s: %w", id, err)
+	}
+	var p contract.Placement
+	if err := json.Unmarshal(e.Value(), &p); err != nil {
+		return nil, fmt.Errorf("placement of %s: %w", id, err)
+	}
+	return &p, nil
+}
+
+// Forget drops what this process remembers of id's owner: it has moved.
+func (r *Registry) Forget(id string) { r.owners.Delete(id) }
+
+// Remember records node as id's owner: this node, which an account has just moved to.
+func (r *Registry) Remember(id, node string) { r.owners.Store(id, node) }
 
 // Nodes are the account nodes: the live ones, in the bucket of heartbeats, where each node puts
 // its key every heartbeat and the bucket's TTL removes the key of a node that stopped; and every

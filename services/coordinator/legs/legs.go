@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nkeys"
@@ -21,7 +22,7 @@ import (
 type Legs struct {
 	c   *client.Client
 	key nkeys.KeyPair // signs every message: a node acts only on what the coordinator signed
-	// owners caches account -> node. An account never changes owner, so a found owner is kept.
+	// owners caches account -> node, until the node answers that the account has moved.
 	owners sync.Map
 	// currencies caches account -> money.Currency, learned from a yes vote or asked of the node
 	// once: an account's currency never changes either.
@@ -146,8 +147,36 @@ func (l *Legs) Send(ctx context.Context, account string, t transfer.Transfer, le
 	return nil
 }
 
-// step sends st in the next batch to the node of its account.
+// movingPause is the wait before a step is sent again to an account that is moving to another
+// node: a move takes milliseconds once its legs in flight are decided.
+const movingPause = 20 * time.Millisecond
+
+// step sends st in the next batch to the node of its account. An account that is moving is
+// asked again until ctx ends; one that has moved is asked of its new node (docs/adr/0035).
 func (l *Legs) step(ctx context.Context, st contract.LegStep) (contract.LegResult, error) {
+	for {
+		r, err := l.stepOnce(ctx, st)
+		code := ""
+		if r.Error != nil {
+			code = r.Error.Code
+		}
+		switch {
+		case err != nil:
+			return r, err
+		case code == contract.CodeAccountMoved:
+			l.owners.Delete(st.Account)
+		case code != contract.CodeAccountMoving:
+			return r, nil
+		}
+		select {
+		case <-ctx.Done():
+			return r, nil // the last answer: moving
+		case <-time.After(movingPause):
+		}
+	}
+}
+
+func (l *Legs) stepOnce(ctx context.Context, st contract.LegStep) (contract.LegResult, error) {
 	node, err := l.owner(ctx, st.Account)
 	if err != nil {
 		return contract.LegResult{}, err

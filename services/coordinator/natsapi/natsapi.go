@@ -17,12 +17,14 @@ import (
 	"tsbank/contract/decisionsig"
 	"tsbank/contract/money"
 	"tsbank/platform/service"
+	"tsbank/services/coordinator/move"
 	"tsbank/services/coordinator/transfer"
 )
 
 // API serves the coordinator's endpoints.
 type API struct {
 	Coordinator *transfer.Coordinator
+	Mover       *move.Mover
 	Signer      nkeys.KeyPair // signs decision answers, which nodes apply only when signed
 	Log         *slog.Logger
 	// Timeout bounds one request; a transfer still undecided by then is answered as preparing,
@@ -40,6 +42,8 @@ func (a *API) AddEndpoints(svc *service.Server, wrap func(string, micro.Handler)
 		service.Endpoint("decision", `For participants: the outcome of {"transfer_id":"...","leg":"debit|credit","account":"..."}, signed`, a.decision),
 		service.Endpoint("payment", `Move money among 2 to 16 accounts, all or nothing: {"id":"<request id>","legs":[{"account":"<account>","amount":"25.00","side":"debit|credit"}],"description":"<optional>"}`, a.payment),
 		service.Endpoint("payment_status", `A payment's state by its request id: {"id":"<request id>"}`, a.paymentStatus),
+		service.Endpoint("move", `Operators: move an account to another node while the bank runs: {"id":"<request id>","account":"<account>","to":"<node>"}`, a.moveAccount),
+		service.Endpoint("move_status", `A move's state by its request id: {"id":"<request id>"}`, a.moveStatus),
 		service.Endpoint("pending", "Transfers in flight (no decision) and in doubt (decision not acknowledged)", a.pending),
 		service.Endpoint("resolve", `Drive a stuck transfer to its outcome now: {"transfer_id":"..."}`, a.resolve),
 	}, wrap)

@@ -9,7 +9,9 @@ import (
 	"tsbank/platform/lifecycle"
 	"tsbank/platform/service"
 	"tsbank/services/coordinator/legs"
+	"tsbank/services/coordinator/move"
 	"tsbank/services/coordinator/natsapi"
+	"tsbank/services/coordinator/nodemove"
 	"tsbank/services/coordinator/pgstore"
 	"tsbank/services/coordinator/transfer"
 )
@@ -36,6 +38,17 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err er
 		NewID: idgen.UUIDv7, PrepareTimeout: cfg.PrepareTimeout, SendTimeout: cfg.SendTimeout, MaxBackoff: cfg.MaxBackoff,
 	}
 	s.Go(func(ctx context.Context) { recoverLoop(ctx, coord, cfg.RecoverInterval, log) })
+	nodes, err := nodemove.NewNodes(s.NC, cfg.SigningKey)
+	if err != nil {
+		return nil, err
+	}
+	placements, err := nodemove.NewPlacements(s.NC)
+	if err != nil {
+		return nil, err
+	}
+	mover := &move.Mover{Store: store.Moves(), Nodes: nodes, Placements: placements, Log: log, Now: time.Now,
+		Drain: cfg.MoveDrain, Poll: 20 * time.Millisecond, StepTimeout: cfg.SendTimeout}
+	s.Go(func(ctx context.Context) { resumeMoves(ctx, mover, cfg.RecoverInterval, log) })
 	s.Go(func(ctx context.Context) {
 		// The loops stop once the requests in flight have ended, and the pool closes after them:
 		// this is the last moment to write the acknowledgements still queued.
@@ -46,7 +59,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err er
 			log.Warn("stop", "err", err)
 		}
 	})
-	api := &natsapi.API{Coordinator: coord, Signer: cfg.SigningKey, Log: log, Timeout: cfg.RequestTimeout}
+	api := &natsapi.API{Coordinator: coord, Mover: mover, Signer: cfg.SigningKey, Log: log, Timeout: cfg.RequestTimeout}
 	if err := s.Serve(service.Config{
 		Name: "coordinator", Version: Version,
 		Description: "TSBank transfer coordinator: two-phase commit between account nodes",
@@ -85,4 +98,23 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	s.Run(ctx)
 	return nil
+}
+
+// resumeMoves finishes, every interval, the moves no coordinator has advanced for a while: one
+// whose coordinator crashed, or whose node was down.
+func resumeMoves(ctx context.Context, mover *move.Mover, interval time.Duration, log *slog.Logger) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if n, err := mover.Recover(ctx, mover.Drain+2*mover.StepTimeout); err != nil && ctx.Err() == nil {
+			log.Warn("resume moves", "err", err)
+		} else if n > 0 {
+			log.Info("resumed moves", "finished", n)
+		}
+	}
 }

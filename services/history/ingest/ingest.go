@@ -263,7 +263,7 @@ func (in *Ingester) check(ctx context.Context, msg jetstream.Msg, row history.Ro
 		// stored before the nodes published on their outbox subjects.
 		o.Legacy = true
 	}
-	owner, err := in.Owners.Owner(ctx, row.Account)
+	owner, err := in.Owners.OwnerAt(ctx, row.Account, row.AccountSeq, row.Node)
 	if err != nil {
 		return nil, err
 	}
