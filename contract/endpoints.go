@@ -56,7 +56,8 @@ var Endpoints = []Endpoint{
 	{"whereis", AccountSubject("{account}", OpWhereis), RoleNode, []Role{RoleOperator, RoleCoordinator}, false},
 	{"open_generated", SubjectOpenGenerated, RoleNode, operator, false},
 	{"list", SubjectListAccounts, RoleNode, []Role{RoleOperator, RoleHistory}, false},
-	{"nodes", SubjectListNodes, RoleNode, operator, false},
+	// The coordinator checks that both nodes of a move run before it logs the move.
+	{"nodes", SubjectListNodes, RoleNode, []Role{RoleOperator, RoleCoordinator}, false},
 	// A node forwards a read or an open for an account it does not own to the owner.
 	{"node_open", NodeAccountSubject("{node}", "{account}", OpOpen), RoleNode, []Role{RoleNode}, false},
 	{"node_get", NodeAccountSubject("{node}", "{account}", OpGet), RoleNode, []Role{RoleNode}, false},

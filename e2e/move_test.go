@@ -448,3 +448,36 @@ func signWith(t testing.TB, kp nkeys.KeyPair, r contract.NodeMoveRequest) string
 	}
 	return sig
 }
+
+// TestAnAccountMovesWithEveryServiceUnderItsOwnCredentials moves a customer's account on the
+// bank as deployed, every service with only its own NATS permissions: the move, the customer's
+// requests after it, and her history all work, and the history takes none of her events for a
+// forgery.
+func TestAnAccountMovesWithEveryServiceUnderItsOwnCredentials(t *testing.T) {
+	sb := startSecureBank(t, nil)
+	alice := sb.customer("alice")
+	if tr, err := alice.c.Transfer(ctx(t), "alice", contract.TransferRequest{ID: "t-1", To: "bob", Amount: "10.00"}); err != nil || tr.Status != contract.TransferCommitted {
+		t.Fatalf("before the move: %+v, %v", tr, err)
+	}
+	sb.mustMove("mv-1", "alice", "account-2")
+	if _, err := alice.c.Withdraw(ctx(t), "alice", contract.MoneyRequest{ID: "w-1", Amount: "5.00"}); err != nil {
+		t.Fatalf("a withdrawal after the move: %v", err)
+	}
+	if tr, err := alice.c.Transfer(ctx(t), "alice", contract.TransferRequest{ID: "t-2", To: "bob", Amount: "10.00"}); err != nil || tr.Status != contract.TransferCommitted {
+		t.Fatalf("a transfer after the move: %+v, %v", tr, err)
+	}
+	bal, err := alice.c.Balance(ctx(t), "alice")
+	if err != nil || bal.Balance != "75.00" {
+		t.Fatalf("alice's balance after the move: %+v, %v", bal, err)
+	}
+	sb.historyMatchesOutboxes()
+	sb.noForgedEvents()
+	sb.reconciled()
+	// Only the operator moves accounts: not a customer, not a node.
+	var m contract.Move
+	if err := alice.c.Call(ctx(t), contract.SubjectMoves, contract.MoveRequest{ID: "mv-2", Account: "alice", To: "account-1"}, &m); err == nil {
+		t.Fatalf("a customer moved her account: %+v", m)
+	}
+	node := sb.service("account-1")
+	node.publishDenied(t, contract.SubjectMoves, contract.NodeMoveSubject("account-2"), "$KV.tsbank_moves.alice")
+}

@@ -8,10 +8,12 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"tsbank/contract"
 )
 
 // The kinds of fault the nemesis injects.
-var faultKinds = []string{"kill-node", "kill-coordinator", "kill-history", "kill-nats", "stop-postgres", "pause", "partition", "duplicate"}
+var faultKinds = []string{"kill-node", "kill-coordinator", "kill-history", "kill-nats", "stop-postgres", "pause", "partition", "duplicate", "move"}
 
 // fault is one injected fault, for the report.
 type fault struct {
@@ -178,6 +180,8 @@ func (n *nemesis) inject(ctx context.Context, kind string) (target, note string)
 		for _, p := range n.s.proxies[target] {
 			p.heal()
 		}
+	case "move":
+		target, note = n.move(ctx)
 	case "duplicate":
 		target = "clients"
 		checked, mismatches := n.w.replay(ctx, 20, n.r)
@@ -188,6 +192,44 @@ func (n *nemesis) inject(ctx context.Context, kind string) (target, note string)
 		note = fmt.Sprintf("%d earlier requests sent again", checked)
 	}
 	return target, note
+}
+
+// move moves one of the workload's accounts to the other node while the transfers run, and
+// waits for the move to finish (docs/adr/0035).
+func (n *nemesis) move(ctx context.Context) (target, note string) {
+	account := n.w.accounts[n.r.IntN(len(n.w.accounts))]
+	n.mu.Lock()
+	id := fmt.Sprintf("move-%d", len(n.faults)+1)
+	n.mu.Unlock()
+	began := time.Now()
+	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	w, err := n.w.c.Whereis(wctx, account)
+	cancel()
+	if err != nil {
+		return account, "whereis: " + err.Error()
+	}
+	to := map[string]string{"account-1": "account-2", "account-2": "account-1"}[w.Node]
+	target = account + " " + w.Node + "->" + to
+	var m contract.Move
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err = n.w.c.Call(cctx, contract.SubjectMoves, contract.MoveRequest{ID: id, Account: account, To: to}, &m)
+		cancel()
+		if err == nil && (m.State == contract.MoveDone || m.State == contract.MoveAborted) {
+			break
+		}
+		time.Sleep(500 * time.Millisecond) // a node or the coordinator is down: the move resumes
+	}
+	switch {
+	case err != nil:
+		return target, "move: " + err.Error()
+	case m.State == contract.MoveAborted:
+		return target, fmt.Sprintf("given up (%s) after %s", m.Reason, time.Since(began).Round(time.Millisecond))
+	case m.State != contract.MoveDone:
+		return target, fmt.Sprintf("still %s after %s", m.State, time.Since(began).Round(time.Millisecond))
+	}
+	return target, fmt.Sprintf("done in %s, %d rows copied", time.Since(began).Round(time.Millisecond), m.Copied)
 }
 
 // healAll ends every fault: Postgres up, processes resumed and running, proxies open.

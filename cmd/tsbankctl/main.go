@@ -12,6 +12,7 @@
 //	tsbankctl keygen-account         print a fresh AUTH_ISSUER_SEED and AUTH_ISSUER_PUBLIC_KEY
 //	tsbankctl bench [flags]          load a running bank through its public subjects, report and check the money (bench -h)
 //	tsbankctl history-export <account> [QUERY]   the account's whole history (or QUERY's rows) as one CSV file
+//	tsbankctl spread [-n]            move accounts so that every live node holds as many (-n: only print the plan)
 //
 // Every command that speaks NATS connects to NATS_URL (default nats://127.0.0.1:4222) as
 // NATS_USER / NATS_PASSWORD; provisioning needs the operator, since no service may create a
@@ -51,7 +52,7 @@ func main() {
 
 func run(args []string, out io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("usage: tsbankctl migrate KIND=URL ... | provision | nats-config [NODE...] | secrets | demo | customer add|grant ... | keygen | keygen-account | bench [flags] | history-export <account> [QUERY]")
+		return errors.New("usage: tsbankctl migrate KIND=URL ... | provision | nats-config [NODE...] | secrets | demo | customer add|grant ... | keygen | keygen-account | bench [flags] | history-export <account> [QUERY] | spread [-n]")
 	}
 	switch args[0] {
 	case "migrate":
@@ -91,8 +92,10 @@ func run(args []string, out io.Writer) error {
 		return bench(args[1:], out, os.Stderr)
 	case "history-export":
 		return historyExport(args[1:], out)
+	case "spread":
+		return spreadCmd(args[1:], out)
 	}
-	return fmt.Errorf("unknown command %q: use migrate, provision, nats-config, secrets, demo, customer, keygen, keygen-account, bench or history-export", args[0])
+	return fmt.Errorf("unknown command %q: use migrate, provision, nats-config, secrets, demo, customer, keygen, keygen-account, bench, history-export or spread", args[0])
 }
 
 // connect connects to NATS_URL as NATS_USER.
