@@ -78,7 +78,7 @@ var Endpoints = []Endpoint{
 	// operator's operation, since it debits accounts that are not the caller's.
 	{"payment", SubjectPayments, RoleCoordinator, operator, false},
 	{"payment_status", SubjectPaymentStatus, RoleCoordinator, operator, false},
-	// Moving an account to another node: operators only (docs/adr/0035); the coordinator drives
+	// Moving an account to another node: operators only (docs/adr/0036); the coordinator drives
 	// the move through both nodes, signing each step.
 	{"move", SubjectMoves, RoleCoordinator, operator, false},
 	{"move_status", SubjectMoveStatus, RoleCoordinator, operator, false},

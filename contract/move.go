@@ -5,7 +5,7 @@ import (
 	"time"
 )
 
-// Moving an account from one node to another (docs/adr/0035). An operator asks the coordinator
+// Moving an account from one node to another (docs/adr/0036). An operator asks the coordinator
 // (SubjectMoves); the coordinator drives the move through the two nodes (NodeMoveSubject) and
 // records where the account now lives in MovesBucket.
 

@@ -113,7 +113,7 @@ func (c *checker) check(ctx context.Context, replayMismatches []string) ([]invar
 	}
 
 	// Each node's accounts are those it serves: an account that moved away keeps its last row,
-	// marked gone, on the node it left (docs/adr/0035).
+	// marked gone, on the node it left (docs/adr/0036).
 	total, err := c.sum(ctx, `SELECT coalesce(sum(balance), 0) FROM accounts WHERE move_state <> 'gone'`)
 	if err != nil {
 		return nil, err

@@ -195,7 +195,7 @@ func (n *nemesis) inject(ctx context.Context, kind string) (target, note string)
 }
 
 // move moves one of the workload's accounts to the other node while the transfers run, and
-// waits for the move to finish (docs/adr/0035).
+// waits for the move to finish (docs/adr/0036).
 func (n *nemesis) move(ctx context.Context) (target, note string) {
 	account := n.w.accounts[n.r.IntN(len(n.w.accounts))]
 	n.mu.Lock()

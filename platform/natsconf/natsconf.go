@@ -100,7 +100,7 @@ func ServicePermissions(role contract.Role, user string) Permissions {
 	case contract.RoleCoordinator:
 		p.Publish = append(p.Publish,
 			// Where accounts live: it reads the registry and writes the placements of the accounts
-			// it moves (docs/adr/0035).
+			// it moves (docs/adr/0036).
 			js("INFO"), streamInfo(accounts), directGet(accounts), streamInfo(moves), directGet(moves), kv(contract.MovesBucket, "*"))
 	case contract.RoleHistory:
 		c := contract.EventsStream + "." + contract.HistoryConsumer

@@ -7,7 +7,7 @@ import (
 	"fmt"
 )
 
-// An account's part in a move to another node (docs/adr/0035), as its row on each node says.
+// An account's part in a move to another node (docs/adr/0036), as its row on each node says.
 const (
 	MoveNone     = ""         // served here
 	MoveLeaving  = "leaving"  // takes no new work here; the legs in flight finish

@@ -12,7 +12,7 @@ import (
 )
 
 // moveStep runs one step of a move of an account to or from this node (node_move), signed by the
-// coordinator, which drives the move (docs/adr/0035).
+// coordinator, which drives the move (docs/adr/0036).
 func (a *API) moveStep(req micro.Request) {
 	ctx, cancel := service.Context(req, a.Timeout)
 	defer cancel()

@@ -152,7 +152,7 @@ func (l *Legs) Send(ctx context.Context, account string, t transfer.Transfer, le
 const movingPause = 20 * time.Millisecond
 
 // step sends st in the next batch to the node of its account. An account that is moving is
-// asked again until ctx ends; one that has moved is asked of its new node (docs/adr/0035).
+// asked again until ctx ends; one that has moved is asked of its new node (docs/adr/0036).
 func (l *Legs) step(ctx context.Context, st contract.LegStep) (contract.LegResult, error) {
 	for {
 		r, err := l.stepOnce(ctx, st)

@@ -1,5 +1,5 @@
 // Package move moves an account from one account node to another while the bank runs
-// (docs/adr/0035). The coordinator drives each move through a log of states, each step
+// (docs/adr/0036). The coordinator drives each move through a log of states, each step
 // idempotent, so that any coordinator can resume a move after a crash of either node or of the
 // coordinator that began it:
 //

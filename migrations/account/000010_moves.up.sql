@@ -1,4 +1,4 @@
--- Moving an account to another node (docs/adr/0035). The account's row says where it is in a
+-- Moving an account to another node (docs/adr/0036). The account's row says where it is in a
 -- move: '' (served here), 'leaving' (no new work: the legs in flight finish), 'gone' (it lives on
 -- move_peer now, and this node may never write it again) or 'arriving' (copied here, not served
 -- until the registry points here). Every change locks the row first, so the state is the fence:

@@ -1,4 +1,4 @@
--- Moves of accounts between nodes (docs/adr/0035): one row per move, keyed by the operator's
+-- Moves of accounts between nodes (docs/adr/0036): one row per move, keyed by the operator's
 -- request id, its state advanced step by step so that any coordinator can resume it after a
 -- crash. At most one move of an account is unfinished at a time.
 CREATE TABLE moves (
