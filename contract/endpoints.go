@@ -77,6 +77,11 @@ var Endpoints = []Endpoint{
 	// operator's operation, since it debits accounts that are not the caller's.
 	{"payment", SubjectPayments, RoleCoordinator, operator, false},
 	{"payment_status", SubjectPaymentStatus, RoleCoordinator, operator, false},
+	// Exchange rates are the bank's to set; a customer quotes for their own account and pays
+	// with the quote through "transfer" (docs/adr/0035).
+	{"rates_set", SubjectRatesSet, RoleCoordinator, operator, false},
+	{"rates", SubjectRates, RoleCoordinator, operator, false},
+	{"quote", QuoteSubject("{account}"), RoleCoordinator, customerOperator, false},
 	{"pending", SubjectTransfersPending, RoleCoordinator, operator, false},
 	{"resolve", SubjectTransfersResolve, RoleCoordinator, operator, false},
 	{"decision", SubjectDecision, RoleCoordinator, []Role{RoleNode}, false},
