@@ -26,6 +26,7 @@ type Config struct {
 	RecoverInterval  time.Duration // RECOVER_INTERVAL, default 1s: how often to look for stuck work
 	RequestTimeout   time.Duration // REQUEST_TIMEOUT, default 10s: a client's transfer request
 	NodeBatches      int           // NODE_BATCHES, default 1: batches of legs each node may have unanswered
+	QuoteTTL         time.Duration // QUOTE_TTL, default 30s: how long a quote's rate holds
 	SigningKey       nkeys.KeyPair // COORDINATOR_SIGNING_KEY, required: signs every prepare, commit, abort and decision answer
 }
 
@@ -40,6 +41,7 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		RecoverInterval: r.Duration("RECOVER_INTERVAL", time.Second),
 		RequestTimeout:  r.Duration("REQUEST_TIMEOUT", 10*time.Second),
 		NodeBatches:     r.Int("NODE_BATCHES", 1, 1, 64),
+		QuoteTTL:        r.Duration("QUOTE_TTL", 30*time.Second),
 	}
 	if seed := r.Required("COORDINATOR_SIGNING_KEY", "the coordinator's signing key, an nkey seed from `tsbankctl keygen`"); seed != "" {
 		kp, err := decisionsig.ParseSeed(seed)
@@ -61,5 +63,6 @@ func (c Config) LogValue() slog.Value {
 	return slog.GroupValue(append(c.LogAttrs(), slog.String("signing_key_public", public),
 		slog.Duration("prepare_timeout", c.PrepareTimeout), slog.Duration("send_timeout", c.SendTimeout),
 		slog.Duration("max_backoff", c.MaxBackoff), slog.Duration("recover_interval", c.RecoverInterval),
-		slog.Duration("request_timeout", c.RequestTimeout), slog.Int("node_batches", c.NodeBatches))...)
+		slog.Duration("request_timeout", c.RequestTimeout), slog.Int("node_batches", c.NodeBatches),
+		slog.Duration("quote_ttl", c.QuoteTTL))...)
 }
