@@ -83,6 +83,11 @@ var Endpoints = []Endpoint{
 	{"move", SubjectMoves, RoleCoordinator, operator, false},
 	{"move_status", SubjectMoveStatus, RoleCoordinator, operator, false},
 	{"node_move", NodeMoveSubject("{node}"), RoleNode, []Role{RoleCoordinator}, false},
+	// Exchange rates are the bank's to set; a customer quotes for their own account and pays
+	// with the quote through "transfer" (docs/adr/0035).
+	{"rates_set", SubjectRatesSet, RoleCoordinator, operator, false},
+	{"rates", SubjectRates, RoleCoordinator, operator, false},
+	{"quote", QuoteSubject("{account}"), RoleCoordinator, customerOperator, false},
 	{"pending", SubjectTransfersPending, RoleCoordinator, operator, false},
 	{"resolve", SubjectTransfersResolve, RoleCoordinator, operator, false},
 	{"decision", SubjectDecision, RoleCoordinator, []Role{RoleNode}, false},

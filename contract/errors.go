@@ -25,6 +25,12 @@ const (
 	CodeRefundExceeds    = "refund_exceeds"     // a refund above what is left of the transfer's amount
 	CodeInvalidPayment   = "invalid_payment"    // a payment's legs: not 2 to 16, an account twice, unbalanced, or no debit or no credit
 	CodeUnknownPayment   = "unknown_payment"    // no payment with that id
+	CodeInvalidRate      = "invalid_rate"       // a rate that is not a positive decimal within bounds, or a pair of one currency
+	CodeRateNotFound     = "rate_not_found"     // no rate of the pair is in force
+	CodeUnknownQuote     = "unknown_quote"      // no quote with that id for the paying account
+	CodeQuoteExpired     = "quote_expired"      // the quote's time ran out before a transfer used it
+	CodeQuoteUsed        = "quote_used"         // another transfer used the quote already
+	CodeQuoteMismatch    = "quote_mismatch"     // a transfer whose "to" or amount is not its quote's
 	CodeInvalidCursor    = "invalid_cursor"     // a forged cursor, or one from another query
 	CodeNodeUnavailable  = "node_unavailable"   // the owning node does not answer
 	CodeAccountMoving    = "account_moving"     // the account is moving to another node: retry in a moment with the same id

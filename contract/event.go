@@ -35,6 +35,8 @@ type Event struct {
 	Counterparty string    `json:"counterparty,omitempty"`
 	// RefundOf is, on a leg of a refund, the transfer id of the transfer it refunds.
 	RefundOf string `json:"refund_of,omitempty"`
+	// Exchange is, on a leg of a cross-currency transfer, its quote, rate and both amounts.
+	Exchange *Exchange `json:"exchange,omitempty"`
 	// Seq numbers the account's events 1, 2, 3… in the order they committed, with no gap; 0 in
 	// events from before it existed. Consumers order an account's events by it.
 	Seq int64 `json:"seq,omitempty"`

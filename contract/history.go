@@ -56,7 +56,9 @@ type HistoryRow struct {
 	// Refunded is, on a row of a refunded transfer, what its committed refunds have moved back
 	// on this account so far (positive, major units).
 	Refunded string `json:"refunded,omitempty"`
-	Node     string `json:"node"`
+	// Exchange is, on a row of a cross-currency transfer, its quote, rate and both amounts.
+	Exchange *Exchange `json:"exchange,omitempty"`
+	Node     string    `json:"node"`
 }
 
 // What a HistoryTotals covers.

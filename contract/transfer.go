@@ -47,12 +47,15 @@ const (
 )
 
 // TransferRequest asks to pay Amount from the account in the subject to To. ID is the
-// idempotency key, scoped to the paying account.
+// idempotency key, scoped to the paying account. Quote, the payer's id of a quote, makes it a
+// cross-currency transfer at the quote's rate: Amount may then be left out, or must be the
+// quote's, and To must be the quote's.
 type TransferRequest struct {
 	ID          string `json:"id"`
 	To          string `json:"to"`
-	Amount      string `json:"amount"`
+	Amount      string `json:"amount,omitempty"`
 	Description string `json:"description,omitempty"`
+	Quote       string `json:"quote,omitempty"`
 }
 
 // RefundRequest asks to pay back, from the account in the subject (the payee of the original),
@@ -93,6 +96,7 @@ type Transfer struct {
 	Done       bool       `json:"done"`
 	RefundOf   string     `json:"refund_of,omitempty"` // of a refund: the original's transfer id
 	Refunded   string     `json:"refunded,omitempty"`  // of an original, in a status: the sum of its committed refunds, if any
+	Exchange   *Exchange  `json:"exchange,omitempty"`  // of a cross-currency transfer: its quote, rate and both amounts
 	CreatedAt  time.Time  `json:"created_at"`
 	DecidedAt  *time.Time `json:"decided_at,omitempty"`
 }
@@ -101,13 +105,14 @@ type Transfer struct {
 // signature over every field and the account in the subject (package decisionsig); a node refuses
 // a prepare without a valid one.
 type PrepareRequest struct {
-	TransferID   string `json:"transfer_id"`
-	Leg          string `json:"leg"`
-	Amount       string `json:"amount"`
-	Counterparty string `json:"counterparty"`
-	Description  string `json:"description,omitempty"`
-	RefundOf     string `json:"refund_of,omitempty"` // the transfer this one refunds, for a refund
-	Sig          string `json:"sig,omitempty"`
+	TransferID   string    `json:"transfer_id"`
+	Leg          string    `json:"leg"`
+	Amount       string    `json:"amount"`
+	Counterparty string    `json:"counterparty"`
+	Description  string    `json:"description,omitempty"`
+	RefundOf     string    `json:"refund_of,omitempty"` // the transfer this one refunds, for a refund
+	Exchange     *Exchange `json:"exchange,omitempty"`  // of a cross-currency transfer's leg
+	Sig          string    `json:"sig,omitempty"`
 }
 
 // Vote is a participant's answer to a prepare. A yes carries the account's currency and the amount
@@ -179,17 +184,18 @@ type LegBatch struct {
 // MaxLegBatch is the most steps a LegBatch may carry.
 const MaxLegBatch = 256
 
-// LegStep is one prepare, commit or abort (Op) of a leg of Account. Amount, Counterparty and
-// Description and RefundOf belong to a prepare.
+// LegStep is one prepare, commit or abort (Op) of a leg of Account. Amount, Counterparty,
+// Description, RefundOf and Exchange belong to a prepare.
 type LegStep struct {
-	Op           string `json:"op"`
-	Account      string `json:"account"`
-	TransferID   string `json:"transfer_id"`
-	Leg          string `json:"leg"`
-	Amount       string `json:"amount,omitempty"`
-	Counterparty string `json:"counterparty,omitempty"`
-	Description  string `json:"description,omitempty"`
-	RefundOf     string `json:"refund_of,omitempty"`
+	Op           string    `json:"op"`
+	Account      string    `json:"account"`
+	TransferID   string    `json:"transfer_id"`
+	Leg          string    `json:"leg"`
+	Amount       string    `json:"amount,omitempty"`
+	Counterparty string    `json:"counterparty,omitempty"`
+	Description  string    `json:"description,omitempty"`
+	RefundOf     string    `json:"refund_of,omitempty"`
+	Exchange     *Exchange `json:"exchange,omitempty"`
 }
 
 // LegBatchReply answers a LegBatch: one result per step, in the same order.

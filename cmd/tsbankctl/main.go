@@ -276,14 +276,61 @@ func demo(c *client.Client, out io.Writer) error {
 		}
 		fmt.Fprintf(out, "transfer %-14s %-5s -> %-5s %8s  %s %s\n", t.id, t.from, t.to, tr.Amount, tr.Status, tr.Reason)
 	}
-	for _, a := range accounts {
+	fx, err := demoExchange(ctx, c, out)
+	if err != nil {
+		return err
+	}
+	for _, a := range append(accounts, fx...) {
 		b, err := c.Balance(ctx, a.id)
 		if err != nil {
 			return fmt.Errorf("balance %s: %w", a.id, err)
 		}
-		fmt.Fprintf(out, "%-5s on %s  balance %8s %s\n", a.id, a.node, b.Balance, b.Currency)
+		fmt.Fprintf(out, "%-6s on %s  balance %8s %s\n", a.id, a.node, b.Balance, b.Currency)
 	}
 	return nil
+}
+
+// demoExchange opens erin's dollar account and the bank's exchange accounts (fx-USD funded by a
+// teller: the bank's dollars), sets the EUR/USD rates both ways, and has alice pay erin 20.00 EUR
+// in dollars at a quote. Every request has a fixed id, so a second run changes nothing (the
+// quote and the transfer are retries, answered as the first time, expired or not).
+func demoExchange(ctx context.Context, c *client.Client, out io.Writer) ([]struct{ id, node, deposit string }, error) {
+	accounts := []struct{ id, node, deposit string }{
+		{"erin", "account-2", "0.00"}, {contract.ExchangeAccount("EUR"), "account-1", "0.00"}, {contract.ExchangeAccount("USD"), "account-2", "5000.00"},
+	}
+	for _, a := range accounts {
+		currency := "USD"
+		if a.id == contract.ExchangeAccount("EUR") {
+			currency = "EUR"
+		}
+		if _, err := c.Open(ctx, a.id, contract.OpenRequest{ID: "demo-open", Currency: currency, Node: a.node}); err != nil {
+			return nil, fmt.Errorf("open %s: %w", a.id, err)
+		}
+		if a.deposit != "0.00" {
+			if _, err := c.Deposit(ctx, a.id, contract.MoneyRequest{ID: "demo-liquidity", Amount: a.deposit, Description: "the bank's dollars"}); err != nil {
+				return nil, fmt.Errorf("deposit into %s: %w", a.id, err)
+			}
+		}
+	}
+	for _, r := range []contract.RateSetRequest{
+		{ID: "demo-rate-eur-usd", Base: "EUR", Quote: "USD", Rate: "1.0842", By: "demo"},
+		{ID: "demo-rate-usd-eur", Base: "USD", Quote: "EUR", Rate: "0.9201", By: "demo"},
+	} {
+		if _, err := c.SetRate(ctx, r); err != nil {
+			return nil, fmt.Errorf("set rate %s/%s: %w", r.Base, r.Quote, err)
+		}
+	}
+	q, err := c.Quote(ctx, "alice", contract.QuoteRequest{ID: "demo-quote", To: "erin", Amount: "20.00"})
+	if err != nil {
+		return nil, fmt.Errorf("quote: %w", err)
+	}
+	tr, err := c.Transfer(ctx, "alice", contract.TransferRequest{ID: "demo-fx", Quote: q.ID, Description: "to New York"})
+	if err != nil {
+		return nil, fmt.Errorf("exchange: %w", err)
+	}
+	fmt.Fprintf(out, "exchange %-14s alice -> erin  %s %s = %s %s at %s  %s %s\n", tr.ID, q.FromAmount, q.FromCurrency,
+		q.ToAmount, q.ToCurrency, q.Rate, tr.Status, tr.Reason)
+	return accounts, nil
 }
 
 // demoCustomer adds customer id with the account of the same name and the password in

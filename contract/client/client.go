@@ -176,6 +176,24 @@ func (c *Client) Refund(ctx context.Context, payee string, req contract.RefundRe
 	return t, c.Call(ctx, contract.TransferRefundSubject(payee), req, &t)
 }
 
+// SetRate sets an exchange rate (an operator's request).
+func (c *Client) SetRate(ctx context.Context, req contract.RateSetRequest) (contract.Rate, error) {
+	var r contract.Rate
+	return r, c.Call(ctx, contract.SubjectRatesSet, req, &r)
+}
+
+// Rates lists the rates in force, or every rate ever set.
+func (c *Client) Rates(ctx context.Context, req contract.RatesRequest) (contract.RateList, error) {
+	var l contract.RateList
+	return l, c.Call(ctx, contract.SubjectRates, req, &l)
+}
+
+// Quote fixes a rate for a short time for a cross-currency transfer from payer.
+func (c *Client) Quote(ctx context.Context, payer string, req contract.QuoteRequest) (contract.Quote, error) {
+	var q contract.Quote
+	return q, c.Call(ctx, contract.QuoteSubject(payer), req, &q)
+}
+
 // Pay runs a payment among several accounts (an operator's request); the reply says committed or
 // aborted, with the first refusing leg's reason, and every leg's vote.
 func (c *Client) Pay(ctx context.Context, req contract.PaymentRequest) (contract.Payment, error) {

@@ -33,24 +33,25 @@ var (
 	ErrBadSignature = errors.New("the signature is not the coordinator's for this message")
 )
 
-// Statement is what the coordinator vouches for. Amount, Counterparty, Description and RefundOf belong to a
-// prepare and Outcome to an outcome; the other operations leave them empty.
+// Statement is what the coordinator vouches for. Amount, Counterparty, Description, RefundOf and
+// Exchange belong to a prepare and Outcome to an outcome; the other operations leave them empty.
 type Statement struct {
 	Op           string // prepare, commit, abort or outcome
 	TransferID   string
-	Leg          string // debit or credit, or a payment's debit.N or credit.N
-	Account      string // the leg's account
-	Amount       string // prepare: the decimal string exactly as sent
-	Counterparty string // prepare
-	Description  string // prepare
-	RefundOf     string // prepare, of a refund: the transfer it refunds
-	Outcome      string // outcome: committed, aborted or preparing
+	Leg          string             // debit or credit, or a payment's debit.N or credit.N
+	Account      string             // the leg's account
+	Amount       string             // prepare: the decimal string exactly as sent
+	Counterparty string             // prepare
+	Description  string             // prepare
+	RefundOf     string             // prepare, of a refund: the transfer it refunds
+	Exchange     *contract.Exchange // prepare, of a cross-currency transfer's leg
+	Outcome      string             // outcome: committed, aborted or preparing
 }
 
 // Prepare is the statement of a prepare for account.
 func Prepare(account string, r contract.PrepareRequest) Statement {
 	return Statement{Op: contract.OpPrepare, TransferID: r.TransferID, Leg: r.Leg, Account: account,
-		Amount: r.Amount, Counterparty: r.Counterparty, Description: r.Description, RefundOf: r.RefundOf}
+		Amount: r.Amount, Counterparty: r.Counterparty, Description: r.Description, RefundOf: r.RefundOf, Exchange: r.Exchange}
 }
 
 // Leg is the statement of a commit or an abort (op) for account.
@@ -76,6 +77,13 @@ func (s Statement) bytes() ([]byte, error) {
 		return nil, errors.New("statement: transfer id, leg and account are required")
 	}
 	fields := []string{Domain, s.Op, s.TransferID, s.Leg, s.Account, s.Amount, s.Counterparty, s.Description, s.Outcome, s.RefundOf}
+	// An exchange's six fields, empty without one: a fixed number of fields either way, so that
+	// a prepare's signature covers the quote, the rate and both amounts its leg will record.
+	var x contract.Exchange
+	if s.Exchange != nil {
+		x = *s.Exchange
+	}
+	fields = append(fields, x.Quote, x.Rate, x.FromAmount, x.FromCurrency, x.ToAmount, x.ToCurrency)
 	var b []byte
 	for _, f := range fields {
 		b = binary.BigEndian.AppendUint32(b, uint32(len(f)))
@@ -91,7 +99,7 @@ const OpBatch = "batch"
 func Step(st contract.LegStep) Statement {
 	if st.Op == contract.OpPrepare {
 		return Prepare(st.Account, contract.PrepareRequest{TransferID: st.TransferID, Leg: st.Leg,
-			Amount: st.Amount, Counterparty: st.Counterparty, Description: st.Description, RefundOf: st.RefundOf})
+			Amount: st.Amount, Counterparty: st.Counterparty, Description: st.Description, RefundOf: st.RefundOf, Exchange: st.Exchange})
 	}
 	return Leg(st.Op, st.Account, contract.LegRequest{TransferID: st.TransferID, Leg: st.Leg})
 }

@@ -69,6 +69,9 @@ func TestASignatureDoesNotVerifyWhenAnyFieldChanges(t *testing.T) {
 	sig := sign(t, kp, prepare)
 	outcome := decisionsig.Outcome("bob", contract.LegCredit, contract.Decision{TransferID: "t1", Outcome: contract.TransferAborted})
 	outcomeSig := sign(t, kp, outcome)
+	fxPrepare := prepare
+	fxPrepare.Exchange = &contract.Exchange{Quote: "q1", Rate: "162.5", FromAmount: "10.00", FromCurrency: "EUR", ToAmount: "1625", ToCurrency: "JPY"}
+	fxSig := sign(t, kp, fxPrepare)
 	for name, c := range map[string]struct {
 		s   decisionsig.Statement
 		sig string
@@ -82,6 +85,11 @@ func TestASignatureDoesNotVerifyWhenAnyFieldChanges(t *testing.T) {
 		"another counterparty":  {func() decisionsig.Statement { s := prepare; s.Counterparty = "carol"; return s }(), sig},
 		"another description":   {func() decisionsig.Statement { s := prepare; s.Description = "rent!"; return s }(), sig},
 		"a refund of something": {func() decisionsig.Statement { s := prepare; s.RefundOf = "t0"; return s }(), sig},
+		"an exchange added": {func() decisionsig.Statement {
+			s := prepare
+			s.Exchange = &contract.Exchange{Quote: "q1", Rate: "162.5", FromAmount: "10.00", FromCurrency: "EUR", ToAmount: "1625", ToCurrency: "JPY"}
+			return s
+		}(), sig},
 		// Moving bytes from one field to its neighbour keeps their concatenation: the length
 		// prefixes must still tell the two statements apart.
 		"bytes moved between fields": {func() decisionsig.Statement {
@@ -89,6 +97,16 @@ func TestASignatureDoesNotVerifyWhenAnyFieldChanges(t *testing.T) {
 			s.Counterparty, s.Description = "alicer", "ent"
 			return s
 		}(), sig},
+		"another rate": {func() decisionsig.Statement {
+			s := fxPrepare
+			s.Exchange = &contract.Exchange{Quote: "q1", Rate: "162.6", FromAmount: "10.00", FromCurrency: "EUR", ToAmount: "1625", ToCurrency: "JPY"}
+			return s
+		}(), fxSig},
+		"another amount received": {func() decisionsig.Statement {
+			s := fxPrepare
+			s.Exchange = &contract.Exchange{Quote: "q1", Rate: "162.5", FromAmount: "10.00", FromCurrency: "EUR", ToAmount: "1626", ToCurrency: "JPY"}
+			return s
+		}(), fxSig},
 		"another outcome": {func() decisionsig.Statement { s := outcome; s.Outcome = contract.TransferCommitted; return s }(), outcomeSig},
 		"an outcome as a commit": {decisionsig.Statement{Op: contract.OpCommit, TransferID: "t1", Leg: contract.LegCredit, Account: "bob"},
 			outcomeSig},

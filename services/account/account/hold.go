@@ -46,7 +46,8 @@ type Hold struct {
 	Amount       int64
 	Counterparty string
 	Description  string
-	RefundOf     string // of a refund's leg: the transfer it refunds
+	RefundOf     string    // of a refund's leg: the transfer it refunds
+	Exchange     *Exchange // of a cross-currency transfer's leg: what its event carries
 	State        string
 	Reason       string // why the leg was refused, as a contract code; empty otherwise
 	Message      string // the refusal in words, when it happened in this call (not stored)

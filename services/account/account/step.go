@@ -21,10 +21,11 @@ type Step struct {
 	TransferID   string
 	Leg          string
 	Account      string
-	Amount       string // prepare
-	Counterparty string // prepare
-	Description  string // prepare
-	RefundOf     string // prepare, of a refund's leg: the transfer it refunds
+	Amount       string    // prepare
+	Counterparty string    // prepare
+	Description  string    // prepare
+	RefundOf     string    // prepare, of a refund's leg: the transfer it refunds
+	Exchange     *Exchange // prepare, of a cross-currency transfer's leg
 }
 
 // StepResult is what one step did: the leg as it stands after it, or the step's own error
@@ -123,7 +124,7 @@ func (s *Service) step(st Step, a *Account, known *Hold) (h Hold, write bool, ev
 // gets the same no.
 func (s *Service) prepare(st Step, a *Account) (Hold, bool, *Event, error) {
 	h := Hold{TransferID: st.TransferID, Leg: st.Leg, Account: st.Account, Currency: a.Currency,
-		Counterparty: st.Counterparty, Description: st.Description, RefundOf: st.RefundOf, State: HoldPrepared, CreatedAt: s.now()}
+		Counterparty: st.Counterparty, Description: st.Description, RefundOf: st.RefundOf, Exchange: st.Exchange, State: HoldPrepared, CreatedAt: s.now()}
 	n, err := money.Parse(st.Amount, a.Currency)
 	if err == nil {
 		h.Amount = n
@@ -148,7 +149,7 @@ func (s *Service) legEvent(a *Account, h Hold) *Event {
 	return &Event{
 		ID: s.NewID(), Type: typ, Account: a.ID, Node: s.Node, Amount: amount, Currency: a.Currency.Code,
 		BalanceAfter: a.Balance, Time: s.now(), Description: h.Description,
-		TransferID: h.TransferID, Counterparty: h.Counterparty, RefundOf: h.RefundOf,
+		TransferID: h.TransferID, Counterparty: h.Counterparty, RefundOf: h.RefundOf, Exchange: h.Exchange,
 	}
 }
 

@@ -41,7 +41,7 @@ func (a *API) prepare(ctx context.Context, id string, data []byte) (any, *contra
 		return nil, e
 	}
 	st := contract.LegStep{Op: contract.OpPrepare, Account: id, TransferID: r.TransferID, Leg: r.Leg,
-		Amount: r.Amount, Counterparty: r.Counterparty, Description: r.Description, RefundOf: r.RefundOf}
+		Amount: r.Amount, Counterparty: r.Counterparty, Description: r.Description, RefundOf: r.RefundOf, Exchange: r.Exchange}
 	return a.one(ctx, st, decisionsig.Step(st), r.Sig)
 }
 
@@ -134,7 +134,16 @@ func checkStep(st contract.LegStep) *contract.Error {
 
 func toStep(st contract.LegStep) account.Step {
 	return account.Step{Op: st.Op, TransferID: st.TransferID, Leg: st.Leg, Account: st.Account,
-		Amount: st.Amount, Counterparty: st.Counterparty, Description: st.Description, RefundOf: st.RefundOf}
+		Amount: st.Amount, Counterparty: st.Counterparty, Description: st.Description, RefundOf: st.RefundOf,
+		Exchange: stepExchange(st.Exchange)}
+}
+
+func stepExchange(x *contract.Exchange) *account.Exchange {
+	if x == nil {
+		return nil
+	}
+	return &account.Exchange{Quote: x.Quote, Rate: x.Rate, FromAmount: x.FromAmount, FromCurrency: x.FromCurrency,
+		ToAmount: x.ToAmount, ToCurrency: x.ToCurrency}
 }
 
 // result answers one step. A prepare's refusal by the rules is a no vote, not an error: the leg

@@ -19,10 +19,18 @@ func Encode(e account.Event, c money.Currency) (subject string, payload []byte, 
 		Amount: money.Format(e.Amount, c), AmountMinor: e.Amount, Currency: c.Code,
 		BalanceAfter: money.Format(e.BalanceAfter, c), BalanceMinor: e.BalanceAfter,
 		Time: e.Time, Description: e.Description, RequestID: e.RequestID,
-		TransferID: e.TransferID, Counterparty: e.Counterparty, RefundOf: e.RefundOf, Seq: e.Seq,
+		TransferID: e.TransferID, Counterparty: e.Counterparty, RefundOf: e.RefundOf, Exchange: wireExchange(e.Exchange), Seq: e.Seq,
 	})
 	if err != nil {
 		return "", nil, fmt.Errorf("encode event %s: %w", e.ID, err)
 	}
 	return contract.OutboxSubject(e.Node, e.Account, e.Type), payload, nil
+}
+
+func wireExchange(x *account.Exchange) *contract.Exchange {
+	if x == nil {
+		return nil
+	}
+	return &contract.Exchange{Quote: x.Quote, Rate: x.Rate, FromAmount: x.FromAmount, FromCurrency: x.FromCurrency,
+		ToAmount: x.ToAmount, ToCurrency: x.ToCurrency}
 }

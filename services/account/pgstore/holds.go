@@ -2,6 +2,7 @@ package pgstore
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -12,7 +13,7 @@ import (
 	"tsbank/services/account/outbox"
 )
 
-const holdColumns = `h.transfer_id, h.leg, h.account_id, h.amount, h.counterparty, h.description, h.state, h.reason, h.created_at, h.refund_of`
+const holdColumns = `h.transfer_id, h.leg, h.account_id, h.amount, h.counterparty, h.description, h.state, h.reason, h.created_at, h.refund_of, h.exchange`
 
 // Legs implements account.Store.Legs in the two round trips of readModifyWrite, however many
 // legs: the first locks every account of keys (in id order, so that two batches sharing accounts
@@ -42,7 +43,12 @@ func (s *Store) Legs(ctx context.Context, keys []account.LegKey, apply func(i in
 			args: []any{transfers},
 			each: func(rows pgx.Rows) error {
 				var h account.Hold
-				if err := rows.Scan(&h.TransferID, &h.Leg, &h.Account, &h.Amount, &h.Counterparty, &h.Description, &h.State, &h.Reason, &h.CreatedAt, &h.RefundOf); err != nil {
+				var exchange []byte
+				var err error
+				if err := rows.Scan(&h.TransferID, &h.Leg, &h.Account, &h.Amount, &h.Counterparty, &h.Description, &h.State, &h.Reason, &h.CreatedAt, &h.RefundOf, &exchange); err != nil {
+					return err
+				}
+				if h.Exchange, err = decodeExchange(exchange); err != nil {
 					return err
 				}
 				if id := (legID{h.TransferID, h.Leg, h.Account}); wanted[id] {
@@ -158,6 +164,7 @@ func queueLegs(b *pgx.Batch, changed []account.Hold, stored func(account.Hold) b
 		transfers, legs, accounts, counterparties, descriptions, states, reasons, refundOfs []string
 		amounts                                                                             []int64
 		created                                                                             []time.Time
+		exchanges                                                                           []*string
 	}
 	var upd struct{ transfers, legs, states []string }
 	for _, h := range changed {
@@ -168,20 +175,20 @@ func queueLegs(b *pgx.Batch, changed []account.Hold, stored func(account.Hold) b
 		ins.transfers, ins.legs, ins.accounts = append(ins.transfers, h.TransferID), append(ins.legs, h.Leg), append(ins.accounts, h.Account)
 		ins.amounts, ins.counterparties, ins.descriptions = append(ins.amounts, h.Amount), append(ins.counterparties, h.Counterparty), append(ins.descriptions, h.Description)
 		ins.states, ins.reasons, ins.created = append(ins.states, h.State), append(ins.reasons, h.Reason), append(ins.created, h.CreatedAt)
-		ins.refundOfs = append(ins.refundOfs, h.RefundOf)
+		ins.refundOfs, ins.exchanges = append(ins.refundOfs, h.RefundOf), append(ins.exchanges, encodeExchange(h.Exchange))
 	}
 	switch len(ins.transfers) {
 	case 0:
 	case 1:
-		b.Queue(`INSERT INTO holds (transfer_id, leg, account_id, amount, counterparty, description, state, reason, created_at, decided_at, refund_of)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, CASE WHEN $7 = 'prepared' THEN NULL ELSE now() END, $10)`,
-			ins.transfers[0], ins.legs[0], ins.accounts[0], ins.amounts[0], ins.counterparties[0], ins.descriptions[0], ins.states[0], ins.reasons[0], ins.created[0], ins.refundOfs[0])
+		b.Queue(`INSERT INTO holds (transfer_id, leg, account_id, amount, counterparty, description, state, reason, created_at, decided_at, refund_of, exchange)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, CASE WHEN $7 = 'prepared' THEN NULL ELSE now() END, $10, $11::jsonb)`,
+			ins.transfers[0], ins.legs[0], ins.accounts[0], ins.amounts[0], ins.counterparties[0], ins.descriptions[0], ins.states[0], ins.reasons[0], ins.created[0], ins.refundOfs[0], ins.exchanges[0])
 	default:
-		b.Queue(`INSERT INTO holds (transfer_id, leg, account_id, amount, counterparty, description, state, reason, created_at, decided_at, refund_of)
-			SELECT t, l, a, amount, cp, d, st, r, c, CASE WHEN st = 'prepared' THEN NULL ELSE now() END, rf
-			FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::text[], $9::timestamptz[], $10::text[])
-			  AS u(t, l, a, amount, cp, d, st, r, c, rf)`,
-			ins.transfers, ins.legs, ins.accounts, ins.amounts, ins.counterparties, ins.descriptions, ins.states, ins.reasons, ins.created, ins.refundOfs)
+		b.Queue(`INSERT INTO holds (transfer_id, leg, account_id, amount, counterparty, description, state, reason, created_at, decided_at, refund_of, exchange)
+			SELECT t, l, a, amount, cp, d, st, r, c, CASE WHEN st = 'prepared' THEN NULL ELSE now() END, rf, x
+			FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::text[], $9::timestamptz[], $10::text[], $11::jsonb[])
+			  AS u(t, l, a, amount, cp, d, st, r, c, rf, x)`,
+			ins.transfers, ins.legs, ins.accounts, ins.amounts, ins.counterparties, ins.descriptions, ins.states, ins.reasons, ins.created, ins.refundOfs, ins.exchanges)
 	}
 	switch len(upd.transfers) {
 	case 0:
@@ -233,8 +240,12 @@ func (s *Store) StaleHolds(ctx context.Context, before time.Time, limit int) ([]
 	for rows.Next() {
 		var h account.Hold
 		var code string
-		if err := rows.Scan(&h.TransferID, &h.Leg, &h.Account, &h.Amount, &h.Counterparty, &h.Description, &h.State, &h.Reason, &h.CreatedAt, &h.RefundOf, &code); err != nil {
+		var exchange []byte
+		if err := rows.Scan(&h.TransferID, &h.Leg, &h.Account, &h.Amount, &h.Counterparty, &h.Description, &h.State, &h.Reason, &h.CreatedAt, &h.RefundOf, &exchange, &code); err != nil {
 			return nil, fmt.Errorf("stale holds: %w", err)
+		}
+		if h.Exchange, err = decodeExchange(exchange); err != nil {
+			return nil, err
 		}
 		if h.Currency, err = money.LookupCurrency(code); err != nil {
 			return nil, err
@@ -242,4 +253,25 @@ func (s *Store) StaleHolds(ctx context.Context, before time.Time, limit int) ([]
 		out = append(out, h)
 	}
 	return out, rows.Err()
+}
+
+// encodeExchange is a leg's exchange as the holds table keeps it: JSON, or NULL for none.
+func encodeExchange(x *account.Exchange) *string {
+	if x == nil {
+		return nil
+	}
+	b, _ := json.Marshal(x) // a struct of strings always encodes
+	s := string(b)
+	return &s
+}
+
+func decodeExchange(b []byte) (*account.Exchange, error) {
+	if b == nil {
+		return nil, nil
+	}
+	var x account.Exchange
+	if err := json.Unmarshal(b, &x); err != nil {
+		return nil, fmt.Errorf("read a leg's exchange: %w", err)
+	}
+	return &x, nil
 }

@@ -13,11 +13,11 @@ func TestPermissionsOfACustomerListEachOwnedAccountsSubjectsAndNothingWider(t *t
 	wantPub := []string{
 		"bank.account.carol-1.open", "bank.account.carol-1.get", "bank.account.carol-1.balance",
 		"bank.account.carol-1.withdraw", "bank.account.carol-1.close",
-		"bank.transfer.carol-1", "bank.transfer.carol-1.status", "bank.transfer.carol-1.refund",
+		"bank.transfer.carol-1", "bank.transfer.carol-1.status", "bank.transfer.carol-1.refund", "bank.quote.carol-1",
 		"bank.history.carol-1.query", "bank.history.carol-1.statement", "bank.history.carol-1.balance_at",
 		"bank.account.carol-2.open", "bank.account.carol-2.get", "bank.account.carol-2.balance",
 		"bank.account.carol-2.withdraw", "bank.account.carol-2.close",
-		"bank.transfer.carol-2", "bank.transfer.carol-2.status", "bank.transfer.carol-2.refund",
+		"bank.transfer.carol-2", "bank.transfer.carol-2.status", "bank.transfer.carol-2.refund", "bank.quote.carol-2",
 		"bank.history.carol-2.query", "bank.history.carol-2.statement", "bank.history.carol-2.balance_at",
 		"bank.customer.carol.accounts",
 	}

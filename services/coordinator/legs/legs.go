@@ -66,7 +66,7 @@ func (l *Legs) Prepare(ctx context.Context, account string, t transfer.Transfer,
 		counterparty = t.From
 	}
 	r, err := l.step(ctx, contract.LegStep{Op: contract.OpPrepare, Account: account, TransferID: t.ID, Leg: leg,
-		Amount: t.Amount, Counterparty: counterparty, Description: t.Description, RefundOf: t.RefundOf})
+		Amount: t.Amount, Counterparty: counterparty, Description: t.Description, RefundOf: t.RefundOf, Exchange: wireExchange(t.Exchange)})
 	if err == nil && r.Error != nil {
 		err = r.Error
 	}
@@ -85,6 +85,15 @@ func (l *Legs) Prepare(ctx context.Context, account string, t transfer.Transfer,
 		l.currencies.Store(account, c)
 	}
 	return transfer.Vote{Yes: true, Currency: r.Vote.Currency, AmountMinor: r.Vote.AmountMinor}
+}
+
+// wireExchange is what a prepare carries of a cross-currency transfer's exchange; nil for none.
+func wireExchange(x *transfer.Exchange) *contract.Exchange {
+	if x == nil {
+		return nil
+	}
+	return &contract.Exchange{Quote: x.Quote, Rate: x.Rate, FromAmount: x.FromAmount, FromCurrency: x.FromCurrency,
+		ToAmount: x.ToAmount, ToCurrency: x.ToCurrency}
 }
 
 // Currency returns the currency of account: known from an earlier vote, or asked of its node (a

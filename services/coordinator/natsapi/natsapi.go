@@ -44,6 +44,9 @@ func (a *API) AddEndpoints(svc *service.Server, wrap func(string, micro.Handler)
 		service.Endpoint("payment_status", `A payment's state by its request id: {"id":"<request id>"}`, a.paymentStatus),
 		service.Endpoint("move", `Operators: move an account to another node while the bank runs: {"id":"<request id>","account":"<account>","to":"<node>"}`, a.moveAccount),
 		service.Endpoint("move_status", `A move's state by its request id: {"id":"<request id>"}`, a.moveStatus),
+		service.Endpoint("rates_set", `Set an exchange rate: {"id":"<request id>","base":"EUR","quote":"JPY","rate":"162.5","valid_from":"<optional RFC 3339: now>","by":"<optional>"}`, a.setRate),
+		service.Endpoint("rates", `Exchange rates in force, or every one set: {"base":"<optional>","quote":"<optional>","history":false}`, a.rates),
+		service.Endpoint("quote", `Fix a rate for a cross-currency transfer from the account in the subject: {"id":"<quote id>","to":"<account>","amount":"10.00"}`, a.quote),
 		service.Endpoint("pending", "Transfers in flight (no decision) and in doubt (decision not acknowledged)", a.pending),
 		service.Endpoint("resolve", `Drive a stuck transfer to its outcome now: {"transfer_id":"..."}`, a.resolve),
 	}, wrap)
@@ -56,6 +59,10 @@ func (a *API) transfer(req micro.Request) {
 	var r contract.TransferRequest
 	if e := a.checkTransfer(from, req.Data(), &r); e != nil {
 		contract.Respond(req, nil, e)
+		return
+	}
+	if r.Quote != "" {
+		a.exchange(ctx, req, from, r)
 		return
 	}
 	t, err := a.Coordinator.Transfer(ctx, transfer.Transfer{
@@ -93,14 +100,25 @@ func (a *API) checkTransfer(from string, data []byte, r *contract.TransferReques
 	if e := contract.CheckID("id", r.ID); e != nil {
 		return e
 	}
-	if e := contract.CheckID("to", r.To); e != nil {
-		return e
+	// A quote names its payee: "to" may then be left out.
+	if r.Quote == "" || r.To != "" {
+		if e := contract.CheckID("to", r.To); e != nil {
+			return e
+		}
 	}
 	if r.To == from {
 		return contract.Errorf(contract.CodeSameAccount, "%s cannot pay itself: send another account in \"to\"", from)
 	}
-	if err := money.CheckSyntax(r.Amount); err != nil {
-		return contract.Errorf(contract.CodeInvalidAmount, "%s", err)
+	if r.Quote != "" {
+		if e := contract.CheckID("quote", r.Quote); e != nil {
+			return e
+		}
+	}
+	// With a quote the amount may be left out: the quote has it.
+	if r.Quote == "" || r.Amount != "" {
+		if err := money.CheckSyntax(r.Amount); err != nil {
+			return contract.Errorf(contract.CodeInvalidAmount, "%s", err)
+		}
 	}
 	if e := contract.CheckDescription(r.Description); e != nil {
 		return e
@@ -112,7 +130,11 @@ func (a *API) checkTransfer(from string, data []byte, r *contract.TransferReques
 // a conflict.
 func fingerprint(r contract.TransferRequest) []byte {
 	h := sha256.New()
-	for _, f := range []string{r.To, r.Amount, r.Description} {
+	fields := []string{r.To, r.Amount, r.Description}
+	if r.Quote != "" { // only then, so that a transfer's fingerprint stays what it was
+		fields = append(fields, "quote", r.Quote)
+	}
+	for _, f := range fields {
 		fmt.Fprintf(h, "%d:%s;", len(f), f)
 	}
 	return h.Sum(nil)
@@ -202,6 +224,16 @@ func (a *API) status(req micro.Request) {
 		return
 	}
 	t, err := a.Coordinator.Status(ctx, from, r.ID)
+	if errors.Is(err, transfer.ErrNotFound) {
+		// A cross-currency transfer is logged as a payment, under the payer's request id.
+		p, err := a.Coordinator.ExchangeStatus(ctx, from, r.ID)
+		if err != nil {
+			contract.Respond(req, nil, a.toWire(err))
+			return
+		}
+		contract.Respond(req, WireExchange(p), nil)
+		return
+	}
 	if err != nil {
 		contract.Respond(req, nil, a.toWire(err))
 		return
@@ -339,6 +371,20 @@ func (a *API) toWire(err error) *contract.Error {
 		return contract.Errorf(contract.CodeInvalidPayment, "%s: nothing was logged; send it again corrected, the same id will do", err)
 	case errors.Is(err, transfer.ErrCurrencyUnknown):
 		return contract.Errorf(contract.CodeNodeUnavailable, "%s: nothing was logged; send it again later, the same id will do", err)
+	case errors.Is(err, transfer.ErrInvalidRate):
+		return contract.Errorf(contract.CodeInvalidRate, "%s: nothing was set", err)
+	case errors.Is(err, transfer.ErrRateNotFound):
+		return contract.Errorf(contract.CodeRateNotFound, "%s: nothing was logged", err)
+	case errors.Is(err, transfer.ErrUnknownQuote):
+		return contract.Errorf(contract.CodeUnknownQuote, "%s: nothing was logged", err)
+	case errors.Is(err, transfer.ErrQuoteExpired):
+		return contract.Errorf(contract.CodeQuoteExpired, "%s: nothing was logged", err)
+	case errors.Is(err, transfer.ErrQuoteUsed):
+		return contract.Errorf(contract.CodeQuoteUsed, "%s: nothing was logged", err)
+	case errors.Is(err, transfer.ErrQuoteMismatch):
+		return contract.Errorf(contract.CodeQuoteMismatch, "%s: nothing was logged", err)
+	case errors.Is(err, transfer.ErrNotExchange):
+		return contract.Errorf(contract.CodeBadRequest, "%s", err)
 	case errors.Is(err, transfer.ErrConflict):
 		return contract.Errorf(contract.CodeConflict, "%s: use a new id for a new transfer", err)
 	case errors.Is(err, transfer.ErrNotFound):

@@ -102,3 +102,41 @@ func TestThePaymentsMigrationKeepsTheTransfersBothWays(t *testing.T) {
 	to(3)
 	check("after up again")
 }
+
+// TestTheExchangeMigrationKeepsPaymentsBothWays seeds an operator's payment under migration 3,
+// migrates up to 4 (rates, quotes, a currency per leg, request ids per payer), down and up again:
+// the payment keeps its legs, each leg gets the payment's currency, and its request id stays
+// unique among operators' payments while a payer's may repeat it.
+func TestTheExchangeMigrationKeepsPaymentsBothWays(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool, to := seededAt(t, 3)
+	if _, err := pool.Exec(ctx, `INSERT INTO payments (payment_id, request_id, fingerprint, currency, amount_minor) VALUES ('p1', 'p-1', '\x01', 'EUR', 100);
+		INSERT INTO payment_legs (payment_id, position, leg, account, side, amount, amount_minor) VALUES
+			('p1', 1, 'debit.1', 'alice', 'debit', '1.00', 100), ('p1', 2, 'credit.2', 'bob', 'credit', '1.00', 100)`); err != nil {
+		t.Fatal(err)
+	}
+	check := func(when string) {
+		t.Helper()
+		var n int
+		if err := pool.QueryRow(ctx, `SELECT count(*) FROM payment_legs WHERE payment_id = 'p1'`).Scan(&n); err != nil || n != 2 {
+			t.Fatalf("%s: %d legs, %v; want 2", when, n, err)
+		}
+	}
+	to(4)
+	check("after up")
+	var currency string
+	if err := pool.QueryRow(ctx, `SELECT string_agg(DISTINCT currency, ',') FROM payment_legs WHERE payment_id = 'p1'`).Scan(&currency); err != nil || currency != "EUR" {
+		t.Fatalf("legs' currency %q, %v; want EUR", currency, err)
+	}
+	if _, err := pool.Exec(ctx, `INSERT INTO payments (payment_id, request_id, fingerprint, currency, amount_minor) VALUES ('p2', 'p-1', '\x02', 'EUR', 100)`); err == nil {
+		t.Fatal("a second operator's payment with request id p-1 was logged")
+	}
+	if _, err := pool.Exec(ctx, `INSERT INTO payments (payment_id, payer, request_id, fingerprint, currency, amount_minor) VALUES ('p3', 'alice', 'p-1', '\x03', 'EUR', 100)`); err != nil {
+		t.Fatalf("a payer's exchange with another's request id: %v", err)
+	}
+	to(3)
+	check("after down")
+	to(4)
+	check("after up again")
+}

@@ -14,7 +14,7 @@ import (
 // Payments are written one at a time, each in its own transaction: they come from an operator,
 // not from customers in bulk, so the batching of transfers' writes would buy nothing here.
 
-const paymentColumns = `payment_id, request_id, fingerprint, description, currency, amount_minor, state,
+const paymentColumns = `payment_id, coalesce(payer, ''), request_id, fingerprint, description, currency, amount_minor, state,
 	coalesce(outcome, ''), reason, message, resends, created_at, decided_at`
 
 // BeginPayment inserts p and its legs as preparing, or returns the payment already logged for
@@ -23,19 +23,13 @@ func (s *Store) BeginPayment(ctx context.Context, p transfer.Payment) (transfer.
 	var created bool
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `INSERT INTO payments (payment_id, request_id, fingerprint, description, currency, amount_minor)
-			VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (request_id) DO NOTHING`,
+			VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (request_id) WHERE payer IS NULL DO NOTHING`,
 			p.ID, p.RequestID, p.Fingerprint, p.Description, p.Currency, p.AmountMinor)
 		if err != nil || tag.RowsAffected() == 0 {
 			return err
 		}
 		created = true
-		for i, l := range p.Legs {
-			if _, err := tx.Exec(ctx, `INSERT INTO payment_legs (payment_id, position, leg, account, side, amount, amount_minor)
-				VALUES ($1, $2, $3, $4, $5, $6, $7)`, p.ID, i+1, l.Name, l.Account, l.Side, l.Amount, l.AmountMinor); err != nil {
-				return err
-			}
-		}
-		return nil
+		return insertLegs(ctx, tx, p)
 	})
 	if err != nil {
 		return p, false, fmt.Errorf("begin payment %s: %w", p.RequestID, err)
@@ -45,6 +39,17 @@ func (s *Store) BeginPayment(ctx context.Context, p transfer.Payment) (transfer.
 		return rec, false, transfer.ErrConflict
 	}
 	return rec, created, err
+}
+
+// insertLegs writes the legs of payment p, logged in tx.
+func insertLegs(ctx context.Context, tx pgx.Tx, p transfer.Payment) error {
+	for i, l := range p.Legs {
+		if _, err := tx.Exec(ctx, `INSERT INTO payment_legs (payment_id, position, leg, account, side, currency, amount, amount_minor, counterparty)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, p.ID, i+1, l.Name, l.Account, l.Side, l.Currency, l.Amount, l.AmountMinor, l.Counterparty); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // DecidePayment records d for payment id if it is still preparing, with each leg's vote, in one
@@ -97,9 +102,9 @@ func (s *Store) GetPayment(ctx context.Context, id string) (transfer.Payment, er
 	return one(ps, err)
 }
 
-// PaymentByRequest returns the payment logged for request id requestID.
+// PaymentByRequest returns the operator's payment logged for request id requestID.
 func (s *Store) PaymentByRequest(ctx context.Context, requestID string) (transfer.Payment, error) {
-	ps, err := s.payments(ctx, `SELECT `+paymentColumns+` FROM payments WHERE request_id = $1`, requestID)
+	ps, err := s.payments(ctx, `SELECT `+paymentColumns+` FROM payments WHERE request_id = $1 AND payer IS NULL`, requestID)
 	return one(ps, err)
 }
 
@@ -142,7 +147,7 @@ func (s *Store) payments(ctx context.Context, q string, args ...any) ([]transfer
 	}
 	ps, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (transfer.Payment, error) {
 		var p transfer.Payment
-		err := row.Scan(&p.ID, &p.RequestID, &p.Fingerprint, &p.Description, &p.Currency, &p.AmountMinor, &p.State,
+		err := row.Scan(&p.ID, &p.Payer, &p.RequestID, &p.Fingerprint, &p.Description, &p.Currency, &p.AmountMinor, &p.State,
 			&p.Outcome, &p.Reason, &p.Message, &p.Resends, &p.CreatedAt, &p.DecidedAt)
 		return p, err
 	})
@@ -150,18 +155,23 @@ func (s *Store) payments(ctx context.Context, q string, args ...any) ([]transfer
 		return nil, fmt.Errorf("read payments: %w", err)
 	}
 	for i := range ps {
-		rows, err := s.pool.Query(ctx, `SELECT leg, account, side, amount, amount_minor, vote, acked
+		rows, err := s.pool.Query(ctx, `SELECT leg, account, side, currency, amount, amount_minor, counterparty, vote, acked
 			FROM payment_legs WHERE payment_id = $1 ORDER BY position`, ps[i].ID)
 		if err != nil {
 			return nil, fmt.Errorf("read legs of payment %s: %w", ps[i].ID, err)
 		}
 		ps[i].Legs, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (transfer.PaymentLeg, error) {
 			var l transfer.PaymentLeg
-			err := row.Scan(&l.Name, &l.Account, &l.Side, &l.Amount, &l.AmountMinor, &l.Vote, &l.Acked)
+			err := row.Scan(&l.Name, &l.Account, &l.Side, &l.Currency, &l.Amount, &l.AmountMinor, &l.Counterparty, &l.Vote, &l.Acked)
 			return l, err
 		})
 		if err != nil {
 			return nil, fmt.Errorf("read legs of payment %s: %w", ps[i].ID, err)
+		}
+		if ps[i].Payer != "" {
+			if ps[i].Exchange, err = s.exchangeOf(ctx, ps[i].ID); err != nil {
+				return nil, err
+			}
 		}
 	}
 	return ps, nil

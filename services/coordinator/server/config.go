@@ -27,6 +27,7 @@ type Config struct {
 	RequestTimeout   time.Duration // REQUEST_TIMEOUT, default 10s: a client's transfer request
 	NodeBatches      int           // NODE_BATCHES, default 1: batches of legs each node may have unanswered
 	MoveDrain        time.Duration // MOVE_DRAIN, default 10s: how long a moving account's legs in flight may take before the move is given up
+	QuoteTTL         time.Duration // QUOTE_TTL, default 30s: how long a quote's rate holds
 	SigningKey       nkeys.KeyPair // COORDINATOR_SIGNING_KEY, required: signs every prepare, commit, abort and decision answer
 }
 
@@ -42,6 +43,7 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		RequestTimeout:  r.Duration("REQUEST_TIMEOUT", 10*time.Second),
 		NodeBatches:     r.Int("NODE_BATCHES", 1, 1, 64),
 		MoveDrain:       r.Duration("MOVE_DRAIN", 10*time.Second),
+		QuoteTTL:        r.Duration("QUOTE_TTL", 30*time.Second),
 	}
 	if seed := r.Required("COORDINATOR_SIGNING_KEY", "the coordinator's signing key, an nkey seed from `tsbankctl keygen`"); seed != "" {
 		kp, err := decisionsig.ParseSeed(seed)
@@ -64,5 +66,5 @@ func (c Config) LogValue() slog.Value {
 		slog.Duration("prepare_timeout", c.PrepareTimeout), slog.Duration("send_timeout", c.SendTimeout),
 		slog.Duration("max_backoff", c.MaxBackoff), slog.Duration("recover_interval", c.RecoverInterval),
 		slog.Duration("request_timeout", c.RequestTimeout), slog.Int("node_batches", c.NodeBatches),
-		slog.Duration("move_drain", c.MoveDrain))...)
+		slog.Duration("move_drain", c.MoveDrain), slog.Duration("quote_ttl", c.QuoteTTL))...)
 }

@@ -36,6 +36,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err er
 	coord := &transfer.Coordinator{
 		Store: store, Legs: legs.New(s.NC, cfg.SigningKey, cfg.NodeBatches), Log: log, Metrics: newTransferMetrics(s.Metrics),
 		NewID: idgen.UUIDv7, PrepareTimeout: cfg.PrepareTimeout, SendTimeout: cfg.SendTimeout, MaxBackoff: cfg.MaxBackoff,
+		QuoteTTL: cfg.QuoteTTL,
 	}
 	s.Go(func(ctx context.Context) { recoverLoop(ctx, coord, cfg.RecoverInterval, log) })
 	nodes, err := nodemove.NewNodes(s.NC, cfg.SigningKey)

@@ -46,6 +46,8 @@ type Coordinator struct {
 	SendTimeout time.Duration
 	// MaxBackoff caps the wait between re-sends of an unacknowledged decision.
 	MaxBackoff time.Duration
+	// QuoteTTL is how long a quote's rate and amounts hold.
+	QuoteTTL time.Duration
 }
 
 // StuckAfter is how old an undecided transfer must be before recovery aborts it: its own

@@ -41,14 +41,18 @@ type LegRequest struct {
 	Side    string // Debit or Credit
 }
 
-// Payment is one payment of the coordinator's log: one decision for all its legs.
+// Payment is one payment of the coordinator's log: one decision for all its legs. An operator's
+// payment is in one currency; a cross-currency transfer (Exchange set) is a payment of four legs
+// in two, whose Payer scopes its request id.
 type Payment struct {
 	ID          string
+	Payer       string // of a cross-currency transfer: its payer; "" for an operator's payment
 	RequestID   string
 	Fingerprint []byte
 	Description string
 	Currency    string
-	AmountMinor int64 // the sum of the debits, which is the sum of the credits
+	AmountMinor int64     // the sum of the debits, which is the sum of the credits; of an exchange, the payer's
+	Exchange    *Exchange // of a cross-currency transfer: its quote, rate and both amounts
 	Legs        []PaymentLeg
 	State       string
 	Outcome     string
@@ -64,16 +68,24 @@ type PaymentLeg struct {
 	Name        string // the leg's name on its node: "debit.N" or "credit.N", N its place from 1
 	Account     string
 	Side        string
-	Amount      string // canonical, in the payment's currency
+	Currency    string // the leg's account's
+	Amount      string // canonical, in the leg's currency
 	AmountMinor int64
-	Vote        string // yes or no:<reason>; empty until it votes
-	Acked       bool
+	// Counterparty is what the leg's event names as the other side, when the payment says
+	// (an exchange's legs); "" leaves it to the rule of Payment.Counterparty.
+	Counterparty string
+	Vote         string // yes or no:<reason>; empty until it votes
+	Acked        bool
 }
 
-// Counterparty is what a leg's event names as the other side: the one account on the other side
-// if there is exactly one (a payroll's payer, a bill split's payee), else "" (no single account
-// paid or was paid by this one).
+// Counterparty is what a leg's event names as the other side: the leg's own if it has one (an
+// exchange's payer and payee name each other, not the exchange accounts between them), else the
+// one account on the other side if there is exactly one (a payroll's payer, a bill split's
+// payee), else "" (no single account paid or was paid by this one).
 func (p Payment) Counterparty(leg PaymentLeg) string {
+	if leg.Counterparty != "" {
+		return leg.Counterparty
+	}
 	other := ""
 	for _, l := range p.Legs {
 		if l.Side == leg.Side {
@@ -99,7 +111,6 @@ func NewPayment(r PaymentRequest, currency func(account string) (money.Currency,
 	p := Payment{RequestID: r.RequestID, Fingerprint: r.Fingerprint, Description: r.Description, State: Preparing}
 	seen := map[string]bool{}
 	var cur money.Currency
-	var debits, credits int64
 	for i, l := range r.Legs {
 		if l.Side != Debit && l.Side != Credit {
 			return Payment{}, fmt.Errorf(`%w: leg %d (%s): side %q, send "debit" or "credit"`, ErrInvalidPayment, i+1, l.Account, l.Side)
@@ -125,25 +136,61 @@ func NewPayment(r PaymentRequest, currency func(account string) (money.Currency,
 		if err != nil {
 			return Payment{}, fmt.Errorf("%w: leg %d (%s): %w", ErrInvalidAmount, i+1, l.Account, err)
 		}
-		if l.Side == Debit {
-			debits += n
-		} else {
-			credits += n
-		}
 		p.Legs = append(p.Legs, PaymentLeg{Name: l.Side + "." + strconv.Itoa(i+1), Account: l.Account, Side: l.Side,
-			Amount: money.Format(n, c), AmountMinor: n})
+			Currency: c.Code, Amount: money.Format(n, c), AmountMinor: n})
 	}
-	switch {
-	case debits == 0 || credits == 0:
-		return Payment{}, fmt.Errorf("%w: a payment needs at least one debit and one credit", ErrInvalidPayment)
-	case debits != credits:
-		return Payment{}, fmt.Errorf("%w: the debits sum to %s %s and the credits to %s %s; they must be equal", ErrInvalidPayment,
-			money.Format(debits, cur), cur.Code, money.Format(credits, cur), cur.Code)
-	case debits > money.MaxMinor:
-		return Payment{}, fmt.Errorf("%w: the payment moves more than %s %s", ErrInvalidPayment, money.Format(money.MaxMinor, cur), cur.Code)
+	if err := balanced(p.Legs); err != nil {
+		return Payment{}, err
 	}
-	p.Currency, p.AmountMinor = cur.Code, debits
+	p.Currency = cur.Code
+	for _, l := range p.Legs {
+		if l.Side == Debit {
+			p.AmountMinor += l.AmountMinor
+		}
+	}
 	return p, nil
+}
+
+// balanced is the rule every payment keeps, in one currency or several: at least one debit and
+// one credit, and in each currency the debits summing to the credits (and to no more than
+// money.MaxMinor), so that each currency's total is conserved on its own.
+func balanced(legs []PaymentLeg) error {
+	var debits, credits int
+	sums := map[string]*[2]int64{} // per currency: debits, credits
+	var order []string
+	for _, l := range legs {
+		s, ok := sums[l.Currency]
+		if !ok {
+			s = new([2]int64)
+			sums[l.Currency] = s
+			order = append(order, l.Currency)
+		}
+		if l.Side == Debit {
+			debits++
+			s[0] += l.AmountMinor
+		} else {
+			credits++
+			s[1] += l.AmountMinor
+		}
+	}
+	if debits == 0 || credits == 0 {
+		return fmt.Errorf("%w: a payment needs at least one debit and one credit", ErrInvalidPayment)
+	}
+	for _, code := range order {
+		s := sums[code]
+		c, err := money.LookupCurrency(code)
+		if err != nil {
+			return fmt.Errorf("%w: %w", ErrInvalidPayment, err)
+		}
+		switch {
+		case s[0] != s[1]:
+			return fmt.Errorf("%w: the debits sum to %s %s and the credits to %s %s; they must be equal", ErrInvalidPayment,
+				money.Format(s[0], c), c.Code, money.Format(s[1], c), c.Code)
+		case s[0] > money.MaxMinor:
+			return fmt.Errorf("%w: the payment moves more than %s %s", ErrInvalidPayment, money.Format(money.MaxMinor, c), c.Code)
+		}
+	}
+	return nil
 }
 
 // PaymentDecision is the coordinator's decision on a payment and each leg's vote, in leg order.
@@ -155,7 +202,7 @@ type PaymentDecision struct {
 }
 
 // DecidePayment turns the legs' votes (in leg order) into one decision: commit only if every leg
-// said yes, in the payment's currency, for its own amount; otherwise abort with the reason of the
+// said yes, in its own currency, for its own amount; otherwise abort with the reason of the
 // first leg, in the request's order, that refused (so the same votes always give the same reason).
 func DecidePayment(p Payment, votes []Vote) PaymentDecision {
 	d := PaymentDecision{Outcome: Committed, Votes: make([]string, len(votes))}
@@ -167,9 +214,9 @@ func DecidePayment(p Payment, votes []Vote) PaymentDecision {
 		switch {
 		case !v.Yes:
 			d.Reason, d.Message = v.Reason, v.Message
-		case v.Currency != p.Currency:
+		case v.Currency != leg.Currency:
 			d.Reason = ReasonCurrencyMismatch
-			d.Message = fmt.Sprintf("account %s is in %s and the payment in %s", leg.Account, v.Currency, p.Currency)
+			d.Message = fmt.Sprintf("account %s is in %s and its leg in %s", leg.Account, v.Currency, leg.Currency)
 		case v.AmountMinor != leg.AmountMinor:
 			d.Reason, d.Message = "internal", fmt.Sprintf("account %s's leg disagrees on its amount", leg.Account)
 		default:
@@ -245,9 +292,15 @@ func (c *Coordinator) Pay(ctx context.Context, r PaymentRequest) (Payment, error
 	c.Metrics.InFlight(1)
 	defer c.Metrics.InFlight(-1)
 	c.Metrics.Phase("log", time.Since(start))
+	return c.runPayment(ctx, rec)
+}
 
-	start = time.Now()
+// runPayment drives rec, logged as preparing, through prepare, decision and delivery: the one
+// path of payments and cross-currency transfers alike.
+func (c *Coordinator) runPayment(ctx context.Context, rec Payment) (Payment, error) {
+	start := time.Now()
 	pctx, cancel := context.WithTimeout(ctx, c.PrepareTimeout)
+	var wg sync.WaitGroup
 	votes := make([]Vote, len(rec.Legs))
 	for i, l := range rec.Legs {
 		wg.Go(func() { votes[i] = c.Legs.Prepare(pctx, l.Account, rec.legTransfer(l), l.Name) })
@@ -258,7 +311,7 @@ func (c *Coordinator) Pay(ctx context.Context, r PaymentRequest) (Payment, error
 
 	start = time.Now()
 	// The decision must be durable even if the client gave up waiting meanwhile.
-	rec, err = c.Store.DecidePayment(context.WithoutCancel(ctx), rec.ID, DecidePayment(rec, votes))
+	rec, err := c.Store.DecidePayment(context.WithoutCancel(ctx), rec.ID, DecidePayment(rec, votes))
 	if err != nil {
 		return rec, err // undecided: recovery will abort it, and the legs wait until then
 	}
@@ -276,7 +329,7 @@ func (c *Coordinator) Pay(ctx context.Context, r PaymentRequest) (Payment, error
 // side, and a payment leg's counterparty is the same either way).
 func (p Payment) legTransfer(l PaymentLeg) Transfer {
 	cp := p.Counterparty(l)
-	return Transfer{ID: p.ID, From: cp, To: cp, Amount: l.Amount, Description: p.Description}
+	return Transfer{ID: p.ID, From: cp, To: cp, Amount: l.Amount, Description: p.Description, Exchange: p.Exchange}
 }
 
 // deliverPayment sends the decision to every leg that has not acknowledged it, in parallel, and

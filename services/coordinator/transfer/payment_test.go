@@ -80,9 +80,9 @@ func TestNewPayment(t *testing.T) {
 func TestDecidePayment(t *testing.T) {
 	t.Parallel()
 	p := Payment{Currency: "EUR", Legs: []PaymentLeg{
-		{Name: "debit.1", Account: "a", Side: Debit, AmountMinor: 300},
-		{Name: "credit.2", Account: "b", Side: Credit, AmountMinor: 100},
-		{Name: "credit.3", Account: "c", Side: Credit, AmountMinor: 200},
+		{Name: "debit.1", Account: "a", Side: Debit, Currency: "EUR", AmountMinor: 300},
+		{Name: "credit.2", Account: "b", Side: Credit, Currency: "EUR", AmountMinor: 100},
+		{Name: "credit.3", Account: "c", Side: Credit, Currency: "EUR", AmountMinor: 200},
 	}}
 	yes := func(n int64) Vote { return Vote{Yes: true, Currency: "EUR", AmountMinor: n} }
 	no := func(reason string) Vote { return Vote{Reason: reason, Message: reason} }
@@ -111,6 +111,27 @@ func TestDecidePayment(t *testing.T) {
 				t.Fatal("an abort without a message")
 			}
 		})
+	}
+}
+
+// TestDecidePaymentChecksEachLegInItsOwnCurrency: an exchange's legs are in two currencies, and
+// each vote must be in its leg's, not in the payment's (the payer's).
+func TestDecidePaymentChecksEachLegInItsOwnCurrency(t *testing.T) {
+	t.Parallel()
+	p := Payment{Currency: "EUR", Legs: []PaymentLeg{
+		{Name: "debit.1", Account: "alice", Side: Debit, Currency: "EUR", AmountMinor: 1000},
+		{Name: "credit.2", Account: "fx-EUR", Side: Credit, Currency: "EUR", AmountMinor: 1000},
+		{Name: "debit.3", Account: "fx-JPY", Side: Debit, Currency: "JPY", AmountMinor: 1625},
+		{Name: "credit.4", Account: "erin", Side: Credit, Currency: "JPY", AmountMinor: 1625},
+	}}
+	votes := []Vote{{Yes: true, Currency: "EUR", AmountMinor: 1000}, {Yes: true, Currency: "EUR", AmountMinor: 1000},
+		{Yes: true, Currency: "JPY", AmountMinor: 1625}, {Yes: true, Currency: "JPY", AmountMinor: 1625}}
+	if d := DecidePayment(p, votes); d.Outcome != Committed {
+		t.Fatalf("DecidePayment = %+v, want committed", d)
+	}
+	votes[3].Currency = "EUR"
+	if d := DecidePayment(p, votes); d.Outcome != Aborted || d.Reason != ReasonCurrencyMismatch {
+		t.Fatalf("DecidePayment = %+v, want aborted currency_mismatch", d)
 	}
 }
 

@@ -62,6 +62,9 @@ type Transfer struct {
 	Description string
 	RefundOf    string // the transfer this one refunds, for a refund; "" otherwise
 	Refunded    int64  // of an original, the sum of its committed refunds (minor units); read, not stored
+	// Exchange is, for the legs of a cross-currency transfer (a payment's, see legTransfer),
+	// what their prepares carry; transfers of the log have none.
+	Exchange    *Exchange
 	Currency    string // learned from the yes votes
 	AmountMinor int64
 	State       string
@@ -127,9 +130,10 @@ func Decide(debit, credit Vote) Decision {
 	return d
 }
 
-// Store is the coordinator's log, of transfers and of payments.
+// Store is the coordinator's log, of transfers, payments, rates and quotes.
 type Store interface {
 	PaymentStore
+	ExchangeStore
 	// Begin records t as preparing. If the paying account already has a transfer with t's
 	// request id, it returns that one and created=false (ErrConflict if the fingerprints differ).
 	Begin(ctx context.Context, t Transfer) (_ Transfer, created bool, err error)

@@ -10,6 +10,17 @@ import (
 	"tsbank/contract/money"
 )
 
+// Exchange is what a row of a cross-currency transfer carries: the bank's quote id, the rate
+// (units of ToCurrency per unit of FromCurrency) and both amounts, as decimal strings.
+type Exchange struct {
+	Quote        string `json:"quote"`
+	Rate         string `json:"rate"`
+	FromAmount   string `json:"from_amount"`
+	FromCurrency string `json:"from_currency"`
+	ToAmount     string `json:"to_amount"`
+	ToCurrency   string `json:"to_currency"`
+}
+
 // Row is one committed balance change. Amounts are signed minor units of Currency.
 type Row struct {
 	EventID      string
@@ -22,7 +33,8 @@ type Row struct {
 	Description  string
 	TransferID   string
 	Counterparty string
-	RefundOf     string // on a row of a refund: the transfer it refunds
+	RefundOf     string    // on a row of a refund: the transfer it refunds
+	Exchange     *Exchange // on a row of a cross-currency transfer
 	// Refunded is, on a row of a transfer, what its refunds moved on the same account so far
 	// (positive minor units): read by joining the refunds' rows, never stored.
 	Refunded   int64

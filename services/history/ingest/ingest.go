@@ -313,7 +313,15 @@ func decode(msg jetstream.Msg) (history.Row, error) {
 	return history.Row{
 		EventID: e.ID, Account: e.Account, Type: e.Type, Amount: e.AmountMinor, Currency: c,
 		BalanceAfter: e.BalanceMinor, At: e.Time, Description: e.Description, TransferID: e.TransferID,
-		Counterparty: e.Counterparty, RefundOf: e.RefundOf, Node: e.Node, RequestID: e.RequestID, StreamSeq: md.Sequence.Stream,
+		Counterparty: e.Counterparty, RefundOf: e.RefundOf, Exchange: rowExchange(e.Exchange), Node: e.Node, RequestID: e.RequestID, StreamSeq: md.Sequence.Stream,
 		AccountSeq: e.Seq,
 	}, nil
+}
+
+func rowExchange(x *contract.Exchange) *history.Exchange {
+	if x == nil {
+		return nil
+	}
+	return &history.Exchange{Quote: x.Quote, Rate: x.Rate, FromAmount: x.FromAmount, FromCurrency: x.FromCurrency,
+		ToAmount: x.ToAmount, ToCurrency: x.ToCurrency}
 }

@@ -252,6 +252,10 @@ func wireRows(rows []history.Row, c money.Currency) ([]contract.HistoryRow, cont
 		if r.Refunded > 0 {
 			row.Refunded = money.Format(r.Refunded, r.Currency)
 		}
+		if x := r.Exchange; x != nil {
+			row.Exchange = &contract.Exchange{Quote: x.Quote, Rate: x.Rate, FromAmount: x.FromAmount, FromCurrency: x.FromCurrency,
+				ToAmount: x.ToAmount, ToCurrency: x.ToCurrency}
+		}
 		out = append(out, row)
 	}
 	return out, contract.HistoryTotals{

@@ -4,6 +4,7 @@ package pgstore
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -34,20 +35,25 @@ func (s *Store) Insert(ctx context.Context, rows []history.Row) (int, error) {
 	at := make([]time.Time, n)
 	descriptions, nodes := make([]string, n), make([]string, n)
 	transfers, counterparties, requests, refundOfs := make([]*string, n), make([]*string, n), make([]*string, n), make([]*string, n)
+	exchanges := make([]*string, n)
 	for i, r := range rows {
 		ids[i], accounts[i], types[i], currencies[i] = r.EventID, r.Account, r.Type, r.Currency.Code
 		amounts[i], balances[i] = money.Format(r.Amount, r.Currency), money.Format(r.BalanceAfter, r.Currency)
 		amountsMinor[i], balancesMinor[i], seqs[i], accountSeqs[i] = r.Amount, r.BalanceAfter, int64(r.StreamSeq), r.AccountSeq
 		at[i], descriptions[i], nodes[i] = r.At, r.Description, r.Node
 		transfers[i], counterparties[i], requests[i], refundOfs[i] = null(r.TransferID), null(r.Counterparty), null(r.RequestID), null(r.RefundOf)
+		if r.Exchange != nil {
+			b, _ := json.Marshal(r.Exchange) // a struct of strings always encodes
+			exchanges[i] = null(string(b))
+		}
 	}
 	tag, err := s.pool.Exec(ctx, `INSERT INTO transactions (event_id, account, type, amount, amount_minor, currency,
-			balance_after, balance_after_minor, at, description, transfer_id, counterparty, node, request_id, stream_seq, account_seq, refund_of)
+			balance_after, balance_after_minor, at, description, transfer_id, counterparty, node, request_id, stream_seq, account_seq, refund_of, exchange)
 		SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::numeric[], $5::bigint[], $6::text[], $7::numeric[],
-			$8::bigint[], $9::timestamptz[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::bigint[], $16::bigint[], $17::text[])
+			$8::bigint[], $9::timestamptz[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::bigint[], $16::bigint[], $17::text[], $18::jsonb[])
 		ON CONFLICT (event_id) DO NOTHING`,
 		ids, accounts, types, amounts, amountsMinor, currencies, balances, balancesMinor, at, descriptions,
-		transfers, counterparties, nodes, requests, seqs, accountSeqs, refundOfs)
+		transfers, counterparties, nodes, requests, seqs, accountSeqs, refundOfs, exchanges)
 	if err != nil {
 		return 0, fmt.Errorf("insert %d events: %w", n, err)
 	}
@@ -68,7 +74,8 @@ const columns = `event_id::text, account, type, amount_minor, currency, balance_
 	coalesce(transfer_id, ''), coalesce(counterparty, ''), node, coalesce(request_id, ''), stream_seq,
 	coalesce(refund_of, ''),
 	CASE WHEN transfer_id IS NULL OR refund_of IS NOT NULL THEN 0 ELSE coalesce((SELECT sum(abs(r.amount_minor))
-		FROM transactions r WHERE r.refund_of = transactions.transfer_id AND r.account = transactions.account), 0) END::int8`
+		FROM transactions r WHERE r.refund_of = transactions.transfer_id AND r.account = transactions.account), 0) END::int8,
+	exchange`
 
 func scanRows(rows pgx.Rows, err error) ([]history.Row, error) {
 	if err != nil {
@@ -80,9 +87,16 @@ func scanRows(rows pgx.Rows, err error) ([]history.Row, error) {
 		var r history.Row
 		var code string
 		var seq int64
+		var exchange []byte
 		if err := rows.Scan(&r.EventID, &r.Account, &r.Type, &r.Amount, &code, &r.BalanceAfter, &r.At, &r.Description,
-			&r.TransferID, &r.Counterparty, &r.Node, &r.RequestID, &seq, &r.RefundOf, &r.Refunded); err != nil {
+			&r.TransferID, &r.Counterparty, &r.Node, &r.RequestID, &seq, &r.RefundOf, &r.Refunded, &exchange); err != nil {
 			return nil, fmt.Errorf("read history: %w", err)
+		}
+		if exchange != nil {
+			r.Exchange = new(history.Exchange)
+			if err := json.Unmarshal(exchange, r.Exchange); err != nil {
+				return nil, fmt.Errorf("read history: exchange of %s: %w", r.EventID, err)
+			}
 		}
 		c, err := money.LookupCurrency(code)
 		if err != nil {

@@ -25,6 +25,8 @@ const (
 var csvHeader = []string{
 	"event_id", "account", "type", "amount", "currency", "balance_after", "at",
 	"description", "transfer_id", "counterparty", "node",
+	// A cross-currency transfer's exchange; empty on every other row.
+	"quote", "rate", "from_amount", "from_currency", "to_amount", "to_currency",
 }
 
 // PageCSV renders the rows of a history page as RFC 4180 CSV (CRLF line endings, fields quoted
@@ -82,10 +84,16 @@ func writeCSV(rows []contract.HistoryRow) []byte {
 	_ = w.Write(csvHeader)
 	n := neutralise
 	for _, r := range rows {
+		var x contract.Exchange
+		if r.Exchange != nil {
+			x = *r.Exchange
+		}
+		// The exchange's amounts and rate are numbers made by the bank, left as they are.
 		_ = w.Write([]string{
 			n(r.EventID), n(r.Account), n(r.Type), r.Amount, n(r.Currency), r.BalanceAfter,
 			r.At.UTC().Format(time.RFC3339Nano),
 			n(r.Description), n(r.TransferID), n(r.Counterparty), n(r.Node),
+			n(x.Quote), x.Rate, x.FromAmount, n(x.FromCurrency), x.ToAmount, n(x.ToCurrency),
 		})
 	}
 	w.Flush()
@@ -152,7 +160,13 @@ func ParseCSV(data []byte) ([]contract.HistoryRow, error) {
 			line, _ := r.FieldPos(6)
 			return nil, fmt.Errorf("parse history csv: line %d: at: %w", line, err)
 		}
+		var x *contract.Exchange
+		if rec[11] != "" {
+			x = &contract.Exchange{Quote: restore(rec[11]), Rate: rec[12], FromAmount: rec[13], FromCurrency: restore(rec[14]),
+				ToAmount: rec[15], ToCurrency: restore(rec[16])}
+		}
 		rows = append(rows, contract.HistoryRow{
+			Exchange:     x,
 			EventID:      restore(rec[0]),
 			Account:      restore(rec[1]),
 			Type:         restore(rec[2]),

@@ -189,9 +189,9 @@ func TestParseCSVRejectsBadInput(t *testing.T) {
 	}{
 		{name: "empty input fails", data: "", wantErr: "want a header row"},
 		{name: "reordered columns fail", data: strings.Replace(good, "amount,currency", "currency,amount", 1), wantErr: "header is"},
-		{name: "missing column fails", data: strings.TrimSuffix(header, ",node") + "\r\n", wantErr: "header is"},
+		{name: "missing column fails", data: strings.TrimSuffix(header, ",to_currency") + "\r\n", wantErr: "header is"},
 		{name: "row with too few fields fails", data: header + "\r\nevt-1,alice\r\n", wantErr: "wrong number of fields"},
-		{name: "unparsable time fails with its line", data: header + "\r\nevt-1,alice,deposit,1.00,EUR,1.00,2026-01-02,,,,n\r\n", wantErr: "line 2: at"},
+		{name: "unparsable time fails with its line", data: header + "\r\nevt-1,alice,deposit,1.00,EUR,1.00,2026-01-02,,,,n,,,,,,\r\n", wantErr: "line 2: at"},
 		{name: "unterminated quote fails", data: header + "\r\n\"evt-1,alice\r\n", wantErr: "parse history csv"},
 	}
 	for _, tt := range tests {
@@ -344,5 +344,30 @@ func TestCSVNeutralisesFormulasInTextCells(t *testing.T) {
 		if !reflect.DeepEqual(back[i], want) {
 			t.Errorf("row %d reads back as %+v, want %+v", i, back[i], want)
 		}
+	}
+}
+
+// TestAnExchangeRowKeepsItsQuoteRateAndBothAmountsInCSVAndTable: a cross-currency transfer's row
+// carries its exchange in every format; a table without one gets no exchange column.
+func TestAnExchangeRowKeepsItsQuoteRateAndBothAmountsInCSVAndTable(t *testing.T) {
+	t.Parallel()
+	x := &contract.Exchange{Quote: "q1", Rate: "162.5", FromAmount: "10.00", FromCurrency: "EUR", ToAmount: "1625", ToCurrency: "JPY"}
+	row := contract.HistoryRow{EventID: "e1", Account: "erin", Type: contract.EventTransferIn, Amount: "1625", Currency: "JPY",
+		BalanceAfter: "1625", At: time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC), TransferID: "p1", Counterparty: "alice", Node: "account-2", Exchange: x}
+	plain := row
+	plain.EventID, plain.Exchange = "e2", nil
+	rows, err := ParseCSV(PageCSV(contract.HistoryPage{Rows: []contract.HistoryRow{row, plain}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rows[0].Exchange == nil || *rows[0].Exchange != *x || rows[1].Exchange != nil {
+		t.Fatalf("read back %+v and %+v", rows[0].Exchange, rows[1].Exchange)
+	}
+	table := string(PageTable(contract.HistoryPage{Account: "erin", Currency: "JPY", Rows: []contract.HistoryRow{row, plain}}))
+	if !strings.Contains(table, "10.00 EUR -> 1625 JPY at 162.5, quote q1") {
+		t.Fatalf("table:\n%s", table)
+	}
+	if strings.Contains(string(PageTable(contract.HistoryPage{Rows: []contract.HistoryRow{plain}})), "exchange") {
+		t.Fatal("a table without an exchange row has an exchange column")
 	}
 }

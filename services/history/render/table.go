@@ -37,6 +37,16 @@ var columns = []column{
 	{name: "transfer", value: func(r contract.HistoryRow) string { return r.TransferID }},
 }
 
+// exchangeColumn is added to a table with a row of a cross-currency transfer, and only then, so
+// that other tables stay as narrow as they were.
+var exchangeColumn = column{name: "exchange", value: func(r contract.HistoryRow) string {
+	x := r.Exchange
+	if x == nil {
+		return ""
+	}
+	return fmt.Sprintf("%s %s -> %s %s at %s, quote %s", x.FromAmount, x.FromCurrency, x.ToAmount, x.ToCurrency, x.Rate, x.Quote)
+}}
+
 // PageTable renders a history page as an aligned plain-text table:
 //
 //	Account alice (EUR)
@@ -103,6 +113,13 @@ func rowsOf(n int, one, many string) string {
 // writeTableBody writes the header, a separator, the rows and a closing separator, or the
 // header, a separator and noRows when there are no rows. It reports whether there were rows.
 func writeTableBody(b *bytes.Buffer, rows []contract.HistoryRow) bool {
+	columns := columns
+	for _, r := range rows {
+		if r.Exchange != nil {
+			columns = append(columns[:len(columns):len(columns)], exchangeColumn)
+			break
+		}
+	}
 	// Cells are computed once, cleaned, so that the widths are measured on the text that is
 	// actually printed.
 	cells := make([][]string, len(rows))
@@ -123,20 +140,20 @@ func writeTableBody(b *bytes.Buffer, rows []contract.HistoryRow) bool {
 	for i, c := range columns {
 		header[i] = c.name
 	}
-	writeLine(b, header, widths)
+	writeLine(b, columns, header, widths)
 	writeSeparator(b, widths)
 	if len(rows) == 0 {
 		b.WriteString(noRows + "\n")
 		return false
 	}
 	for _, line := range cells {
-		writeLine(b, line, widths)
+		writeLine(b, columns, line, widths)
 	}
 	writeSeparator(b, widths)
 	return true
 }
 
-func writeLine(b *bytes.Buffer, cells []string, widths []int) {
+func writeLine(b *bytes.Buffer, columns []column, cells []string, widths []int) {
 	b.WriteString("|")
 	for i, c := range columns {
 		b.WriteString(" ")

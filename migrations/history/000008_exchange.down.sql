@@ -1,0 +1,2 @@
+DROP INDEX transactions_quote;
+ALTER TABLE transactions DROP COLUMN exchange;

@@ -1,0 +1,169 @@
+package natsapi
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/micro"
+
+	"tsbank/contract"
+	"tsbank/contract/money"
+	"tsbank/services/coordinator/transfer"
+)
+
+// hash is the fingerprint of a request's fields, each length-prefixed.
+func hash(fields ...string) []byte {
+	h := sha256.New()
+	for _, f := range fields {
+		fmt.Fprintf(h, "%d:%s;", len(f), f)
+	}
+	return h.Sum(nil)
+}
+
+func (a *API) setRate(req micro.Request) {
+	ctx, cancel := context.WithTimeout(context.Background(), a.Timeout)
+	defer cancel()
+	var r contract.RateSetRequest
+	if e := contract.Decode(req.Data(), &r); e != nil {
+		contract.Respond(req, nil, e)
+		return
+	}
+	if e := contract.CheckID("id", r.ID); e != nil {
+		contract.Respond(req, nil, e)
+		return
+	}
+	if e := contract.CheckDescription(r.By); e != nil {
+		contract.Respond(req, nil, e)
+		return
+	}
+	var from time.Time
+	if r.ValidFrom != "" {
+		var err error
+		if from, err = time.Parse(time.RFC3339Nano, r.ValidFrom); err != nil {
+			contract.Respond(req, nil, contract.Errorf(contract.CodeBadRequest, `valid_from %q: send an RFC 3339 time such as "2026-12-01T10:00:00Z", or leave it out for now`, r.ValidFrom))
+			return
+		}
+	}
+	rate, err := transfer.NewRate(r.ID, hash("rate", r.Base, r.Quote, r.Rate, r.ValidFrom, r.By), r.Base, r.Quote, r.Rate, from, time.Now(), r.By)
+	if err == nil {
+		rate, err = a.Coordinator.SetRate(ctx, rate)
+	}
+	if err != nil {
+		contract.Respond(req, nil, a.toWire(err))
+		return
+	}
+	contract.Respond(req, wireRate(rate), nil)
+}
+
+func (a *API) rates(req micro.Request) {
+	ctx, cancel := context.WithTimeout(context.Background(), a.Timeout)
+	defer cancel()
+	var r contract.RatesRequest
+	if len(req.Data()) > 0 {
+		if e := contract.Decode(req.Data(), &r); e != nil {
+			contract.Respond(req, nil, e)
+			return
+		}
+	}
+	rates, err := a.Coordinator.Rates(ctx, r.Base, r.Quote, r.History)
+	if err != nil {
+		contract.Respond(req, nil, a.toWire(err))
+		return
+	}
+	list := contract.RateList{Rates: []contract.Rate{}}
+	for _, rt := range rates {
+		list.Rates = append(list.Rates, wireRate(rt))
+	}
+	contract.Respond(req, list, nil)
+}
+
+func wireRate(r transfer.Rate) contract.Rate {
+	return contract.Rate{ID: r.RequestID, Base: r.Base, Quote: r.Quote, Rate: r.Rate, ValidFrom: r.ValidFrom, SetAt: r.SetAt, SetBy: r.SetBy}
+}
+
+func (a *API) quote(req micro.Request) {
+	ctx, cancel := context.WithTimeout(context.Background(), a.Timeout)
+	defer cancel()
+	payer := contract.Token(req.Subject(), "account")
+	var r contract.QuoteRequest
+	e := contract.CheckID("paying account", payer)
+	if e == nil {
+		e = contract.Decode(req.Data(), &r)
+	}
+	if e == nil {
+		e = contract.CheckID("id", r.ID)
+	}
+	if e == nil {
+		e = contract.CheckID("to", r.To)
+	}
+	if e == nil && r.To == payer {
+		e = contract.Errorf(contract.CodeSameAccount, "%s cannot pay itself: send another account in \"to\"", payer)
+	}
+	if e == nil {
+		if err := money.CheckSyntax(r.Amount); err != nil {
+			e = contract.Errorf(contract.CodeInvalidAmount, "%s", err)
+		}
+	}
+	if e != nil {
+		contract.Respond(req, nil, e)
+		return
+	}
+	q, err := a.Coordinator.Quote(ctx, transfer.QuoteRequest{Payer: payer, RequestID: r.ID, Fingerprint: hash("quote", r.To, r.Amount),
+		Payee: r.To, Amount: r.Amount})
+	if err != nil {
+		contract.Respond(req, nil, a.toWire(err))
+		return
+	}
+	contract.Respond(req, wireQuote(q), nil)
+}
+
+func wireQuote(q transfer.Quote) contract.Quote {
+	w := contract.Quote{ID: q.RequestID, QuoteID: q.ID, From: q.Payer, To: q.Payee, FromCurrency: q.FromCurrency,
+		ToCurrency: q.ToCurrency, Rate: q.Rate, ExpiresAt: q.ExpiresAt, UsedBy: q.UsedBy}
+	if c, err := money.LookupCurrency(q.FromCurrency); err == nil {
+		w.FromAmount = money.Format(q.FromMinor, c)
+	}
+	if c, err := money.LookupCurrency(q.ToCurrency); err == nil {
+		w.ToAmount = money.Format(q.ToMinor, c)
+	}
+	return w
+}
+
+// exchange runs a cross-currency transfer: r names a quote of from.
+func (a *API) exchange(ctx context.Context, req micro.Request, from string, r contract.TransferRequest) {
+	p, err := a.Coordinator.Exchange(ctx, transfer.ExchangeRequest{Payer: from, RequestID: r.ID, Fingerprint: fingerprint(r),
+		QuoteRequestID: r.Quote, To: r.To, Amount: r.Amount, Description: r.Description})
+	if err != nil {
+		e := a.toWire(err)
+		if e.Code == contract.CodeInternal {
+			e = contract.Errorf(contract.CodeOutcomeUnknown,
+				"the coordinator could not tell whether transfer %s was done (its log did not answer): ask %s with {\"id\":%q}, or send it again with the same id",
+				r.ID, contract.TransferStatusSubject(from), r.ID)
+		}
+		contract.Respond(req, nil, e)
+		return
+	}
+	contract.Respond(req, WireExchange(p), nil)
+}
+
+// WireExchange is a cross-currency transfer (a payment of four legs) as its payer sees it: a
+// transfer from the payer to the payee, of the payer's amount, with its exchange.
+func WireExchange(p transfer.Payment) contract.Transfer {
+	status := p.State
+	if p.Outcome != "" {
+		status = p.Outcome
+	}
+	w := contract.Transfer{ID: p.RequestID, TransferID: p.ID, From: p.Payer, Currency: p.Currency, Status: status,
+		Reason: p.Reason, Message: p.Message, Done: p.State == transfer.Done, CreatedAt: p.CreatedAt, DecidedAt: p.DecidedAt}
+	if n := len(p.Legs); n > 0 {
+		w.To = p.Legs[n-1].Account // the payee's credit is the last leg (transfer.NewExchange)
+	}
+	if x := p.Exchange; x != nil {
+		w.Amount = x.FromAmount
+		w.Exchange = &contract.Exchange{Quote: x.Quote, Rate: x.Rate, FromAmount: x.FromAmount, FromCurrency: x.FromCurrency,
+			ToAmount: x.ToAmount, ToCurrency: x.ToCurrency}
+	}
+	return w
+}
