@@ -174,7 +174,7 @@ echo "     take-over: $(( ($(date +%s%N) - t0) / 1000000 )) ms after the SIGKILL
 dc start "$serving" >/dev/null 2>&1
 check "the killed process is back, as the standby" eventually 60 healthy
 check "a transfer after the restart commits" has '"status":"committed"' as bob req bank.transfer.bob '{"id":"t-2","to":"alice","amount":"5.00"}'
-check "psql has every event once" eventually 10 rows_are 13
+check "psql has every event once" eventually 10 rows_are 14
 check "reconciliation finds no difference" eventually 10 has '"differences":[]' op req bank.history.reconcile ''
 
 echo "== the NATS cluster: docker-compose.cluster.yml laid over docker-compose.yml"
