@@ -13,7 +13,7 @@ WORKDIR /src
 COPY . .
 RUN CGO_ENABLED=0 GOFLAGS=-mod=vendor go build -trimpath -ldflags='-s -w' -o /out/ \
       ./services/account/cmd/account ./services/coordinator/cmd/coordinator \
-      ./services/history/cmd/history ./services/auth/cmd/auth ./cmd/natsd ./cmd/tsbankctl
+      ./services/history/cmd/history ./services/auth/cmd/auth ./services/observer/cmd/observer ./cmd/natsd ./cmd/tsbankctl
 
 FROM scratch AS account
 LABEL tsbank.stage=service
@@ -32,6 +32,12 @@ LABEL tsbank.stage=service
 COPY --from=build /out/history /history
 USER 65532:65532
 ENTRYPOINT ["/history"]
+
+FROM scratch AS observer
+LABEL tsbank.stage=service
+COPY --from=build /out/observer /observer
+USER 65532:65532
+ENTRYPOINT ["/observer"]
 
 FROM scratch AS auth
 LABEL tsbank.stage=service

@@ -13,6 +13,7 @@ require (
 	tsbank/services/account v0.0.0
 	tsbank/services/auth v0.0.0
 	tsbank/services/coordinator v0.0.0-00010101000000-000000000000
+	tsbank/services/observer v0.0.0
 	tsbank/testkit v0.0.0
 )
 
@@ -26,13 +27,17 @@ require (
 	github.com/jackc/puddle/v2 v2.2.3 // indirect
 	github.com/klauspost/compress v1.20.3 // indirect
 	github.com/minio/highwayhash v1.0.4 // indirect
+	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
 	github.com/nats-io/jwt/v2 v2.8.2 // indirect
 	github.com/nats-io/nuid v1.0.1 // indirect
+	github.com/prometheus/client_model v0.6.3 // indirect
+	github.com/prometheus/common v0.72.0 // indirect
 	golang.org/x/crypto v0.58.0 // indirect
 	golang.org/x/sync v0.24.0 // indirect
 	golang.org/x/sys v0.49.0 // indirect
 	golang.org/x/text v0.43.0 // indirect
 	golang.org/x/time v0.16.0 // indirect
+	google.golang.org/protobuf v1.36.12 // indirect
 )
 
 replace (
@@ -42,5 +47,6 @@ replace (
 	tsbank/services/account => ./services/account
 	tsbank/services/auth => ./services/auth
 	tsbank/services/coordinator => ./services/coordinator
+	tsbank/services/observer => ./services/observer
 	tsbank/testkit => ./testkit
 )

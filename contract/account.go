@@ -102,6 +102,8 @@ type Node struct {
 	Name      string    `json:"name"`
 	Version   string    `json:"version"`
 	StartedAt time.Time `json:"started_at"`
+	Holder    string    `json:"holder,omitempty"` // the process serving it, which holds its lease
+	Epoch     int64     `json:"epoch,omitempty"`  // the lease's fencing epoch
 }
 
 // NodeList is the reply to bank.nodes.list.

@@ -16,6 +16,7 @@ const (
 	RoleCoordinator Role = "coordinator" // the transfer coordinator
 	RoleHistory     Role = "history"     // the history service
 	RoleCustomers   Role = "customers"   // the auth service's operator endpoints (customer records)
+	RoleObserver    Role = "observer"    // the Observer: reads the bank's state for its page, changes nothing
 )
 
 // Endpoint is one request subject: its name (the micro endpoint's, and the `endpoint` label of the
@@ -55,9 +56,9 @@ var Endpoints = []Endpoint{
 	{"limit", AccountSubject("{account}", OpLimit), RoleNode, operator, true},
 	{"whereis", AccountSubject("{account}", OpWhereis), RoleNode, []Role{RoleOperator, RoleCoordinator}, false},
 	{"open_generated", SubjectOpenGenerated, RoleNode, operator, false},
-	{"list", SubjectListAccounts, RoleNode, []Role{RoleOperator, RoleHistory}, false},
+	{"list", SubjectListAccounts, RoleNode, []Role{RoleOperator, RoleHistory, RoleObserver}, false},
 	// The coordinator checks that both nodes of a move run before it logs the move.
-	{"nodes", SubjectListNodes, RoleNode, []Role{RoleOperator, RoleCoordinator}, false},
+	{"nodes", SubjectListNodes, RoleNode, []Role{RoleOperator, RoleCoordinator, RoleObserver}, false},
 	// A node forwards a read or an open for an account it does not own to the owner.
 	{"node_open", NodeAccountSubject("{node}", "{account}", OpOpen), RoleNode, []Role{RoleNode}, false},
 	{"node_get", NodeAccountSubject("{node}", "{account}", OpGet), RoleNode, []Role{RoleNode}, false},
@@ -88,7 +89,7 @@ var Endpoints = []Endpoint{
 	{"rates_set", SubjectRatesSet, RoleCoordinator, operator, false},
 	{"rates", SubjectRates, RoleCoordinator, operator, false},
 	{"quote", QuoteSubject("{account}"), RoleCoordinator, customerOperator, false},
-	{"pending", SubjectTransfersPending, RoleCoordinator, operator, false},
+	{"pending", SubjectTransfersPending, RoleCoordinator, []Role{RoleOperator, RoleObserver}, false},
 	{"resolve", SubjectTransfersResolve, RoleCoordinator, operator, false},
 	{"decision", SubjectDecision, RoleCoordinator, []Role{RoleNode}, false},
 
@@ -96,6 +97,9 @@ var Endpoints = []Endpoint{
 	{"statement", HistorySubject("{account}", "statement"), RoleHistory, customerOperator, false},
 	{"balance_at", HistorySubject("{account}", "balance_at"), RoleHistory, customerOperator, false},
 	{"reconcile", SubjectReconcile, RoleHistory, operator, false},
+
+	// The Observer's view of the whole bank, as JSON (docs/adr/0040).
+	{"overview", SubjectOverview, RoleObserver, operator, false},
 
 	{"add", SubjectCustomersAdd, RoleCustomers, operator, false},
 	{"grant", SubjectCustomersGrant, RoleCustomers, operator, false},

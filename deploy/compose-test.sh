@@ -118,6 +118,15 @@ check "the image build left no stale image behind" stale_images
 check "the demo added alice and bob as customers" has '"accounts":["bob"]' op req bank.customers.get '{"customer":"bob"}'
 check "a second demo run succeeds and changes nothing" has 'customer alice exists already' dc run --rm -T demo
 check "the nats CLI reads the bank's counters: the demo's 4 committed transfers and its exchange, whose two debit legs count as two, today" eventually 15 has '{"val":"6"}' op stream get TSBANK_COUNTERS --last-for "bank.counters.$(date -u +%F).transfers"
+# The Observer, as an operator's browser shows it: chromium (which scripts/test installs) runs the
+# page's script, which draws a card per node.
+page() {
+  command -v chromium >/dev/null || { echo "chromium is not installed: apt-get install -y chromium"; return 1; }
+  chromium --headless --no-sandbox --disable-gpu --disable-dev-shm-usage --dump-dom --virtual-time-budget=1500 \
+    --user-data-dir="$(mktemp -d)" http://127.0.0.1:8090/ 2>/dev/null
+}
+check "the Observer's page shows account-2 up" eventually 20 has 'data-node="account-2" data-state="up"' page
+check "bank.overview answers the operator with both nodes live" eventually 10 has '"name":"account-2","live":true' op req bank.overview ''
 check "alice's account is on account-1 (a retried open, as alice)" has '"node":"account-1"' as alice req bank.account.alice.open '{"id":"demo-open","currency":"EUR","node":"account-1"}'
 check "a teller deposits into alice's account" has '"balance_after":"407.30"' op req bank.account.alice.deposit '{"id":"d-1","amount":"100.00","description":"bonus"}'
 check "alice pays bob across nodes" has '"status":"committed"' as alice req bank.transfer.alice '{"id":"t-1","to":"bob","amount":"30.00","description":"rent"}'

@@ -28,9 +28,9 @@ func TestEveryIdentityMayCallExactlyItsEndpoints(t *testing.T) {
 
 	roles := map[string]contract.Role{"account-1": contract.RoleNode, "account-2": contract.RoleNode,
 		natsconf.UserCoordinator: contract.RoleCoordinator, natsconf.UserHistory: contract.RoleHistory,
-		natsconf.UserCustomers: contract.RoleCustomers}
+		natsconf.UserCustomers: contract.RoleCustomers, natsconf.UserObserver: contract.RoleObserver}
 	identities := []string{"alice", "account-1", "account-2", natsconf.UserCoordinator, natsconf.UserHistory,
-		natsconf.UserCustomers, natsconf.UserOperator, natsconf.UserAuth, natsconf.UserSystem}
+		natsconf.UserCustomers, natsconf.UserObserver, natsconf.UserOperator, natsconf.UserAuth, natsconf.UserSystem}
 	for _, who := range identities {
 		t.Run(who, func(t *testing.T) {
 			var u *user

@@ -23,7 +23,7 @@ import (
 
 // The shipped configuration's users, each with a password of its own in these tests.
 var secureUsers = []string{"account-1", "account-2", natsconf.UserCoordinator, natsconf.UserHistory,
-	natsconf.UserCustomers, natsconf.UserOperator, natsconf.UserAuth, natsconf.UserSystem}
+	natsconf.UserCustomers, natsconf.UserObserver, natsconf.UserOperator, natsconf.UserAuth, natsconf.UserSystem}
 
 func password(user string) string { return "pw-" + user }
 

@@ -124,7 +124,7 @@ type system struct {
 }
 
 // natsUsers are the users of the NATS configuration; customers are not among them.
-var natsUsers = []string{"account-1", "account-2", natsconf.UserCoordinator, natsconf.UserHistory, natsconf.UserCustomers,
+var natsUsers = []string{"account-1", "account-2", natsconf.UserCoordinator, natsconf.UserHistory, natsconf.UserCustomers, natsconf.UserObserver,
 	natsconf.UserOperator, natsconf.UserAuth, natsconf.UserSystem}
 
 // operator is the operator's login, for the workload, the checker and provisioning.

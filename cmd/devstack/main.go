@@ -34,6 +34,7 @@ import (
 	"tsbank/services/account/node"
 	coordinator "tsbank/services/coordinator/server"
 	history "tsbank/services/history/server"
+	observer "tsbank/services/observer/server"
 )
 
 func main() {
@@ -48,7 +49,8 @@ type options struct {
 	natsPort, monitorPort, httpBase int
 	postgresURL                     string
 	nodes                           []string
-	cluster                         bool // three NATS servers instead of one
+	cluster                         bool   // three NATS servers instead of one
+	observerAddr                    string // the Observer's page
 }
 
 func run(log *slog.Logger) error {
@@ -58,6 +60,7 @@ func run(log *slog.Logger) error {
 	flag.IntVar(&o.httpBase, "http-base", 8081, "first service's /metrics port; the next services take the ports after it (0: any free ports)")
 	flag.BoolVar(&o.cluster, "cluster", false,
 		"three NATS servers routed together, the stream and buckets replicated on each; they take -nats-port and -monitor-port and the two ports after each")
+	flag.StringVar(&o.observerAddr, "observer", "127.0.0.1:8090", "the Observer's web page (127.0.0.1:0: any free port)")
 	flag.StringVar(&o.postgresURL, "postgres", os.Getenv("TSBANK_POSTGRES_URL"),
 		"admin URL of an existing PostgreSQL server (default: start a throwaway cluster); also TSBANK_POSTGRES_URL")
 	flag.Parse()
@@ -90,6 +93,7 @@ type stack struct {
 	stopStandby context.CancelFunc
 	standby     sync.WaitGroup
 	hist        *history.Server
+	obs         *observer.Server
 	log         *slog.Logger
 }
 
@@ -199,6 +203,26 @@ func startStack(ctx context.Context, o options, log *slog.Logger) (*stack, error
 	if s.hist, err = history.Start(ctx, hcfg, log.With("service", "history")); err != nil {
 		return s, fmt.Errorf("history: %w", err)
 	}
+	scrape := []string{"coordinator=http://" + s.coord.HTTPAddr(), "history=http://" + s.hist.HTTPAddr()}
+	for i, n := range s.nodes {
+		scrape = append(scrape, o.nodes[i]+"=http://"+n.HTTPAddr())
+	}
+	var monitors []string
+	for _, ns := range s.servers {
+		monitors = append(monitors, "http://"+ns.MonitorAddr().String())
+	}
+	ocfg, err := observer.ConfigFromEnv(func(k string) string {
+		return map[string]string{
+			"NATS_URL": natsURL, "HTTP_ADDR": httpAddr(o.httpBase, len(o.nodes)+3), "OBSERVER_ADDR": o.observerAddr,
+			"OBSERVER_SCRAPE": strings.Join(scrape, ","), "NATS_MONITOR_URLS": strings.Join(monitors, ","),
+		}[k]
+	})
+	if err != nil {
+		return s, err
+	}
+	if s.obs, err = observer.Start(ctx, ocfg, log.With("service", "observer")); err != nil {
+		return s, fmt.Errorf("observer: %w", err)
+	}
 	return s, nil
 }
 
@@ -298,6 +322,9 @@ func (s *stack) stop() {
 		s.stopStandby()
 		s.standby.Wait()
 	}
+	if s.obs != nil {
+		s.obs.Stop(5 * time.Second)
+	}
 	if s.hist != nil {
 		s.hist.Stop(5 * time.Second)
 	}
@@ -356,6 +383,7 @@ func (s *stack) printGuide(o options) {
 	fmt.Printf("%-11s (a standby for %s, waiting for its lease)\n", "", o.nodes[0])
 	fmt.Printf("%-11s psql %q   metrics http://%s/metrics\n", "coordinator", s.databases["coordinator"], s.coord.HTTPAddr())
 	fmt.Printf("%-11s psql %q   metrics http://%s/metrics\n", "history", s.databases["history"], s.hist.HTTPAddr())
+	fmt.Printf("%-11s http://%s   (the whole bank, live; bank.overview as JSON)\n", "observer", s.obs.PageAddr())
 	fmt.Print(`
 Try:
   nats micro ls

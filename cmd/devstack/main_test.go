@@ -166,7 +166,7 @@ func TestTheClusterDevstackSurvivesTheLossOfANATSServer(t *testing.T) {
 // and stops it when the test ends.
 func startTestStack(t *testing.T, cluster bool) *stack {
 	t.Helper()
-	s, err := startStack(context.Background(), options{natsPort: -1, monitorPort: -1, nodes: []string{"account-1", "account-2"}, cluster: cluster},
+	s, err := startStack(context.Background(), options{natsPort: -1, monitorPort: -1, nodes: []string{"account-1", "account-2"}, cluster: cluster, observerAddr: "127.0.0.1:0"},
 		slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})))
 	if s != nil {
 		t.Cleanup(s.stop)

@@ -23,7 +23,7 @@ func secrets(out io.Writer) error {
 		"HISTORY_DB_PASSWORD", "AUTH_DB_PASSWORD"} {
 		fmt.Fprintf(&b, "%s=%s\n", v, random())
 	}
-	for _, u := range []string{"account-1", "account-2", natsconf.UserCoordinator, natsconf.UserHistory, natsconf.UserCustomers,
+	for _, u := range []string{"account-1", "account-2", natsconf.UserCoordinator, natsconf.UserHistory, natsconf.UserCustomers, natsconf.UserObserver,
 		natsconf.UserOperator, natsconf.UserAuth, natsconf.UserSystem} {
 		fmt.Fprintf(&b, "%s=%s\n", natsconf.PasswordVar(u), random())
 	}

@@ -19,6 +19,18 @@ type Config struct {
 	DBMaxConns   int    // DATABASE_MAX_CONNS, default 20
 }
 
+// ReadConfigWithoutDatabase reads the common variables of a service that has no database of its
+// own (the Observer).
+func ReadConfigWithoutDatabase(r *env.Reader, maxInFlight int) Config {
+	return Config{
+		NATSURL:      r.String("NATS_URL", "nats://127.0.0.1:4222"),
+		NATSUser:     r.String("NATS_USER", ""),
+		NATSPassword: r.Secret("NATS_PASSWORD", ""),
+		HTTPAddr:     r.String("HTTP_ADDR", ":8080"),
+		MaxInFlight:  r.Int("MAX_IN_FLIGHT", maxInFlight, 1, 4096),
+	}
+}
+
 // ReadConfig reads the common variables; database says what DATABASE_URL must name, for the
 // error when it is missing, and maxInFlight is the service's default for MAX_IN_FLIGHT.
 func ReadConfig(r *env.Reader, database string, maxInFlight int) Config {

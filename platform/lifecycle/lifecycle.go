@@ -42,9 +42,9 @@ type Service struct {
 	ops     *ops.Server
 }
 
-// Open connects to the service's database and to NATS as tsbank-<name>, and starts the operations
-// server: /healthz answers from now on, /readyz once Serve has run. On error, what was opened is
-// closed.
+// Open connects to the service's database (if it has one: the Observer has none) and to NATS as
+// tsbank-<name>, and starts the operations server: /healthz answers from now on, /readyz once
+// Serve has run. On error, what was opened is closed.
 func Open(ctx context.Context, name string, cfg Config, log *slog.Logger) (_ *Service, err error) {
 	s := &Service{Log: log, Metrics: metrics.NewRegistry(), name: name}
 	s.bg, s.cancel = context.WithCancel(context.Background())
@@ -53,9 +53,26 @@ func Open(ctx context.Context, name string, cfg Config, log *slog.Logger) (_ *Se
 			s.Stop(5 * time.Second)
 		}
 	}()
+	if cfg.DatabaseURL != "" {
+		if err := s.openPool(ctx, cfg, log); err != nil {
+			return nil, err
+		}
+	}
+	if s.NC, err = natsconn.Connect(ctx, cfg.NATSURL, "tsbank-"+name, cfg.NATSUser, cfg.NATSPassword, log); err != nil {
+		return nil, err
+	}
+	s.ops = ops.NewServer(cfg.HTTPAddr, s.Metrics, s.ready)
+	if err := s.ops.Start(); err != nil {
+		return nil, fmt.Errorf("http %s: %w", cfg.HTTPAddr, err)
+	}
+	return s, nil
+}
+
+// openPool opens the service's database, and waits for it to answer.
+func (s *Service) openPool(ctx context.Context, cfg Config, log *slog.Logger) error {
 	poolCfg, err := pgxpool.ParseConfig(cfg.DatabaseURL)
 	if err != nil {
-		return nil, fmt.Errorf("DATABASE_URL: %w", err)
+		return fmt.Errorf("DATABASE_URL: %w", err)
 	}
 	poolCfg.MaxConns = int32(cfg.DBMaxConns)
 	// Every statement is planned with its values. pgx prepares each statement once per
@@ -67,19 +84,12 @@ func Open(ctx context.Context, name string, cfg Config, log *slog.Logger) (_ *Se
 		poolCfg.ConnConfig.RuntimeParams["plan_cache_mode"] = "force_custom_plan"
 	}
 	if s.Pool, err = pgxpool.NewWithConfig(ctx, poolCfg); err != nil {
-		return nil, fmt.Errorf("postgres: %w", err)
+		return fmt.Errorf("postgres: %w", err)
 	}
 	if err := waitForPostgres(ctx, s.Pool, log); err != nil {
-		return nil, fmt.Errorf("postgres: %w", err)
+		return fmt.Errorf("postgres: %w", err)
 	}
-	if s.NC, err = natsconn.Connect(ctx, cfg.NATSURL, "tsbank-"+name, cfg.NATSUser, cfg.NATSPassword, log); err != nil {
-		return nil, err
-	}
-	s.ops = ops.NewServer(cfg.HTTPAddr, s.Metrics, s.ready)
-	if err := s.ops.Start(); err != nil {
-		return nil, fmt.Errorf("http %s: %w", cfg.HTTPAddr, err)
-	}
-	return s, nil
+	return nil
 }
 
 // waitForPostgres pings the database until it answers. While the server is away or starting up
@@ -150,6 +160,9 @@ func (s *Service) ready() error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
+	if s.Pool == nil {
+		return nil
+	}
 	if err := s.Pool.Ping(ctx); err != nil {
 		return fmt.Errorf("postgres: %w", err)
 	}

@@ -41,6 +41,7 @@ const (
 	UserCoordinator = "coordinator"
 	UserHistory     = "history"
 	UserCustomers   = "customers" // the auth service's connection in BANK, serving bank.customers.*
+	UserObserver    = "observer"  // the Observer: reads, for its page and bank.overview
 	UserOperator    = "operator"
 	UserAuth        = "auth" // the auth service's callout connection, in AUTH
 	UserSystem      = "system"
@@ -102,6 +103,11 @@ func ServicePermissions(role contract.Role, user string) Permissions {
 			// Where accounts live: it reads the registry and writes the placements of the accounts
 			// it moves (docs/adr/0036).
 			js("INFO"), streamInfo(accounts), directGet(accounts), streamInfo(moves), directGet(moves), kv(contract.MovesBucket, "*"))
+	case contract.RoleObserver:
+		c := contract.EventsStream + "." + contract.HistoryConsumer
+		p.Publish = append(p.Publish,
+			// Every service's `nats micro stats`, the known nodes, the history's lag.
+			"$SRV.STATS", "$SRV.STATS.>", js("INFO"), streamInfo(accounts), js("CONSUMER.INFO."+c))
 	case contract.RoleHistory:
 		c := contract.EventsStream + "." + contract.HistoryConsumer
 		p.Publish = append(p.Publish,
@@ -171,6 +177,7 @@ accounts {
 	user(UserCoordinator, contract.RoleCoordinator, "The coordinator: transfers in, the two-phase commit out to the nodes (signed).")
 	user(UserHistory, contract.RoleHistory, "The history: its consumer on the events stream, registry reads, read-only questions to the nodes.")
 	user(UserCustomers, contract.RoleCustomers, "The auth service's operator endpoints: customer records.")
+	user(UserObserver, contract.RoleObserver, "The Observer: reads the nodes, leases, stats, pending transfers and the history's lag; changes nothing.")
 	w("      # Operators and tellers: everything in the bank, including `nats micro`, `nats kv`, `nats stream`,\n")
 	w("      # and provisioning (tsbankctl migrate). The one identity that may manage streams and buckets.\n")
 	w("      { user: %q, password: $%s }\n", UserOperator, PasswordVar(UserOperator))

@@ -29,7 +29,7 @@ func TestShippedConfigIsGeneratedFromTheEndpointTable(t *testing.T) {
 // TestShippedConfigLoadsWithAccountsAndCallout parses the shipped file as the server does and
 // checks the isolation it promises.
 func TestShippedConfigLoadsWithAccountsAndCallout(t *testing.T) {
-	for _, u := range []string{"account-1", "account-2", UserCoordinator, UserHistory, UserCustomers, UserOperator, UserAuth, UserSystem} {
+	for _, u := range []string{"account-1", "account-2", UserCoordinator, UserHistory, UserCustomers, UserObserver, UserOperator, UserAuth, UserSystem} {
 		t.Setenv(PasswordVar(u), "pw-"+u)
 	}
 	issuer, _ := nkeys.CreateAccount()
@@ -64,7 +64,7 @@ func TestNoServiceMayManageJetStream(t *testing.T) {
 	for _, c := range []struct {
 		role contract.Role
 		user string
-	}{{contract.RoleNode, "account-1"}, {contract.RoleCoordinator, UserCoordinator}, {contract.RoleHistory, UserHistory}, {contract.RoleCustomers, UserCustomers}} {
+	}{{contract.RoleNode, "account-1"}, {contract.RoleCoordinator, UserCoordinator}, {contract.RoleHistory, UserHistory}, {contract.RoleCustomers, UserCustomers}, {contract.RoleObserver, UserObserver}} {
 		p := ServicePermissions(c.role, c.user)
 		for _, s := range p.Publish {
 			if strings.HasPrefix(s, "$JS.API.") {

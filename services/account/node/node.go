@@ -135,7 +135,8 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Node, err erro
 	}, cfg.MaxInFlight, api.AddEndpoints); err != nil {
 		return nil, err
 	}
-	if err := nodes.Heartbeat(s.Background(), contract.Node{Name: cfg.Node, Version: Version, StartedAt: time.Now().UTC()}); err != nil {
+	if err := nodes.Heartbeat(s.Background(), contract.Node{Name: cfg.Node, Version: Version, StartedAt: time.Now().UTC(),
+		Holder: holder, Epoch: held.Epoch()}); err != nil {
 		return nil, err
 	}
 	return n, nil
