@@ -98,7 +98,7 @@ var Endpoints = []Endpoint{
 	{"balance_at", HistorySubject("{account}", "balance_at"), RoleHistory, customerOperator, false},
 	{"reconcile", SubjectReconcile, RoleHistory, operator, false},
 
-	// The Observer's view of the whole bank, as JSON (docs/adr/0040).
+	// The Observer's view of the whole bank, as JSON (docs/adr/0041).
 	{"overview", SubjectOverview, RoleObserver, operator, false},
 
 	{"add", SubjectCustomersAdd, RoleCustomers, operator, false},
