@@ -104,33 +104,44 @@ func (s *Store) Import(ctx context.Context, id string, move account.Move, part s
 		if err != nil || !write {
 			return err
 		}
-		for _, row := range rows {
-			// Every row must be of the account being moved: the statements only write those.
-			var tag interface{ RowsAffected() int64 }
-			switch part {
-			case account.PartAccount:
-				tag, err = tx.Exec(ctx, `INSERT INTO accounts
-					SELECT * FROM jsonb_populate_record(NULL::accounts,
-						$2::jsonb || jsonb_build_object('move_state', $3::text, 'move_id', $4::text, 'move_peer', $5::text))
-					WHERE $2::jsonb->>'id' = $1
-					ON CONFLICT (id) DO UPDATE SET currency = EXCLUDED.currency, balance = EXCLUDED.balance,
-						on_hold = EXCLUDED.on_hold, pending_in = EXCLUDED.pending_in, overdraft_limit = EXCLUDED.overdraft_limit,
-						status = EXCLUDED.status, opened_at = EXCLUDED.opened_at, closed_at = EXCLUDED.closed_at,
-						event_seq = EXCLUDED.event_seq, move_state = EXCLUDED.move_state, move_id = EXCLUDED.move_id,
-						move_peer = EXCLUDED.move_peer`, id, []byte(row), move.State, move.ID, move.Peer)
-			case account.PartRequests:
-				tag, err = tx.Exec(ctx, `INSERT INTO requests SELECT * FROM jsonb_populate_record(NULL::requests, $2::jsonb)
-					WHERE $2::jsonb->>'account_id' = $1 ON CONFLICT DO NOTHING`, id, []byte(row))
-			case account.PartHolds:
-				tag, err = tx.Exec(ctx, `INSERT INTO holds SELECT * FROM jsonb_populate_record(NULL::holds, $2::jsonb)
-					WHERE $2::jsonb->>'account_id' = $1 ON CONFLICT DO NOTHING`, id, []byte(row))
-			}
-			if err != nil {
-				return fmt.Errorf("import %s of %s: %w", part, id, err)
-			}
-			n += int(tag.RowsAffected())
+		// Every row must be of the account being moved: the statements write only those. A page
+		// is one statement, over the page as a JSON array.
+		var tag interface{ RowsAffected() int64 }
+		switch part {
+		case account.PartAccount:
+			tag, err = tx.Exec(ctx, `INSERT INTO accounts
+				SELECT * FROM jsonb_populate_record(NULL::accounts,
+					$2::jsonb || jsonb_build_object('move_state', $3::text, 'move_id', $4::text, 'move_peer', $5::text))
+				WHERE $2::jsonb->>'id' = $1
+				ON CONFLICT (id) DO UPDATE SET currency = EXCLUDED.currency, balance = EXCLUDED.balance,
+					on_hold = EXCLUDED.on_hold, pending_in = EXCLUDED.pending_in, overdraft_limit = EXCLUDED.overdraft_limit,
+					status = EXCLUDED.status, opened_at = EXCLUDED.opened_at, closed_at = EXCLUDED.closed_at,
+					event_seq = EXCLUDED.event_seq, move_state = EXCLUDED.move_state, move_id = EXCLUDED.move_id,
+					move_peer = EXCLUDED.move_peer`, id, []byte(rows[0]), move.State, move.ID, move.Peer)
+		case account.PartRequests:
+			tag, err = tx.Exec(ctx, `INSERT INTO requests SELECT (jsonb_populate_record(NULL::requests, r)).*
+				FROM jsonb_array_elements($2::jsonb) r WHERE r->>'account_id' = $1 ON CONFLICT DO NOTHING`, id, jsonArray(rows))
+		case account.PartHolds:
+			tag, err = tx.Exec(ctx, `INSERT INTO holds SELECT (jsonb_populate_record(NULL::holds, r)).*
+				FROM jsonb_array_elements($2::jsonb) r WHERE r->>'account_id' = $1 ON CONFLICT DO NOTHING`, id, jsonArray(rows))
 		}
+		if err != nil {
+			return fmt.Errorf("import %s of %s: %w", part, id, err)
+		}
+		n = int(tag.RowsAffected())
 		return nil
 	})
 	return n, fenced(err)
+}
+
+// jsonArray joins rows, each a JSON object, into one JSON array.
+func jsonArray(rows []json.RawMessage) []byte {
+	b := []byte{'['}
+	for i, r := range rows {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, r...)
+	}
+	return append(b, ']')
 }
