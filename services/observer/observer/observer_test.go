@@ -24,14 +24,14 @@ type fakeSources struct {
 }
 
 func (f *fakeSources) LiveNodes(context.Context) ([]contract.Node, error) { return f.live, nil }
-func (f *fakeSources) KnownNodes(context.Context) ([]string, error)      { return f.known, nil }
-func (f *fakeSources) Accounts(context.Context) (map[string]int, error)  { return f.accounts, nil }
+func (f *fakeSources) KnownNodes(context.Context) ([]string, error)       { return f.known, nil }
+func (f *fakeSources) Accounts(context.Context) (map[string]int, error)   { return f.accounts, nil }
 func (f *fakeSources) Stats(context.Context) ([]observer.EndpointStats, error) {
 	return f.stats, nil
 }
 func (f *fakeSources) Pending(context.Context) (contract.PendingList, error) { return f.pending, nil }
-func (f *fakeSources) HistoryLag(context.Context) (uint64, int, error)      { return f.lag, 0, nil }
-func (f *fakeSources) Metrics(context.Context) (observer.Metrics, error)    { return f.metrics, nil }
+func (f *fakeSources) HistoryLag(context.Context) (uint64, int, error)       { return f.lag, 0, nil }
+func (f *fakeSources) Metrics(context.Context) (observer.Metrics, error)     { return f.metrics, nil }
 func (f *fakeSources) NATS(context.Context) ([]observer.NATSServer, error) {
 	if f.failNATS {
 		return nil, errors.New("monitoring refused")
