@@ -10,6 +10,7 @@ import (
 
 	"tsbank/contract"
 	"tsbank/contract/money"
+	"tsbank/platform/service"
 	"tsbank/services/coordinator/transfer"
 )
 
@@ -23,7 +24,7 @@ func hash(fields ...string) []byte {
 }
 
 func (a *API) setRate(req micro.Request) {
-	ctx, cancel := context.WithTimeout(context.Background(), a.Timeout)
+	ctx, cancel := context.WithTimeout(service.Traced(req), a.Timeout)
 	defer cancel()
 	var r contract.RateSetRequest
 	if e := contract.Decode(req.Data(), &r); e != nil {
@@ -58,7 +59,7 @@ func (a *API) setRate(req micro.Request) {
 }
 
 func (a *API) rates(req micro.Request) {
-	ctx, cancel := context.WithTimeout(context.Background(), a.Timeout)
+	ctx, cancel := context.WithTimeout(service.Traced(req), a.Timeout)
 	defer cancel()
 	var r contract.RatesRequest
 	if len(req.Data()) > 0 {
@@ -84,7 +85,7 @@ func wireRate(r transfer.Rate) contract.Rate {
 }
 
 func (a *API) quote(req micro.Request) {
-	ctx, cancel := context.WithTimeout(context.Background(), a.Timeout)
+	ctx, cancel := context.WithTimeout(service.Traced(req), a.Timeout)
 	defer cancel()
 	payer := contract.Token(req.Subject(), "account")
 	var r contract.QuoteRequest
@@ -135,6 +136,7 @@ func wireQuote(q transfer.Quote) contract.Quote {
 func (a *API) exchange(ctx context.Context, req micro.Request, from string, r contract.TransferRequest) {
 	p, err := a.Coordinator.Exchange(ctx, transfer.ExchangeRequest{Payer: from, RequestID: r.ID, Fingerprint: fingerprint(r),
 		QuoteRequestID: r.Quote, To: r.To, Amount: r.Amount, Description: r.Description})
+	traced(ctx, p.ID)
 	if err != nil {
 		e := a.toWire(err)
 		if e.Code == contract.CodeInternal {

@@ -12,10 +12,12 @@ import (
 
 	"github.com/nats-io/nats.go/micro"
 	"github.com/nats-io/nkeys"
+	"go.opentelemetry.io/otel/trace"
 
 	"tsbank/contract"
 	"tsbank/contract/decisionsig"
 	"tsbank/contract/money"
+	"tsbank/contract/natstrace"
 	"tsbank/platform/service"
 	"tsbank/services/coordinator/move"
 	"tsbank/services/coordinator/transfer"
@@ -53,7 +55,7 @@ func (a *API) AddEndpoints(svc *service.Server, wrap func(string, micro.Handler)
 }
 
 func (a *API) transfer(req micro.Request) {
-	ctx, cancel := context.WithTimeout(context.Background(), a.Timeout)
+	ctx, cancel := context.WithTimeout(service.Traced(req), a.Timeout)
 	defer cancel()
 	from := contract.Token(req.Subject(), "account")
 	var r contract.TransferRequest
@@ -69,6 +71,7 @@ func (a *API) transfer(req micro.Request) {
 		From: from, RequestID: r.ID, To: r.To, Amount: r.Amount, Description: r.Description,
 		Fingerprint: fingerprint(r),
 	})
+	traced(ctx, t.ID)
 	if err != nil {
 		e := a.toWire(err)
 		if e.Code == contract.CodeInternal {
@@ -82,6 +85,12 @@ func (a *API) transfer(req micro.Request) {
 		return
 	}
 	contract.Respond(req, Wire(t), nil)
+}
+
+// traced names transfer id on the request's span, once the coordinator has given it (none for a
+// request refused before logging).
+func traced(ctx context.Context, id string) {
+	trace.SpanFromContext(ctx).SetAttributes(natstrace.Transfer(id)...)
 }
 
 // checkTransfer refuses, before anything is logged or held, what is wrong with the request itself;
@@ -141,7 +150,7 @@ func fingerprint(r contract.TransferRequest) []byte {
 }
 
 func (a *API) refund(req micro.Request) {
-	ctx, cancel := context.WithTimeout(context.Background(), a.Timeout)
+	ctx, cancel := context.WithTimeout(service.Traced(req), a.Timeout)
 	defer cancel()
 	payee := contract.Token(req.Subject(), "account")
 	var r contract.RefundRequest
@@ -160,6 +169,7 @@ func (a *API) refund(req micro.Request) {
 	t, err := a.Coordinator.Refund(ctx, transfer.RefundRequest{
 		From: payee, RequestID: r.ID, Fingerprint: h.Sum(nil), Original: of, Amount: r.Amount, Description: r.Description,
 	})
+	traced(ctx, t.ID)
 	if err != nil {
 		e := a.toWire(err)
 		if e.Code == contract.CodeInternal {
@@ -211,7 +221,7 @@ func checkRefund(payee string, data []byte, r *contract.RefundRequest) *contract
 }
 
 func (a *API) status(req micro.Request) {
-	ctx, cancel := context.WithTimeout(context.Background(), a.Timeout)
+	ctx, cancel := context.WithTimeout(service.Traced(req), a.Timeout)
 	defer cancel()
 	from := contract.Token(req.Subject(), "account")
 	var r contract.TransferStatusRequest
@@ -242,7 +252,7 @@ func (a *API) status(req micro.Request) {
 }
 
 func (a *API) decision(req micro.Request) {
-	ctx, cancel := context.WithTimeout(context.Background(), a.Timeout)
+	ctx, cancel := context.WithTimeout(service.Traced(req), a.Timeout)
 	defer cancel()
 	var r contract.DecisionRequest
 	if e := decodeTransferID(req.Data(), &r, &r.TransferID); e != nil {
@@ -272,7 +282,7 @@ func (a *API) decision(req micro.Request) {
 }
 
 func (a *API) pending(req micro.Request) {
-	ctx, cancel := context.WithTimeout(context.Background(), a.Timeout)
+	ctx, cancel := context.WithTimeout(service.Traced(req), a.Timeout)
 	defer cancel()
 	if e := contract.Decode(req.Data(), &struct{}{}); e != nil {
 		contract.Respond(req, nil, e)
@@ -302,7 +312,7 @@ func (a *API) pending(req micro.Request) {
 }
 
 func (a *API) resolve(req micro.Request) {
-	ctx, cancel := context.WithTimeout(context.Background(), a.Timeout)
+	ctx, cancel := context.WithTimeout(service.Traced(req), a.Timeout)
 	defer cancel()
 	var r contract.ResolveRequest
 	if e := decodeTransferID(req.Data(), &r, &r.TransferID); e != nil {
