@@ -52,7 +52,7 @@ func (a *API) setRate(req micro.Request) {
 		rate, err = a.Coordinator.SetRate(ctx, rate)
 	}
 	if err != nil {
-		contract.Respond(req, nil, a.toWire(err))
+		contract.Respond(req, nil, a.toWire(ctx, err))
 		return
 	}
 	contract.Respond(req, wireRate(rate), nil)
@@ -70,7 +70,7 @@ func (a *API) rates(req micro.Request) {
 	}
 	rates, err := a.Coordinator.Rates(ctx, r.Base, r.Quote, r.History)
 	if err != nil {
-		contract.Respond(req, nil, a.toWire(err))
+		contract.Respond(req, nil, a.toWire(ctx, err))
 		return
 	}
 	list := contract.RateList{Rates: []contract.Rate{}}
@@ -114,7 +114,7 @@ func (a *API) quote(req micro.Request) {
 	q, err := a.Coordinator.Quote(ctx, transfer.QuoteRequest{Payer: payer, RequestID: r.ID, Fingerprint: hash("quote", r.To, r.Amount),
 		Payee: r.To, Amount: r.Amount})
 	if err != nil {
-		contract.Respond(req, nil, a.toWire(err))
+		contract.Respond(req, nil, a.toWire(ctx, err))
 		return
 	}
 	contract.Respond(req, wireQuote(q), nil)
@@ -138,7 +138,7 @@ func (a *API) exchange(ctx context.Context, req micro.Request, from string, r co
 		QuoteRequestID: r.Quote, To: r.To, Amount: r.Amount, Description: r.Description})
 	traced(ctx, p.ID)
 	if err != nil {
-		e := a.toWire(err)
+		e := a.toWire(ctx, err)
 		if e.Code == contract.CodeInternal {
 			e = contract.Errorf(contract.CodeOutcomeUnknown,
 				"the coordinator could not tell whether transfer %s was done (its log did not answer): ask %s with {\"id\":%q}, or send it again with the same id",

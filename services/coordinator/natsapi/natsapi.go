@@ -73,7 +73,7 @@ func (a *API) transfer(req micro.Request) {
 	})
 	traced(ctx, t.ID)
 	if err != nil {
-		e := a.toWire(err)
+		e := a.toWire(ctx, err)
 		if e.Code == contract.CodeInternal {
 			// The log failed somewhere between Begin and Decide: the transfer may be logged, even
 			// decided and committed. Saying "internal" would read as a failure, and be a lie.
@@ -171,7 +171,7 @@ func (a *API) refund(req micro.Request) {
 	})
 	traced(ctx, t.ID)
 	if err != nil {
-		e := a.toWire(err)
+		e := a.toWire(ctx, err)
 		if e.Code == contract.CodeInternal {
 			e = contract.Errorf(contract.CodeOutcomeUnknown,
 				"the coordinator could not tell whether refund %s was done (its log did not answer): ask %s with {\"id\":%q}, or send it again with the same id",
@@ -238,14 +238,14 @@ func (a *API) status(req micro.Request) {
 		// A cross-currency transfer is logged as a payment, under the payer's request id.
 		p, err := a.Coordinator.ExchangeStatus(ctx, from, r.ID)
 		if err != nil {
-			contract.Respond(req, nil, a.toWire(err))
+			contract.Respond(req, nil, a.toWire(ctx, err))
 			return
 		}
 		contract.Respond(req, WireExchange(p), nil)
 		return
 	}
 	if err != nil {
-		contract.Respond(req, nil, a.toWire(err))
+		contract.Respond(req, nil, a.toWire(ctx, err))
 		return
 	}
 	contract.Respond(req, Wire(t), nil)
@@ -270,12 +270,12 @@ func (a *API) decision(req micro.Request) {
 	}
 	outcome, err := a.Coordinator.Outcome(ctx, r.TransferID)
 	if err != nil {
-		contract.Respond(req, nil, a.toWire(err))
+		contract.Respond(req, nil, a.toWire(ctx, err))
 		return
 	}
 	d := contract.Decision{TransferID: r.TransferID, Outcome: outcome}
 	if d.Sig, err = decisionsig.Sign(a.Signer, decisionsig.Outcome(r.Account, r.Leg, d)); err != nil {
-		contract.Respond(req, nil, a.toWire(err))
+		contract.Respond(req, nil, a.toWire(ctx, err))
 		return
 	}
 	contract.Respond(req, d, nil)
@@ -290,7 +290,7 @@ func (a *API) pending(req micro.Request) {
 	}
 	inFlight, inDoubt, err := a.Coordinator.Pending(ctx)
 	if err != nil {
-		contract.Respond(req, nil, a.toWire(err))
+		contract.Respond(req, nil, a.toWire(ctx, err))
 		return
 	}
 	list := contract.PendingList{InFlight: []contract.Transfer{}, InDoubt: []contract.Transfer{}}
@@ -302,7 +302,7 @@ func (a *API) pending(req micro.Request) {
 	}
 	payments, err := a.Coordinator.PendingPayments(ctx)
 	if err != nil {
-		contract.Respond(req, nil, a.toWire(err))
+		contract.Respond(req, nil, a.toWire(ctx, err))
 		return
 	}
 	for _, p := range payments {
@@ -324,14 +324,14 @@ func (a *API) resolve(req micro.Request) {
 		// A payment's id resolves its payment; the reply is the payment.
 		p, err := a.Coordinator.ResolvePayment(ctx, r.TransferID)
 		if err != nil {
-			contract.Respond(req, nil, a.toWire(err))
+			contract.Respond(req, nil, a.toWire(ctx, err))
 			return
 		}
 		contract.Respond(req, WirePayment(p), nil)
 		return
 	}
 	if err != nil {
-		contract.Respond(req, nil, a.toWire(err))
+		contract.Respond(req, nil, a.toWire(ctx, err))
 		return
 	}
 	contract.Respond(req, Wire(t), nil)
@@ -364,7 +364,7 @@ func Wire(t transfer.Transfer) contract.Transfer {
 	return w
 }
 
-func (a *API) toWire(err error) *contract.Error {
+func (a *API) toWire(ctx context.Context, err error) *contract.Error {
 	var pe *money.ParseError
 	switch {
 	case errors.Is(err, transfer.ErrInvalidAmount) && errors.As(err, &pe):
@@ -402,6 +402,6 @@ func (a *API) toWire(err error) *contract.Error {
 	case errors.Is(err, context.DeadlineExceeded):
 		return contract.Errorf(contract.CodeTimeout, "no answer in %s: ask for the status with the same id", a.Timeout)
 	}
-	a.Log.Error("internal error", "err", err)
+	a.Log.ErrorContext(ctx, "internal error", "err", err)
 	return contract.Errorf(contract.CodeInternal, "the coordinator failed: retry with the same id")
 }

@@ -35,7 +35,7 @@ func (a *API) payment(req micro.Request) {
 	p, err := a.Coordinator.Pay(ctx, pr)
 	traced(ctx, p.ID)
 	if err != nil {
-		e := a.toWire(err)
+		e := a.toWire(ctx, err)
 		if e.Code == contract.CodeInternal {
 			// As for a transfer: the payment may be logged, even decided.
 			e = contract.Errorf(contract.CodeOutcomeUnknown,
@@ -89,7 +89,7 @@ func (a *API) paymentStatus(req micro.Request) {
 		return
 	}
 	if err != nil {
-		contract.Respond(req, nil, a.toWire(err))
+		contract.Respond(req, nil, a.toWire(ctx, err))
 		return
 	}
 	contract.Respond(req, WirePayment(p), nil)
