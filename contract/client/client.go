@@ -133,7 +133,9 @@ func (c *Client) call(ctx context.Context, subject string, req, reply any) (err 
 		if err != nil {
 			span.SetStatus(codes.Error, err.Error())
 		}
-		span.SetAttributes(transferAttrs(req, reply, err)...)
+		if span.IsRecording() {
+			span.SetAttributes(transferAttrs(req, reply, err)...)
+		}
 		span.End()
 	}()
 	var data []byte

@@ -108,9 +108,7 @@ func (a *API) legs(req micro.Request) {
 	var at []int // index in b.Steps of each step in run
 	var spans []trace.Span
 	batch := trace.LinkFromContext(ctx)
-	ids := make([]string, len(b.Steps))
 	for i, st := range b.Steps {
-		ids[i] = st.TransferID
 		if e := checkStep(st); e != nil {
 			reply.Results[i].Error = e
 			continue
@@ -120,7 +118,13 @@ func (a *API) legs(req micro.Request) {
 		step.Trace = natstrace.InjectMap(sctx) // the step's events are published in its trace
 		run, at, spans = append(run, step), append(at, i), append(spans, span)
 	}
-	trace.SpanFromContext(ctx).SetAttributes(natstrace.TransferIDs.StringSlice(ids))
+	if span := trace.SpanFromContext(ctx); span.IsRecording() {
+		ids := make([]string, len(b.Steps))
+		for i, st := range b.Steps {
+			ids[i] = st.TransferID
+		}
+		span.SetAttributes(natstrace.TransferIDs.StringSlice(ids))
+	}
 	if len(run) > 0 {
 		res, err := a.Service.Apply(ctx, run)
 		if err != nil {
