@@ -5,11 +5,17 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 
+	"go.opentelemetry.io/otel"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
+	"tsbank/contract/natstrace"
 	"tsbank/platform/tracing"
 )
 
@@ -74,5 +80,38 @@ func TestTracingIsOffUnlessAnEndpointOrTheExporterIsNamed(t *testing.T) {
 				t.Fatalf("config = %+v, %v; want export %v", c, err, tc.export)
 			}
 		})
+	}
+}
+
+// TestSpansGoToTheConfiguredCollector: with an endpoint set, the spans of the process reach it
+// over OTLP/HTTP by the time shutdown returns.
+func TestSpansGoToTheConfiguredCollector(t *testing.T) {
+	got := make(chan string, 10)
+	collector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got <- r.Method + " " + r.URL.Path
+	}))
+	defer collector.Close()
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", collector.URL)
+	c, err := tracing.ReadConfig(os.Getenv)
+	if err != nil || !c.Export {
+		t.Fatalf("config = %+v, %v", c, err)
+	}
+	shutdown, err := tracing.Setup(context.Background(), "test", c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { otel.SetTracerProvider(noop.NewTracerProvider()) })
+	_, span := natstrace.Start(context.Background(), "transfer")
+	span.End()
+	if err := shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case req := <-got:
+		if req != "POST /v1/traces" {
+			t.Fatalf("the collector got %s; want POST /v1/traces", req)
+		}
+	default:
+		t.Fatal("the collector got nothing")
 	}
 }
