@@ -196,6 +196,10 @@ type LegStep struct {
 	Description  string    `json:"description,omitempty"`
 	RefundOf     string    `json:"refund_of,omitempty"`
 	Exchange     *Exchange `json:"exchange,omitempty"`
+	// Trace is the trace context of the coordinator's span for this step (W3C traceparent and
+	// tracestate): a batch carries many transfers, each in its own trace, so the message's
+	// headers cannot name them all (docs/adr/0039). It is not signed: it decides nothing.
+	Trace map[string]string `json:"trace,omitempty"`
 }
 
 // LegBatchReply answers a LegBatch: one result per step, in the same order.

@@ -29,8 +29,10 @@ import (
 
 	"tsbank/contract/decisionsig"
 	"tsbank/migrations"
+	"tsbank/platform/cli"
 	"tsbank/platform/pgcluster"
 	"tsbank/platform/provision"
+	"tsbank/platform/tracing"
 	"tsbank/services/account/node"
 	coordinator "tsbank/services/coordinator/server"
 	history "tsbank/services/history/server"
@@ -38,8 +40,17 @@ import (
 )
 
 func main() {
-	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	if err := run(log); err != nil {
+	// Warnings and up by default: the guide it prints is the point; LOG_LEVEL says otherwise.
+	level := slog.LevelWarn
+	if v := os.Getenv("LOG_LEVEL"); v != "" {
+		l, err := cli.ParseLevel(v)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "devstack:", err)
+			os.Exit(1)
+		}
+		level = l
+	}
+	if err := run(cli.NewLogger(os.Stderr, level)); err != nil {
 		fmt.Fprintln(os.Stderr, "devstack:", err)
 		os.Exit(1)
 	}
@@ -68,6 +79,21 @@ func run(log *slog.Logger) error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	// Every service runs in this process, so their spans share one provider, named devstack.
+	tc, err := tracing.ReadConfig(os.Getenv)
+	if err != nil {
+		return err
+	}
+	shutdown, err := tracing.Setup(ctx, "devstack", tc)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		// A collector that is away must not hold up the stop: its spans are given 5 s.
+		fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = shutdown(fctx)
+	}()
 	s, err := startStack(ctx, o, log)
 	if s != nil {
 		defer s.stop()

@@ -10,8 +10,12 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"tsbank/contract"
+	"tsbank/contract/natstrace"
 )
 
 // Client talks to TSBank over one NATS connection.
@@ -120,18 +124,35 @@ const (
 	movingWait  = 2 * time.Second
 )
 
-func (c *Client) call(ctx context.Context, subject string, req, reply any) error {
+// call sends one request, in a client span whose context the request's headers carry, so that
+// the service's spans join the caller's trace.
+func (c *Client) call(ctx context.Context, subject string, req, reply any) (err error) {
+	ctx, span := natstrace.Start(ctx, spanName(subject), trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(attribute.String("messaging.destination.name", subject)))
+	defer func() {
+		if err != nil {
+			span.SetStatus(codes.Error, err.Error())
+		}
+		if span.IsRecording() {
+			span.SetAttributes(transferAttrs(req, reply, err)...)
+		}
+		span.End()
+	}()
 	var data []byte
 	if req != nil {
-		var err error
 		if data, err = json.Marshal(req); err != nil {
 			return fmt.Errorf("encode request for %s: %w", subject, err)
 		}
 	}
-	m := &nats.Msg{Subject: subject, Data: data}
+	h := nats.Header{}
 	if deadline, ok := ctx.Deadline(); ok {
 		// The service drops the request unanswered if it has not started on it by then.
-		m.Header = nats.Header{contract.DeadlineHeader: []string{contract.FormatDeadline(deadline)}}
+		h.Set(contract.DeadlineHeader, contract.FormatDeadline(deadline))
+	}
+	natstrace.Inject(ctx, h) // nothing when tracing is off and the caller had no trace
+	m := &nats.Msg{Subject: subject, Data: data}
+	if len(h) > 0 {
+		m.Header = h
 	}
 	msg, err := c.nc.RequestMsgWithContext(ctx, m)
 	if errors.Is(err, nats.ErrNoResponders) {
@@ -145,6 +166,37 @@ func (c *Client) call(ctx context.Context, subject string, req, reply any) error
 	}
 	if err := json.Unmarshal(msg.Data, reply); err != nil {
 		return fmt.Errorf("decode reply from %s: %w", subject, err)
+	}
+	return nil
+}
+
+// spanName names a request's span after its endpoint (`transfer`, `node_legs`), not its subject,
+// which names accounts: span names must be few.
+func spanName(subject string) string {
+	if e, _, ok := contract.Tokens(subject); ok {
+		return "request " + e.Name
+	}
+	return "request"
+}
+
+// transferAttrs are the transfer ids a request or its reply names, for its span: a transfer's or
+// payment's once the coordinator has given it one, every step's for a batch of legs.
+func transferAttrs(req, reply any, err error) []attribute.KeyValue {
+	if b, ok := req.(contract.LegBatch); ok {
+		ids := make([]string, len(b.Steps))
+		for i, st := range b.Steps {
+			ids[i] = st.TransferID
+		}
+		return []attribute.KeyValue{natstrace.TransferIDs.StringSlice(ids)}
+	}
+	if err != nil {
+		return nil
+	}
+	switch r := reply.(type) {
+	case *contract.Transfer:
+		return natstrace.Transfer(r.TransferID)
+	case *contract.Payment:
+		return natstrace.Transfer(r.PaymentID)
 	}
 	return nil
 }

@@ -1,7 +1,9 @@
 // Package cli is the command line every TSBank service shares: `<service>` or `<service> serve`
 // runs it until SIGINT or SIGTERM, `<service> migrate` applies its database's migrations to
 // DATABASE_URL, and `<service> healthcheck [/healthz]` asks the running service's /readyz (or
-// the path given) for a container health check, in an image that has no shell or curl. Logs are JSON on stderr; any failure exits 1.
+// the path given) for a container health check, in an image that has no shell or curl. Logs are
+// JSON on stderr, from LOG_LEVEL up; traces go out when OTEL_ variables say so (platform/tracing);
+// any failure exits 1.
 package cli
 
 import (
@@ -13,26 +15,56 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
 	"tsbank/migrations"
 	"tsbank/platform/logthrottle"
+	"tsbank/platform/tracing"
 )
 
 // Main runs the command for service, whose database is a migrations set; serve reads the
 // configuration and runs the service until ctx ends.
 func Main(service, database string, serve func(ctx context.Context, log *slog.Logger) error) {
-	// A warning or error repeated in a burst (every request failing while the database is away)
-	// is written once a second, with the count of the others.
-	log := slog.New(logthrottle.New(slog.NewJSONHandler(os.Stderr, nil), time.Second))
-	if err := run(os.Args[1:], database, serve, log); err != nil {
+	level, err := ParseLevel(os.Getenv("LOG_LEVEL"))
+	log := NewLogger(os.Stderr, level)
+	if err != nil {
+		log.Error(service, "err", err)
+		os.Exit(1)
+	}
+	if err := run(os.Args[1:], service, database, serve, log); err != nil {
 		log.Error(service, "err", err)
 		os.Exit(1)
 	}
 }
 
-func run(args []string, database string, serve func(context.Context, *slog.Logger) error, log *slog.Logger) error {
+// NewLogger returns the services' logger: JSON lines on w from level up, each line logged with
+// a context that has a span carrying its trace_id and span_id, and a warning or error repeated
+// in a burst (every request failing while the database is away) written once a second, with the
+// count of the others.
+func NewLogger(w io.Writer, level slog.Level) *slog.Logger {
+	h := slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level})
+	return slog.New(logthrottle.New(tracing.LogHandler(h), time.Second))
+}
+
+// ParseLevel reads LOG_LEVEL: debug, info (the default, for an empty value), warn or error, in
+// any case.
+func ParseLevel(s string) (slog.Level, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "debug":
+		return slog.LevelDebug, nil
+	case "", "info":
+		return slog.LevelInfo, nil
+	case "warn":
+		return slog.LevelWarn, nil
+	case "error":
+		return slog.LevelError, nil
+	}
+	return slog.LevelInfo, fmt.Errorf("LOG_LEVEL=%q: use debug, info, warn or error", s)
+}
+
+func run(args []string, service, database string, serve func(context.Context, *slog.Logger) error, log *slog.Logger) error {
 	cmd := "serve"
 	if len(args) > 0 {
 		cmd = args[0]
@@ -58,6 +90,23 @@ func run(args []string, database string, serve func(context.Context, *slog.Logge
 	case "serve":
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 		defer stop()
+		tc, err := tracing.ReadConfig(os.Getenv)
+		if err != nil {
+			return err
+		}
+		shutdown, err := tracing.Setup(ctx, service, tc)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			// The spans of the last seconds, still in the batch, are sent before the exit.
+			fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := shutdown(fctx); err != nil {
+				log.Warn("flush traces", "err", err)
+			}
+		}()
+		log.LogAttrs(ctx, slog.LevelInfo, "tracing", tc.LogAttrs()...)
 		return serve(ctx, log)
 	}
 	return fmt.Errorf("unknown command %q: use serve (the default), migrate or healthcheck", cmd)

@@ -23,8 +23,11 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"tsbank/contract"
+	"tsbank/contract/natstrace"
 	"tsbank/platform/metrics"
 )
 
@@ -130,7 +133,9 @@ const RetryAfter = 100 * time.Millisecond
 
 // Handler wraps h to record the metrics of endpoint. A request is counted
 // when h returns, whether h replied, replied with an error, or never replied
-// (for example because it forwarded the message).
+// (for example because it forwarded the message). Each request also gets a
+// server span, a child of the trace context its headers carry, from receipt
+// to the handler's return; Context gives the handler its context.
 func (i *Instr) Handler(endpoint string, h micro.Handler) micro.Handler {
 	// Resolve the per-endpoint series once, so the hot path does no
 	// label lookups except for the error code, which varies.
@@ -150,6 +155,7 @@ func (i *Instr) Handler(endpoint string, h micro.Handler) micro.Handler {
 			start := time.Now()
 			ep.inFlight.Inc()
 			r := &request{Request: req}
+			r.ctx, r.span = ep.span(req, start)
 			h.Handle(r)
 			ep.done(start, r)
 		})
@@ -161,6 +167,7 @@ func (i *Instr) Handler(endpoint string, h micro.Handler) micro.Handler {
 		start := time.Now()
 		ep.inFlight.Inc()
 		r := &request{Request: req, nc: a.nc, deadline: deadline(req, start)}
+		r.ctx, r.span = ep.span(req, start)
 		run := func() {
 			if time.Now().After(r.deadline) {
 				// Its sender has given up: nothing is done, nothing is sent.
@@ -215,14 +222,24 @@ func sender(req micro.Request) string {
 
 // Context is a context for the work of req: it ends after timeout, or at the request's deadline
 // if that comes first, so that work still queued inside the service (a batch being filled) is
-// not done for a sender who has given up.
+// not done for a sender who has given up. It carries the request's span, so that the spans and
+// the log lines of the work name its trace.
 func Context(req micro.Request, timeout time.Duration) (context.Context, context.CancelFunc) {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	ctx, cancel := context.WithTimeout(Traced(req), timeout)
 	if r, ok := req.(*request); ok && !r.deadline.IsZero() {
 		dctx, dcancel := context.WithDeadline(ctx, r.deadline)
 		return dctx, func() { dcancel(); cancel() }
 	}
 	return ctx, cancel
+}
+
+// Traced is a context with no deadline that carries req's span (for a handler whose work must
+// outlive its sender's deadline: a transfer is decided even if its client gave up).
+func Traced(req micro.Request) context.Context {
+	if r, ok := req.(*request); ok && r.ctx != nil {
+		return r.ctx
+	}
+	return context.Background()
 }
 
 // Shutdown waits until every handler started by this Instr has returned, or
@@ -381,9 +398,21 @@ type endpointMetrics struct {
 	inFlight *metrics.Gauge
 }
 
+// span starts the server span of req, received at start, as a child of the span its headers
+// name (the caller's).
+func (ep *endpointMetrics) span(req micro.Request, start time.Time) (context.Context, trace.Span) {
+	ctx := natstrace.Extract(context.Background(), nats.Header(req.Headers()))
+	return natstrace.Start(ctx, ep.instr.service+" "+ep.name, trace.WithSpanKind(trace.SpanKindServer),
+		trace.WithTimestamp(start))
+}
+
 // done records a finished request r, with the error code it was answered
-// with, if any.
+// with, if any, and ends its span.
 func (ep *endpointMetrics) done(start time.Time, r *request) {
+	if r.code != "" {
+		r.span.SetStatus(codes.Error, r.code+": "+r.description)
+	}
+	r.span.End()
 	took := time.Since(start)
 	ep.duration.Observe(took.Seconds())
 	ep.requests.Inc()
@@ -401,6 +430,8 @@ func (ep *endpointMetrics) done(start time.Time, r *request) {
 type request struct {
 	micro.Request
 	nc          *nats.Conn
+	ctx         context.Context // carries span
+	span        trace.Span
 	code        string
 	description string    // of the error reply, with code
 	deadline    time.Time // set by Async: after it, the sender no longer waits

@@ -26,6 +26,9 @@ type Step struct {
 	Description  string    // prepare
 	RefundOf     string    // prepare, of a refund's leg: the transfer it refunds
 	Exchange     *Exchange // prepare, of a cross-currency transfer's leg
+	// Trace is the trace context of the step (opaque here), which the events it writes keep
+	// for their publication (docs/adr/0039).
+	Trace map[string]string
 }
 
 // StepResult is what one step did: the leg as it stands after it, or the step's own error
@@ -115,6 +118,7 @@ func (s *Service) step(st Step, a *Account, known *Hold) (h Hold, write bool, ev
 	h.State = target
 	if commit {
 		ev = s.legEvent(a, h)
+		ev.Trace = st.Trace
 	}
 	return h, true, ev, nil
 }

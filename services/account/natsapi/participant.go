@@ -5,9 +5,12 @@ import (
 	"errors"
 
 	"github.com/nats-io/nats.go/micro"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"tsbank/contract"
 	"tsbank/contract/decisionsig"
+	"tsbank/contract/natstrace"
 	"tsbank/platform/service"
 	"tsbank/services/account/account"
 )
@@ -24,12 +27,12 @@ func checkLeg(transferID, leg string) *contract.Error {
 
 // checkSig refuses a two-phase-commit message the coordinator did not sign, before anything is
 // read or written: a refused prepare leaves no hold, not even an aborted one.
-func (a *API) checkSig(s decisionsig.Statement, st contract.LegStep, sig string) *contract.Error {
+func (a *API) checkSig(ctx context.Context, s decisionsig.Statement, st contract.LegStep, sig string) *contract.Error {
 	err := a.Coordinators.Verify(s, sig)
 	if err == nil {
 		return nil
 	}
-	a.Log.Warn("refused a two-phase-commit message", "op", st.Op, "account", st.Account, "transfer", st.TransferID, "leg", st.Leg, "err", err)
+	a.Log.WarnContext(ctx, "refused a two-phase-commit message", "op", st.Op, "account", st.Account, "transfer_id", st.TransferID, "leg", st.Leg, "err", err)
 	return contract.Errorf(contract.CodeForbidden, "not allowed: the %s of the %s leg of transfer %s on %s: %s",
 		st.Op, st.Leg, st.TransferID, st.Account, err)
 }
@@ -60,10 +63,13 @@ func (a *API) one(ctx context.Context, st contract.LegStep, s decisionsig.Statem
 	if e := checkLeg(st.TransferID, st.Leg); e != nil {
 		return nil, e
 	}
-	if e := a.checkSig(s, st, sig); e != nil {
+	if e := a.checkSig(ctx, s, st, sig); e != nil {
 		return nil, e
 	}
-	res, err := a.Service.Apply(ctx, []account.Step{toStep(st)})
+	trace.SpanFromContext(ctx).SetAttributes(natstrace.TransferID.String(st.TransferID))
+	step := toStep(st)
+	step.Trace = natstrace.InjectMap(ctx) // the request's span is the step's
+	res, err := a.Service.Apply(ctx, []account.Step{step})
 	if err != nil {
 		return nil, a.toWire(st.Account, err)
 	}
@@ -100,24 +106,54 @@ func (a *API) legs(req micro.Request) {
 	reply := contract.LegBatchReply{Results: make([]contract.LegResult, len(b.Steps))}
 	var run []account.Step
 	var at []int // index in b.Steps of each step in run
+	var spans []trace.Span
+	batch := trace.LinkFromContext(ctx)
 	for i, st := range b.Steps {
 		if e := checkStep(st); e != nil {
 			reply.Results[i].Error = e
 			continue
 		}
-		run, at = append(run, toStep(st)), append(at, i)
+		sctx, span := stepSpan(ctx, st, batch)
+		step := toStep(st)
+		step.Trace = natstrace.InjectMap(sctx) // the step's events are published in its trace
+		run, at, spans = append(run, step), append(at, i), append(spans, span)
+	}
+	if span := trace.SpanFromContext(ctx); span.IsRecording() {
+		ids := make([]string, len(b.Steps))
+		for i, st := range b.Steps {
+			ids[i] = st.TransferID
+		}
+		span.SetAttributes(natstrace.TransferIDs.StringSlice(ids))
 	}
 	if len(run) > 0 {
 		res, err := a.Service.Apply(ctx, run)
 		if err != nil {
+			for _, span := range spans {
+				natstrace.End(span, err)
+			}
 			contract.Respond(req, nil, a.toWire(run[0].Account, err))
 			return
 		}
 		for k, r := range res {
 			reply.Results[at[k]] = a.result(b.Steps[at[k]], r)
+			var serr error
+			if e := reply.Results[at[k]].Error; e != nil {
+				serr = e
+			}
+			natstrace.End(spans[k], serr)
 		}
 	}
 	contract.Respond(req, reply, nil)
+}
+
+// stepSpan starts the span of one step of a batch: a child of the coordinator's span for the
+// step, which the step carries, so that it sits in its transfer's trace, linked to the batch's
+// request (ctx's span), which it shares with the other steps. A step that carries no trace
+// context is a child of the batch's request.
+func stepSpan(ctx context.Context, st contract.LegStep, batch trace.Link) (context.Context, trace.Span) {
+	return natstrace.Start(natstrace.ExtractMap(ctx, st.Trace), "node "+st.Op, trace.WithLinks(batch),
+		trace.WithAttributes(natstrace.TransferID.String(st.TransferID), attribute.String("tsbank.leg", st.Leg),
+			attribute.String("tsbank.account", st.Account)))
 }
 
 func checkStep(st contract.LegStep) *contract.Error {

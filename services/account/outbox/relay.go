@@ -2,6 +2,7 @@ package outbox
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"time"
@@ -10,8 +11,11 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"tsbank/contract"
+	"tsbank/contract/natstrace"
 	"tsbank/platform/natsconn"
 	"tsbank/platform/provision"
 )
@@ -82,6 +86,25 @@ func (r *Relay) Run(ctx context.Context) {
 	}
 }
 
+// publishSpan starts the span of publishing event id (of transfer transferID, if any) as m, a
+// child of the trace context tc the outbox row kept, and puts the span's context in m's headers
+// for the history's insert. An event with no trace context gets no span: a deposit is no
+// transfer, and a trace of its publication alone would tell nothing.
+func (r *Relay) publishSpan(ctx context.Context, m *nats.Msg, tc []byte, id, transferID string) trace.Span {
+	var parent map[string]string
+	if len(tc) > 0 && json.Unmarshal(tc, &parent) != nil {
+		parent = nil // unreadable: published without a trace rather than not at all
+	}
+	if len(parent) == 0 {
+		return trace.SpanFromContext(ctx) // non-recording; End does nothing
+	}
+	ctx, span := natstrace.Start(natstrace.ExtractMap(ctx, parent), "outbox publish", trace.WithSpanKind(trace.SpanKindProducer),
+		trace.WithAttributes(append(natstrace.Transfer(transferID), attribute.String("tsbank.event_id", id),
+			attribute.String("messaging.destination.name", m.Subject))...))
+	natstrace.Inject(ctx, m.Header)
+	return span
+}
+
 // streamMissing tells whether the events stream does not exist.
 func (r *Relay) streamMissing(ctx context.Context) bool {
 	_, err := r.js.Stream(ctx, contract.EventsStream)
@@ -107,8 +130,10 @@ func (r *Relay) Drain(ctx context.Context) (int, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	var sent int
+	var spans []trace.Span // of the rows published, ended when JetStream answers or the round fails
 	err := pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT seq, event_id::text, account_id, payload->>'type', payload FROM outbox
+		rows, err := tx.Query(ctx, `SELECT seq, event_id::text, account_id, payload->>'type', payload, trace,
+				coalesce(payload->>'transfer_id', '') FROM outbox
 			WHERE sent_at IS NULL ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED`, r.batch)
 		if err != nil {
 			return fmt.Errorf("read outbox: %w", err)
@@ -117,14 +142,16 @@ func (r *Relay) Drain(ctx context.Context) (int, error) {
 		var acks []jetstream.PubAckFuture
 		for rows.Next() {
 			var seq int64
-			var id, accountID, typ string
-			var payload []byte
-			if err := rows.Scan(&seq, &id, &accountID, &typ, &payload); err != nil {
+			var id, accountID, typ, transferID string
+			var payload, tc []byte
+			if err := rows.Scan(&seq, &id, &accountID, &typ, &payload, &tc, &transferID); err != nil {
 				return fmt.Errorf("read outbox: %w", err)
 			}
-			subject := contract.OutboxSubject(r.node, accountID, typ)
+			m := &nats.Msg{Subject: contract.OutboxSubject(r.node, accountID, typ), Data: payload, Header: nats.Header{}}
+			span := r.publishSpan(ctx, m, tc, id, transferID)
+			spans = append(spans, span)
 			// Publishing in seq order on one connection keeps each account's events in order.
-			ack, err := r.js.PublishMsgAsync(&nats.Msg{Subject: subject, Data: payload}, jetstream.WithMsgID(id))
+			ack, err := r.js.PublishMsgAsync(m, jetstream.WithMsgID(id))
 			if err != nil {
 				return fmt.Errorf("publish event %s: %w", id, err)
 			}
@@ -137,6 +164,7 @@ func (r *Relay) Drain(ctx context.Context) (int, error) {
 		for i, ack := range acks {
 			select {
 			case <-ack.Ok():
+				spans[i].End()
 			case err := <-ack.Err():
 				return fmt.Errorf("publish outbox row %d: %w", seqs[i], err)
 			case <-ctx.Done():
@@ -152,6 +180,9 @@ func (r *Relay) Drain(ctx context.Context) (int, error) {
 		sent = len(seqs)
 		return nil
 	})
+	for _, span := range spans {
+		natstrace.End(span, err) // a span already ended is left as it was
+	}
 	if err != nil {
 		return 0, err
 	}

@@ -211,21 +211,33 @@ func queueEvents(b *pgx.Batch, events []*account.Event, accounts []*account.Acco
 		currency[a.ID] = a.Currency
 	}
 	var ids, owners, subjects, payloads []string
+	var traces []*string // NULL for an event with no trace context
 	for _, ev := range events {
 		subject, payload, err := outbox.Encode(*ev, currency[ev.Account])
 		if err != nil {
 			return err
 		}
 		ids, owners, subjects, payloads = append(ids, ev.ID), append(owners, ev.Account), append(subjects, subject), append(payloads, string(payload))
+		traces = append(traces, encodeTrace(ev.Trace))
 	}
 	if len(events) == 1 {
-		b.Queue(`INSERT INTO outbox (event_id, account_id, subject, payload) VALUES ($1, $2, $3, $4)`, ids[0], owners[0], subjects[0], payloads[0])
+		b.Queue(`INSERT INTO outbox (event_id, account_id, subject, payload, trace) VALUES ($1, $2, $3, $4, $5::jsonb)`, ids[0], owners[0], subjects[0], payloads[0], traces[0])
 		return nil
 	}
-	b.Queue(`INSERT INTO outbox (event_id, account_id, subject, payload)
-		SELECT id::uuid, a, s, p::jsonb FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS u(id, a, s, p, n)
-		ORDER BY n`, ids, owners, subjects, payloads)
+	b.Queue(`INSERT INTO outbox (event_id, account_id, subject, payload, trace)
+		SELECT id::uuid, a, s, p::jsonb, tr FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::jsonb[]) WITH ORDINALITY AS u(id, a, s, p, tr, n)
+		ORDER BY n`, ids, owners, subjects, payloads, traces)
 	return nil
+}
+
+// encodeTrace is an event's trace context as the outbox's jsonb, nil for none.
+func encodeTrace(m map[string]string) *string {
+	if len(m) == 0 {
+		return nil
+	}
+	b, _ := json.Marshal(m) // a map of strings always encodes
+	s := string(b)
+	return &s
 }
 
 // StaleHolds returns up to limit prepared legs created before before, oldest first.

@@ -65,3 +65,55 @@ func TestThePaymentLegsMigrationKeepsTransferLegsBothWays(t *testing.T) {
 	}
 	check("after up again")
 }
+
+// TestTheOutboxTraceMigrationKeepsUnsentRows seeds an unsent outbox row under migration 10 and
+// migrates to 11 (the trace column), down and up again: the row is kept each time, with no trace
+// context, and at 11 a row takes one.
+func TestTheOutboxTraceMigrationKeepsUnsentRows(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := testkit.Postgres(t, "account")
+	to := func(v uint) error { return migrations.To("account", db, v) }
+	if err := to(10); err != nil {
+		t.Fatal(err)
+	}
+	pool, err := pgxpool.New(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	exec := func(q string) error { _, err := pool.Exec(ctx, q); return err }
+	if err := exec(`INSERT INTO accounts (id, currency) VALUES ('alice', 'EUR')`); err != nil {
+		t.Fatal(err)
+	}
+	if err := exec(`INSERT INTO outbox (event_id, account_id, subject, payload)
+		VALUES ('01a232b5-a83e-7d73-b7c4-e226fc0bf6c3', 'alice', 'bank.outbox.account-1.alice.deposit', '{"type":"deposit"}')`); err != nil {
+		t.Fatal(err)
+	}
+	unsent := func(when string) {
+		t.Helper()
+		var n int
+		if err := pool.QueryRow(ctx, `SELECT count(*) FROM outbox WHERE sent_at IS NULL`).Scan(&n); err != nil || n != 1 {
+			t.Fatalf("%s: %d unsent rows, %v; want 1", when, n, err)
+		}
+	}
+	if err := to(11); err != nil {
+		t.Fatal(err)
+	}
+	unsent("after up")
+	var traced bool
+	if err := pool.QueryRow(ctx, `SELECT trace IS NOT NULL FROM outbox`).Scan(&traced); err != nil || traced {
+		t.Fatalf("an old row's trace: %v, %v; want NULL", traced, err)
+	}
+	if err := exec(`UPDATE outbox SET trace = '{"traceparent":"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}'`); err != nil {
+		t.Fatal(err)
+	}
+	if err := to(10); err != nil {
+		t.Fatal(err)
+	}
+	unsent("after down")
+	if err := to(11); err != nil {
+		t.Fatal(err)
+	}
+	unsent("after up again")
+}

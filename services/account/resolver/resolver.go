@@ -9,9 +9,13 @@ import (
 	"log/slog"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
 	"tsbank/contract"
 	"tsbank/contract/client"
 	"tsbank/contract/decisionsig"
+	"tsbank/contract/natstrace"
 	"tsbank/services/account/account"
 )
 
@@ -52,37 +56,48 @@ func (r *Resolver) Once(ctx context.Context) int {
 	}
 	settled := 0
 	for _, h := range holds {
-		qctx, cancel := context.WithTimeout(ctx, r.Timeout)
-		var d contract.Decision
-		err := r.Client.Call(qctx, contract.SubjectDecision,
-			contract.DecisionRequest{TransferID: h.TransferID, Leg: h.Leg, Account: h.Account}, &d)
-		cancel()
-		if err != nil {
-			r.Log.Warn("ask coordinator", "transfer", h.TransferID, "err", err)
-			continue // keep the hold: no answer is not an abort
+		if r.settle(ctx, h) {
+			settled++
 		}
-		// The statement is built from the hold, not from the answer: an answer signed for another
-		// transfer, leg or account does not verify.
-		asked := contract.Decision{TransferID: h.TransferID, Outcome: d.Outcome}
-		if err := r.Coordinators.Verify(decisionsig.Outcome(h.Account, h.Leg, asked), d.Sig); err != nil {
-			r.Log.Warn("refused a decision answer", "transfer", h.TransferID, "leg", h.Leg, "account", h.Account,
-				"outcome", d.Outcome, "err", err)
-			continue // keep the hold, as with no answer
-		}
-		switch d.Outcome {
-		case contract.TransferCommitted:
-			_, err = r.Service.Commit(ctx, h.Account, h.TransferID, h.Leg)
-		case contract.TransferAborted:
-			_, err = r.Service.Abort(ctx, h.Account, h.TransferID, h.Leg)
-		default:
-			continue // still undecided
-		}
-		if err != nil {
-			r.Log.Error("apply decision", "transfer", h.TransferID, "leg", h.Leg, "outcome", d.Outcome, "err", err)
-			continue
-		}
-		r.Log.Info("settled a stale leg", "transfer", h.TransferID, "leg", h.Leg, "outcome", d.Outcome)
-		settled++
 	}
 	return settled
+}
+
+// settle asks the coordinator for the outcome of the stale leg h and applies it, in a span of
+// its own (its log lines name its trace); it tells whether h was settled.
+func (r *Resolver) settle(ctx context.Context, h account.Hold) bool {
+	ctx, span := natstrace.Start(ctx, "settle stale leg", trace.WithAttributes(natstrace.TransferID.String(h.TransferID),
+		attribute.String("tsbank.leg", h.Leg), attribute.String("tsbank.account", h.Account)))
+	defer span.End()
+	qctx, cancel := context.WithTimeout(ctx, r.Timeout)
+	var d contract.Decision
+	err := r.Client.Call(qctx, contract.SubjectDecision,
+		contract.DecisionRequest{TransferID: h.TransferID, Leg: h.Leg, Account: h.Account}, &d)
+	cancel()
+	if err != nil {
+		r.Log.WarnContext(ctx, "ask coordinator", "transfer_id", h.TransferID, "err", err)
+		return false // keep the hold: no answer is not an abort
+	}
+	// The statement is built from the hold, not from the answer: an answer signed for another
+	// transfer, leg or account does not verify.
+	asked := contract.Decision{TransferID: h.TransferID, Outcome: d.Outcome}
+	if err := r.Coordinators.Verify(decisionsig.Outcome(h.Account, h.Leg, asked), d.Sig); err != nil {
+		r.Log.WarnContext(ctx, "refused a decision answer", "transfer_id", h.TransferID, "leg", h.Leg, "account", h.Account,
+			"outcome", d.Outcome, "err", err)
+		return false // keep the hold, as with no answer
+	}
+	switch d.Outcome {
+	case contract.TransferCommitted:
+		_, err = r.Service.Commit(ctx, h.Account, h.TransferID, h.Leg)
+	case contract.TransferAborted:
+		_, err = r.Service.Abort(ctx, h.Account, h.TransferID, h.Leg)
+	default:
+		return false // still undecided
+	}
+	if err != nil {
+		r.Log.ErrorContext(ctx, "apply decision", "transfer_id", h.TransferID, "leg", h.Leg, "outcome", d.Outcome, "err", err)
+		return false
+	}
+	r.Log.InfoContext(ctx, "settled a stale leg", "transfer_id", h.TransferID, "leg", h.Leg, "outcome", d.Outcome)
+	return true
 }

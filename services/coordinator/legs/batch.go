@@ -5,8 +5,12 @@ import (
 	"fmt"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
 	"tsbank/contract"
 	"tsbank/contract/decisionsig"
+	"tsbank/contract/natstrace"
 	"tsbank/platform/batch"
 )
 
@@ -71,8 +75,29 @@ func (b *nodeBatches) call(steps []pending) []stepResult {
 	}
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
+	// The batch is a span of its own, in no transfer's trace: its steps belong to many. It links
+	// to each step's span, and each step carries its own context to the node.
+	// With tracing off the steps carry no context, and nothing here allocates.
+	var links []trace.Link
+	for _, p := range steps {
+		if len(p.step.Trace) > 0 {
+			links = append(links, trace.LinkFromContext(natstrace.ExtractMap(ctx, p.step.Trace)))
+		}
+	}
+	ctx, span := natstrace.Start(ctx, "legs batch", trace.WithNewRoot(), trace.WithLinks(links...))
+	if span.IsRecording() {
+		ids := make([]string, len(steps))
+		for i, p := range steps {
+			ids[i] = p.step.TransferID
+		}
+		span.SetAttributes(natstrace.TransferIDs.StringSlice(ids), attribute.String("tsbank.node", b.node),
+			attribute.Int("tsbank.steps", len(steps)))
+	}
+	var err error
+	defer func() { natstrace.End(span, err) }()
 	var reply contract.LegBatchReply
-	sig, err := decisionsig.Sign(b.l.key, decisionsig.Batch(req.Steps))
+	var sig string
+	sig, err = decisionsig.Sign(b.l.key, decisionsig.Batch(req.Steps))
 	if err == nil {
 		req.Sig = sig
 		err = b.l.c.Call(ctx, contract.NodeLegsSubject(b.node), req, &reply)

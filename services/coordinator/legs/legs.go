@@ -11,10 +11,13 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nkeys"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"tsbank/contract"
 	"tsbank/contract/client"
 	"tsbank/contract/money"
+	"tsbank/contract/natstrace"
 	"tsbank/services/coordinator/transfer"
 )
 
@@ -162,7 +165,20 @@ const movingPause = 20 * time.Millisecond
 
 // step sends st in the next batch to the node of its account. An account that is moving is
 // asked again until ctx ends; one that has moved is asked of its new node (docs/adr/0036).
-func (l *Legs) step(ctx context.Context, st contract.LegStep) (contract.LegResult, error) {
+//
+// The step has a span of its own, from the first send to the last answer, whose context the
+// step carries to the node (contract.LegStep.Trace): the node's span for the step is its child,
+// in the transfer's trace, whatever batch the step travels in (docs/adr/0039).
+func (l *Legs) step(ctx context.Context, st contract.LegStep) (r contract.LegResult, err error) {
+	ctx, span := natstrace.Start(ctx, st.Op, trace.WithAttributes(natstrace.TransferID.String(st.TransferID),
+		attribute.String("tsbank.leg", st.Leg), attribute.String("tsbank.account", st.Account)))
+	defer func() {
+		if err == nil && r.Error != nil {
+			err = r.Error
+		}
+		natstrace.End(span, err)
+	}()
+	st.Trace = natstrace.InjectMap(ctx)
 	for {
 		r, err := l.stepOnce(ctx, st)
 		code := ""

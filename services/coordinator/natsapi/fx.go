@@ -10,6 +10,7 @@ import (
 
 	"tsbank/contract"
 	"tsbank/contract/money"
+	"tsbank/platform/service"
 	"tsbank/services/coordinator/transfer"
 )
 
@@ -23,7 +24,7 @@ func hash(fields ...string) []byte {
 }
 
 func (a *API) setRate(req micro.Request) {
-	ctx, cancel := context.WithTimeout(context.Background(), a.Timeout)
+	ctx, cancel := context.WithTimeout(service.Traced(req), a.Timeout)
 	defer cancel()
 	var r contract.RateSetRequest
 	if e := contract.Decode(req.Data(), &r); e != nil {
@@ -51,14 +52,14 @@ func (a *API) setRate(req micro.Request) {
 		rate, err = a.Coordinator.SetRate(ctx, rate)
 	}
 	if err != nil {
-		contract.Respond(req, nil, a.toWire(err))
+		contract.Respond(req, nil, a.toWire(ctx, err))
 		return
 	}
 	contract.Respond(req, wireRate(rate), nil)
 }
 
 func (a *API) rates(req micro.Request) {
-	ctx, cancel := context.WithTimeout(context.Background(), a.Timeout)
+	ctx, cancel := context.WithTimeout(service.Traced(req), a.Timeout)
 	defer cancel()
 	var r contract.RatesRequest
 	if len(req.Data()) > 0 {
@@ -69,7 +70,7 @@ func (a *API) rates(req micro.Request) {
 	}
 	rates, err := a.Coordinator.Rates(ctx, r.Base, r.Quote, r.History)
 	if err != nil {
-		contract.Respond(req, nil, a.toWire(err))
+		contract.Respond(req, nil, a.toWire(ctx, err))
 		return
 	}
 	list := contract.RateList{Rates: []contract.Rate{}}
@@ -84,7 +85,7 @@ func wireRate(r transfer.Rate) contract.Rate {
 }
 
 func (a *API) quote(req micro.Request) {
-	ctx, cancel := context.WithTimeout(context.Background(), a.Timeout)
+	ctx, cancel := context.WithTimeout(service.Traced(req), a.Timeout)
 	defer cancel()
 	payer := contract.Token(req.Subject(), "account")
 	var r contract.QuoteRequest
@@ -113,7 +114,7 @@ func (a *API) quote(req micro.Request) {
 	q, err := a.Coordinator.Quote(ctx, transfer.QuoteRequest{Payer: payer, RequestID: r.ID, Fingerprint: hash("quote", r.To, r.Amount),
 		Payee: r.To, Amount: r.Amount})
 	if err != nil {
-		contract.Respond(req, nil, a.toWire(err))
+		contract.Respond(req, nil, a.toWire(ctx, err))
 		return
 	}
 	contract.Respond(req, wireQuote(q), nil)
@@ -135,8 +136,9 @@ func wireQuote(q transfer.Quote) contract.Quote {
 func (a *API) exchange(ctx context.Context, req micro.Request, from string, r contract.TransferRequest) {
 	p, err := a.Coordinator.Exchange(ctx, transfer.ExchangeRequest{Payer: from, RequestID: r.ID, Fingerprint: fingerprint(r),
 		QuoteRequestID: r.Quote, To: r.To, Amount: r.Amount, Description: r.Description})
+	traced(ctx, p.ID)
 	if err != nil {
-		e := a.toWire(err)
+		e := a.toWire(ctx, err)
 		if e.Code == contract.CodeInternal {
 			e = contract.Errorf(contract.CodeOutcomeUnknown,
 				"the coordinator could not tell whether transfer %s was done (its log did not answer): ask %s with {\"id\":%q}, or send it again with the same id",

@@ -12,10 +12,12 @@ import (
 
 	"github.com/nats-io/nats.go/micro"
 	"github.com/nats-io/nkeys"
+	"go.opentelemetry.io/otel/trace"
 
 	"tsbank/contract"
 	"tsbank/contract/decisionsig"
 	"tsbank/contract/money"
+	"tsbank/contract/natstrace"
 	"tsbank/platform/service"
 	"tsbank/services/coordinator/move"
 	"tsbank/services/coordinator/transfer"
@@ -53,7 +55,7 @@ func (a *API) AddEndpoints(svc *service.Server, wrap func(string, micro.Handler)
 }
 
 func (a *API) transfer(req micro.Request) {
-	ctx, cancel := context.WithTimeout(context.Background(), a.Timeout)
+	ctx, cancel := context.WithTimeout(service.Traced(req), a.Timeout)
 	defer cancel()
 	from := contract.Token(req.Subject(), "account")
 	var r contract.TransferRequest
@@ -69,8 +71,9 @@ func (a *API) transfer(req micro.Request) {
 		From: from, RequestID: r.ID, To: r.To, Amount: r.Amount, Description: r.Description,
 		Fingerprint: fingerprint(r),
 	})
+	traced(ctx, t.ID)
 	if err != nil {
-		e := a.toWire(err)
+		e := a.toWire(ctx, err)
 		if e.Code == contract.CodeInternal {
 			// The log failed somewhere between Begin and Decide: the transfer may be logged, even
 			// decided and committed. Saying "internal" would read as a failure, and be a lie.
@@ -82,6 +85,12 @@ func (a *API) transfer(req micro.Request) {
 		return
 	}
 	contract.Respond(req, Wire(t), nil)
+}
+
+// traced names transfer id on the request's span, once the coordinator has given it (none for a
+// request refused before logging).
+func traced(ctx context.Context, id string) {
+	trace.SpanFromContext(ctx).SetAttributes(natstrace.Transfer(id)...)
 }
 
 // checkTransfer refuses, before anything is logged or held, what is wrong with the request itself;
@@ -141,7 +150,7 @@ func fingerprint(r contract.TransferRequest) []byte {
 }
 
 func (a *API) refund(req micro.Request) {
-	ctx, cancel := context.WithTimeout(context.Background(), a.Timeout)
+	ctx, cancel := context.WithTimeout(service.Traced(req), a.Timeout)
 	defer cancel()
 	payee := contract.Token(req.Subject(), "account")
 	var r contract.RefundRequest
@@ -160,8 +169,9 @@ func (a *API) refund(req micro.Request) {
 	t, err := a.Coordinator.Refund(ctx, transfer.RefundRequest{
 		From: payee, RequestID: r.ID, Fingerprint: h.Sum(nil), Original: of, Amount: r.Amount, Description: r.Description,
 	})
+	traced(ctx, t.ID)
 	if err != nil {
-		e := a.toWire(err)
+		e := a.toWire(ctx, err)
 		if e.Code == contract.CodeInternal {
 			e = contract.Errorf(contract.CodeOutcomeUnknown,
 				"the coordinator could not tell whether refund %s was done (its log did not answer): ask %s with {\"id\":%q}, or send it again with the same id",
@@ -211,7 +221,7 @@ func checkRefund(payee string, data []byte, r *contract.RefundRequest) *contract
 }
 
 func (a *API) status(req micro.Request) {
-	ctx, cancel := context.WithTimeout(context.Background(), a.Timeout)
+	ctx, cancel := context.WithTimeout(service.Traced(req), a.Timeout)
 	defer cancel()
 	from := contract.Token(req.Subject(), "account")
 	var r contract.TransferStatusRequest
@@ -228,21 +238,21 @@ func (a *API) status(req micro.Request) {
 		// A cross-currency transfer is logged as a payment, under the payer's request id.
 		p, err := a.Coordinator.ExchangeStatus(ctx, from, r.ID)
 		if err != nil {
-			contract.Respond(req, nil, a.toWire(err))
+			contract.Respond(req, nil, a.toWire(ctx, err))
 			return
 		}
 		contract.Respond(req, WireExchange(p), nil)
 		return
 	}
 	if err != nil {
-		contract.Respond(req, nil, a.toWire(err))
+		contract.Respond(req, nil, a.toWire(ctx, err))
 		return
 	}
 	contract.Respond(req, Wire(t), nil)
 }
 
 func (a *API) decision(req micro.Request) {
-	ctx, cancel := context.WithTimeout(context.Background(), a.Timeout)
+	ctx, cancel := context.WithTimeout(service.Traced(req), a.Timeout)
 	defer cancel()
 	var r contract.DecisionRequest
 	if e := decodeTransferID(req.Data(), &r, &r.TransferID); e != nil {
@@ -260,19 +270,19 @@ func (a *API) decision(req micro.Request) {
 	}
 	outcome, err := a.Coordinator.Outcome(ctx, r.TransferID)
 	if err != nil {
-		contract.Respond(req, nil, a.toWire(err))
+		contract.Respond(req, nil, a.toWire(ctx, err))
 		return
 	}
 	d := contract.Decision{TransferID: r.TransferID, Outcome: outcome}
 	if d.Sig, err = decisionsig.Sign(a.Signer, decisionsig.Outcome(r.Account, r.Leg, d)); err != nil {
-		contract.Respond(req, nil, a.toWire(err))
+		contract.Respond(req, nil, a.toWire(ctx, err))
 		return
 	}
 	contract.Respond(req, d, nil)
 }
 
 func (a *API) pending(req micro.Request) {
-	ctx, cancel := context.WithTimeout(context.Background(), a.Timeout)
+	ctx, cancel := context.WithTimeout(service.Traced(req), a.Timeout)
 	defer cancel()
 	if e := contract.Decode(req.Data(), &struct{}{}); e != nil {
 		contract.Respond(req, nil, e)
@@ -280,7 +290,7 @@ func (a *API) pending(req micro.Request) {
 	}
 	inFlight, inDoubt, err := a.Coordinator.Pending(ctx)
 	if err != nil {
-		contract.Respond(req, nil, a.toWire(err))
+		contract.Respond(req, nil, a.toWire(ctx, err))
 		return
 	}
 	list := contract.PendingList{InFlight: []contract.Transfer{}, InDoubt: []contract.Transfer{}}
@@ -292,7 +302,7 @@ func (a *API) pending(req micro.Request) {
 	}
 	payments, err := a.Coordinator.PendingPayments(ctx)
 	if err != nil {
-		contract.Respond(req, nil, a.toWire(err))
+		contract.Respond(req, nil, a.toWire(ctx, err))
 		return
 	}
 	for _, p := range payments {
@@ -302,7 +312,7 @@ func (a *API) pending(req micro.Request) {
 }
 
 func (a *API) resolve(req micro.Request) {
-	ctx, cancel := context.WithTimeout(context.Background(), a.Timeout)
+	ctx, cancel := context.WithTimeout(service.Traced(req), a.Timeout)
 	defer cancel()
 	var r contract.ResolveRequest
 	if e := decodeTransferID(req.Data(), &r, &r.TransferID); e != nil {
@@ -314,14 +324,14 @@ func (a *API) resolve(req micro.Request) {
 		// A payment's id resolves its payment; the reply is the payment.
 		p, err := a.Coordinator.ResolvePayment(ctx, r.TransferID)
 		if err != nil {
-			contract.Respond(req, nil, a.toWire(err))
+			contract.Respond(req, nil, a.toWire(ctx, err))
 			return
 		}
 		contract.Respond(req, WirePayment(p), nil)
 		return
 	}
 	if err != nil {
-		contract.Respond(req, nil, a.toWire(err))
+		contract.Respond(req, nil, a.toWire(ctx, err))
 		return
 	}
 	contract.Respond(req, Wire(t), nil)
@@ -354,7 +364,7 @@ func Wire(t transfer.Transfer) contract.Transfer {
 	return w
 }
 
-func (a *API) toWire(err error) *contract.Error {
+func (a *API) toWire(ctx context.Context, err error) *contract.Error {
 	var pe *money.ParseError
 	switch {
 	case errors.Is(err, transfer.ErrInvalidAmount) && errors.As(err, &pe):
@@ -392,6 +402,6 @@ func (a *API) toWire(err error) *contract.Error {
 	case errors.Is(err, context.DeadlineExceeded):
 		return contract.Errorf(contract.CodeTimeout, "no answer in %s: ask for the status with the same id", a.Timeout)
 	}
-	a.Log.Error("internal error", "err", err)
+	a.Log.ErrorContext(ctx, "internal error", "err", err)
 	return contract.Errorf(contract.CodeInternal, "the coordinator failed: retry with the same id")
 }

@@ -10,11 +10,12 @@ import (
 
 	"tsbank/contract"
 	"tsbank/contract/money"
+	"tsbank/platform/service"
 	"tsbank/services/coordinator/transfer"
 )
 
 func (a *API) payment(req micro.Request) {
-	ctx, cancel := context.WithTimeout(context.Background(), a.Timeout)
+	ctx, cancel := context.WithTimeout(service.Traced(req), a.Timeout)
 	defer cancel()
 	var r contract.PaymentRequest
 	if e := checkPayment(req.Data(), &r); e != nil {
@@ -32,8 +33,9 @@ func (a *API) payment(req micro.Request) {
 	}
 	pr.Fingerprint = h.Sum(nil)
 	p, err := a.Coordinator.Pay(ctx, pr)
+	traced(ctx, p.ID)
 	if err != nil {
-		e := a.toWire(err)
+		e := a.toWire(ctx, err)
 		if e.Code == contract.CodeInternal {
 			// As for a transfer: the payment may be logged, even decided.
 			e = contract.Errorf(contract.CodeOutcomeUnknown,
@@ -70,7 +72,7 @@ func checkPayment(data []byte, r *contract.PaymentRequest) *contract.Error {
 }
 
 func (a *API) paymentStatus(req micro.Request) {
-	ctx, cancel := context.WithTimeout(context.Background(), a.Timeout)
+	ctx, cancel := context.WithTimeout(service.Traced(req), a.Timeout)
 	defer cancel()
 	var r contract.PaymentStatusRequest
 	if e := contract.Decode(req.Data(), &r); e != nil {
@@ -87,7 +89,7 @@ func (a *API) paymentStatus(req micro.Request) {
 		return
 	}
 	if err != nil {
-		contract.Respond(req, nil, a.toWire(err))
+		contract.Respond(req, nil, a.toWire(ctx, err))
 		return
 	}
 	contract.Respond(req, WirePayment(p), nil)

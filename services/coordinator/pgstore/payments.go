@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"tsbank/contract/natstrace"
 	"tsbank/services/coordinator/transfer"
 )
 
@@ -19,9 +20,11 @@ const paymentColumns = `payment_id, coalesce(payer, ''), request_id, fingerprint
 
 // BeginPayment inserts p and its legs as preparing, or returns the payment already logged for
 // its request id (transfer.ErrConflict if the fingerprints differ).
-func (s *Store) BeginPayment(ctx context.Context, p transfer.Payment) (transfer.Payment, bool, error) {
+func (s *Store) BeginPayment(ctx context.Context, p transfer.Payment) (_ transfer.Payment, _ bool, err error) {
+	ctx, span := logSpan(ctx, "log begin", p.ID)
+	defer func() { natstrace.End(span, err) }()
 	var created bool
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `INSERT INTO payments (payment_id, request_id, fingerprint, description, currency, amount_minor)
 			VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (request_id) WHERE payer IS NULL DO NOTHING`,
 			p.ID, p.RequestID, p.Fingerprint, p.Description, p.Currency, p.AmountMinor)
@@ -54,8 +57,10 @@ func insertLegs(ctx context.Context, tx pgx.Tx, p transfer.Payment) error {
 
 // DecidePayment records d for payment id if it is still preparing, with each leg's vote, in one
 // transaction, and returns the payment as decided, by this call or an earlier one.
-func (s *Store) DecidePayment(ctx context.Context, id string, d transfer.PaymentDecision) (transfer.Payment, error) {
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+func (s *Store) DecidePayment(ctx context.Context, id string, d transfer.PaymentDecision) (_ transfer.Payment, err error) {
+	ctx, span := logSpan(ctx, "log decide", id)
+	defer func() { natstrace.End(span, err) }()
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `UPDATE payments SET state = $2, outcome = $2, reason = $3, message = $4,
 				decided_at = now(), next_attempt_at = now() + $5::interval
 			WHERE payment_id = $1 AND state = 'preparing'`, id, d.Outcome, d.Reason, d.Message, s.lease)

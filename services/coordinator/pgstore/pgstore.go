@@ -13,7 +13,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"go.opentelemetry.io/otel/trace"
 
+	"tsbank/contract/natstrace"
 	"tsbank/platform/batch"
 	"tsbank/services/coordinator/transfer"
 )
@@ -98,7 +100,9 @@ type begun struct {
 // Begin inserts t as preparing, or returns the transfer already recorded for its request id. It
 // returns once the row is committed: the client's retry and recovery must find it. Concurrent
 // Begins share one statement and one commit (see batch.Group).
-func (s *Store) Begin(ctx context.Context, t transfer.Transfer) (transfer.Transfer, bool, error) {
+func (s *Store) Begin(ctx context.Context, t transfer.Transfer) (_ transfer.Transfer, _ bool, err error) {
+	_, span := logSpan(ctx, "log begin", t.ID)
+	defer func() { natstrace.End(span, err) }()
 	c, _ := s.begins.Submit(t)
 	select {
 	case <-c.Done():
@@ -109,6 +113,12 @@ func (s *Store) Begin(ctx context.Context, t transfer.Transfer) (transfer.Transf
 		// deciding, recovery aborts it.
 		return t, false, ctx.Err()
 	}
+}
+
+// logSpan starts the span of a write to the log about transfer id: its wait for the batch's
+// statement and the commit.
+func logSpan(ctx context.Context, name, id string) (context.Context, trace.Span) {
+	return natstrace.Start(ctx, name, trace.WithAttributes(natstrace.Transfer(id)...))
 }
 
 // writeBegins writes a batch of Begins. A statement fails as a whole, so if one row makes it fail
@@ -287,7 +297,9 @@ type decided struct {
 // decision is durable before anyone hears it. The WHERE state = 'preparing' makes the decision a
 // compare-and-set: of several coordinators deciding one transfer, one write wins and the others
 // read it back. Concurrent Decides share one statement and one commit (see batch.Group).
-func (s *Store) Decide(ctx context.Context, id string, d transfer.Decision) (transfer.Transfer, error) {
+func (s *Store) Decide(ctx context.Context, id string, d transfer.Decision) (_ transfer.Transfer, err error) {
+	_, span := logSpan(ctx, "log decide", id)
+	defer func() { natstrace.End(span, err) }()
 	c, _ := s.decide.Submit(decision{id: id, d: d})
 	select {
 	case <-c.Done():

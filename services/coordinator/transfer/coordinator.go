@@ -155,7 +155,7 @@ func (c *Coordinator) deliver(ctx context.Context, rec Transfer) Transfer {
 		sctx, cancel := context.WithTimeout(ctx, c.SendTimeout)
 		defer cancel()
 		if err := c.Legs.Send(sctx, account, rec, leg, commit); err != nil {
-			c.Log.Warn("decision not acknowledged", "transfer", rec.ID, "leg", leg, "outcome", rec.Outcome, "err", err)
+			c.Log.WarnContext(ctx, "decision not acknowledged", "transfer_id", rec.ID, "leg", leg, "outcome", rec.Outcome, "err", err)
 			return
 		}
 		*acked = true
@@ -166,7 +166,7 @@ func (c *Coordinator) deliver(ctx context.Context, rec Transfer) Transfer {
 	go func() { defer wg.Done(); send(rec.To, Credit, &rec.CreditAcked) }()
 	wg.Wait()
 	if err := c.Store.Acked(ctx, rec.ID, rec.DebitAcked, rec.CreditAcked, c.backoff(rec.Resends)); err != nil {
-		c.Log.Error("record acknowledgements", "transfer", rec.ID, "err", err)
+		c.Log.ErrorContext(ctx, "record acknowledgements", "transfer_id", rec.ID, "err", err)
 	}
 	if rec.DebitAcked && rec.CreditAcked {
 		rec.State = Done

@@ -346,7 +346,7 @@ func (c *Coordinator) deliverPayment(ctx context.Context, p Payment) Payment {
 			sctx, cancel := context.WithTimeout(ctx, c.SendTimeout)
 			defer cancel()
 			if err := c.Legs.Send(sctx, l.Account, p.legTransfer(*l), l.Name, commit); err != nil {
-				c.Log.Warn("decision not acknowledged", "payment", p.ID, "leg", l.Name, "outcome", p.Outcome, "err", err)
+				c.Log.WarnContext(ctx, "decision not acknowledged", "transfer_id", p.ID, "leg", l.Name, "outcome", p.Outcome, "err", err)
 				return
 			}
 			l.Acked = true
@@ -360,7 +360,7 @@ func (c *Coordinator) deliverPayment(ctx context.Context, p Payment) Payment {
 		}
 	}
 	if err := c.Store.AckedPayment(ctx, p.ID, acked, c.backoff(p.Resends)); err != nil {
-		c.Log.Error("record acknowledgements", "payment", p.ID, "err", err)
+		c.Log.ErrorContext(ctx, "record acknowledgements", "transfer_id", p.ID, "err", err)
 	}
 	if len(acked) == len(p.Legs) {
 		p.State = Done

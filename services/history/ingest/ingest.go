@@ -16,9 +16,12 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"tsbank/contract"
 	"tsbank/contract/money"
+	"tsbank/contract/natstrace"
 	"tsbank/platform/provision"
 	"tsbank/services/history/history"
 )
@@ -205,7 +208,13 @@ func (in *Ingester) write(ctx context.Context, b *batch) error {
 }
 
 // insert writes rows and acknowledges their messages once the rows committed.
-func (in *Ingester) insert(ctx context.Context, msgs []jetstream.Msg, rows []history.Row) error {
+func (in *Ingester) insert(ctx context.Context, msgs []jetstream.Msg, rows []history.Row) (err error) {
+	spans := insertSpans(ctx, msgs, rows)
+	defer func() {
+		for _, span := range spans {
+			natstrace.End(span, err)
+		}
+	}()
 	inserted, err := in.Store.Insert(ctx, rows)
 	if err != nil {
 		nakAll(msgs)
@@ -237,6 +246,25 @@ func (in *Ingester) recordForged(ctx context.Context, msgs []jetstream.Msg, forg
 	}
 	in.Metrics.Forged(len(recorded))
 	return nil
+}
+
+// insertSpans starts a span for each event whose message carries a trace context (its
+// publication's span, see the account's outbox relay), as a child of it: one insert writes the
+// whole batch, so each event's span is the batch's statement and commit, in its own transfer's
+// trace. Events without a trace context get none.
+func insertSpans(ctx context.Context, msgs []jetstream.Msg, rows []history.Row) []trace.Span {
+	var spans []trace.Span
+	for i, m := range msgs {
+		pctx := natstrace.Extract(ctx, m.Headers())
+		if !trace.SpanContextFromContext(pctx).IsValid() {
+			continue
+		}
+		_, span := natstrace.Start(pctx, "history insert", trace.WithSpanKind(trace.SpanKindConsumer),
+			trace.WithAttributes(append(natstrace.Transfer(rows[i].TransferID), attribute.String("tsbank.event_id", rows[i].EventID),
+				attribute.Int("tsbank.batch", len(rows)))...))
+		spans = append(spans, span)
+	}
+	return spans
 }
 
 func nakAll(msgs []jetstream.Msg) {
