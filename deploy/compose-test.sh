@@ -131,7 +131,7 @@ starts() { # the start time and restart count of every container of the project
 check "nats micro ls shows the services, the auth service's customer directory too" micro_ls
 migrated_at() { docker inspect -f '{{.State.StartedAt}}' "$(dc ps -q migrate)"; }
 migrated=$(migrated_at)
-check "the demo adds alice and bob, opens accounts on both nodes and transfers" has 'alice on account-1  balance   307.30' dc run --rm -T demo
+check "the demo adds alice and bob, opens accounts on both nodes and transfers" has 'alice  on account-1  balance   307.30 EUR' dc run --rm -T demo
 check "running the demo did not run the migrate job again" eval '[ "$(migrated_at)" = "$migrated" ]'
 check "the image build left no stale image behind" stale_images
 # Three account processes, the coordinator, the history, two auth instances, NATS and Prometheus.
@@ -220,7 +220,7 @@ no_restarts() { # no_restarts [SERVICE]: no container of the project but SERVICE
 }
 check "no service restarted while the cluster formed" no_restarts
 check "nats-2 and nats-3 are published on 127.0.0.1 only" eval 'loopback nats-2 4222 4223 && loopback nats-3 8222 8224'
-check "the demo runs on the cluster" has 'alice on account-1  balance   307.30' dc run --rm -T demo
+check "the demo runs on the cluster" has 'alice  on account-1  balance   307.30 EUR' dc run --rm -T demo
 check "Prometheus finds nats-2 and nats-3 too: all 11 targets up" eventually 30 targets_up 11
 check "the events stream is replicated on three servers" has 'Replicas: 3' op stream info TSBANK_EVENTS
 check "the registry bucket is replicated on three servers" has 'Replicas: 3' op stream info KV_tsbank_accounts
