@@ -34,4 +34,4 @@ fi
 stale=$(docker images -q -f dangling=true -f label=tsbank.stage=build | tail -n +2;
   docker images -q -f dangling=true -f label=tsbank.stage=service)
 if [ -n "$stale" ]; then docker rmi $stale >/dev/null 2>&1 || true; fi
-docker image ls --format '{{.Repository}}:{{.Tag}}\t{{.Size}}' | grep -E '^(tsbank/|golang:|postgres:)'
+docker image ls --format '{{.Repository}}:{{.Tag}}\t{{.Size}}' | grep -E '^(tsbank/|golang:|postgres:|prom/prometheus:)'

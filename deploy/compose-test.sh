@@ -6,7 +6,9 @@
 # bank runs), their denials, a teller's deposit, the closed-by-default ports and database roles,
 # and a placeholder secret refused. It kills an account node's container and checks that nothing
 # was lost; then it starts the stack again with NATS as a three-server cluster and kills one
-# server. The stack is removed at the end, whatever happened.
+# server. Both stacks run with the `observability` profile: Prometheus must scrape every service
+# and every NATS server, and answer every query of the Grafana dashboards. The stack is removed at
+# the end, whatever happened.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 begin=$SECONDS
@@ -28,12 +30,15 @@ eventually() { # eventually SECONDS COMMAND...: retries the command until it suc
 if command -v docker-compose >/dev/null; then compose=(docker-compose); else compose=(docker compose); fi
 # The defaults are under test: closed ports (TSBANK_BIND unset) and the single-server file first.
 unset TSBANK_BIND COMPOSE_FILE
+# Prometheus too, for every docker-compose command of the run (the trap's down included).
+export COMPOSE_PROFILES=observability
 mkdir -p bin
 if [ ! -x bin/nats ]; then
   echo "== building the nats CLI (natscli v0.5.0)"
   GOBIN=$PWD/bin go install github.com/nats-io/natscli/nats@v0.5.0 || exit 1
 fi
 command -v psql >/dev/null || { apt-get update -qq && apt-get install -y -qq postgresql-client >/dev/null; }
+command -v jq >/dev/null || { apt-get update -qq && apt-get install -y -qq jq >/dev/null; }
 
 # Fresh secrets for this run, in an env file of its own, made the way deploy/secrets.sh makes .env;
 # the nats CLI's contexts in a directory of their own.
@@ -105,6 +110,20 @@ all_loopback() { # no port of any container of the project is published beyond 1
   grep -q . <<<"$out" || { echo "no published port"; return 1; }
   if grep -v -e '^$' -e '-> 127\.0\.0\.1:' <<<"$out"; then return 1; fi
 }
+targets_up() { # targets_up N: Prometheus scrapes N targets, and the last scrape of each succeeded
+  local out
+  out=$(curl -sf http://127.0.0.1:9090/api/v1/targets) || { echo "Prometheus does not answer"; return 1; }
+  jq -e --argjson n "$1" '(.data.activeTargets | length) == $n and all(.data.activeTargets[]; .health == "up")' <<<"$out" >/dev/null ||
+    { jq -r '.data.activeTargets[] | "\(.labels.instance) \(.health) \(.lastError)"' <<<"$out"; return 1; }
+}
+promql() { curl -sf http://127.0.0.1:9090/api/v1/query --data-urlencode "query=$1"; }
+dashboards_answer() { # every query of every dashboard is valid PromQL that Prometheus evaluates
+  local expr bad=0
+  while IFS= read -r expr; do
+    promql "$expr" | jq -e '.status == "success"' >/dev/null || { echo "refused: $expr"; bad=1; }
+  done < <(jq -r '.. | .expr? // empty' deploy/grafana/*.json)
+  return $bad
+}
 starts() { # the start time and restart count of every container of the project
   docker inspect -f '{{.Name}} {{.RestartCount}} {{.State.StartedAt}}' $(dc ps -q) | sort
 }
@@ -112,9 +131,14 @@ starts() { # the start time and restart count of every container of the project
 check "nats micro ls shows the services, the auth service's customer directory too" micro_ls
 migrated_at() { docker inspect -f '{{.State.StartedAt}}' "$(dc ps -q migrate)"; }
 migrated=$(migrated_at)
-check "the demo adds alice and bob, opens accounts on both nodes and transfers" has 'alice on account-1  balance   307.30' dc run --rm -T demo
+check "the demo adds alice and bob, opens accounts on both nodes and transfers" has 'alice  on account-1  balance   307.30 EUR' dc run --rm -T demo
 check "running the demo did not run the migrate job again" eval '[ "$(migrated_at)" = "$migrated" ]'
 check "the image build left no stale image behind" stale_images
+# Three account processes, the coordinator, the history, two auth instances, NATS and Prometheus.
+check "Prometheus scrapes all 9 targets and every one is up" eventually 30 targets_up 9
+check "Prometheus has the demo's committed transfers" eventually 20 has '"value"' promql 'sum(tsbank_transfers_total{outcome="committed"}) > 0'
+check "Prometheus has the NATS server's events stream" eventually 20 has '"TSBANK_EVENTS"' promql 'jetstream_stream_total_messages'
+check "every Grafana dashboard query is answered" dashboards_answer
 check "the demo added alice and bob as customers" has '"accounts":["bob"]' op req bank.customers.get '{"customer":"bob"}'
 check "a second demo run succeeds and changes nothing" has 'customer alice exists already' dc run --rm -T demo
 check "the nats CLI reads the bank's counters: the demo's 4 committed transfers and its exchange, whose two debit legs count as two, today" eventually 15 has '{"val":"6"}' op stream get TSBANK_COUNTERS --last-for "bank.counters.$(date -u +%F).transfers"
@@ -162,6 +186,7 @@ echo "== closed by default"
 check "NATS (4222) is published on 127.0.0.1 only" loopback nats 4222 4222
 check "NATS monitoring (8222) is published on 127.0.0.1 only" loopback nats 8222 8222
 check "Postgres (5432) is published on 127.0.0.1 only" loopback postgres 5432 5432
+check "Prometheus (9090) is published on 127.0.0.1 only" loopback prometheus 9090 9090
 check "account-1's /metrics (8081) is published on 127.0.0.1 only" loopback account-1 8080 8081
 check "no port of any container is published beyond 127.0.0.1" all_loopback
 check "a service refuses a change-me NATS password" fails_with NATS_PASSWORD dc run --rm -T --no-deps -e NATS_PASSWORD=change-me-x coordinator
@@ -204,7 +229,8 @@ no_restarts() { # no_restarts [SERVICE]: no container of the project but SERVICE
 }
 check "no service restarted while the cluster formed" no_restarts
 check "nats-2 and nats-3 are published on 127.0.0.1 only" eval 'loopback nats-2 4222 4223 && loopback nats-3 8222 8224'
-check "the demo runs on the cluster" has 'alice on account-1  balance   307.30' dc run --rm -T demo
+check "the demo runs on the cluster" has 'alice  on account-1  balance   307.30 EUR' dc run --rm -T demo
+check "Prometheus finds nats-2 and nats-3 too: all 11 targets up" eventually 30 targets_up 11
 check "the events stream is replicated on three servers" has 'Replicas: 3' op stream info TSBANK_EVENTS
 check "the registry bucket is replicated on three servers" has 'Replicas: 3' op stream info KV_tsbank_accounts
 # Each member in turn is killed (SIGKILL: no leadership handed over, so every stream and bucket it

@@ -20,6 +20,7 @@ require (
 	golang.org/x/sys v0.49.0 // indirect
 	golang.org/x/text v0.43.0 // indirect
 	golang.org/x/time v0.16.0 // indirect
+	tsbank/contract v0.0.0 // indirect
 )
 
 require (
@@ -31,10 +32,7 @@ require (
 
 replace tsbank/migrations => ../migrations
 
-require (
-	tsbank/contract v0.0.0
-	tsbank/platform v0.0.0
-)
+require tsbank/platform v0.0.0
 
 replace tsbank/platform => ../platform
 

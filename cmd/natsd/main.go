@@ -2,13 +2,16 @@
 // its Go module, run from a configuration file. It exists so that the image is built from this
 // repository's own pinned, vendored modules, like the services, and so that it can answer a
 // container health check (`natsd healthcheck`, which asks the monitoring port's /healthz) in an
-// image that has no shell.
+// image that has no shell. It also serves the server's figures in the Prometheus format on
+// /metrics of a port of its own (-metrics, :7777 unless set; "" for none), read in-process: the
+// server has no such endpoint itself (ADR 0038).
 //
-//	natsd -c /etc/nats/nats.conf
+//	natsd -c /etc/nats/nats.conf [-metrics :7777]
 //	natsd healthcheck [monitor address, default 127.0.0.1:8222]
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"os"
@@ -21,6 +24,7 @@ import (
 
 	"tsbank/platform/cli"
 	"tsbank/platform/env"
+	"tsbank/platform/ops"
 )
 
 func main() {
@@ -41,6 +45,7 @@ func run(args []string) error {
 	}
 	fs := flag.NewFlagSet("natsd", flag.ContinueOnError)
 	config := fs.String("c", "/etc/nats/nats.conf", "configuration file")
+	metricsAddr := fs.String("metrics", ":7777", `address of /metrics in the Prometheus format ("" for none)`)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -65,6 +70,20 @@ func run(args []string) error {
 	go ns.Start()
 	if !ns.ReadyForConnections(30 * time.Second) {
 		return fmt.Errorf("not ready after 30s")
+	}
+	if *metricsAddr != "" {
+		reg := ops.NewRegistry()
+		reg.MustRegister(newServerCollector(ns))
+		metrics := ops.NewServer(*metricsAddr, reg, nil)
+		if err := metrics.Start(); err != nil {
+			ns.Shutdown()
+			return fmt.Errorf("metrics %s: %w", *metricsAddr, err)
+		}
+		defer func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = metrics.Shutdown(ctx)
+		}()
 	}
 	stop := make(chan os.Signal, 1)
 	signal.Notify(stop, syscall.SIGINT, syscall.SIGTERM)

@@ -7,6 +7,9 @@
 #                          image does and docker-compose.yml relies on: POSTGRES_USER,
 #                          POSTGRES_PASSWORD, PGDATA, the *.sql scripts in
 #                          /docker-entrypoint-initdb.d on first start, and pg_isready
+#   prom/prometheus:v2.42.0  Debian's prometheus package (2.42.0, bookworm's), started as the
+#                          official image starts: /etc/prometheus/prometheus.yml, data in
+#                          /prometheus, as an unprivileged user
 #
 # The root file system comes from debootstrap, from the Debian mirror apt on this machine uses.
 # An image that exists already is left alone. Run as root.
@@ -14,11 +17,12 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 GO_IMAGE=golang:1.26-bookworm
 PG_IMAGE=postgres:15-bookworm
+PROM_IMAGE=prom/prometheus:v2.42.0
 
 missing() { ! docker image inspect "$1" >/dev/null 2>&1; }
 
-if ! missing "$GO_IMAGE" && ! missing "$PG_IMAGE"; then
-  echo "stand-ins: $GO_IMAGE and $PG_IMAGE are present"
+if ! missing "$GO_IMAGE" && ! missing "$PG_IMAGE" && ! missing "$PROM_IMAGE"; then
+  echo "stand-ins: $GO_IMAGE, $PG_IMAGE and $PROM_IMAGE are present"
   exit 0
 fi
 
@@ -33,7 +37,7 @@ fi
 [ -n "$mirror" ] || { echo "stand-ins: no Debian mirror in apt's sources" >&2; exit 1; }
 
 work=$(mktemp -d /var/tmp/tsbank-standins.XXXXXX)
-trap 'umount -l "$work/rootfs/proc" 2>/dev/null || true; rm -rf "$work"' EXIT
+trap 'umount -l "$work/rootfs/proc" "$work/prom/proc" 2>/dev/null || true; rm -rf "$work"' EXIT
 echo "stand-ins: debootstrap bookworm from $mirror"
 debootstrap --variant=minbase --include=ca-certificates bookworm "$work/rootfs" "$mirror" >"$work/debootstrap.log" 2>&1 ||
   { tail -20 "$work/debootstrap.log"; exit 1; }
@@ -45,6 +49,29 @@ if missing "$GO_IMAGE"; then
   tar -C "$work/go" -c . | docker import \
     --change 'ENV PATH=/usr/local/go/bin:/go/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
     --change 'ENV GOPATH=/go' --change 'WORKDIR /go' - "$GO_IMAGE" >/dev/null
+fi
+
+# Before the Postgres stand-in, which installs into the root file system itself.
+if missing "$PROM_IMAGE"; then
+  echo "stand-ins: $PROM_IMAGE (Debian's prometheus)"
+  prom="$work/prom"
+  cp -a "$work/rootfs" "$prom"
+  mount -t proc proc "$prom/proc"
+  # No service may start inside the chroot (the package's scripts would start Prometheus on the
+  # host's network): policy-rc.d refuses, as in Debian's own container images, until removed.
+  printf '#!/bin/sh\nexit 101\n' >"$prom/usr/sbin/policy-rc.d"
+  chmod 0755 "$prom/usr/sbin/policy-rc.d"
+  chroot "$prom" /bin/sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus && apt-get clean && rm -rf /var/lib/apt/lists/*' >"$work/prometheus.log" 2>&1 ||
+    { tail -20 "$work/prometheus.log"; exit 1; }
+  umount "$prom/proc"
+  rm "$prom/usr/sbin/policy-rc.d"
+  mkdir -p "$prom/prometheus"
+  chroot "$prom" chown prometheus:prometheus /prometheus
+  tar -C "$prom" -c . | docker import \
+    --change 'USER prometheus' --change 'WORKDIR /prometheus' --change 'EXPOSE 9090' \
+    --change 'ENTRYPOINT ["/usr/bin/prometheus"]' \
+    --change 'CMD ["--config.file=/etc/prometheus/prometheus.yml", "--storage.tsdb.path=/prometheus"]' \
+    - "$PROM_IMAGE" >/dev/null
 fi
 
 if missing "$PG_IMAGE"; then
@@ -68,4 +95,4 @@ if missing "$PG_IMAGE"; then
     --change 'ENTRYPOINT ["/usr/local/bin/docker-entrypoint.sh"]' \
     --change 'CMD ["postgres"]' --change 'EXPOSE 5432' - "$PG_IMAGE" >/dev/null
 fi
-docker image ls --format '{{.Repository}}:{{.Tag}} {{.Size}}' | grep -E "^(golang|postgres):"
+docker image ls --format '{{.Repository}}:{{.Tag}} {{.Size}}' | grep -E "^(golang|postgres|prom/prometheus):"

@@ -18,8 +18,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
+	"github.com/prometheus/client_golang/prometheus"
 
-	"tsbank/platform/metrics"
 	"tsbank/platform/natsconn"
 	"tsbank/platform/ops"
 	"tsbank/platform/service"
@@ -27,10 +27,12 @@ import (
 
 // Service is a starting or running service.
 type Service struct {
-	Log     *slog.Logger
-	Pool    *pgxpool.Pool
-	NC      *nats.Conn
-	Metrics *metrics.Registry
+	Log  *slog.Logger
+	Pool *pgxpool.Pool
+	NC   *nats.Conn
+	// Metrics is the service's own registry, served on /metrics: the Go runtime's and the
+	// process's metrics, the request metrics of every endpoint, and whatever the service adds.
+	Metrics *prometheus.Registry
 
 	name    string
 	serving atomic.Bool // set by Serve: /readyz says 503 until then (a standby waits for its lease)
@@ -46,7 +48,7 @@ type Service struct {
 // tsbank-<name>, and starts the operations server: /healthz answers from now on, /readyz once
 // Serve has run. On error, what was opened is closed.
 func Open(ctx context.Context, name string, cfg Config, log *slog.Logger) (_ *Service, err error) {
-	s := &Service{Log: log, Metrics: metrics.NewRegistry(), name: name}
+	s := &Service{Log: log, Metrics: ops.NewRegistry(), name: name}
 	s.bg, s.cancel = context.WithCancel(context.Background())
 	defer func() {
 		if err != nil {

@@ -10,13 +10,15 @@ import (
 	"testing"
 	"time"
 
-	"tsbank/platform/metrics"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+
 	"tsbank/platform/ops"
 )
 
 // startServer starts a server on a free loopback port and shuts it down when
 // the test ends.
-func startServer(t testing.TB, reg *metrics.Registry, ready func() error) *ops.Server {
+func startServer(t testing.TB, reg prometheus.Gatherer, ready func() error) *ops.Server {
 	t.Helper()
 	s := ops.NewServer("127.0.0.1:0", reg, ready)
 	if err := s.Start(); err != nil {
@@ -52,8 +54,8 @@ func get(t testing.TB, method, url string) (int, string) {
 
 func TestEndpoints(t *testing.T) {
 	t.Parallel()
-	reg := metrics.NewRegistry()
-	reg.Counter("tsbank_test_total", "A test counter.").With().Add(3)
+	reg := ops.NewRegistry()
+	promauto.With(reg).NewCounter(prometheus.CounterOpts{Name: "tsbank_test_total", Help: "A test counter."}).Add(3)
 
 	var notReady atomic.Pointer[error]
 	s := startServer(t, reg, func() error {
@@ -93,6 +95,14 @@ func TestEndpoints(t *testing.T) {
 		code, body := get(t, http.MethodGet, base+"/metrics")
 		if code != http.StatusOK || !strings.Contains(body, "\ntsbank_test_total 3\n") {
 			t.Errorf("got %d %q", code, body)
+		}
+	})
+	t.Run("metrics include the Go runtime and the process", func(t *testing.T) {
+		_, body := get(t, http.MethodGet, base+"/metrics")
+		for _, name := range []string{"go_goroutines", "go_memstats_heap_alloc_bytes", "process_resident_memory_bytes", "process_start_time_seconds"} {
+			if !strings.Contains(body, "\n"+name+" ") {
+				t.Errorf("no %s in\n%s", name, body)
+			}
 		}
 	})
 	t.Run("HEAD is answered", func(t *testing.T) {

@@ -8,8 +8,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
+	"github.com/prometheus/client_golang/prometheus"
 
-	"tsbank/platform/metrics"
 	"tsbank/platform/service"
 )
 
@@ -46,7 +46,7 @@ func TestStatsSayHowLongRequestsTookAndHowManyFailed(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = svc.Stop() })
-	in := service.Instrument(metrics.NewRegistry(), "acct").Async(nc, 4)
+	in := service.Instrument(prometheus.NewRegistry(), "acct").Async(nc, 4)
 	in.Observe = svc.Observe
 	h := in.Handler("work", micro.HandlerFunc(func(req micro.Request) {
 		time.Sleep(20 * time.Millisecond) // the work

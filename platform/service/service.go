@@ -23,12 +23,14 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
 	"tsbank/contract"
 	"tsbank/contract/natstrace"
-	"tsbank/platform/metrics"
+	"tsbank/platform/ops"
 )
 
 // Instr records request metrics for the endpoints of one service.
@@ -40,10 +42,10 @@ type Instr struct {
 	// Server's Observe keeps the $SRV.STATS figures.
 	Observe  func(endpoint string, took time.Duration, code, description string)
 	service  string
-	requests *metrics.CounterVec
-	errors   *metrics.CounterVec
-	duration *metrics.HistogramVec
-	inFlight *metrics.GaugeVec
+	requests *prometheus.CounterVec
+	errors   *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+	inFlight *prometheus.GaugeVec
 	// async is nil when handlers run on micro's own goroutine.
 	async *async
 }
@@ -62,21 +64,23 @@ type Instr struct {
 //
 // It registers fixed metric names, so it may be called once per registry;
 // a second call panics like any duplicate registration.
-func Instrument(reg *metrics.Registry, service string) *Instr {
+func Instrument(reg prometheus.Registerer, service string) *Instr {
+	f := promauto.With(reg)
 	return &Instr{
 		service: service,
-		requests: reg.Counter("tsbank_requests_total",
-			"Requests handled, counted when the handler returns.",
-			"service", "endpoint"),
-		errors: reg.Counter("tsbank_request_errors_total",
-			"Requests answered with an error, by the Nats-Service-Error-Code of the reply.",
-			"service", "endpoint", "code"),
-		duration: reg.Histogram("tsbank_request_duration_seconds",
-			"Time from receiving a request to its handler returning, including any wait for a free slot.",
-			metrics.DefaultLatencyBuckets, "service", "endpoint"),
-		inFlight: reg.Gauge("tsbank_requests_in_flight",
-			"Requests received whose handler has not returned yet, including those waiting for a free slot.",
-			"service", "endpoint"),
+		requests: f.NewCounterVec(prometheus.CounterOpts{Name: "tsbank_requests_total",
+			Help: "Requests handled, counted when the handler returns."},
+			[]string{"service", "endpoint"}),
+		errors: f.NewCounterVec(prometheus.CounterOpts{Name: "tsbank_request_errors_total",
+			Help: "Requests answered with an error, by the Nats-Service-Error-Code of the reply."},
+			[]string{"service", "endpoint", "code"}),
+		duration: f.NewHistogramVec(prometheus.HistogramOpts{Name: "tsbank_request_duration_seconds",
+			Help:    "Time from receiving a request to its handler returning, including any wait for a free slot.",
+			Buckets: ops.LatencyBuckets},
+			[]string{"service", "endpoint"}),
+		inFlight: f.NewGaugeVec(prometheus.GaugeOpts{Name: "tsbank_requests_in_flight",
+			Help: "Requests received whose handler has not returned yet, including those waiting for a free slot."},
+			[]string{"service", "endpoint"}),
 	}
 }
 
@@ -142,9 +146,9 @@ func (i *Instr) Handler(endpoint string, h micro.Handler) micro.Handler {
 	ep := &endpointMetrics{
 		instr:    i,
 		name:     endpoint,
-		requests: i.requests.With(i.service, endpoint),
-		duration: i.duration.With(i.service, endpoint),
-		inFlight: i.inFlight.With(i.service, endpoint),
+		requests: i.requests.WithLabelValues(i.service, endpoint),
+		duration: i.duration.WithLabelValues(i.service, endpoint),
+		inFlight: i.inFlight.WithLabelValues(i.service, endpoint),
 	}
 	a := i.async
 	if a == nil {
@@ -382,7 +386,7 @@ func (ep *endpointMetrics) replyAllowed(req micro.Request) bool {
 		return true
 	}
 	ep.requests.Inc()
-	ep.instr.errors.With(ep.instr.service, ep.name, CodeForbiddenReply).Inc()
+	ep.instr.errors.WithLabelValues(ep.instr.service, ep.name, CodeForbiddenReply).Inc()
 	if ep.instr.Log != nil {
 		ep.instr.Log.Warn("dropped a request whose reply subject is not an inbox",
 			"endpoint", ep.name, "subject", req.Subject(), "reply", req.Reply())
@@ -393,9 +397,9 @@ func (ep *endpointMetrics) replyAllowed(req micro.Request) bool {
 type endpointMetrics struct {
 	instr    *Instr
 	name     string
-	requests *metrics.Counter
-	duration *metrics.Histogram
-	inFlight *metrics.Gauge
+	requests prometheus.Counter
+	duration prometheus.Observer
+	inFlight prometheus.Gauge
 }
 
 // span starts the server span of req, received at start, as a child of the span its headers
@@ -417,7 +421,7 @@ func (ep *endpointMetrics) done(start time.Time, r *request) {
 	ep.duration.Observe(took.Seconds())
 	ep.requests.Inc()
 	if r.code != "" {
-		ep.instr.errors.With(ep.instr.service, ep.name, r.code).Inc()
+		ep.instr.errors.WithLabelValues(ep.instr.service, ep.name, r.code).Inc()
 	}
 	ep.inFlight.Dec()
 	if ep.instr.Observe != nil {

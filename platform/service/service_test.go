@@ -2,10 +2,12 @@ package service_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,9 +18,10 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"tsbank/contract"
-	"tsbank/platform/metrics"
 	"tsbank/platform/service"
 )
 
@@ -82,27 +85,40 @@ func checkFor(t testing.TB, total, sleep time.Duration, f func() error) {
 
 // sample returns the value of one series from the registry's exposition,
 // for example `tsbank_requests_total{service="s",endpoint="e"}`, or 0 if it
-// is absent.
-func sample(t testing.TB, reg *metrics.Registry, series string) float64 {
+// is absent. The labels may be given in any order: the exposition sorts them
+// by name.
+func sample(t testing.TB, reg *prometheus.Registry, series string) float64 {
 	t.Helper()
-	var buf bytes.Buffer
-	if _, err := reg.WriteTo(&buf); err != nil {
-		t.Fatal(err)
-	}
-	sc := bufio.NewScanner(&buf)
+	rec := httptest.NewRecorder()
+	promhttp.HandlerFor(reg, promhttp.HandlerOpts{}).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	want := sortedLabels(series)
+	sc := bufio.NewScanner(rec.Body)
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), series+" "); ok {
-			f, err := strconv.ParseFloat(v, 64)
-			if err != nil {
-				t.Fatalf("parse %q: %v", sc.Text(), err)
-			}
-			return f
+		name, v, ok := strings.Cut(sc.Text(), " ")
+		if !ok || strings.HasPrefix(name, "#") || sortedLabels(name) != want {
+			continue
 		}
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			t.Fatalf("parse %q: %v", sc.Text(), err)
+		}
+		return f
 	}
 	return 0
 }
 
-func wantSample(t testing.TB, reg *metrics.Registry, series string, want float64) {
+// sortedLabels writes a series' labels in order of name (values in these tests have no commas).
+func sortedLabels(series string) string {
+	name, labels, ok := strings.Cut(series, "{")
+	if !ok {
+		return series
+	}
+	pairs := strings.Split(strings.TrimSuffix(labels, "}"), ",")
+	slices.Sort(pairs)
+	return name + "{" + strings.Join(pairs, ",") + "}"
+}
+
+func wantSample(t testing.TB, reg *prometheus.Registry, series string, want float64) {
 	t.Helper()
 	if got := sample(t, reg, series); got != want {
 		t.Errorf("%s = %v, want %v", series, got, want)
@@ -125,7 +141,7 @@ func TestRepliesAndErrorCodesAreCounted(t *testing.T) {
 			t.Parallel()
 			ns := runServer(t)
 			nc := connect(t, ns)
-			reg := metrics.NewRegistry()
+			reg := prometheus.NewRegistry()
 			in := mode.instr(service.Instrument(reg, "acct"), nc)
 
 			var silent atomic.Int32
@@ -255,7 +271,7 @@ func TestAsyncHandlersOverlapUpToTheLimit(t *testing.T) {
 	const limit, requests = 3, 9
 	ns := runServer(t)
 	nc := connect(t, ns)
-	reg := metrics.NewRegistry()
+	reg := prometheus.NewRegistry()
 	in := service.Instrument(reg, "acct").Async(nc, limit)
 	g := newGate()
 	addService(t, nc, map[string]micro.Handler{"slow": in.Handler("slow", g)})
@@ -298,7 +314,7 @@ func TestInlineHandlersRunOneAtATime(t *testing.T) {
 	t.Parallel()
 	ns := runServer(t)
 	nc := connect(t, ns)
-	in := service.Instrument(metrics.NewRegistry(), "acct")
+	in := service.Instrument(prometheus.NewRegistry(), "acct")
 	g := newGate()
 	addService(t, nc, map[string]micro.Handler{"slow": in.Handler("slow", g)})
 
@@ -324,7 +340,7 @@ func TestShutdownWaitsForRunningHandlers(t *testing.T) {
 	t.Parallel()
 	ns := runServer(t)
 	nc := connect(t, ns)
-	in := service.Instrument(metrics.NewRegistry(), "acct").Async(nc, 2)
+	in := service.Instrument(prometheus.NewRegistry(), "acct").Async(nc, 2)
 	g := newGate()
 	addService(t, nc, map[string]micro.Handler{"slow": in.Handler("slow", g)})
 
@@ -368,7 +384,7 @@ func TestShutdownWaitsForRunningHandlers(t *testing.T) {
 
 func TestShutdownWithoutAsyncReturnsAtOnce(t *testing.T) {
 	t.Parallel()
-	in := service.Instrument(metrics.NewRegistry(), "acct")
+	in := service.Instrument(prometheus.NewRegistry(), "acct")
 	if err := in.Shutdown(context.Background()); err != nil {
 		t.Errorf("Shutdown: %v", err)
 	}
@@ -393,7 +409,7 @@ func TestAsyncMisuseIsAProgrammingError(t *testing.T) {
 					t.Error("did not panic")
 				}
 			}()
-			service.Instrument(metrics.NewRegistry(), "acct").Async(tt.nc, tt.limit)
+			service.Instrument(prometheus.NewRegistry(), "acct").Async(tt.nc, tt.limit)
 		})
 	}
 }
@@ -407,7 +423,7 @@ func TestAsyncErrorRepliesUnderLoad(t *testing.T) {
 	const requests = 100 // no more than one sender may have waiting (16 × the limit) and running
 	ns := runServer(t)
 	nc := connect(t, ns)
-	reg := metrics.NewRegistry()
+	reg := prometheus.NewRegistry()
 	in := service.Instrument(reg, "acct").Async(nc, 8)
 	addService(t, nc, map[string]micro.Handler{"e": in.Handler("e", micro.HandlerFunc(func(req micro.Request) {
 		_ = req.Error("404", "not found", nil)
@@ -475,7 +491,7 @@ func TestOneSendersFloodNeitherStarvesAnotherNorGrowsWithoutBound(t *testing.T) 
 	const limit, n, waiting = 2, 1000, 16 * 2
 	ns := runServer(t)
 	svcConn := connect(t, ns)
-	reg := metrics.NewRegistry()
+	reg := prometheus.NewRegistry()
 	in := service.Instrument(reg, "acct").Async(svcConn, limit)
 	proceed := make(chan struct{})
 	var handled, otherAt atomic.Int64 // otherAt: the other sender's place among the handled
@@ -535,7 +551,7 @@ func TestARequestPastItsDeadlineIsDroppedUnanswered(t *testing.T) {
 	t.Parallel()
 	ns := runServer(t)
 	nc := connect(t, ns)
-	reg := metrics.NewRegistry()
+	reg := prometheus.NewRegistry()
 	in := service.Instrument(reg, "acct").Async(nc, 1)
 	var handled atomic.Int64
 	addService(t, nc, map[string]micro.Handler{"work": in.Handler("work", micro.HandlerFunc(func(req micro.Request) {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/propagation"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -15,7 +16,6 @@ import (
 	"go.opentelemetry.io/otel/trace/noop"
 
 	"tsbank/contract/client"
-	"tsbank/platform/metrics"
 	"tsbank/platform/service"
 )
 
@@ -30,7 +30,7 @@ func TestARequestsHandlerSpanIsAChildOfTheCallersSpan(t *testing.T) {
 	t.Cleanup(func() { otel.SetTracerProvider(noop.NewTracerProvider()) })
 
 	nc := connect(t, runServer(t))
-	in := service.Instrument(metrics.NewRegistry(), "test").Async(nc, 2)
+	in := service.Instrument(prometheus.NewRegistry(), "test").Async(nc, 2)
 	seen := make(chan trace.SpanContext, 2)
 	addService(t, nc, map[string]micro.Handler{"echo": in.Handler("echo", micro.HandlerFunc(func(req micro.Request) {
 		ctx, cancel := service.Context(req, time.Second)

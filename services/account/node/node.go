@@ -10,6 +10,8 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"tsbank/contract"
 	"tsbank/contract/client"
@@ -95,10 +97,12 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Node, err erro
 	}
 	log.Info("holding the node's lease", "node", cfg.Node, "epoch", held.Epoch())
 
-	published := s.Metrics.Counter("tsbank_outbox_published_total", "Events the outbox relay published and JetStream acknowledged.").With()
+	m := promauto.With(s.Metrics)
+	published := m.NewCounter(prometheus.CounterOpts{Name: "tsbank_outbox_published_total",
+		Help: "Events the outbox relay published and JetStream acknowledged."})
 	relay := outbox.NewRelay(s.Pool, js, log, cfg.Node, 256, cfg.OutboxPoll)
 	relay.Published = func(k int) { published.Add(float64(k)) }
-	s.Metrics.GaugeFunc("tsbank_outbox_unsent", "Outbox rows not yet published.", func() float64 {
+	m.NewGaugeFunc(prometheus.GaugeOpts{Name: "tsbank_outbox_unsent", Help: "Outbox rows not yet published."}, func() float64 {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
 		var k int64
@@ -117,7 +121,8 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Node, err erro
 		Service: svc, Client: client.New(s.NC), Coordinators: cfg.Coordinators, Log: log,
 		Age: cfg.HoldMaxAge, Interval: cfg.HoldCheck, Timeout: cfg.RequestTimeout,
 	}
-	pruned := s.Metrics.Counter("tsbank_idempotency_pruned_total", "Idempotency records deleted after IDEMPOTENCY_RETENTION.").With()
+	pruned := m.NewCounter(prometheus.CounterOpts{Name: "tsbank_idempotency_pruned_total",
+		Help: "Idempotency records deleted after IDEMPOTENCY_RETENTION."})
 	pruner := &retention.Pruner{
 		Store: store, Retention: cfg.Retention, Interval: cfg.PruneInterval, Batch: 10000, Log: log,
 		Pruned: func(k int64) { pruned.Add(float64(k)) },

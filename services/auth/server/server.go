@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"tsbank/platform/lifecycle"
 	"tsbank/platform/natsconn"
@@ -62,10 +64,11 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err er
 		defer cancel()
 		natsconn.Drain(drain, authNC)
 	})
-	logins := s.Metrics.Counter("tsbank_auth_logins_total", "Customer logins answered, by outcome (accepted, refused, failed).", "outcome")
+	logins := promauto.With(s.Metrics).NewCounterVec(prometheus.CounterOpts{Name: "tsbank_auth_logins_total",
+		Help: "Customer logins answered, by outcome (accepted, refused, failed)."}, []string{"outcome"})
 	h := &callout.Handler{
 		Directory: dir, Issuer: issuer, Account: cfg.CustomersAccount, TTL: cfg.LoginTTL,
-		Timeout: cfg.RequestTimeout, Log: log, Outcome: func(o string) { logins.With(o).Inc() },
+		Timeout: cfg.RequestTimeout, Log: log, Outcome: func(o string) { logins.WithLabelValues(o).Inc() },
 	}
 	// A password check is slow on purpose, so logins are checked by a few workers at once
 	// rather than one after the other as a plain subscription would.

@@ -6,10 +6,11 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"tsbank/contract/client"
 	"tsbank/platform/lifecycle"
-	"tsbank/platform/metrics"
 	"tsbank/platform/natsconn"
 	"tsbank/platform/service"
 	"tsbank/services/history/ingest"
@@ -24,8 +25,8 @@ type Server struct {
 
 // ingestMetrics implements ingest.Metrics.
 type ingestMetrics struct {
-	inserted, duplicates, rejected, forged *metrics.Counter
-	lag                                    *metrics.Gauge
+	inserted, duplicates, rejected, forged prometheus.Counter
+	lag                                    prometheus.Gauge
 }
 
 func (m ingestMetrics) Ingested(inserted, duplicates int) {
@@ -60,16 +61,22 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err er
 	}); err != nil {
 		return nil, err
 	}
-	m := s.Metrics
+	m := promauto.With(s.Metrics)
+	counter := func(name, help string) prometheus.Counter {
+		return m.NewCounter(prometheus.CounterOpts{Name: name, Help: help})
+	}
+	gauge := func(name, help string) prometheus.Gauge {
+		return m.NewGauge(prometheus.GaugeOpts{Name: name, Help: help})
+	}
 	store := pgstore.New(s.Pool)
 	in := &ingest.Ingester{JS: js, Owners: &ingest.Owners{JS: js}, Store: store, Log: log, Batch: cfg.IngestBatch, Metrics: ingestMetrics{
-		inserted:   m.Counter("tsbank_history_events_inserted_total", "Events written to the history.").With(),
-		duplicates: m.Counter("tsbank_history_events_duplicate_total", "Events delivered again and skipped (already in the history).").With(),
-		rejected:   m.Counter("tsbank_history_events_rejected_total", "Events that could not be read and were terminated.").With(),
-		forged:     m.Counter("tsbank_history_events_forged_total", "Events refused as forged (published by a node that did not write them or does not own their account), recorded in forged_events and terminated.").With(),
-		lag:        m.Gauge("tsbank_history_consumer_lag", "Events on the stream not yet delivered to the history consumer.").With(),
+		inserted:   counter("tsbank_history_events_inserted_total", "Events written to the history."),
+		duplicates: counter("tsbank_history_events_duplicate_total", "Events delivered again and skipped (already in the history)."),
+		rejected:   counter("tsbank_history_events_rejected_total", "Events that could not be read and were terminated."),
+		forged:     counter("tsbank_history_events_forged_total", "Events refused as forged (published by a node that did not write them or does not own their account), recorded in forged_events and terminated."),
+		lag:        gauge("tsbank_history_consumer_lag", "Events on the stream not yet delivered to the history consumer."),
 	}}
-	differences := m.Gauge("tsbank_reconciliation_differences", "Accounts whose history and node disagreed at the last whole-bank reconciliation.").With()
+	differences := gauge("tsbank_reconciliation_differences", "Accounts whose history and node disagreed at the last whole-bank reconciliation.")
 	s.Go(func(ctx context.Context) { in.Run(ctx, consumer) })
 	nodes := client.New(s.NC)
 	accounts := &ingest.Accounts{Nodes: nodes, Store: store, Log: log, Interval: cfg.AccountsSync, Timeout: cfg.RequestTimeout}
