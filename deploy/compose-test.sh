@@ -135,7 +135,7 @@ check "the demo adds alice and bob, opens accounts on both nodes and transfers" 
 check "running the demo did not run the migrate job again" eval '[ "$(migrated_at)" = "$migrated" ]'
 check "the image build left no stale image behind" stale_images
 # Three account processes, the coordinator, the history, two auth instances, NATS and Prometheus.
-check "Prometheus scrapes all 9 targets and every one is up" eventually 30 targets_up 9
+check "Prometheus scrapes all 10 targets and every one is up" eventually 30 targets_up 10
 check "Prometheus has the demo's committed transfers" eventually 20 has '"value"' promql 'sum(tsbank_transfers_total{outcome="committed"}) > 0'
 check "Prometheus has the NATS server's events stream" eventually 20 has '"TSBANK_EVENTS"' promql 'jetstream_stream_total_messages'
 check "every Grafana dashboard query is answered" dashboards_answer
@@ -230,7 +230,7 @@ no_restarts() { # no_restarts [SERVICE]: no container of the project but SERVICE
 check "no service restarted while the cluster formed" no_restarts
 check "nats-2 and nats-3 are published on 127.0.0.1 only" eval 'loopback nats-2 4222 4223 && loopback nats-3 8222 8224'
 check "the demo runs on the cluster" has 'alice  on account-1  balance   307.30 EUR' dc run --rm -T demo
-check "Prometheus finds nats-2 and nats-3 too: all 11 targets up" eventually 30 targets_up 11
+check "Prometheus finds nats-2 and nats-3 too: all 12 targets up" eventually 30 targets_up 12
 check "the events stream is replicated on three servers" has 'Replicas: 3' op stream info TSBANK_EVENTS
 check "the registry bucket is replicated on three servers" has 'Replicas: 3' op stream info KV_tsbank_accounts
 # Each member in turn is killed (SIGKILL: no leadership handed over, so every stream and bucket it
