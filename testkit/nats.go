@@ -41,6 +41,7 @@ func Provision(t testing.TB, url string, o provision.Options, opts ...nats.Optio
 // StartBareNATS is StartNATS without the bank's assets.
 func StartBareNATS(t testing.TB) *server.Server {
 	t.Helper()
+	SkipShort(t)
 	opts := &server.Options{
 		Host:      "127.0.0.1",
 		Port:      -1,
@@ -87,6 +88,7 @@ type NATSCluster struct {
 // leader.
 func StartNATSCluster(t testing.TB) *NATSCluster {
 	t.Helper()
+	SkipShort(t)
 	// A clustered server is not ready until it has met its peers, so every route must be known
 	// before the first one starts.
 	var routes []*url.URL

@@ -59,6 +59,7 @@ type templateDB struct {
 // when the test ends. Tests may call it in parallel.
 func Postgres(t testing.TB, database string) string {
 	t.Helper()
+	SkipShort(t)
 	return testServer.database(t, database)
 }
 
@@ -69,6 +70,7 @@ func Postgres(t testing.TB, database string) string {
 // bank is on this one server, as in the compose deployment.
 func DurablePostgres(t testing.TB, database string) string {
 	t.Helper()
+	SkipShort(t)
 	return durableServer.database(t, database)
 }
 
@@ -76,6 +78,7 @@ func DurablePostgres(t testing.TB, database string) string {
 // for tests that create their own databases.
 func PostgresAdminURL(t testing.TB) string {
 	t.Helper()
+	SkipShort(t)
 	return testServer.get(t).AdminURL()
 }
 

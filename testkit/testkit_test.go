@@ -17,6 +17,9 @@ import (
 func TestMain(m *testing.M) { testkit.Main(m) }
 
 func TestStartNATS(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts servers: the fast tier (-short) skips it")
+	}
 	t.Parallel()
 	s := testkit.StartNATS(t)
 	js, err := jetstream.New(testkit.Connect(t, s))
@@ -37,6 +40,9 @@ func TestStartNATS(t *testing.T) {
 }
 
 func TestPostgres(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts servers: the fast tier (-short) skips it")
+	}
 	t.Parallel()
 	var urls []string
 	t.Run("gives each test its own migrated database", func(t *testing.T) {
@@ -74,6 +80,9 @@ func TestPostgres(t *testing.T) {
 }
 
 func TestPostgresParallel(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts servers: the fast tier (-short) skips it")
+	}
 	t.Parallel()
 	for range 8 {
 		t.Run("creates a database while others do", func(t *testing.T) {
@@ -85,6 +94,9 @@ func TestPostgresParallel(t *testing.T) {
 }
 
 func TestStartCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts servers: the fast tier (-short) skips it")
+	}
 	if os.Getenv("TSBANK_TEST_POSTGRES_URL") != "" {
 		t.Skip("uses an existing server")
 	}

@@ -26,6 +26,9 @@ import (
 // reply that is not an error, and the block's reconciliation must find no difference (it once
 // reported carol, closed at 0.00, as one). `nats kv get` lines are checked through JetStream.
 func TestREADMEExamplesWorkOnTheDevstack(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the whole stack: the fast tier (-short) skips it")
+	}
 	lines := readmeExamples(t)
 	if len(lines) < 5 {
 		t.Fatalf("found %d example lines in the README; the marker or block moved", len(lines))
@@ -82,6 +85,9 @@ func TestREADMEExamplesWorkOnTheDevstack(t *testing.T) {
 // events stream and the buckets have three replicas, the README's first requests work, and a
 // transfer still commits after one of the three servers has stopped.
 func TestTheClusterDevstackSurvivesTheLossOfANATSServer(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the whole stack: the fast tier (-short) skips it")
+	}
 	s := startTestStack(t, true)
 	nc, err := nats.Connect(s.natsURL(), nats.MaxReconnects(-1))
 	if err != nil {

@@ -121,6 +121,9 @@ func revision(kv jetstream.KeyValue, key string) uint64 {
 // once two thirds of the time to live had passed without a renewal (8 s here, 2 s with the
 // deployed 3 s), whatever was left of it.
 func TestALeaseRidesOverANATSOutageShorterThanItsTimeToLive(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs a nats-server: the fast tier (-short) skips it")
+	}
 	const ttl, outage = 12 * time.Second, 8500 * time.Millisecond
 	ns := startNATS(t)
 	kv := leases(t, ns, ttl)
@@ -161,6 +164,9 @@ func TestALeaseRidesOverANATSOutageShorterThanItsTimeToLive(t *testing.T) {
 // server (which is ttl after the last renewal was stored, so no earlier than ttl after the
 // outage began, since every renewal was sent before it).
 func TestALeaseNotRenewedInTimeIsGivenUpBeforeItCanExpire(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs a nats-server: the fast tier (-short) skips it")
+	}
 	ns := startNATS(t)
 	kv := leases(t, ns, ttl)
 	_, lost := keep(t, kv, "account-1")
@@ -182,6 +188,9 @@ func TestALeaseNotRenewedInTimeIsGivenUpBeforeItCanExpire(t *testing.T) {
 // replaced it), the next renewal sees it and the holder stops, without waiting for the time to
 // live.
 func TestALeaseTakenByAnotherIsLostAtOnce(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs a nats-server: the fast tier (-short) skips it")
+	}
 	ns := startNATS(t)
 	kv := leases(t, ns, ttl)
 	_, lost := keep(t, kv, "account-1")
@@ -199,6 +208,9 @@ func TestALeaseTakenByAnotherIsLostAtOnce(t *testing.T) {
 // TestAcquireWaitsForNATSToComeBack: a standby that asks for the lease while the NATS server is
 // away waits for it instead of failing (and its process exiting, to be restarted in a loop).
 func TestAcquireWaitsForNATSToComeBack(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs a nats-server: the fast tier (-short) skips it")
+	}
 	ns := startNATS(t)
 	kv := leases(t, ns, ttl)
 	ns.stop()

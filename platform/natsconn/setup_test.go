@@ -30,6 +30,9 @@ import (
 // from the wrong goroutine, and only after SetUp had waited its whole minute. Now every failure is
 // reported here, at once: a late server that does not start cancels SetUp, with what it logged.
 func TestSetUpWaitsForAClusterStillForming(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs a nats-server: the fast tier (-short) skips it")
+	}
 	// A clustered server is not ready until it has met its peers, so every route must be known
 	// before the first one starts. Each port stays held by a listener until its server is about to
 	// bind it, so that nothing else can take it meanwhile.
@@ -187,6 +190,9 @@ func (l *serverLog) Tracef(string, ...any)  {}
 
 // TestSetUpReturnsOtherErrorsAtOnce: an error that waiting cannot cure is not retried.
 func TestSetUpReturnsOtherErrorsAtOnce(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs a nats-server: the fast tier (-short) skips it")
+	}
 	attempts := 0
 	denied := errors.New("nats: permissions violation")
 	err := natsconn.SetUp(context.Background(), slog.Default(), func(context.Context) error {
