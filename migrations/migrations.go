@@ -68,3 +68,9 @@ func pgx5URL(url string) string {
 	}
 	return url
 }
+
+// Migrator returns a function that brings database's schema up to date at a URL, for a service's
+// `migrate` command (platform/cli).
+func Migrator(database string) func(url string) error {
+	return func(url string) error { return Up(database, url) }
+}

@@ -19,21 +19,25 @@ import (
 	"syscall"
 	"time"
 
-	"tsbank/migrations"
 	"tsbank/platform/logthrottle"
 	"tsbank/platform/tracing"
 )
 
-// Main runs the command for service, whose database is a migrations set; serve reads the
+// Migrate applies a service's migrations to the database at url (migrations.Migrator); nil for
+// a service that has no database. cli takes it as a function so that platform does not depend
+// on the migration files of every service.
+type Migrate func(url string) error
+
+// Main runs the command for service, whose database migrate brings up to date; serve reads the
 // configuration and runs the service until ctx ends.
-func Main(service, database string, serve func(ctx context.Context, log *slog.Logger) error) {
+func Main(service string, migrate Migrate, serve func(ctx context.Context, log *slog.Logger) error) {
 	level, err := ParseLevel(os.Getenv("LOG_LEVEL"))
 	log := NewLogger(os.Stderr, level)
 	if err != nil {
 		log.Error(service, "err", err)
 		os.Exit(1)
 	}
-	if err := run(os.Args[1:], service, database, serve, log); err != nil {
+	if err := run(os.Args[1:], service, migrate, serve, log); err != nil {
 		log.Error(service, "err", err)
 		os.Exit(1)
 	}
@@ -64,21 +68,24 @@ func ParseLevel(s string) (slog.Level, error) {
 	return slog.LevelInfo, fmt.Errorf("LOG_LEVEL=%q: use debug, info, warn or error", s)
 }
 
-func run(args []string, service, database string, serve func(context.Context, *slog.Logger) error, log *slog.Logger) error {
+func run(args []string, service string, migrate Migrate, serve func(context.Context, *slog.Logger) error, log *slog.Logger) error {
 	cmd := "serve"
 	if len(args) > 0 {
 		cmd = args[0]
 	}
 	switch cmd {
 	case "migrate":
+		if migrate == nil {
+			return fmt.Errorf("%s has no database to migrate", service)
+		}
 		url := os.Getenv("DATABASE_URL")
 		if url == "" {
-			return fmt.Errorf("DATABASE_URL is not set: it must name the %s database", database)
+			return fmt.Errorf("DATABASE_URL is not set: it must name the %s database", service)
 		}
-		if err := migrations.Up(database, url); err != nil {
+		if err := migrate(url); err != nil {
 			return err
 		}
-		log.Info("database migrated", "database", database)
+		log.Info("database migrated", "service", service)
 		return nil
 	case "healthcheck":
 		// /readyz by default; a standby, alive but not serving, is checked with /healthz.

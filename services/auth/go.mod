@@ -11,6 +11,7 @@ require (
 	github.com/prometheus/client_golang v1.25.0
 	golang.org/x/crypto v0.58.0
 	tsbank/contract v0.0.0
+	tsbank/migrations v0.0.0
 	tsbank/platform v0.0.0
 	tsbank/testkit v0.0.0-00010101000000-000000000000
 )
@@ -55,7 +56,6 @@ require (
 	google.golang.org/genproto/googleapis/rpc v0.0.0-20260928230214-8a89bd6388cc // indirect
 	google.golang.org/grpc v1.83.2 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
-	tsbank/migrations v0.0.0 // indirect
 )
 
 replace (

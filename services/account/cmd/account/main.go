@@ -9,12 +9,13 @@ import (
 	"log/slog"
 	"os"
 
+	"tsbank/migrations"
 	"tsbank/platform/cli"
 	"tsbank/services/account/node"
 )
 
 func main() {
-	cli.Main("account", "account", func(ctx context.Context, log *slog.Logger) error {
+	cli.Main("account", migrations.Migrator("account"), func(ctx context.Context, log *slog.Logger) error {
 		cfg, err := node.ConfigFromEnv(os.Getenv)
 		if err != nil {
 			return fmt.Errorf("configuration: %w", err)

@@ -9,12 +9,13 @@ import (
 	"log/slog"
 	"os"
 
+	"tsbank/migrations"
 	"tsbank/platform/cli"
 	"tsbank/services/auth/server"
 )
 
 func main() {
-	cli.Main("auth", "auth", func(ctx context.Context, log *slog.Logger) error {
+	cli.Main("auth", migrations.Migrator("auth"), func(ctx context.Context, log *slog.Logger) error {
 		cfg, err := server.ConfigFromEnv(os.Getenv)
 		if err != nil {
 			return fmt.Errorf("configuration: %w", err)

@@ -9,12 +9,13 @@ import (
 	"log/slog"
 	"os"
 
+	"tsbank/migrations"
 	"tsbank/platform/cli"
 	"tsbank/services/coordinator/server"
 )
 
 func main() {
-	cli.Main("coordinator", "coordinator", func(ctx context.Context, log *slog.Logger) error {
+	cli.Main("coordinator", migrations.Migrator("coordinator"), func(ctx context.Context, log *slog.Logger) error {
 		cfg, err := server.ConfigFromEnv(os.Getenv)
 		if err != nil {
 			return fmt.Errorf("configuration: %w", err)

@@ -9,12 +9,13 @@ import (
 	"log/slog"
 	"os"
 
+	"tsbank/migrations"
 	"tsbank/platform/cli"
 	"tsbank/services/history/server"
 )
 
 func main() {
-	cli.Main("history", "history", func(ctx context.Context, log *slog.Logger) error {
+	cli.Main("history", migrations.Migrator("history"), func(ctx context.Context, log *slog.Logger) error {
 		cfg, err := server.ConfigFromEnv(os.Getenv)
 		if err != nil {
 			return fmt.Errorf("configuration: %w", err)

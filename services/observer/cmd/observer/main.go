@@ -14,7 +14,7 @@ import (
 )
 
 func main() {
-	cli.Main("observer", "", func(ctx context.Context, log *slog.Logger) error {
+	cli.Main("observer", nil, func(ctx context.Context, log *slog.Logger) error {
 		cfg, err := server.ConfigFromEnv(os.Getenv)
 		if err != nil {
 			return fmt.Errorf("configuration: %w", err)
