@@ -292,7 +292,8 @@ cluster { name: tsbank, listen: 127.0.0.1:%d, no_advertise: true, routes: [%s] }
 		if i == 0 {
 			s.releasePorts() // every server's ports are chosen: the first starts now
 		}
-		n := &proc{name: fmt.Sprintf("nats-%d", i+1), bin: filepath.Join(bins, "natsd"), args: []string{"-c", path}, env: natsEnv,
+		// No /metrics: the three servers share this host, and would all want natsd's :7777.
+		n := &proc{name: fmt.Sprintf("nats-%d", i+1), bin: filepath.Join(bins, "natsd"), args: []string{"-c", path, "-metrics", ""}, env: natsEnv,
 			httpAddr: fmt.Sprintf("127.0.0.1:%d", p.monitor), readyz: "/healthz", // JetStream current, with a meta leader
 			logPath: filepath.Join(s.dir, fmt.Sprintf("nats-%d.log", i+1))}
 		if err := n.start(); err != nil {
