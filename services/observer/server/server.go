@@ -114,7 +114,8 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err er
 		Description: "TSBank Observer: the whole bank at a glance (bank.overview, and a web page)"},
 		cfg.MaxInFlight, func(svc *service.Server, wrap func(string, micro.Handler) micro.Handler) error {
 			return service.Register(svc, contract.RoleObserver, nil, []service.Handler{
-				service.Endpoint("overview", "The whole bank as JSON: nodes, requests, transfers in flight and in doubt, 2PC phases, history lag, NATS servers", srv.overview),
+				service.Endpoint("overview", "The whole bank as JSON: nodes, requests, transfers in flight and in doubt, 2PC phases, history lag, NATS servers",
+					service.Typed(cfg.Interval, srv.overview)),
 			}, wrap)
 		}); err != nil {
 		return nil, err
@@ -123,17 +124,12 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err er
 	return srv, nil
 }
 
-func (s *Server) overview(req micro.Request) {
-	if e := contract.Decode(req.Data(), &struct{}{}); e != nil {
-		contract.Respond(req, nil, e)
-		return
-	}
+func (s *Server) overview(context.Context, micro.Request, struct{}) (any, *contract.Error) {
 	ov, ok := s.Observer.Latest()
 	if !ok {
-		contract.Respond(req, nil, contract.Errorf(contract.CodeNodeUnavailable, "the first overview is being collected: ask again in a moment"))
-		return
+		return nil, contract.Errorf(contract.CodeNodeUnavailable, "the first overview is being collected: ask again in a moment")
 	}
-	contract.Respond(req, ov, nil)
+	return ov, nil
 }
 
 // Stop stops the page and the service.
