@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"tsbank/contract"
+	"tsbank/platform/natsconf"
 	observer "tsbank/services/observer/server"
 	"tsbank/testkit"
 )
@@ -150,4 +151,40 @@ func TestTheObserverShowsTheBankAndANodeGoingDownInABrowser(t *testing.T) {
 		t.Fatalf("screenshot %s: %v", shot, err)
 	}
 	t.Logf("screenshot: %s", shot)
+}
+
+// TestTheObserverReadsEverySourceUnderItsOwnCredentials runs the Observer as its own NATS user on
+// the shipped configuration: every source it reads over NATS answers it (no problem reported),
+// and the operator, but not a customer, may ask it for bank.overview.
+func TestTheObserverReadsEverySourceUnderItsOwnCredentials(t *testing.T) {
+	sb := startSecureBank(t, nil)
+	if tr := sb.transfer("alice", "t-1", "bob", "1.00"); tr.Status != contract.TransferCommitted {
+		t.Fatalf("a transfer: %+v", tr)
+	}
+	cfg, err := observer.ConfigFromEnv(sb.getenv(map[string]string{
+		"NATS_USER": natsconf.UserObserver, "NATS_PASSWORD": password(natsconf.UserObserver),
+		"HTTP_ADDR": "127.0.0.1:0", "OBSERVER_ADDR": "127.0.0.1:0", "OBSERVER_INTERVAL": "300ms",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := observer.Start(context.Background(), cfg, testkit.Logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Stop(5 * time.Second) })
+	var ov contract.Overview
+	testkit.CheckFor(t, 10*time.Second, 200*time.Millisecond, func() error {
+		if err := sb.c.Call(ctx(t), contract.SubjectOverview, nil, &ov); err != nil {
+			return err
+		}
+		if len(ov.Problems) != 0 || len(ov.Nodes) != 2 || !ov.Nodes[0].Live || !ov.Nodes[1].Live || len(ov.Endpoints) == 0 {
+			return fmt.Errorf("overview: problems %v, nodes %+v, %d endpoints", ov.Problems, ov.Nodes, len(ov.Endpoints))
+		}
+		return nil
+	})
+	var got contract.Overview
+	if err := sb.customer("alice").c.Call(ctx(t), contract.SubjectOverview, nil, &got); err == nil {
+		t.Fatal("a customer read bank.overview")
+	}
 }
