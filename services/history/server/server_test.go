@@ -200,7 +200,7 @@ func TestUnreadableEventsAreSetAsideNotRetriedForEver(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	f.start()
-	if _, err := f.js.Publish(context.Background(), contract.OutboxSubject("account-1", "alice", "deposit"), []byte("not json")); err != nil {
+	if _, err := f.js.Publish(context.Background(), contract.OutboxSubject("account-1", "alice", contract.EventDeposit), []byte("not json")); err != nil {
 		t.Fatal(err)
 	}
 	bad := event("alice", 1, time.Now())
