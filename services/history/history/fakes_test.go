@@ -58,13 +58,15 @@ type fakeNodes struct {
 	accounts  map[string]nodeAccount
 	down      map[string]bool
 	listErr   error
-	pageSize  int
 	balances  int          // Balance calls
 	onBalance func(string) // called before a balance is answered
 }
 
+// nodesPage is the fake nodes' page of accounts: small, so that a few accounts take pages.
+const nodesPage = 2
+
 func newNodes() *fakeNodes {
-	return &fakeNodes{accounts: map[string]nodeAccount{}, down: map[string]bool{}, pageSize: 2}
+	return &fakeNodes{accounts: map[string]nodeAccount{}, down: map[string]bool{}}
 }
 
 func (n *fakeNodes) lookup(account string) (nodeAccount, error) {
@@ -106,10 +108,10 @@ func (n *fakeNodes) Accounts(_ context.Context, after string) ([]string, string,
 		}
 	}
 	slices.Sort(ids)
-	if len(ids) <= n.pageSize {
+	if len(ids) <= nodesPage {
 		return ids, "", nil
 	}
-	return ids[:n.pageSize], ids[n.pageSize-1], nil
+	return ids[:nodesPage], ids[nodesPage-1], nil
 }
 
 // bank is a history service on the in-memory store, the fake nodes and the fake clock.

@@ -13,6 +13,8 @@ import (
 	"tsbank/contract/money"
 )
 
+// eventTypes are the types a query may filter on. The vocabulary of the rules (event types, page
+// sizes, what an id is) is contract's, defined once for the wire and the rules alike.
 var eventTypes = []string{contract.EventDeposit, contract.EventWithdrawal, contract.EventTransferOut, contract.EventTransferIn}
 
 // PageRequest is a query for a page of an account's rows as the client sent it, unchecked.

@@ -85,7 +85,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err er
 	s.Go(accounts.Run)
 	counters := &ingest.Counters{JS: js, Store: store, Log: log, Batch: 1000, Interval: time.Second}
 	s.Go(counters.Run)
-	uses := &history.Service{
+	hist := &history.Service{
 		Store: store, Nodes: &nodes.NATS{Client: nodeClient}, Cursors: history.Cursors{Secret: cfg.CursorSecret},
 		Clock: history.SystemClock{},
 		// Half the request's timeout, so that a reconciliation that waited for the ingest still
@@ -93,7 +93,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err er
 		CatchUp:     cfg.RequestTimeout / 2,
 		Differences: func(n int) { differences.Set(float64(n)) },
 	}
-	api := &natsapi.API{History: uses, Log: log, Timeout: cfg.RequestTimeout}
+	api := &natsapi.API{History: hist, Log: log, Timeout: cfg.RequestTimeout}
 	if err := s.Serve(service.Config{
 		Name: "history", Version: Version,
 		Description: "TSBank transaction history: queries, statements, reconciliation",

@@ -97,7 +97,6 @@ func (s *Store) of(account string) []history.Row {
 func (s *Store) Page(_ context.Context, q history.Query) ([]history.Row, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	key := func(r history.Row) history.Position { return q.PositionOf(r) }
 	order := func(a, b history.Position) int {
 		c := cmp.Or(a.Time.Compare(b.Time), cmp.Compare(a.Amount, b.Amount), strings.Compare(a.EventID, b.EventID))
 		if q.Desc {
@@ -107,12 +106,12 @@ func (s *Store) Page(_ context.Context, q history.Query) ([]history.Row, error) 
 	}
 	var out []history.Row
 	for _, r := range s.rows {
-		if r.Account != q.Account || !matches(q.Filter, r.Row) || (q.After != nil && order(key(r.Row), *q.After) <= 0) {
+		if r.Account != q.Account || !matches(q.Filter, r.Row) || (q.After != nil && order(q.PositionOf(r.Row), *q.After) <= 0) {
 			continue
 		}
 		out = append(out, r.Row)
 	}
-	slices.SortFunc(out, func(a, b history.Row) int { return order(key(a), key(b)) })
+	slices.SortFunc(out, func(a, b history.Row) int { return order(q.PositionOf(a), q.PositionOf(b)) })
 	out = out[:min(len(out), q.Limit)]
 	for i, r := range out {
 		out[i] = s.read(r)
