@@ -234,26 +234,31 @@ func testPeriods(t *testing.T, s history.Store) {
 	d3 := row(23, "dave", 3, contract.EventDeposit, 300, 600, minute(5))
 	insert(t, s, d3, d1, d2)
 	for _, c := range []struct {
-		name     string
-		account  string
-		from, to time.Time
-		opening  int64
-		want     []history.Row
+		name             string
+		account          string
+		from, to         time.Time
+		opening, closing int64
+		want             []history.Row
 	}{
-		{"a period inside the rows", "alice", minute(1), minute(3), 10000, []history.Row{a2, a3, a4}},
-		{"a period before the first row", "alice", minute(-10), minute(0), 0, nil},
-		{"a period after the last row", "alice", minute(4), minute(10), 7455, nil},
-		{"a period over every row", "alice", minute(-1), minute(4), 0, []history.Row{a1, a2, a3, a4, a5}},
-		{"rows of one moment in their numbers' order", "dave", minute(0), minute(10), 0, []history.Row{d1, d2, d3}},
-		{"an account without rows", "nobody", minute(0), minute(10), 0, nil},
+		{"a period inside the rows", "alice", minute(1), minute(3), 10000, 7450, []history.Row{a2, a3, a4}},
+		{"a period before the first row", "alice", minute(-10), minute(0), 0, 0, nil},
+		{"a period after the last row", "alice", minute(4), minute(10), 7455, 7455, nil},
+		{"a period over every row", "alice", minute(-1), minute(4), 0, 7455, []history.Row{a1, a2, a3, a4, a5}},
+		{"rows of one moment in their numbers' order", "dave", minute(0), minute(10), 0, 600, []history.Row{d1, d2, d3}},
+		{"an account without rows", "nobody", minute(0), minute(10), 0, 0, nil},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			opening, rows, err := s.Period(context.Background(), c.account, c.from, c.to)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if opening != c.opening {
-				t.Errorf("opening balance %d, want %d", opening, c.opening)
+			// The closing balance is the one after the period's last row, or the opening one.
+			closing := opening
+			if len(rows) > 0 {
+				closing = rows[len(rows)-1].BalanceAfter
+			}
+			if opening != c.opening || closing != c.closing {
+				t.Errorf("balances %d → %d, want %d → %d", opening, closing, c.opening, c.closing)
 			}
 			wantRows(t, "period", rows, c.want...)
 		})
