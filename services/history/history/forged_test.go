@@ -1,12 +1,16 @@
 package history
 
-import "testing"
+import (
+	"testing"
+
+	"tsbank/contract"
+)
 
 func TestForgeryNamesWhyAnEventIsForgedAndNothingForAGenuineOne(t *testing.T) {
 	t.Parallel()
-	row := Row{Account: "bob", Type: "deposit", Node: "account-2"}
+	row := Row{Account: "bob", Type: contract.EventDeposit, Node: "account-2"}
 	outbox := func(node, account, owner string) Origin {
-		return Origin{PublishingNode: node, Account: account, Type: "deposit", Owner: owner}
+		return Origin{PublishingNode: node, Account: account, Type: contract.EventDeposit, Owner: owner}
 	}
 	for _, tc := range []struct {
 		name   string

@@ -1,6 +1,7 @@
 // Package history is the history service's domain: a transaction row, the query over an account's
-// rows (filters, sort, keyset position), statements and the reconciliation check, and the store
-// they need.
+// rows (filters, sort, keyset position), and the use cases (Service: pages with their cursors,
+// statements, balances at a moment, reconciliation with the nodes) with the ports they need: the
+// Store, the Nodes and a Clock.
 package history
 
 import (
@@ -44,10 +45,12 @@ type Row struct {
 	AccountSeq int64 // the account's event number on its node: 1, 2, 3… in commit order
 }
 
-// Sort keys.
+// Sort keys and orders.
 const (
 	SortTime   = "time"
 	SortAmount = "amount" // the absolute amount
+	OrderDesc  = "desc"
+	OrderAsc   = "asc"
 )
 
 // Filter selects rows of one account; zero fields select everything.

@@ -43,6 +43,9 @@ func (l *nodeList) List(_ context.Context, req contract.ListRequest) (contract.A
 // accounts, copied page by page into the accounts table, now are, at balance 0 with as_of NULL,
 // beside those with events; a second copy rewrites nothing, and a closed account is updated.
 func TestAccountBalancesListsAccountsWithNoEvents(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs PostgreSQL")
+	}
 	t.Parallel()
 	pool, err := pgxpool.New(context.Background(), testkit.Postgres(t, "history"))
 	if err != nil {

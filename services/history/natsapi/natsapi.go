@@ -1,19 +1,18 @@
 // Package natsapi is the history service's NATS edge: history queries and statements (the account
 // in the subject, so permissions can confine a customer to their own history) in json, table or
-// csv, and reconciliation against the account nodes.
+// csv, balances at a moment, and reconciliation against the account nodes. It decodes a request,
+// calls the history's use cases and encodes their answer or refusal.
 package natsapi
 
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/nats-io/nats.go/micro"
 
 	"tsbank/contract"
-	"tsbank/contract/client"
 	"tsbank/contract/money"
 	"tsbank/platform/service"
 	"tsbank/services/history/history"
@@ -22,13 +21,9 @@ import (
 
 // API serves the history endpoints.
 type API struct {
-	Store   history.Store
-	Client  *client.Client // to the account nodes: existence, currency, balances
-	Cursors Cursors
+	History *history.Service
 	Log     *slog.Logger
 	Timeout time.Duration
-	// Differences is told how many differences a whole-bank reconciliation found.
-	Differences func(n int)
 }
 
 // AddEndpoints registers the endpoints of the table the history serves, each handler decorated by
@@ -42,6 +37,13 @@ func (a *API) AddEndpoints(svc *service.Server, wrap func(string, micro.Handler)
 	}, wrap)
 }
 
+// historyQuery is a query as the wire sends it, with the limit as a pointer: contract.HistoryQuery's
+// int cannot tell a limit left out (the default) from "limit":0, which is out of range.
+type historyQuery struct {
+	contract.HistoryQuery
+	Limit *int `json:"limit"`
+}
+
 func (a *API) query(req micro.Request) {
 	ctx, cancel := context.WithTimeout(context.Background(), a.Timeout)
 	defer cancel()
@@ -51,34 +53,22 @@ func (a *API) query(req micro.Request) {
 		contract.Respond(req, nil, e)
 		return
 	}
-	q, format, hash, e := a.parseQuery(account, r)
+	format, e := checkFormat(r.Format)
 	if e != nil {
 		contract.Respond(req, nil, e)
 		return
 	}
-	currency, e := a.currency(ctx, account)
-	if e != nil {
-		contract.Respond(req, nil, e)
-		return
-	}
-	if e := checkAmounts(r.HistoryQuery, currency); e != nil {
-		contract.Respond(req, nil, e)
-		return
-	}
-	limit := q.Limit
-	q.Limit++ // one more row says whether there is a next page
-	rows, err := a.Store.Page(ctx, q)
+	p, err := a.History.Page(ctx, history.PageRequest{
+		Account: account, Types: r.Types, From: r.From, To: r.To, MinAmount: r.MinAmount, MaxAmount: r.MaxAmount,
+		Counterparty: r.Counterparty, TransferID: r.TransferID, Text: r.Text, Sort: r.Sort, Order: r.Order,
+		Limit: r.Limit, Cursor: r.Cursor,
+	})
 	if err != nil {
-		contract.Respond(req, nil, a.internal(err))
+		contract.Respond(req, nil, a.refusal(err))
 		return
 	}
-	page := contract.HistoryPage{Account: account, Currency: currency.Code, Rows: []contract.HistoryRow{}}
-	if len(rows) > limit {
-		rows = rows[:limit]
-		page.Next = a.Cursors.Make(q.PositionOf(rows[len(rows)-1]), hash)
-	}
-	page.Rows, page.Totals = wireRows(rows, currency)
-	page.Totals.Of = contract.TotalsOfPage
+	page := contract.HistoryPage{Account: account, Currency: p.Currency.Code, Next: p.Next,
+		Rows: wireRows(p.Rows), Totals: wireTotals(p.Totals, p.Currency, contract.TotalsOfPage)}
 	// The cursor travels in a header too, for the CSV format above all: its body holds
 	// transactions only, so that a spreadsheet or a script reads it without special cases.
 	var opts []micro.RespondOpt
@@ -104,40 +94,21 @@ func (a *API) statement(req micro.Request) {
 		contract.Respond(req, nil, e)
 		return
 	}
-	if r.From == "" || r.To == "" {
-		contract.Respond(req, nil, contract.Errorf(contract.CodeBadRequest, `a statement needs a period: send {"from":"2026-01-01","to":"2026-02-01"} (to is exclusive)`))
-		return
-	}
-	from, to, e := parseRange(r.From, r.To)
-	if e != nil {
-		contract.Respond(req, nil, e)
-		return
-	}
 	format, e := checkFormat(r.Format)
 	if e != nil {
 		contract.Respond(req, nil, e)
 		return
 	}
-	currency, e := a.currency(ctx, account)
-	if e != nil {
-		contract.Respond(req, nil, e)
-		return
-	}
-	opening, rows, err := a.Store.Period(ctx, account, from, to)
+	s, err := a.History.Statement(ctx, account, r.From, r.To)
 	if err != nil {
-		contract.Respond(req, nil, a.internal(err))
+		contract.Respond(req, nil, a.refusal(err))
 		return
-	}
-	closing := opening
-	if len(rows) > 0 {
-		closing = rows[len(rows)-1].BalanceAfter
 	}
 	st := contract.Statement{
-		Account: account, Currency: currency.Code, From: from, To: to,
-		OpeningBalance: money.Format(opening, currency), ClosingBalance: money.Format(closing, currency),
+		Account: account, Currency: s.Currency.Code, From: s.From, To: s.To,
+		OpeningBalance: money.Format(s.Opening, s.Currency), ClosingBalance: money.Format(s.Closing, s.Currency),
+		Rows: wireRows(s.Rows), Totals: wireTotals(s.Totals, s.Currency, contract.TotalsOfPeriod),
 	}
-	st.Rows, st.Totals = wireRows(rows, currency)
-	st.Totals.Of = contract.TotalsOfPeriod
 	switch format {
 	case contract.FormatTable:
 		_ = req.Respond(render.StatementTable(st))
@@ -148,10 +119,6 @@ func (a *API) statement(req micro.Request) {
 	}
 }
 
-// balanceAt answers the account's balance at a moment: the balance after the last of its numbered
-// events before the first whose time is after it. Exact or refused: if an event it depends on
-// has not reached the history (a gap in the numbers, or, with no event after the moment here,
-// a newer one on the node), the answer is history_behind.
 func (a *API) balanceAt(req micro.Request) {
 	ctx, cancel := service.Context(req, a.Timeout)
 	defer cancel()
@@ -161,43 +128,35 @@ func (a *API) balanceAt(req micro.Request) {
 		contract.Respond(req, nil, e)
 		return
 	}
-	if r.At == "" {
-		contract.Respond(req, nil, contract.Errorf(contract.CodeBadRequest, `at is missing: send {"at":"2026-01-31T12:00:00Z"}, or a date such as "2026-01-31" (its midnight UTC)`))
-		return
-	}
-	at, e := parseTime("at", r.At)
-	if e != nil {
-		contract.Respond(req, nil, e)
-		return
-	}
-	currency, e := a.currency(ctx, account)
-	if e != nil {
-		contract.Respond(req, nil, e)
-		return
-	}
-	b, err := a.Store.BalanceAt(ctx, account, at)
+	b, err := a.History.BalanceAt(ctx, account, r.At)
 	if err != nil {
-		contract.Respond(req, nil, a.internal(err))
+		contract.Respond(req, nil, a.refusal(err))
 		return
 	}
-	complete, err := b.Complete(func() (int64, error) {
-		bal, err := a.Client.Balance(ctx, account)
-		return bal.EventSeq, err
-	})
-	switch {
-	case contract.CodeOf(err) != "":
-		contract.Respond(req, nil, &contract.Error{Code: contract.CodeOf(err), Message: fmt.Sprintf("the history cannot tell whether an event of %s after its newest is on its way: its node did not answer: %s", account, err)})
-		return
-	case err != nil:
-		contract.Respond(req, nil, a.internal(err))
-		return
-	case !complete:
-		contract.Respond(req, nil, contract.Errorf(contract.CodeHistoryBehind,
-			"the history has not yet received every event of %s up to %s: ask again in a moment", account, at.Format(time.RFC3339Nano)))
+	contract.Respond(req, contract.BalanceAt{Account: account, Currency: b.Currency.Code, At: b.At,
+		Balance: money.Format(b.Balance, b.Currency), EventSeq: b.EventSeq}, nil)
+}
+
+func (a *API) reconcile(req micro.Request) {
+	ctx, cancel := context.WithTimeout(context.Background(), a.Timeout)
+	defer cancel()
+	var r contract.ReconcileRequest
+	if e := contract.Decode(req.Data(), &r); e != nil {
+		contract.Respond(req, nil, e)
 		return
 	}
-	contract.Respond(req, contract.BalanceAt{Account: account, Currency: currency.Code, At: at,
-		Balance: money.Format(b.Balance, currency), EventSeq: b.Seq}, nil)
+	rec, err := a.History.Reconcile(ctx, r.Account)
+	if err != nil {
+		contract.Respond(req, nil, a.refusal(err))
+		return
+	}
+	out := contract.Reconciliation{Accounts: rec.Accounts, Differences: make([]contract.Difference, 0, len(rec.Differences)), Forged: rec.Forged}
+	for _, d := range rec.Differences {
+		out.Differences = append(out.Differences, contract.Difference{Account: d.Account, Currency: d.Currency,
+			NodeBalance: d.NodeBalance, NodeEventSeq: d.NodeEventSeq, LastBalance: d.LastBalance, SumOfAmounts: d.SumOfAmounts,
+			Problem: d.Problem})
+	}
+	contract.Respond(req, out, nil)
 }
 
 // decode checks the account id in the subject and decodes the body.
@@ -208,42 +167,20 @@ func (a *API) decode(account string, data []byte, v any) *contract.Error {
 	return contract.Decode(data, v)
 }
 
-// currency returns the account's currency: from its history rows, or, for an account with none
-// yet, from its node; an account that does not exist is account_not_found.
-func (a *API) currency(ctx context.Context, account string) (money.Currency, *contract.Error) {
-	c, found, err := a.Store.Currency(ctx, account)
-	if err != nil {
-		return c, a.internal(err)
+func checkFormat(f string) (string, *contract.Error) {
+	switch f {
+	case "", contract.FormatJSON:
+		return contract.FormatJSON, nil
+	case contract.FormatTable, contract.FormatCSV:
+		return f, nil
 	}
-	if found {
-		return c, nil
-	}
-	acc, err := a.Client.Get(ctx, account)
-	switch code := contract.CodeOf(err); {
-	case err == nil:
-		c, err := money.LookupCurrency(acc.Currency)
-		if err != nil {
-			return c, a.internal(err)
-		}
-		return c, nil
-	case code == contract.CodeAccountNotFound:
-		return c, contract.Errorf(contract.CodeAccountNotFound, "account %s does not exist", account)
-	case code != "":
-		return c, &contract.Error{Code: code, Message: fmt.Sprintf("account %s has no history yet, and its node did not answer: %s", account, err)}
-	}
-	return c, a.internal(err)
+	return "", contract.Errorf(contract.CodeBadRequest, "format %q: send \"json\", \"table\" or \"csv\"", f)
 }
 
-// wireRows converts rows and sums them.
-func wireRows(rows []history.Row, c money.Currency) ([]contract.HistoryRow, contract.HistoryTotals) {
+// wireRows converts rows.
+func wireRows(rows []history.Row) []contract.HistoryRow {
 	out := make([]contract.HistoryRow, 0, len(rows))
-	var in, outSum int64
 	for _, r := range rows {
-		if r.Amount > 0 {
-			in += r.Amount
-		} else {
-			outSum += r.Amount
-		}
 		row := contract.HistoryRow{
 			EventID: r.EventID, Account: r.Account, Type: r.Type, Amount: money.Format(r.Amount, r.Currency),
 			Currency: r.Currency.Code, BalanceAfter: money.Format(r.BalanceAfter, r.Currency), At: r.At,
@@ -258,9 +195,36 @@ func wireRows(rows []history.Row, c money.Currency) ([]contract.HistoryRow, cont
 		}
 		out = append(out, row)
 	}
-	return out, contract.HistoryTotals{
-		Count: len(rows), In: money.Format(in, c), Out: money.Format(outSum, c), Net: money.Format(in+outSum, c),
+	return out
+}
+
+func wireTotals(t history.Totals, c money.Currency, of string) contract.HistoryTotals {
+	return contract.HistoryTotals{Of: of, Count: t.Count, In: money.Format(t.In, c), Out: money.Format(t.Out, c), Net: money.Format(t.Net(), c)}
+}
+
+// codes are the reply codes of the history's kinds of refusal.
+var codes = map[error]string{
+	history.ErrBadRequest:      contract.CodeBadRequest,
+	history.ErrInvalidID:       contract.CodeInvalidID,
+	history.ErrInvalidAmount:   contract.CodeInvalidAmount,
+	history.ErrInvalidCursor:   contract.CodeInvalidCursor,
+	history.ErrAccountNotFound: contract.CodeAccountNotFound,
+	history.ErrHistoryBehind:   contract.CodeHistoryBehind,
+	history.ErrNodeUnavailable: contract.CodeNodeUnavailable,
+}
+
+// refusal is the error reply for a use case's error: a refusal keeps its message, under the code
+// of its kind or, when a node's failure caused it, the node's own code (timeout, overloaded…).
+func (a *API) refusal(err error) *contract.Error {
+	var e *history.Error
+	if !errors.As(err, &e) {
+		return a.internal(err)
 	}
+	code := codes[e.Kind]
+	if c := contract.CodeOf(e.Node); c != "" {
+		code = c
+	}
+	return &contract.Error{Code: code, Message: e.Message}
 }
 
 func (a *API) internal(err error) *contract.Error {

@@ -20,6 +20,9 @@ func TestMain(m *testing.M) { testkit.Main(m) }
 // to 4 (the accounts table and account_balances over it), down and up again, and checks the rows
 // and the view at each step.
 func TestTheAccountsMigrationKeepsTheRowsBothWays(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs PostgreSQL")
+	}
 	t.Parallel()
 	ctx := context.Background()
 	db := testkit.Postgres(t, "history")

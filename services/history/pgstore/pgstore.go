@@ -227,6 +227,9 @@ func (s *Store) BalanceAt(ctx context.Context, account string, t time.Time) (his
 
 // ClaimCountBatch returns the oldest numbered batch not yet counted (one whose increments may have
 // been published before a crash: it is published again, with the same ids), or numbers a new one.
+// Its statements name the type 'transfer_out' (contract.EventTransferOut) as a literal, not a
+// parameter: it must match the predicate of the partial index transactions_uncounted for the
+// planner to use that index.
 func (s *Store) ClaimCountBatch(ctx context.Context, limit int) (int64, []history.CountTotal, error) {
 	var batch int64
 	err := s.pool.QueryRow(ctx, `SELECT coalesce(min(count_batch), 0) FROM transactions

@@ -21,6 +21,7 @@ import (
 //
 //	go test ./services/history/server -run '^$' -bench Ingest -benchtime 100000x
 func BenchmarkIngest(b *testing.B) {
+	skipShort(b)
 	f := newFixtureOn(b, testkit.DurablePostgres(b, "history"))
 	b.Log(testkit.DurablePostgresKind(b))
 	base := time.Now().UTC()
@@ -62,6 +63,7 @@ func BenchmarkQueryPage(b *testing.B) {
 	}
 	accounts := rows / 1000
 	account := fmt.Sprintf("acc-%04d", 7%accounts)
+	skipShort(b)
 	f := newFixtureOn(b, testkit.DurablePostgres(b, "history"))
 	b.Log(testkit.DurablePostgresKind(b))
 	ctx := context.Background()

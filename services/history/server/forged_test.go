@@ -70,13 +70,13 @@ func TestForgedEventsAreRecordedApartAndOnlyGenuineOnesBecomeTransactions(t *tes
 	f.publish(genuine, genuineBob)
 
 	wrongPublisher := event("alice", 2, base) // says account-1, published by account-2's user
-	f.publishOn(contract.OutboxSubject("account-2", "alice", "deposit"), wrongPublisher)
+	f.publishOn(contract.OutboxSubject("account-2", "alice", contract.EventDeposit), wrongPublisher)
 	notOwner := event("bob", 3, base) // account-1 writing for bob, whom account-2 owns
-	f.publishOn(contract.OutboxSubject("account-1", "bob", "deposit"), notOwner)
+	f.publishOn(contract.OutboxSubject("account-1", "bob", contract.EventDeposit), notOwner)
 	unregistered := event("mallory", 4, base)
-	f.publishOn(contract.OutboxSubject("account-1", "mallory", "deposit"), unregistered)
+	f.publishOn(contract.OutboxSubject("account-1", "mallory", contract.EventDeposit), unregistered)
 	otherSubject := event("alice", 5, base) // alice's event, sent to bob's subscribers
-	f.publishOn(contract.OutboxSubject("account-1", "bob", "deposit"), otherSubject)
+	f.publishOn(contract.OutboxSubject("account-1", "bob", contract.EventDeposit), otherSubject)
 
 	f.start()
 	want := map[string]forgedRow{
@@ -138,10 +138,10 @@ func TestEventsStoredBeforeTheUpgradeAreCheckedForOwnershipOnly(t *testing.T) {
 	f.register("alice", "account-1")
 	base := time.Date(2026, 4, 1, 0, 0, 0, 0, time.UTC)
 	genuine := event("alice", 0, base)
-	f.publishOn(contract.EventSubject("alice", "deposit"), genuine)
+	f.publishOn(contract.EventSubject("alice", contract.EventDeposit), genuine)
 	notOwner := event("alice", 1, base)
 	notOwner.Node = "account-2"
-	f.publishOn(contract.EventSubject("alice", "deposit"), notOwner)
+	f.publishOn(contract.EventSubject("alice", contract.EventDeposit), notOwner)
 	if _, err := f.js.UpdateStream(ctx, contract.EventsStreamConfig(1)); err != nil {
 		t.Fatal(err)
 	}
@@ -179,7 +179,7 @@ func TestTheStreamRepublishesEachStoredEventOnTheCustomersSubject(t *testing.T) 
 		t.Fatal(err)
 	}
 	if msg.Subject != "bank.events.alice.deposit" || !strings.Contains(string(msg.Data), e.ID) ||
-		msg.Header.Get(jetstream.SubjectHeader) != contract.OutboxSubject("account-1", "alice", "deposit") {
+		msg.Header.Get(jetstream.SubjectHeader) != contract.OutboxSubject("account-1", "alice", contract.EventDeposit) {
 		t.Fatalf("received %s %s %v", msg.Subject, msg.Data, msg.Header)
 	}
 }

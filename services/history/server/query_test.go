@@ -29,13 +29,13 @@ var words = []string{"rent", "Salary", "coffee", "BOOKS", "refund", "gift", "100
 // that the tie-break by event id is exercised.
 func (m *model) row(account string) history.Row {
 	m.seq++
-	types := []string{"deposit", "withdrawal", "transfer_out", "transfer_in"}
+	types := []string{contract.EventDeposit, contract.EventWithdrawal, contract.EventTransferOut, contract.EventTransferIn}
 	r := history.Row{
 		EventID: idgen.UUIDv7(), Account: account, Type: types[m.r.IntN(4)], Amount: 1 + m.r.Int64N(50000),
 		Currency: eur, At: m.base.Add(time.Duration(m.r.IntN(240)) * time.Minute), Node: "account-1",
 		Description: words[m.r.IntN(len(words))] + " " + words[m.r.IntN(len(words))], StreamSeq: m.seq,
 	}
-	if r.Type == "withdrawal" || r.Type == "transfer_out" {
+	if r.Type == contract.EventWithdrawal || r.Type == contract.EventTransferOut {
 		r.Amount = -r.Amount
 	}
 	if strings.HasPrefix(r.Type, "transfer") {
@@ -94,11 +94,11 @@ func matches(q contract.HistoryQuery, r history.Row, account string) bool {
 // before says whether a sorts strictly before b under q.
 func before(q contract.HistoryQuery, a, b history.Row) bool {
 	ka, kb := a.At.UnixNano(), b.At.UnixNano()
-	if q.Sort == "amount" {
+	if q.Sort == history.SortAmount {
 		ka, kb = abs(a.Amount), abs(b.Amount)
 	}
 	less := ka < kb || (ka == kb && a.EventID < b.EventID)
-	if q.Order == "asc" {
+	if q.Order == history.OrderAsc {
 		return less
 	}
 	return !less && (ka != kb || a.EventID != b.EventID)
@@ -107,9 +107,9 @@ func before(q contract.HistoryQuery, a, b history.Row) bool {
 func randomQuery(r *rand.Rand, base time.Time) contract.HistoryQuery {
 	var q contract.HistoryQuery
 	if r.IntN(3) == 0 {
-		q.Types = []string{[]string{"deposit", "withdrawal", "transfer_out", "transfer_in"}[r.IntN(4)]}
+		q.Types = []string{[]string{contract.EventDeposit, contract.EventWithdrawal, contract.EventTransferOut, contract.EventTransferIn}[r.IntN(4)]}
 		if r.IntN(2) == 0 {
-			q.Types = append(q.Types, "transfer_in")
+			q.Types = append(q.Types, contract.EventTransferIn)
 		}
 	}
 	if r.IntN(3) == 0 {
@@ -136,8 +136,8 @@ func randomQuery(r *rand.Rand, base time.Time) contract.HistoryQuery {
 	if r.IntN(4) == 0 {
 		q.Text = []string{"rent", "salary", "Books", "%", "_", "juice"}[r.IntN(6)]
 	}
-	q.Sort = []string{"", "time", "amount"}[r.IntN(3)]
-	q.Order = []string{"", "desc", "asc"}[r.IntN(3)]
+	q.Sort = []string{"", history.SortTime, history.SortAmount}[r.IntN(3)]
+	q.Order = []string{"", history.OrderDesc, history.OrderAsc}[r.IntN(3)]
 	q.Limit = 1 + r.IntN(40)
 	return q
 }
@@ -155,10 +155,10 @@ func TestPagesMatchAModel(t *testing.T) {
 	m.insert(t, f, 100, "bob")
 	for i := range 60 {
 		q := randomQuery(m.r, base)
-		q.Sort = map[string]string{"": "", "time": "time", "amount": "amount"}[q.Sort]
+		q.Sort = map[string]string{"": "", history.SortTime: history.SortTime, history.SortAmount: history.SortAmount}[q.Sort]
 		norm := q
 		if norm.Order == "" {
-			norm.Order = "desc"
+			norm.Order = history.OrderDesc
 		}
 		var want []history.Row // matching rows present before the walk
 		for _, r := range m.rows {

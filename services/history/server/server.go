@@ -13,8 +13,10 @@ import (
 	"tsbank/platform/lifecycle"
 	"tsbank/platform/natsconn"
 	"tsbank/platform/service"
+	"tsbank/services/history/history"
 	"tsbank/services/history/ingest"
 	"tsbank/services/history/natsapi"
+	"tsbank/services/history/nodes"
 	"tsbank/services/history/pgstore"
 )
 
@@ -78,15 +80,20 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err er
 	}}
 	differences := gauge("tsbank_reconciliation_differences", "Accounts whose history and node disagreed at the last whole-bank reconciliation.")
 	s.Go(func(ctx context.Context) { in.Run(ctx, consumer) })
-	nodes := client.New(s.NC)
-	accounts := &ingest.Accounts{Nodes: nodes, Store: store, Log: log, Interval: cfg.AccountsSync, Timeout: cfg.RequestTimeout}
+	nodeClient := client.New(s.NC)
+	accounts := &ingest.Accounts{Nodes: nodeClient, Store: store, Log: log, Interval: cfg.AccountsSync, Timeout: cfg.RequestTimeout}
 	s.Go(accounts.Run)
 	counters := &ingest.Counters{JS: js, Store: store, Log: log, Batch: 1000, Interval: time.Second}
 	s.Go(counters.Run)
-	api := &natsapi.API{
-		Store: store, Client: nodes, Cursors: natsapi.Cursors{Secret: cfg.CursorSecret}, Log: log,
-		Timeout: cfg.RequestTimeout, Differences: func(n int) { differences.Set(float64(n)) },
+	hist := &history.Service{
+		Store: store, Nodes: &nodes.NATS{Client: nodeClient}, Cursors: history.Cursors{Secret: cfg.CursorSecret},
+		Clock: history.SystemClock{},
+		// Half the request's timeout, so that a reconciliation that waited for the ingest still
+		// has time to read the other accounts and reply.
+		CatchUp:     cfg.RequestTimeout / 2,
+		Differences: func(n int) { differences.Set(float64(n)) },
 	}
+	api := &natsapi.API{History: hist, Log: log, Timeout: cfg.RequestTimeout}
 	if err := s.Serve(service.Config{
 		Name: "history", Version: Version,
 		Description: "TSBank transaction history: queries, statements, reconciliation",

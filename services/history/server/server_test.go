@@ -47,7 +47,17 @@ type fixture struct {
 
 func newFixture(t testing.TB) *fixture {
 	t.Helper()
+	skipShort(t)
 	return newFixtureOn(t, testkit.Postgres(t, "history"))
+}
+
+// skipShort skips a test or benchmark of the running service under -short: it needs NATS and
+// Postgres, and the fast tier runs the use cases on their in-memory ports instead.
+func skipShort(t testing.TB) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("needs NATS and PostgreSQL")
+	}
 }
 
 // newFixtureOn is newFixture on the history database db: the benchmarks' is on a durable server
@@ -190,7 +200,7 @@ func TestUnreadableEventsAreSetAsideNotRetriedForEver(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	f.start()
-	if _, err := f.js.Publish(context.Background(), contract.OutboxSubject("account-1", "alice", "deposit"), []byte("not json")); err != nil {
+	if _, err := f.js.Publish(context.Background(), contract.OutboxSubject("account-1", "alice", contract.EventDeposit), []byte("not json")); err != nil {
 		t.Fatal(err)
 	}
 	bad := event("alice", 1, time.Now())

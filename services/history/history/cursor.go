@@ -1,4 +1,4 @@
-package natsapi
+package history
 
 import (
 	"crypto/hmac"
@@ -7,9 +7,6 @@ import (
 	"encoding/json"
 	"strings"
 	"time"
-
-	"tsbank/contract"
-	"tsbank/services/history/history"
 )
 
 // Cursors are opaque to clients: the position of the last row of a page and a hash of the query
@@ -28,30 +25,30 @@ type cursorBody struct {
 }
 
 // Make returns the cursor after position p of the query whose hash is query.
-func (c Cursors) Make(p history.Position, query string) string {
+func (c Cursors) Make(p Position, query string) string {
 	body, _ := json.Marshal(cursorBody{Time: p.Time, Amount: p.Amount, EventID: p.EventID, Query: query})
 	enc := base64.RawURLEncoding.EncodeToString(body)
 	return enc + "." + base64.RawURLEncoding.EncodeToString(c.sign(enc))
 }
 
 // Read checks cursor against the query hash and returns its position.
-func (c Cursors) Read(cursor, query string) (history.Position, *contract.Error) {
-	bad := contract.Errorf(contract.CodeInvalidCursor,
+func (c Cursors) Read(cursor, query string) (Position, error) {
+	bad := refuse(ErrInvalidCursor,
 		"cursor is not one this service issued for these filters: send the \"next\" of the previous page with the same filters and sort, or no cursor to start again")
 	enc, sig, ok := strings.Cut(cursor, ".")
 	if !ok {
-		return history.Position{}, bad
+		return Position{}, bad
 	}
 	got, err := base64.RawURLEncoding.DecodeString(sig)
 	if err != nil || !hmac.Equal(got, c.sign(enc)) {
-		return history.Position{}, bad
+		return Position{}, bad
 	}
 	raw, err := base64.RawURLEncoding.DecodeString(enc)
 	var b cursorBody
 	if err != nil || json.Unmarshal(raw, &b) != nil || b.Query != query {
-		return history.Position{}, bad
+		return Position{}, bad
 	}
-	return history.Position{Time: b.Time, Amount: b.Amount, EventID: b.EventID}, nil
+	return Position{Time: b.Time, Amount: b.Amount, EventID: b.EventID}, nil
 }
 
 func (c Cursors) sign(s string) []byte {
