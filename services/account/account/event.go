@@ -2,12 +2,6 @@ package account
 
 import "time"
 
-// Event types, as on the wire.
-const (
-	EventDeposit    = "deposit"
-	EventWithdrawal = "withdrawal"
-)
-
 // Exchange is what a leg of a cross-currency transfer carries into its event, as the coordinator
 // signed it: the node keeps it with the leg and does not read it.
 type Exchange struct {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"tsbank/contract"
 	"tsbank/contract/money"
 )
 
@@ -102,13 +103,13 @@ func (s *Service) Open(ctx context.Context, id, requestID string, c money.Curren
 
 // Deposit adds amount, a decimal string in the account's currency, to account id.
 func (s *Service) Deposit(ctx context.Context, id, requestID, amount, description string) (Result, error) {
-	return s.move(ctx, id, NewKey(requestID, EventDeposit, amount, description), EventDeposit, amount, description,
+	return s.move(ctx, id, NewKey(requestID, contract.EventDeposit, amount, description), contract.EventDeposit, amount, description,
 		func(a *Account, n int64) error { return a.Deposit(n) })
 }
 
 // Withdraw takes amount, a decimal string in the account's currency, from account id.
 func (s *Service) Withdraw(ctx context.Context, id, requestID, amount, description string) (Result, error) {
-	return s.move(ctx, id, NewKey(requestID, EventWithdrawal, amount, description), EventWithdrawal, amount, description,
+	return s.move(ctx, id, NewKey(requestID, contract.EventWithdrawal, amount, description), contract.EventWithdrawal, amount, description,
 		func(a *Account, n int64) error { return a.Withdraw(n) })
 }
 
@@ -124,7 +125,7 @@ func (s *Service) move(ctx context.Context, id string, key Key, typ, amount, des
 			return nil, err
 		}
 		signed := n
-		if typ == EventWithdrawal {
+		if typ == contract.EventWithdrawal {
 			signed = -n
 		}
 		return &Event{

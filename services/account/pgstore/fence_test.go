@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"tsbank/contract"
 	"tsbank/contract/money"
 	"tsbank/services/account/account"
 	"tsbank/services/account/pgstore"
@@ -46,7 +47,7 @@ func TestAPausedHolderIsRefusedByTheFence(t *testing.T) {
 		t.Fatalf("A after the take-over: %v, want ErrFenced", err)
 	}
 	svcA := &account.Service{Node: "account-1", Store: a, Now: time.Now, NewID: func() string { return "0190a0b0-0000-7000-8000-000000000001" }}
-	if _, err := svcA.Prepare(ctx, "alice", "x", account.LegDebit, "1.00", "bob", ""); !errors.Is(err, account.ErrFenced) {
+	if _, err := svcA.Prepare(ctx, "alice", "x", contract.LegDebit, "1.00", "bob", ""); !errors.Is(err, account.ErrFenced) {
 		t.Fatalf("A prepares after the take-over: %v, want ErrFenced", err)
 	}
 	if _, err := a.PruneRequests(ctx, 0, 10); !errors.Is(err, account.ErrFenced) {
