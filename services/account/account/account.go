@@ -55,6 +55,15 @@ type Account struct {
 // lowered limit. It is the figure a withdrawal and a debit leg are checked against.
 func (a *Account) Available() int64 { return max(a.Balance-a.OnHold+a.OverdraftLimit, 0) }
 
+// record numbers ev as the account's next event. A store changes an account under its lock, one
+// change after another, so the numbers of its events are 1, 2, 3… in commit order, with no gap:
+// the history's rows of the account up to EventSeq add up to Balance (docs/adr/0018).
+func (a *Account) record(ev *Event) *Event {
+	a.EventSeq++
+	ev.Seq = a.EventSeq
+	return ev
+}
+
 // tooLarge is the refusal of money that would take the balance past money.MaxMinor; it names the
 // maximum, as every "too large" does.
 func (a *Account) tooLarge() error {

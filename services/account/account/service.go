@@ -39,8 +39,8 @@ type Result struct {
 type Store interface {
 	// Create inserts a new account; ErrExists if the id is taken.
 	Create(ctx context.Context, a Account, key Key) (Result, error)
-	// Change locks account id, applies fn and saves the account and the event fn returns.
-	// If fn fails, nothing is written.
+	// Change locks account id, applies fn and saves the account and the event fn returns, as fn
+	// left them (the rules number the event). If fn fails, nothing is written.
 	Change(ctx context.Context, id string, key Key, fn func(a *Account) (*Event, error)) (Result, error)
 	Get(ctx context.Context, id string) (Account, error)
 	// List returns up to limit accounts with ids after after, in id order.
@@ -49,7 +49,7 @@ type Store interface {
 	// Legs locks the accounts of keys and reads their legs, then calls apply for each key in
 	// order, with its account (nil if it is not on this node) and its leg (nil if unknown) as the
 	// earlier calls left them. What apply returns with write set is saved (the account, the leg
-	// and the event, numbered), all in one transaction; a call that fails changes nothing, and the
+	// and the event), all in one transaction; a call that fails changes nothing, and the
 	// others still apply. Only a fault of the store is returned.
 	Legs(ctx context.Context, keys []LegKey, apply func(i int, a *Account, known *Hold) (h Hold, write bool, ev *Event, err error)) error
 	// StaleHolds lists up to limit prepared legs created before before.
@@ -128,11 +128,11 @@ func (s *Service) move(ctx context.Context, id string, key Key, typ, amount, des
 		if typ == contract.EventWithdrawal {
 			signed = -n
 		}
-		return &Event{
+		return a.record(&Event{
 			ID: s.NewID(), Type: typ, Account: a.ID, Node: s.Node, Amount: signed,
 			Currency: a.Currency.Code, BalanceAfter: a.Balance, Time: s.now(),
 			Description: description, RequestID: key.RequestID,
-		}, nil
+		}), nil
 	})
 	if err == nil && s.Changed != nil {
 		s.Changed()

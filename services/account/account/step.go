@@ -111,7 +111,7 @@ func (s *Service) step(st Step, a *Account, known *Hold) (h Hold, write bool, ev
 	a.Settle(h, commit)
 	h.State = target
 	if commit {
-		ev = s.legEvent(a, h)
+		ev = a.record(s.legEvent(a, h))
 		ev.Trace = st.Trace
 	}
 	return h, true, ev, nil

@@ -93,15 +93,14 @@ func (s *Store) Legs(ctx context.Context, keys []account.LegKey, apply func(i in
 }
 
 // writes collects what one transaction changes in accounts: each changed account once, and the
-// events in the order they happened, numbered as each account's next (the account rows are
-// locked, so the numbers of one account's events are 1, 2, 3… in commit order, with no gap).
+// events in the order they happened (the domain numbered them, each as its account's next).
 type writes struct {
 	accounts []*account.Account
 	changed  map[string]bool
 	events   []*account.Event
 }
 
-// keep makes after the state of a and numbers ev, if any, as a's next event.
+// keep makes after the state of a, and keeps ev, if any, to be written to the outbox.
 func (w *writes) keep(a *account.Account, after account.Account, ev *account.Event) {
 	*a = after
 	if !w.changed[a.ID] {
@@ -112,8 +111,6 @@ func (w *writes) keep(a *account.Account, after account.Account, ev *account.Eve
 		w.accounts = append(w.accounts, a)
 	}
 	if ev != nil {
-		a.EventSeq++
-		ev.Seq = a.EventSeq
 		w.events = append(w.events, ev)
 	}
 }
