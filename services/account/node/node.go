@@ -91,7 +91,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Node, err erro
 	// be ended, and the lease must not expire meanwhile.
 	n := &Node{Service: s, lost: make(chan error, 1)}
 	s.Go(func(ctx context.Context) { held.Keep(ctx, func(err error) { n.lost <- err }) })
-	store := pgstore.New(s.Pool, cfg.Node)
+	store := pgstore.New(s.Pool, cfg.Node, outbox.Encode)
 	if err := store.Fence(ctx, held.Epoch(), holder); err != nil {
 		return nil, err
 	}

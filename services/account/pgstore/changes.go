@@ -154,7 +154,7 @@ func (s *Store) writeChanges(items []change) []changed {
 				SELECT a, r, f, p::jsonb FROM unnest($1::text[], $2::text[], $3::bytea[], $4::text[]) AS u(a, r, f, p)`,
 				owners, requests, fingerprints, replies)
 		}
-		return w.queue(b)
+		return w.queue(b, s.encode)
 	})
 	if err != nil {
 		for i := range out {

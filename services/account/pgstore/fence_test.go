@@ -9,6 +9,7 @@ import (
 	"tsbank/contract"
 	"tsbank/contract/money"
 	"tsbank/services/account/account"
+	"tsbank/services/account/outbox"
 	"tsbank/services/account/pgstore"
 	"tsbank/testkit"
 )
@@ -22,7 +23,7 @@ func TestAPausedHolderIsRefusedByTheFence(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	pool := newPool(t)
-	a, b := pgstore.New(pool, "account-1"), pgstore.New(pool, "account-1")
+	a, b := pgstore.New(pool, "account-1", outbox.Encode), pgstore.New(pool, "account-1", outbox.Encode)
 	if err := a.Fence(ctx, 5, "A"); err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +74,7 @@ func TestATakeOverEndsAPausedHoldersTransaction(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	pool := newPool(t)
-	a, b := pgstore.New(pool, "account-1"), pgstore.New(pool, "account-1")
+	a, b := pgstore.New(pool, "account-1", outbox.Encode), pgstore.New(pool, "account-1", outbox.Encode)
 	if err := a.Fence(ctx, 5, "A"); err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,6 @@ import (
 
 	"tsbank/contract/money"
 	"tsbank/services/account/account"
-	"tsbank/services/account/outbox"
 )
 
 const holdColumns = `h.transfer_id, h.leg, h.account_id, h.amount, h.counterparty, h.description, h.state, h.reason, h.created_at, h.refund_of, h.exchange`
@@ -88,7 +87,7 @@ func (s *Store) Legs(ctx context.Context, keys []account.LegKey, apply func(i in
 			changedLegs[i] = *holds[id]
 		}
 		queueLegs(b, changedLegs, func(h account.Hold) bool { return stored[legID{h.TransferID, h.Leg, h.Account}] })
-		return w.queue(b)
+		return w.queue(b, s.encode)
 	})
 }
 
@@ -115,10 +114,10 @@ func (w *writes) keep(a *account.Account, after account.Account, ev *account.Eve
 	}
 }
 
-// queue queues the accounts' updates and the events' outbox rows.
-func (w *writes) queue(b *pgx.Batch) error {
+// queue queues the accounts' updates and the events' outbox rows, encoded by encode.
+func (w *writes) queue(b *pgx.Batch, encode Encoder) error {
 	queueAccounts(b, w.accounts)
-	return queueEvents(b, w.events, w.accounts)
+	return queueEvents(b, w.events, w.accounts, encode)
 }
 
 // legID names a leg in Legs' maps.
@@ -199,7 +198,7 @@ func queueLegs(b *pgx.Batch, changed []account.Hold, stored func(account.Hold) b
 }
 
 // queueEvents queues the outbox rows of events, in order, in one statement.
-func queueEvents(b *pgx.Batch, events []*account.Event, accounts []*account.Account) error {
+func queueEvents(b *pgx.Batch, events []*account.Event, accounts []*account.Account, encode Encoder) error {
 	if len(events) == 0 {
 		return nil
 	}
@@ -210,7 +209,7 @@ func queueEvents(b *pgx.Batch, events []*account.Event, accounts []*account.Acco
 	var ids, owners, subjects, payloads []string
 	var traces []*string // NULL for an event with no trace context
 	for _, ev := range events {
-		subject, payload, err := outbox.Encode(*ev, currency[ev.Account])
+		subject, payload, err := encode(*ev, currency[ev.Account])
 		if err != nil {
 			return err
 		}
