@@ -140,7 +140,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Node, err erro
 	}, cfg.MaxInFlight, api.AddEndpoints); err != nil {
 		return nil, err
 	}
-	if err := nodes.Heartbeat(s.Background(), contract.Node{Name: cfg.Node, Version: Version, StartedAt: time.Now().UTC(),
+	if err := nodes.Heartbeat(s.Background(), contract.Node{Name: cfg.Node, Version: Version, StartedAt: svc.Now().UTC(),
 		Holder: holder, Epoch: held.Epoch()}); err != nil {
 		return nil, err
 	}
