@@ -10,16 +10,16 @@ import (
 	"os"
 
 	"tsbank/platform/cli"
-	"tsbank/services/account/node"
+	"tsbank/services/account/server"
 )
 
 func main() {
 	cli.Main("account", "account", func(ctx context.Context, log *slog.Logger) error {
-		cfg, err := node.ConfigFromEnv(os.Getenv)
+		cfg, err := server.ConfigFromEnv(os.Getenv)
 		if err != nil {
 			return fmt.Errorf("configuration: %w", err)
 		}
 		log.Info("starting", "config", cfg)
-		return node.Run(ctx, cfg, log)
+		return server.Run(ctx, cfg, log)
 	})
 }
