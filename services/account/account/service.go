@@ -1,6 +1,7 @@
 package account
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"fmt"
@@ -25,6 +26,16 @@ func NewKey(requestID, op string, fields ...string) Key {
 		fmt.Fprintf(h, "%d:%s;", len(f), f) // length-prefixed, so ("ab","c") != ("a","bc")
 	}
 	return Key{RequestID: requestID, Fingerprint: h.Sum(nil)}
+}
+
+// Replays says whether a stored record, made by a request of fingerprint with key's id, answers
+// key's request: it does if the two are the same request; the id reused for another is
+// ErrConflict.
+func (k Key) Replays(fingerprint []byte) error {
+	if !bytes.Equal(fingerprint, k.Fingerprint) {
+		return fmt.Errorf("%w: request id %q", ErrConflict, k.RequestID)
+	}
+	return nil
 }
 
 // Result is what a state-changing request did: the account after it and the event it wrote, if

@@ -1,7 +1,6 @@
 package pgstore
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -165,8 +164,8 @@ func (s *Store) writeChanges(items []change) []changed {
 }
 
 func decodeReplay(key account.Key, fingerprint, reply []byte) (account.Result, error) {
-	if !bytes.Equal(fingerprint, key.Fingerprint) {
-		return account.Result{}, fmt.Errorf("%w: request id %q", account.ErrConflict, key.RequestID)
+	if err := key.Replays(fingerprint); err != nil {
+		return account.Result{}, err
 	}
 	var res account.Result
 	if err := json.Unmarshal(reply, &res); err != nil {

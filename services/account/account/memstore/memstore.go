@@ -6,7 +6,6 @@
 package memstore
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -118,8 +117,8 @@ func (s *Store) replay(id string, key account.Key) (account.Result, bool, error)
 	if !found {
 		return account.Result{}, false, nil
 	}
-	if !bytes.Equal(r.Fingerprint, key.Fingerprint) {
-		return account.Result{}, true, fmt.Errorf("%w: request id %q", account.ErrConflict, key.RequestID)
+	if err := key.Replays(r.Fingerprint); err != nil {
+		return account.Result{}, true, err
 	}
 	var res account.Result
 	if err := json.Unmarshal(r.Reply, &res); err != nil {
