@@ -1,6 +1,8 @@
 // Package account holds the rules of an account node: what an account is, when money may enter or
-// leave it, when it may close, and the idempotent use cases built on those rules. Storage and the
-// registry are interfaces implemented by pgstore and registry; the wire format is natsapi's.
+// leave it, when it may close, the state machine of a transfer's leg, the numbering of each
+// account's events, and the idempotent use cases built on those rules (Service), which take a
+// clock. Storage and the registry are ports (Store, MoveStore, Registry) implemented by pgstore
+// and registry, and in memory by memstore; the wire format is natsapi's and outbox's.
 package account
 
 import (
