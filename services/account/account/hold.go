@@ -48,9 +48,9 @@ type Hold struct {
 	CreatedAt    time.Time
 }
 
-// Side is the side of leg, contract.LegDebit or contract.LegCredit: a transfer's leg is named by its side, a
-// payment's by its side and its place in the payment ("debit.3"); the edge checks the grammar
-// (contract.LegSide), and Prepare refuses a side it does not know.
+// Side is the side of leg, contract.LegDebit or contract.LegCredit: a transfer's leg is named by
+// its side, a payment's by its side and its place in the payment ("debit.3"); the edge checks the
+// grammar (contract.LegSide), and Prepare refuses a side it does not know.
 func Side(leg string) string {
 	side, _, _ := strings.Cut(leg, ".")
 	return side
