@@ -216,25 +216,25 @@ func TestStore(t *testing.T, newStore NewStore) {
 		t.Parallel()
 		s := newStore(t, "account-1")
 		NewService(t, "account-1", s, NewClock(), "alice")
-		keys := []account.LegKey{{TransferID: "t1", Leg: contract.LegDebit, Account: "alice"},
-			{TransferID: "t1", Leg: contract.LegDebit, Account: "alice"}, {TransferID: "t2", Leg: contract.LegCredit, Account: "alice"},
+		keys := []account.LegKey{{TransferID: "t1", Leg: contract.LegCredit, Account: "alice"},
+			{TransferID: "t1", Leg: contract.LegCredit, Account: "alice"}, {TransferID: "t2", Leg: contract.LegCredit, Account: "alice"},
 			{TransferID: "t3", Leg: contract.LegCredit, Account: "carol"}}
 		var seen []string
 		err := s.Legs(ctx, keys, func(i int, a *account.Account, known *account.Hold) (account.Hold, bool, *account.Event, error) {
 			seen = append(seen, fmt.Sprintf("%d:%v:%v", i, a != nil, known != nil))
 			switch i {
 			case 0:
-				a.OnHold += 100
-				return account.Hold{TransferID: "t1", Leg: contract.LegDebit, Account: "alice", Amount: 100, State: account.HoldPrepared}, true, nil, nil
+				a.PendingIn += 100
+				return account.Hold{TransferID: "t1", Leg: contract.LegCredit, Account: "alice", Amount: 100, State: account.HoldPrepared}, true, nil, nil
 			case 1:
-				if a.OnHold != 100 || known.Amount != 100 {
-					t.Errorf("call 1 sees on hold %d and leg %+v; want call 0's writes", a.OnHold, known)
+				if a.PendingIn != 100 || known.Amount != 100 {
+					t.Errorf("call 1 sees pending in %d and leg %+v; want call 0's writes", a.PendingIn, known)
 				}
-				a.PendingIn = 999
+				a.Balance = 999
 				return account.Hold{}, true, nil, errors.New("refused")
 			case 2:
-				if a.PendingIn != 0 {
-					t.Errorf("call 2 sees pending in %d, written by a call that failed", a.PendingIn)
+				if a.Balance != 0 {
+					t.Errorf("call 2 sees balance %d, written by a call that failed", a.Balance)
 				}
 			}
 			return account.Hold{}, false, nil, nil
@@ -245,8 +245,8 @@ func TestStore(t *testing.T, newStore NewStore) {
 		if fmt.Sprint(seen) != "[0:true:false 1:true:true 2:true:false 3:false:false]" {
 			t.Fatalf("calls saw (index:account:leg) %v", seen)
 		}
-		if a, _ := s.Get(ctx, "alice"); a.OnHold != 100 || a.PendingIn != 0 {
-			t.Fatalf("alice = %+v; want call 0's hold only", a)
+		if a, _ := s.Get(ctx, "alice"); a.PendingIn != 100 || a.Balance != 0 {
+			t.Fatalf("alice = %+v; want call 0's leg only", a)
 		}
 	})
 
