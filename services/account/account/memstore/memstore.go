@@ -2,7 +2,9 @@
 // and account.Registry over maps, for the use cases' unit tests and the fast tier, which run
 // without PostgreSQL or NATS. It keeps what pgstore keeps and as pgstore keeps it (a stored reply
 // is its JSON, a leg's message is not kept, a leg's currency is its account's), so that one
-// contract test (accounttest.TestStore) holds both to the same behaviour.
+// contract test (accounttest.TestStore) holds both to the same behaviour. It does not repeat the
+// database's own checks (migrations/account: no drawing beyond the overdraft limit, no negative
+// hold), which back up rules the domain enforces already.
 package memstore
 
 import (
