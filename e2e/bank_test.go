@@ -13,7 +13,7 @@ import (
 	"tsbank/contract"
 	"tsbank/contract/client"
 	"tsbank/contract/decisionsig"
-	"tsbank/services/account/node"
+	accountserver "tsbank/services/account/server"
 	coordinator "tsbank/services/coordinator/server"
 	historyserver "tsbank/services/history/server"
 	"tsbank/testkit"
@@ -28,7 +28,7 @@ type bank struct {
 	nc    *nats.Conn
 	c     *client.Client
 	dbs   map[string]string // account node name or "coordinator" -> database URL
-	nodes map[string]*node.Node
+	nodes map[string]*accountserver.Server
 	coord *coordinator.Server
 	hist  *historyserver.Server
 	env   map[string]string // extra configuration for every service
@@ -55,7 +55,7 @@ func newBank(t testing.TB) *bank {
 // testkit.DurablePostgres).
 func newBankOn(t testing.TB, postgres func(testing.TB, string) string) *bank {
 	t.Helper()
-	b := &bank{t: t, ns: testkit.StartNATS(t), dbs: map[string]string{}, nodes: map[string]*node.Node{},
+	b := &bank{t: t, ns: testkit.StartNATS(t), dbs: map[string]string{}, nodes: map[string]*accountserver.Server{},
 		env: map[string]string{}, pools: map[string]*pgxpool.Pool{}}
 	for k, v := range testEnv {
 		b.env[k] = v
@@ -98,13 +98,13 @@ func (b *bank) getenv(extra map[string]string) func(string) string {
 
 func (b *bank) startNode(name string) {
 	b.t.Helper()
-	cfg, err := node.ConfigFromEnv(b.getenv(map[string]string{
+	cfg, err := accountserver.ConfigFromEnv(b.getenv(map[string]string{
 		"ACCOUNT_NODE": name, "DATABASE_URL": b.dbs[name], "HTTP_ADDR": "127.0.0.1:0",
 	}))
 	if err != nil {
 		b.t.Fatal(err)
 	}
-	n, err := node.Start(context.Background(), cfg, testkit.Logger(b.t))
+	n, err := accountserver.Start(context.Background(), cfg, testkit.Logger(b.t))
 	if err != nil {
 		b.t.Fatalf("start %s: %v", name, err)
 	}
@@ -114,12 +114,12 @@ func (b *bank) startNode(name string) {
 
 func (b *bank) stopNode(name string) { b.nodes[name].Stop(5 * time.Second) }
 
-// runNode runs the node as its process does (node.Run: serve, and wait as a standby again when
+// runNode runs the node as its process does (accountserver.Run: serve, and wait as a standby again when
 // the lease is lost), until the test ends. The channel receives what Run returned, if it returned
 // before then: for a node process, an exit.
 func (b *bank) runNode(name string) <-chan error {
 	b.t.Helper()
-	cfg, err := node.ConfigFromEnv(b.getenv(map[string]string{
+	cfg, err := accountserver.ConfigFromEnv(b.getenv(map[string]string{
 		"ACCOUNT_NODE": name, "DATABASE_URL": b.dbs[name], "HTTP_ADDR": "127.0.0.1:0",
 	}))
 	if err != nil {
@@ -129,7 +129,7 @@ func (b *bank) runNode(name string) <-chan error {
 	exited, done := make(chan error, 1), make(chan struct{})
 	go func() {
 		defer close(done)
-		if err := node.Run(rctx, cfg, testkit.Logger(b.t)); rctx.Err() == nil {
+		if err := accountserver.Run(rctx, cfg, testkit.Logger(b.t)); rctx.Err() == nil {
 			exited <- fmt.Errorf("node %s exited: %v", name, err)
 		}
 	}()

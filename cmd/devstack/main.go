@@ -33,7 +33,7 @@ import (
 	"tsbank/platform/pgcluster"
 	"tsbank/platform/provision"
 	"tsbank/platform/tracing"
-	"tsbank/services/account/node"
+	account "tsbank/services/account/server"
 	coordinator "tsbank/services/coordinator/server"
 	history "tsbank/services/history/server"
 	observer "tsbank/services/observer/server"
@@ -113,7 +113,7 @@ type stack struct {
 	servers   []*server.Server // one, or three routed together
 	pg        *pgcluster.Cluster
 	databases map[string]string // service (node name or "coordinator") -> URL
-	nodes     []*node.Node
+	nodes     []*account.Server
 	coord     *coordinator.Server
 	// stopStandby and standby stop and wait for the first node's standby.
 	stopStandby context.CancelFunc
@@ -169,7 +169,7 @@ func startStack(ctx context.Context, o options, log *slog.Logger) (*stack, error
 		}
 	}
 	for i, name := range o.nodes {
-		cfg, err := node.ConfigFromEnv(func(k string) string {
+		cfg, err := account.ConfigFromEnv(func(k string) string {
 			return map[string]string{
 				"ACCOUNT_NODE": name, "DATABASE_URL": s.databases[name], "NATS_URL": natsURL,
 				"HTTP_ADDR": httpAddr(o.httpBase, i), "COORDINATOR_PUBLIC_KEYS": public,
@@ -178,14 +178,14 @@ func startStack(ctx context.Context, o options, log *slog.Logger) (*stack, error
 		if err != nil {
 			return s, err
 		}
-		n, err := node.Start(ctx, cfg, log.With("node", name))
+		n, err := account.Start(ctx, cfg, log.With("node", name))
 		if err != nil {
 			return s, fmt.Errorf("%s: %w", name, err)
 		}
 		s.nodes = append(s.nodes, n)
 	}
 	// A standby process for the first node over its database: it waits for the node's lease.
-	standby, err := node.ConfigFromEnv(func(k string) string {
+	standby, err := account.ConfigFromEnv(func(k string) string {
 		return map[string]string{
 			"ACCOUNT_NODE": o.nodes[0], "DATABASE_URL": s.databases[o.nodes[0]], "NATS_URL": natsURL,
 			"HTTP_ADDR": httpAddr(o.httpBase, len(o.nodes)+2), "COORDINATOR_PUBLIC_KEYS": public,
@@ -200,7 +200,7 @@ func startStack(ctx context.Context, o options, log *slog.Logger) (*stack, error
 	go func() {
 		defer s.standby.Done()
 		for sctx.Err() == nil { // after a take-over and a lost lease, it waits again
-			if err := node.Run(sctx, standby, log.With("node", o.nodes[0], "standby", true)); err != nil && sctx.Err() == nil {
+			if err := account.Run(sctx, standby, log.With("node", o.nodes[0], "standby", true)); err != nil && sctx.Err() == nil {
 				log.Warn("standby", "err", err)
 			}
 		}

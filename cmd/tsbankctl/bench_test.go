@@ -13,7 +13,7 @@ import (
 	"tsbank/contract"
 	"tsbank/contract/client"
 	"tsbank/contract/decisionsig"
-	"tsbank/services/account/node"
+	account "tsbank/services/account/server"
 	coordinator "tsbank/services/coordinator/server"
 	"tsbank/testkit"
 )
@@ -112,11 +112,11 @@ func startBank(t *testing.T) *client.Client {
 		}
 	}
 	for _, name := range []string{"account-1", "account-2"} {
-		cfg, err := node.ConfigFromEnv(env(map[string]string{"ACCOUNT_NODE": name, "DATABASE_URL": testkit.Postgres(t, "account")}))
+		cfg, err := account.ConfigFromEnv(env(map[string]string{"ACCOUNT_NODE": name, "DATABASE_URL": testkit.Postgres(t, "account")}))
 		if err != nil {
 			t.Fatal(err)
 		}
-		n, err := node.Start(context.Background(), cfg, testkit.Logger(t))
+		n, err := account.Start(context.Background(), cfg, testkit.Logger(t))
 		if err != nil {
 			t.Fatalf("start %s: %v", name, err)
 		}

@@ -1,6 +1,8 @@
 // Package account holds the rules of an account node: what an account is, when money may enter or
-// leave it, when it may close, and the idempotent use cases built on those rules. Storage and the
-// registry are interfaces implemented by pgstore and registry; the wire format is natsapi's.
+// leave it, when it may close, the state machine of a transfer's leg, the numbering of each
+// account's events, and the idempotent use cases built on those rules (Service), which take a
+// clock. Storage and the registry are ports (Store, MoveStore, Registry) implemented by pgstore
+// and registry, and in memory by memstore; the wire format is natsapi's and outbox's.
 package account
 
 import (
@@ -54,6 +56,15 @@ type Account struct {
 // overdraft limit; never below zero, since nothing can be spent from an account drawn beyond a
 // lowered limit. It is the figure a withdrawal and a debit leg are checked against.
 func (a *Account) Available() int64 { return max(a.Balance-a.OnHold+a.OverdraftLimit, 0) }
+
+// record numbers ev as the account's next event. A store changes an account under its lock, one
+// change after another, so the numbers of its events are 1, 2, 3… in commit order, with no gap:
+// the history's rows of the account up to EventSeq add up to Balance (docs/adr/0018).
+func (a *Account) record(ev *Event) *Event {
+	a.EventSeq++
+	ev.Seq = a.EventSeq
+	return ev
+}
 
 // tooLarge is the refusal of money that would take the balance past money.MaxMinor; it names the
 // maximum, as every "too large" does.

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"tsbank/contract"
 	"tsbank/contract/money"
 )
 
@@ -138,7 +139,7 @@ func TestDepositRefusesOverflow(t *testing.T) {
 // says what the bound is, where it said only "balance would exceed the maximum".
 func TestTooLargeNamesTheMaximum(t *testing.T) {
 	a := Account{ID: "a", Currency: eur, Balance: money.MaxMinor, Status: StatusOpen}
-	for name, err := range map[string]error{"deposit": a.Deposit(1), "credit leg": a.Prepare(LegCredit, 1)} {
+	for name, err := range map[string]error{"deposit": a.Deposit(1), "credit leg": a.Prepare(contract.LegCredit, 1)} {
 		if !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "the maximum of 10000000000000.00 EUR") {
 			t.Errorf("%s: %v, want ErrTooLarge naming the maximum", name, err)
 		}

@@ -2,12 +2,6 @@ package account
 
 import "time"
 
-// Event types, as on the wire.
-const (
-	EventDeposit    = "deposit"
-	EventWithdrawal = "withdrawal"
-)
-
 // Exchange is what a leg of a cross-currency transfer carries into its event, as the coordinator
 // signed it: the node keeps it with the leg and does not read it.
 type Exchange struct {
@@ -35,7 +29,7 @@ type Event struct {
 	Counterparty string
 	RefundOf     string    // on a refund's leg: the transfer it refunds
 	Exchange     *Exchange // on a cross-currency transfer's leg: its quote, rate and both amounts
-	Seq          int64     // the account's event number, 1, 2, 3… in commit order; the store assigns it
+	Seq          int64     // the account's event number, 1, 2, 3… in commit order (Account.record)
 	// Trace is the trace context of the step that wrote the event, if any: the outbox keeps it,
 	// and the relay publishes the event in that trace.
 	Trace map[string]string

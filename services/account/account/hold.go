@@ -6,26 +6,20 @@ import (
 	"strings"
 	"time"
 
+	"tsbank/contract"
 	"tsbank/contract/money"
 )
 
-// Legs of a transfer and the states of a hold.
+// States of a hold. The legs are contract.LegDebit and contract.LegCredit, and the reasons of a
+// refused leg are the contract's codes. The contract names no hold states nor the reason below yet,
+// so they are defined here, once.
 const (
-	LegDebit  = "debit"
-	LegCredit = "credit"
-
 	HoldPrepared  = "prepared"
 	HoldCommitted = "committed"
 	HoldAborted   = "aborted"
 
 	// ReasonAbortedBeforePrepare is the reason of a leg whose abort came before its prepare.
 	ReasonAbortedBeforePrepare = "aborted_before_prepare"
-)
-
-// Event types of the two legs of a transfer.
-const (
-	EventTransferOut = "transfer_out"
-	EventTransferIn  = "transfer_in"
 )
 
 var (
@@ -54,9 +48,9 @@ type Hold struct {
 	CreatedAt    time.Time
 }
 
-// Side is the side of leg, LegDebit or LegCredit: a transfer's leg is named by its side, a
-// payment's by its side and its place in the payment ("debit.3"); the edge checks the grammar
-// (contract.LegSide), and Prepare refuses a side it does not know.
+// Side is the side of leg, contract.LegDebit or contract.LegCredit: a transfer's leg is named by
+// its side, a payment's by its side and its place in the payment ("debit.3"); the edge checks the
+// grammar (contract.LegSide), and Prepare refuses a side it does not know.
 func Side(leg string) string {
 	side, _, _ := strings.Cut(leg, ".")
 	return side
@@ -69,12 +63,12 @@ func (a *Account) Prepare(leg string, amount int64) error {
 		return err
 	}
 	switch Side(leg) {
-	case LegDebit:
+	case contract.LegDebit:
 		if a.Available() < amount {
 			return a.insufficient()
 		}
 		a.OnHold += amount
-	case LegCredit:
+	case contract.LegCredit:
 		if a.Balance+a.PendingIn > money.MaxMinor-amount {
 			return a.tooLarge()
 		}
@@ -88,10 +82,10 @@ func (a *Account) Prepare(leg string, amount int64) error {
 // Settle applies the decision for a prepared leg: commit moves the money, abort releases the hold.
 func (a *Account) Settle(h Hold, commit bool) {
 	switch {
-	case Side(h.Leg) == LegDebit && commit:
+	case Side(h.Leg) == contract.LegDebit && commit:
 		a.OnHold -= h.Amount
 		a.Balance -= h.Amount
-	case Side(h.Leg) == LegDebit:
+	case Side(h.Leg) == contract.LegDebit:
 		a.OnHold -= h.Amount
 	case commit:
 		a.PendingIn -= h.Amount
@@ -107,11 +101,11 @@ func Reason(err error) string {
 	var pe *money.ParseError
 	switch {
 	case errors.Is(err, ErrInsufficientFunds):
-		return "insufficient_funds"
+		return contract.CodeInsufficient
 	case errors.Is(err, ErrClosed):
-		return "account_closed"
+		return contract.CodeAccountClosed
 	case errors.Is(err, ErrTooLarge), errors.As(err, &pe):
-		return "invalid_amount"
+		return contract.CodeInvalidAmount
 	}
 	return ""
 }

@@ -3,6 +3,8 @@ package account
 import (
 	"errors"
 	"testing"
+
+	"tsbank/contract"
 )
 
 // TestAPaymentLegActsOnItsSide checks that a payment's leg, named by its side and its place in
@@ -18,15 +20,15 @@ func TestAPaymentLegActsOnItsSide(t *testing.T) {
 		{"debit.3 reserves and abort releases it", "debit.3", false, 1000, 0, 0},
 		{"credit.7 expects and commit adds the money", "credit.7", true, 1300, 0, 0},
 		{"credit.7 expects and abort forgets it", "credit.7", false, 1000, 0, 0},
-		{"debit works as before", LegDebit, true, 700, 0, 0},
-		{"credit works as before", LegCredit, true, 1300, 0, 0},
+		{"debit works as before", contract.LegDebit, true, 700, 0, 0},
+		{"credit works as before", contract.LegCredit, true, 1300, 0, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			a := Account{ID: "a", Currency: eur, Balance: 1000, Status: StatusOpen}
 			if err := a.Prepare(tc.leg, 300); err != nil {
 				t.Fatalf("Prepare(%s) = %v", tc.leg, err)
 			}
-			if Side(tc.leg) == LegDebit && a.OnHold != 300 || Side(tc.leg) == LegCredit && a.PendingIn != 300 {
+			if Side(tc.leg) == contract.LegDebit && a.OnHold != 300 || Side(tc.leg) == contract.LegCredit && a.PendingIn != 300 {
 				t.Fatalf("after prepare: on hold %d, pending in %d", a.OnHold, a.PendingIn)
 			}
 			a.Settle(Hold{Leg: tc.leg, Amount: 300}, tc.commit)

@@ -3,6 +3,8 @@ package account
 import (
 	"errors"
 	"testing"
+
+	"tsbank/contract"
 )
 
 func TestAnAccountLeavesOnlyOnceItsLegsInFlightAreDecided(t *testing.T) {
@@ -13,7 +15,7 @@ func TestAnAccountLeavesOnlyOnceItsLegsInFlightAreDecided(t *testing.T) {
 	if err := a.Deposit(5); !errors.Is(err, ErrMoving) {
 		t.Fatalf("a deposit while leaving: %v, want ErrMoving", err)
 	}
-	if err := a.Prepare(LegDebit, 5); !errors.Is(err, ErrMoving) {
+	if err := a.Prepare(contract.LegDebit, 5); !errors.Is(err, ErrMoving) {
 		t.Fatalf("a new leg while leaving: %v, want ErrMoving", err)
 	}
 	if err := a.served(false); err != nil {

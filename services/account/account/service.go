@@ -1,11 +1,13 @@
 package account
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"fmt"
 	"time"
 
+	"tsbank/contract"
 	"tsbank/contract/money"
 )
 
@@ -26,6 +28,16 @@ func NewKey(requestID, op string, fields ...string) Key {
 	return Key{RequestID: requestID, Fingerprint: h.Sum(nil)}
 }
 
+// Replays says whether a stored record, made by a request of fingerprint with key's id, answers
+// key's request: it does if the two are the same request; the id reused for another is
+// ErrConflict.
+func (k Key) Replays(fingerprint []byte) error {
+	if !bytes.Equal(fingerprint, k.Fingerprint) {
+		return fmt.Errorf("%w: request id %q", ErrConflict, k.RequestID)
+	}
+	return nil
+}
+
 // Result is what a state-changing request did: the account after it and the event it wrote, if
 // any. It is stored with the request's Key and returned again to a retry.
 type Result struct {
@@ -38,8 +50,8 @@ type Result struct {
 type Store interface {
 	// Create inserts a new account; ErrExists if the id is taken.
 	Create(ctx context.Context, a Account, key Key) (Result, error)
-	// Change locks account id, applies fn and saves the account and the event fn returns.
-	// If fn fails, nothing is written.
+	// Change locks account id, applies fn and saves the account and the event fn returns, as fn
+	// left them (the rules number the event). If fn fails, nothing is written.
 	Change(ctx context.Context, id string, key Key, fn func(a *Account) (*Event, error)) (Result, error)
 	Get(ctx context.Context, id string) (Account, error)
 	// List returns up to limit accounts with ids after after, in id order.
@@ -48,7 +60,7 @@ type Store interface {
 	// Legs locks the accounts of keys and reads their legs, then calls apply for each key in
 	// order, with its account (nil if it is not on this node) and its leg (nil if unknown) as the
 	// earlier calls left them. What apply returns with write set is saved (the account, the leg
-	// and the event, numbered), all in one transaction; a call that fails changes nothing, and the
+	// and the event), all in one transaction; a call that fails changes nothing, and the
 	// others still apply. Only a fault of the store is returned.
 	Legs(ctx context.Context, keys []LegKey, apply func(i int, a *Account, known *Hold) (h Hold, write bool, ev *Event, err error)) error
 	// StaleHolds lists up to limit prepared legs created before before.
@@ -102,13 +114,13 @@ func (s *Service) Open(ctx context.Context, id, requestID string, c money.Curren
 
 // Deposit adds amount, a decimal string in the account's currency, to account id.
 func (s *Service) Deposit(ctx context.Context, id, requestID, amount, description string) (Result, error) {
-	return s.move(ctx, id, NewKey(requestID, EventDeposit, amount, description), EventDeposit, amount, description,
+	return s.move(ctx, id, NewKey(requestID, contract.EventDeposit, amount, description), contract.EventDeposit, amount, description,
 		func(a *Account, n int64) error { return a.Deposit(n) })
 }
 
 // Withdraw takes amount, a decimal string in the account's currency, from account id.
 func (s *Service) Withdraw(ctx context.Context, id, requestID, amount, description string) (Result, error) {
-	return s.move(ctx, id, NewKey(requestID, EventWithdrawal, amount, description), EventWithdrawal, amount, description,
+	return s.move(ctx, id, NewKey(requestID, contract.EventWithdrawal, amount, description), contract.EventWithdrawal, amount, description,
 		func(a *Account, n int64) error { return a.Withdraw(n) })
 }
 
@@ -124,14 +136,14 @@ func (s *Service) move(ctx context.Context, id string, key Key, typ, amount, des
 			return nil, err
 		}
 		signed := n
-		if typ == EventWithdrawal {
+		if typ == contract.EventWithdrawal {
 			signed = -n
 		}
-		return &Event{
+		return a.record(&Event{
 			ID: s.NewID(), Type: typ, Account: a.ID, Node: s.Node, Amount: signed,
 			Currency: a.Currency.Code, BalanceAfter: a.Balance, Time: s.now(),
 			Description: description, RequestID: key.RequestID,
-		}, nil
+		}), nil
 	})
 	if err == nil && s.Changed != nil {
 		s.Changed()

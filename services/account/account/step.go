@@ -4,14 +4,8 @@ import (
 	"context"
 	"fmt"
 
+	"tsbank/contract"
 	"tsbank/contract/money"
-)
-
-// Operations of a two-phase-commit step.
-const (
-	OpPrepare = "prepare"
-	OpCommit  = "commit"
-	OpAbort   = "abort"
 )
 
 // Step is one two-phase-commit step the coordinator asks of a leg on this node: a prepare (with
@@ -76,24 +70,24 @@ func (s *Service) Apply(ctx context.Context, steps []Step) ([]StepResult, error)
 // must be written, and the event of a commit. On an error nothing of the step is written and a is
 // unchanged.
 func (s *Service) step(st Step, a *Account, known *Hold) (h Hold, write bool, ev *Event, err error) {
-	commit := st.Op == OpCommit
+	commit := st.Op == contract.OpCommit
 	switch {
-	case st.Op != OpPrepare && !commit && st.Op != OpAbort:
+	case st.Op != contract.OpPrepare && !commit && st.Op != contract.OpAbort:
 		return Hold{}, false, nil, fmt.Errorf("unknown step %q", st.Op)
-	case a == nil && st.Op == OpAbort:
+	case a == nil && st.Op == contract.OpAbort:
 		// Nothing was ever held on an account that does not exist.
 		return Hold{TransferID: st.TransferID, Leg: st.Leg, Account: st.Account, State: HoldAborted}, false, nil, nil
 	case a == nil:
 		return Hold{}, false, nil, fmt.Errorf("%w: %s", ErrNotFound, st.Account)
 	}
 	// A leg already prepared may still be decided while its account leaves; a new one may not.
-	if err := a.served(st.Op == OpPrepare && known == nil); err != nil {
+	if err := a.served(st.Op == contract.OpPrepare && known == nil); err != nil {
 		return Hold{}, false, nil, err
 	}
 	switch {
-	case st.Op == OpPrepare && known != nil:
+	case st.Op == contract.OpPrepare && known != nil:
 		return *known, false, nil, nil // a duplicate prepare, or one after its abort: as it stands
-	case st.Op == OpPrepare:
+	case st.Op == contract.OpPrepare:
 		return s.prepare(st, a)
 	case known == nil && commit:
 		return Hold{}, false, nil, fmt.Errorf("%w: %s/%s on %s", ErrUnknownTransfer, st.TransferID, st.Leg, st.Account)
@@ -117,7 +111,7 @@ func (s *Service) step(st Step, a *Account, known *Hold) (h Hold, write bool, ev
 	a.Settle(h, commit)
 	h.State = target
 	if commit {
-		ev = s.legEvent(a, h)
+		ev = a.record(s.legEvent(a, h))
 		ev.Trace = st.Trace
 	}
 	return h, true, ev, nil
@@ -146,9 +140,9 @@ func (s *Service) prepare(st Step, a *Account) (Hold, bool, *Event, error) {
 
 // legEvent is the event of a committed leg: money out of a debit's account, into a credit's.
 func (s *Service) legEvent(a *Account, h Hold) *Event {
-	typ, amount := EventTransferIn, h.Amount
-	if Side(h.Leg) == LegDebit {
-		typ, amount = EventTransferOut, -h.Amount
+	typ, amount := contract.EventTransferIn, h.Amount
+	if Side(h.Leg) == contract.LegDebit {
+		typ, amount = contract.EventTransferOut, -h.Amount
 	}
 	return &Event{
 		ID: s.NewID(), Type: typ, Account: a.ID, Node: s.Node, Amount: amount, Currency: a.Currency.Code,
@@ -159,18 +153,18 @@ func (s *Service) legEvent(a *Account, h Hold) *Event {
 
 // Prepare holds leg of transfer transferID on account id; see Apply.
 func (s *Service) Prepare(ctx context.Context, id, transferID, leg, amount, counterparty, description string) (Hold, error) {
-	return s.one(ctx, Step{Op: OpPrepare, TransferID: transferID, Leg: leg, Account: id,
+	return s.one(ctx, Step{Op: contract.OpPrepare, TransferID: transferID, Leg: leg, Account: id,
 		Amount: amount, Counterparty: counterparty, Description: description})
 }
 
 // Commit applies a prepared leg: the money moves and the leg's event goes to the outbox.
 func (s *Service) Commit(ctx context.Context, id, transferID, leg string) (Hold, error) {
-	return s.one(ctx, Step{Op: OpCommit, TransferID: transferID, Leg: leg, Account: id})
+	return s.one(ctx, Step{Op: contract.OpCommit, TransferID: transferID, Leg: leg, Account: id})
 }
 
 // Abort releases a prepared leg, or records the abort of a leg not prepared yet.
 func (s *Service) Abort(ctx context.Context, id, transferID, leg string) (Hold, error) {
-	return s.one(ctx, Step{Op: OpAbort, TransferID: transferID, Leg: leg, Account: id})
+	return s.one(ctx, Step{Op: contract.OpAbort, TransferID: transferID, Leg: leg, Account: id})
 }
 
 func (s *Service) one(ctx context.Context, st Step) (Hold, error) {

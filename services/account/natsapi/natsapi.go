@@ -165,14 +165,14 @@ func (a *API) serveIfOwner(req micro.Request, op string) {
 	}
 }
 
-// live tells whether node is in the list of live nodes, read at most once a second: it is asked
-// for every money request a node does not own.
+// live tells whether node is in the list of live nodes, read at most once a second (on the
+// service's clock): it is asked for every money request a node does not own.
 func (a *API) live(ctx context.Context, node string) bool {
 	a.liveMu.Lock()
 	defer a.liveMu.Unlock()
-	if time.Since(a.liveAt) > time.Second {
+	if now := a.Service.Now(); now.Sub(a.liveAt) > time.Second {
 		if nodes, err := a.Nodes.List(ctx); err == nil {
-			a.liveNodes, a.liveAt = map[string]bool{}, time.Now()
+			a.liveNodes, a.liveAt = map[string]bool{}, now
 			for _, n := range nodes {
 				a.liveNodes[n.Name] = true
 			}

@@ -1,7 +1,6 @@
 package pgstore
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -154,7 +153,7 @@ func (s *Store) writeChanges(items []change) []changed {
 				SELECT a, r, f, p::jsonb FROM unnest($1::text[], $2::text[], $3::bytea[], $4::text[]) AS u(a, r, f, p)`,
 				owners, requests, fingerprints, replies)
 		}
-		return w.queue(b)
+		return w.queue(b, s.encode)
 	})
 	if err != nil {
 		for i := range out {
@@ -165,8 +164,8 @@ func (s *Store) writeChanges(items []change) []changed {
 }
 
 func decodeReplay(key account.Key, fingerprint, reply []byte) (account.Result, error) {
-	if !bytes.Equal(fingerprint, key.Fingerprint) {
-		return account.Result{}, fmt.Errorf("%w: request id %q", account.ErrConflict, key.RequestID)
+	if err := key.Replays(fingerprint); err != nil {
+		return account.Result{}, err
 	}
 	var res account.Result
 	if err := json.Unmarshal(reply, &res); err != nil {

@@ -6,8 +6,10 @@ import (
 	"testing"
 	"time"
 
+	"tsbank/contract"
 	"tsbank/contract/money"
 	"tsbank/services/account/account"
+	"tsbank/services/account/outbox"
 	"tsbank/services/account/pgstore"
 	"tsbank/testkit"
 )
@@ -21,7 +23,7 @@ func TestAPausedHolderIsRefusedByTheFence(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	pool := newPool(t)
-	a, b := pgstore.New(pool, "account-1"), pgstore.New(pool, "account-1")
+	a, b := pgstore.New(pool, "account-1", outbox.Encode), pgstore.New(pool, "account-1", outbox.Encode)
 	if err := a.Fence(ctx, 5, "A"); err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +48,7 @@ func TestAPausedHolderIsRefusedByTheFence(t *testing.T) {
 		t.Fatalf("A after the take-over: %v, want ErrFenced", err)
 	}
 	svcA := &account.Service{Node: "account-1", Store: a, Now: time.Now, NewID: func() string { return "0190a0b0-0000-7000-8000-000000000001" }}
-	if _, err := svcA.Prepare(ctx, "alice", "x", account.LegDebit, "1.00", "bob", ""); !errors.Is(err, account.ErrFenced) {
+	if _, err := svcA.Prepare(ctx, "alice", "x", contract.LegDebit, "1.00", "bob", ""); !errors.Is(err, account.ErrFenced) {
 		t.Fatalf("A prepares after the take-over: %v, want ErrFenced", err)
 	}
 	if _, err := a.PruneRequests(ctx, 0, 10); !errors.Is(err, account.ErrFenced) {
@@ -72,7 +74,7 @@ func TestATakeOverEndsAPausedHoldersTransaction(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	pool := newPool(t)
-	a, b := pgstore.New(pool, "account-1"), pgstore.New(pool, "account-1")
+	a, b := pgstore.New(pool, "account-1", outbox.Encode), pgstore.New(pool, "account-1", outbox.Encode)
 	if err := a.Fence(ctx, 5, "A"); err != nil {
 		t.Fatal(err)
 	}

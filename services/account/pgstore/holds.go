@@ -10,7 +10,6 @@ import (
 
 	"tsbank/contract/money"
 	"tsbank/services/account/account"
-	"tsbank/services/account/outbox"
 )
 
 const holdColumns = `h.transfer_id, h.leg, h.account_id, h.amount, h.counterparty, h.description, h.state, h.reason, h.created_at, h.refund_of, h.exchange`
@@ -88,20 +87,19 @@ func (s *Store) Legs(ctx context.Context, keys []account.LegKey, apply func(i in
 			changedLegs[i] = *holds[id]
 		}
 		queueLegs(b, changedLegs, func(h account.Hold) bool { return stored[legID{h.TransferID, h.Leg, h.Account}] })
-		return w.queue(b)
+		return w.queue(b, s.encode)
 	})
 }
 
 // writes collects what one transaction changes in accounts: each changed account once, and the
-// events in the order they happened, numbered as each account's next (the account rows are
-// locked, so the numbers of one account's events are 1, 2, 3… in commit order, with no gap).
+// events in the order they happened (the domain numbered them, each as its account's next).
 type writes struct {
 	accounts []*account.Account
 	changed  map[string]bool
 	events   []*account.Event
 }
 
-// keep makes after the state of a and numbers ev, if any, as a's next event.
+// keep makes after the state of a, and keeps ev, if any, to be written to the outbox.
 func (w *writes) keep(a *account.Account, after account.Account, ev *account.Event) {
 	*a = after
 	if !w.changed[a.ID] {
@@ -112,16 +110,14 @@ func (w *writes) keep(a *account.Account, after account.Account, ev *account.Eve
 		w.accounts = append(w.accounts, a)
 	}
 	if ev != nil {
-		a.EventSeq++
-		ev.Seq = a.EventSeq
 		w.events = append(w.events, ev)
 	}
 }
 
-// queue queues the accounts' updates and the events' outbox rows.
-func (w *writes) queue(b *pgx.Batch) error {
+// queue queues the accounts' updates and the events' outbox rows, encoded by encode.
+func (w *writes) queue(b *pgx.Batch, encode Encoder) error {
 	queueAccounts(b, w.accounts)
-	return queueEvents(b, w.events, w.accounts)
+	return queueEvents(b, w.events, w.accounts, encode)
 }
 
 // legID names a leg in Legs' maps.
@@ -202,7 +198,7 @@ func queueLegs(b *pgx.Batch, changed []account.Hold, stored func(account.Hold) b
 }
 
 // queueEvents queues the outbox rows of events, in order, in one statement.
-func queueEvents(b *pgx.Batch, events []*account.Event, accounts []*account.Account) error {
+func queueEvents(b *pgx.Batch, events []*account.Event, accounts []*account.Account, encode Encoder) error {
 	if len(events) == 0 {
 		return nil
 	}
@@ -213,7 +209,7 @@ func queueEvents(b *pgx.Batch, events []*account.Event, accounts []*account.Acco
 	var ids, owners, subjects, payloads []string
 	var traces []*string // NULL for an event with no trace context
 	for _, ev := range events {
-		subject, payload, err := outbox.Encode(*ev, currency[ev.Account])
+		subject, payload, err := encode(*ev, currency[ev.Account])
 		if err != nil {
 			return err
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"testing"
 
+	"tsbank/contract"
 	"tsbank/services/account/account"
 )
 
@@ -19,30 +20,30 @@ func TestABatchOfLegsKeepsEachLegsOwnOutcome(t *testing.T) {
 	if _, err := svc.Deposit(ctx, "alice", "d-1", "100.00", ""); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := svc.Prepare(ctx, "alice", "t0", account.LegDebit, "10.00", "bob", ""); err != nil {
+	if _, err := svc.Prepare(ctx, "alice", "t0", contract.LegDebit, "10.00", "bob", ""); err != nil {
 		t.Fatal(err)
 	}
 
 	prepare := func(tr, acct, leg, amount string) account.Step {
-		return account.Step{Op: account.OpPrepare, TransferID: tr, Leg: leg, Account: acct, Amount: amount, Counterparty: "x"}
+		return account.Step{Op: contract.OpPrepare, TransferID: tr, Leg: leg, Account: acct, Amount: amount, Counterparty: "x"}
 	}
 	decide := func(op, tr, acct, leg string) account.Step {
 		return account.Step{Op: op, TransferID: tr, Leg: leg, Account: acct}
 	}
 	steps := []account.Step{
-		decide(account.OpCommit, "t0", "alice", account.LegDebit), // 0: commits the earlier hold
-		prepare("t1", "alice", account.LegDebit, "50.00"),         // 1: held
-		prepare("t2", "alice", account.LegDebit, "45.00"),         // 2: refused: 40.00 left after 1
-		prepare("t3", "bob", account.LegCredit, "5.00"),           // 3: held...
-		decide(account.OpCommit, "t3", "bob", account.LegCredit),  // 4: ...and committed in the same batch
-		decide(account.OpCommit, "t9", "bob", account.LegCredit),  // 5: unknown transfer
-		prepare("t4", "carol", account.LegCredit, "1.00"),         // 6: not on this node
-		decide(account.OpAbort, "t5", "carol", account.LegCredit), // 7: nothing held there: aborted
-		prepare("t6", "bob", account.LegCredit, "1.005"),          // 8: bad amount: refused
-		decide(account.OpAbort, "t7", "alice", account.LegDebit),  // 9: abort before prepare
-		prepare("t7", "alice", account.LegDebit, "1.00"),          // 10: refused: aborted already
-		decide(account.OpAbort, "t1", "alice", account.LegDebit),  // 11: conflict? no: 1 is prepared, so released
-		decide(account.OpCommit, "t1", "alice", account.LegDebit), // 12: conflict: 11 aborted it
+		decide(contract.OpCommit, "t0", "alice", contract.LegDebit), // 0: commits the earlier hold
+		prepare("t1", "alice", contract.LegDebit, "50.00"),          // 1: held
+		prepare("t2", "alice", contract.LegDebit, "45.00"),          // 2: refused: 40.00 left after 1
+		prepare("t3", "bob", contract.LegCredit, "5.00"),            // 3: held...
+		decide(contract.OpCommit, "t3", "bob", contract.LegCredit),  // 4: ...and committed in the same batch
+		decide(contract.OpCommit, "t9", "bob", contract.LegCredit),  // 5: unknown transfer
+		prepare("t4", "carol", contract.LegCredit, "1.00"),          // 6: not on this node
+		decide(contract.OpAbort, "t5", "carol", contract.LegCredit), // 7: nothing held there: aborted
+		prepare("t6", "bob", contract.LegCredit, "1.005"),           // 8: bad amount: refused
+		decide(contract.OpAbort, "t7", "alice", contract.LegDebit),  // 9: abort before prepare
+		prepare("t7", "alice", contract.LegDebit, "1.00"),           // 10: refused: aborted already
+		decide(contract.OpAbort, "t1", "alice", contract.LegDebit),  // 11: conflict? no: 1 is prepared, so released
+		decide(contract.OpCommit, "t1", "alice", contract.LegDebit), // 12: conflict: 11 aborted it
 	}
 	res, err := svc.Apply(ctx, steps)
 	if err != nil {
@@ -88,7 +89,7 @@ func TestABatchOfLegsKeepsEachLegsOwnOutcome(t *testing.T) {
 		t.Fatalf("bob = %+v, %v; want 5.00, nothing pending, one event", bob, err)
 	}
 	// The batch is durable as a whole: each leg answers a repeat as the batch left it.
-	again, err := svc.Apply(ctx, []account.Step{prepare("t2", "alice", account.LegDebit, "1.00"), decide(account.OpCommit, "t3", "bob", account.LegCredit)})
+	again, err := svc.Apply(ctx, []account.Step{prepare("t2", "alice", contract.LegDebit, "1.00"), decide(contract.OpCommit, "t3", "bob", contract.LegCredit)})
 	if err != nil || again[0].Hold.Reason != "insufficient_funds" || again[1].Hold.State != account.HoldCommitted {
 		t.Fatalf("repeats: %+v, %v", again, err)
 	}
@@ -108,9 +109,9 @@ func TestAPaymentsLegsOnOneNodeAreHeldSideBySide(t *testing.T) {
 		return account.Step{Op: op, TransferID: "p1", Leg: leg, Account: acct, Amount: amount}
 	}
 	res, err := svc.Apply(ctx, []account.Step{
-		step(account.OpPrepare, "alice", "debit.1", "30.00"),
-		step(account.OpPrepare, "bob", "credit.2", "10.00"),
-		step(account.OpPrepare, "carol", "credit.3", "20.00"),
+		step(contract.OpPrepare, "alice", "debit.1", "30.00"),
+		step(contract.OpPrepare, "bob", "credit.2", "10.00"),
+		step(contract.OpPrepare, "carol", "credit.3", "20.00"),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -121,9 +122,9 @@ func TestAPaymentsLegsOnOneNodeAreHeldSideBySide(t *testing.T) {
 		}
 	}
 	res, err = svc.Apply(ctx, []account.Step{
-		step(account.OpCommit, "alice", "debit.1", ""),
-		step(account.OpCommit, "bob", "credit.2", ""),
-		step(account.OpCommit, "carol", "credit.3", ""),
+		step(contract.OpCommit, "alice", "debit.1", ""),
+		step(contract.OpCommit, "bob", "credit.2", ""),
+		step(contract.OpCommit, "carol", "credit.3", ""),
 	})
 	if err != nil {
 		t.Fatal(err)

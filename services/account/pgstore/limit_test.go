@@ -10,6 +10,7 @@ import (
 
 	"tsbank/contract/money"
 	"tsbank/services/account/account"
+	"tsbank/services/account/outbox"
 	"tsbank/services/account/pgstore"
 )
 
@@ -20,7 +21,7 @@ func TestTheDatabaseAcceptsALoweredLimitButNotDrawingBeyondIt(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	pool := newPool(t)
-	s := pgstore.New(pool, "account-1")
+	s := pgstore.New(pool, "account-1", outbox.Encode)
 	eur, _ := money.LookupCurrency("EUR")
 	if _, err := s.Create(ctx, account.Account{ID: "carol", Currency: eur, OverdraftLimit: 5000, Status: account.StatusOpen,
 		OpenedAt: time.Now()}, account.NewKey("o-1", "open")); err != nil {

@@ -21,17 +21,24 @@ import (
 
 // Store implements account.Store.
 type Store struct {
-	pool *pgxpool.Pool
-	node string
+	pool   *pgxpool.Pool
+	node   string
+	encode Encoder
 	// epoch is the lease epoch this process writes under; see Fence.
 	epoch atomic.Int64
 	// changes groups concurrent Change calls into shared transactions (changes.go).
 	changes *batch.Group[change, changed]
 }
 
-// New returns a store over pool for the accounts of node.
-func New(pool *pgxpool.Pool, node string) *Store {
-	s := &Store{pool: pool, node: node}
+// Encoder is the wire form of an event: the subject and payload its outbox row keeps for the
+// relay. It is the outbox package's (outbox.Encode); the store writes what it is given, so that
+// the wire types stop at the edges.
+type Encoder func(e account.Event, c money.Currency) (subject string, payload []byte, err error)
+
+// New returns a store over pool for the accounts of node, writing events to the outbox as encode
+// makes them.
+func New(pool *pgxpool.Pool, node string, encode Encoder) *Store {
+	s := &Store{pool: pool, node: node, encode: encode}
 	s.changes = &batch.Group[change, changed]{Max: 256, Writers: 1, Write: s.writeLiveChanges}
 	return s
 }

@@ -10,6 +10,7 @@ import (
 	"tsbank/contract/money"
 	"tsbank/platform/idgen"
 	"tsbank/services/account/account"
+	"tsbank/services/account/outbox"
 	"tsbank/services/account/pgstore"
 	"tsbank/testkit"
 )
@@ -29,7 +30,7 @@ func newPool(t *testing.T) *pgxpool.Pool {
 // opened.
 func newService(t *testing.T, pool *pgxpool.Pool, ids ...string) (*account.Service, *pgstore.Store) {
 	t.Helper()
-	s := pgstore.New(pool, "account-1")
+	s := pgstore.New(pool, "account-1", outbox.Encode)
 	svc := &account.Service{Node: "account-1", Store: s, Now: time.Now, NewID: idgen.UUIDv7}
 	eur, _ := money.LookupCurrency("EUR")
 	for _, id := range ids {

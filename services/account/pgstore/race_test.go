@@ -7,6 +7,7 @@ import (
 	"sync"
 	"testing"
 
+	"tsbank/contract"
 	"tsbank/services/account/account"
 )
 
@@ -22,7 +23,7 @@ func TestRacingDecisionsOnOneLegApplyOnce(t *testing.T) {
 	svc, s := newService(t, pool, "x")
 	const legs = 40
 	for i := range legs {
-		if h, err := svc.Prepare(ctx, "x", fmt.Sprintf("t%d", i), account.LegCredit, "1.00", "y", ""); err != nil || h.State != account.HoldPrepared {
+		if h, err := svc.Prepare(ctx, "x", fmt.Sprintf("t%d", i), contract.LegCredit, "1.00", "y", ""); err != nil || h.State != account.HoldPrepared {
 			t.Fatalf("prepare: %+v, %v", h, err)
 		}
 	}
@@ -41,7 +42,7 @@ func TestRacingDecisionsOnOneLegApplyOnce(t *testing.T) {
 				if commit {
 					decide = svc.Commit
 				}
-				_, err := decide(ctx, "x", id, account.LegCredit)
+				_, err := decide(ctx, "x", id, contract.LegCredit)
 				switch {
 				case err == nil && commit:
 					mu.Lock()

@@ -11,6 +11,7 @@ import (
 
 	"tsbank/contract/money"
 	"tsbank/services/account/account"
+	"tsbank/services/account/outbox"
 	"tsbank/services/account/pgstore"
 	"tsbank/services/account/retention"
 	"tsbank/testkit"
@@ -29,7 +30,7 @@ func TestRecordsOlderThanTheRetentionAreDeletedInBatches(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pool.Close()
-	store := pgstore.New(pool, "account-1")
+	store := pgstore.New(pool, "account-1", outbox.Encode)
 	if err := store.Fence(ctx, 1, "test"); err != nil {
 		t.Fatal(err)
 	}

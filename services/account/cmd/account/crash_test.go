@@ -31,7 +31,17 @@ func keysEnv(t *testing.T) string {
 	return env
 }
 
+// skipShort skips, in the fast tier (-short), a test that builds and runs the node's binary:
+// the build alone takes longer than the whole tier should.
+func skipShort(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds and runs the binary: the fast tier (-short) skips it")
+	}
+}
+
 func TestMigrateAppliesTheSchema(t *testing.T) {
+	skipShort(t)
 	t.Parallel()
 	bin := testkit.Build(t, ".")
 	ctx := context.Background()
@@ -75,6 +85,7 @@ func TestMigrateAppliesTheSchema(t *testing.T) {
 }
 
 func TestServeRefusesABadConfiguration(t *testing.T) {
+	skipShort(t)
 	t.Parallel()
 	cmd := exec.Command(testkit.Build(t, "."))
 	cmd.Env = append(os.Environ(), "ACCOUNT_NODE=bad.name", "DATABASE_URL=", "REQUEST_TIMEOUT=soon", "COORDINATOR_PUBLIC_KEYS=")

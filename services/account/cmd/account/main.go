@@ -11,16 +11,16 @@ import (
 
 	"tsbank/migrations"
 	"tsbank/platform/cli"
-	"tsbank/services/account/node"
+	"tsbank/services/account/server"
 )
 
 func main() {
 	cli.Main("account", migrations.Migrator("account"), func(ctx context.Context, log *slog.Logger) error {
-		cfg, err := node.ConfigFromEnv(os.Getenv)
+		cfg, err := server.ConfigFromEnv(os.Getenv)
 		if err != nil {
 			return fmt.Errorf("configuration: %w", err)
 		}
 		log.Info("starting", "config", cfg)
-		return node.Run(ctx, cfg, log)
+		return server.Run(ctx, cfg, log)
 	})
 }

@@ -1,11 +1,11 @@
-package node_test
+package server_test
 
 import (
 	"strings"
 	"testing"
 
 	"tsbank/contract/decisionsig"
-	"tsbank/services/account/node"
+	"tsbank/services/account/server"
 )
 
 func TestMissingOrMalformedCoordinatorKeysStopTheStartNamingTheVariable(t *testing.T) {
@@ -19,7 +19,7 @@ func TestMissingOrMalformedCoordinatorKeysStopTheStartNamingTheVariable(t *testi
 	} {
 		t.Run(name, func(t *testing.T) {
 			vars := map[string]string{"ACCOUNT_NODE": "account-1", "DATABASE_URL": "postgres://localhost/a1", "COORDINATOR_PUBLIC_KEYS": keys}
-			_, err := node.ConfigFromEnv(func(k string) string { return vars[k] })
+			_, err := server.ConfigFromEnv(func(k string) string { return vars[k] })
 			if err == nil || !strings.Contains(err.Error(), "COORDINATOR_PUBLIC_KEYS") {
 				t.Fatalf("ConfigFromEnv = %v, want an error naming COORDINATOR_PUBLIC_KEYS", err)
 			}

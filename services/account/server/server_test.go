@@ -1,4 +1,4 @@
-package node_test
+package server_test
 
 import (
 	"context"
@@ -11,119 +11,15 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/nats-io/nats-server/v2/server"
-	"github.com/nats-io/nats.go"
 
 	"tsbank/contract"
 	"tsbank/contract/client"
-	"tsbank/contract/decisionsig"
-	"tsbank/services/account/node"
 	"tsbank/testkit"
 )
 
-func TestMain(m *testing.M) { testkit.Main(m) }
-
-// bank is a NATS server and two account nodes, each with its own fresh database.
-type bank struct {
-	ns    *server.Server
-	nc    *nats.Conn
-	c     *client.Client
-	dbs   map[string]string // node name -> database URL
-	nodes map[string]*node.Node
-}
-
-func startBank(t testing.TB, names ...string) *bank {
-	t.Helper()
-	return startBankOn(t, testkit.Postgres, names...)
-}
-
-// startBankOn is startBank with the databases from postgres (testkit.Postgres or
-// testkit.DurablePostgres).
-func startBankOn(t testing.TB, postgres func(testing.TB, string) string, names ...string) *bank {
-	t.Helper()
-	if len(names) == 0 {
-		names = []string{"account-1", "account-2"}
-	}
-	b := &bank{ns: testkit.StartNATS(t), dbs: map[string]string{}, nodes: map[string]*node.Node{}}
-	for _, name := range names {
-		b.dbs[name] = postgres(t, "account")
-		b.nodes[name] = b.startNode(t, name)
-	}
-	b.nc = testkit.Connect(t, b.ns)
-	b.c = client.New(b.nc)
-	return b
-}
-
-// startNode starts node name with the test defaults, overridden by the variables in extra.
-func (b *bank) startNode(t testing.TB, name string, extra ...string) *node.Node {
-	t.Helper()
-	// No test here plays the coordinator, so any key will do; the e2e tests sign for real.
-	_, coordinatorKey, err := decisionsig.Generate()
-	if err != nil {
-		t.Fatal(err)
-	}
-	vars := map[string]string{
-		"ACCOUNT_NODE": name, "DATABASE_URL": b.dbs[name], "NATS_URL": b.ns.ClientURL(),
-		"HTTP_ADDR": "127.0.0.1:0", "OUTBOX_POLL": "100ms", "COORDINATOR_PUBLIC_KEYS": coordinatorKey,
-	}
-	for i := 0; i+1 < len(extra); i += 2 {
-		vars[extra[i]] = extra[i+1]
-	}
-	cfg, err := node.ConfigFromEnv(func(k string) string { return vars[k] })
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, err := node.Start(context.Background(), cfg, testkit.Logger(t))
-	if err != nil {
-		t.Fatalf("start %s: %v", name, err)
-	}
-	t.Cleanup(func() { n.Stop(5 * time.Second) })
-	return n
-}
-
-func ctx(t testing.TB) context.Context {
-	c, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	t.Cleanup(cancel)
-	return c
-}
-
-func wantCode(t *testing.T, err error, code string) {
-	t.Helper()
-	if got := contract.CodeOf(err); got != code {
-		t.Fatalf("error = %v, want code %s", err, code)
-	}
-}
-
-func (b *bank) open(t testing.TB, id, nodeName string) contract.Account {
-	t.Helper()
-	a, err := b.c.Open(ctx(t), id, contract.OpenRequest{ID: "o-" + id, Currency: "EUR", Node: nodeName})
-	if err != nil {
-		t.Fatalf("open %s: %v", id, err)
-	}
-	return a
-}
-
-func (b *bank) deposit(t *testing.T, id, reqID, amount string) contract.Receipt {
-	t.Helper()
-	r, err := b.c.Deposit(ctx(t), id, contract.MoneyRequest{ID: reqID, Amount: amount})
-	if err != nil {
-		t.Fatalf("deposit %s into %s: %v", amount, id, err)
-	}
-	return r
-}
-
-func (b *bank) balance(t *testing.T, id string) contract.Balance {
-	t.Helper()
-	bal, err := b.c.Balance(ctx(t), id)
-	if err != nil {
-		t.Fatalf("balance %s: %v", id, err)
-	}
-	return bal
-}
-
 func TestAccountsLiveOnTheNodeThatOpenedThem(t *testing.T) {
 	t.Parallel()
-	b := startBank(t)
+	b := startNodes(t)
 	alice := b.open(t, "alice", "account-1")
 	bob := b.open(t, "bob", "account-2")
 	if alice.Node != "account-1" || bob.Node != "account-2" {
@@ -152,7 +48,7 @@ func TestAccountsLiveOnTheNodeThatOpenedThem(t *testing.T) {
 
 func TestUnplacedOpenIsPlacedOnALiveNode(t *testing.T) {
 	t.Parallel()
-	b := startBank(t)
+	b := startNodes(t)
 	placed := map[string]int{}
 	for i := range 20 {
 		a := b.open(t, fmt.Sprintf("u%02d", i), "")
@@ -173,7 +69,7 @@ func TestUnplacedOpenIsPlacedOnALiveNode(t *testing.T) {
 
 func TestListsAccountsPerNodeAndOverall(t *testing.T) {
 	t.Parallel()
-	b := startBank(t)
+	b := startNodes(t)
 	var want []string
 	for i := range 7 {
 		id := fmt.Sprintf("l%02d", i)
@@ -216,7 +112,7 @@ func TestListsAccountsPerNodeAndOverall(t *testing.T) {
 
 func TestRacingOpensOfOneIDLeaveExactlyOneOwner(t *testing.T) {
 	t.Parallel()
-	b := startBank(t)
+	b := startNodes(t)
 	for i := range 20 {
 		id := fmt.Sprintf("race%02d", i)
 		var wg sync.WaitGroup
@@ -261,7 +157,7 @@ func TestRacingOpensOfOneIDLeaveExactlyOneOwner(t *testing.T) {
 
 func TestDepositWithdrawAndBalance(t *testing.T) {
 	t.Parallel()
-	b := startBank(t)
+	b := startNodes(t)
 	b.open(t, "alice", "account-2")
 	// Through the typed client, from a connection whose requests may land on either node.
 	r := b.deposit(t, "alice", "d-1", "100.00")
@@ -285,7 +181,7 @@ func TestDepositWithdrawAndBalance(t *testing.T) {
 
 func TestRetriesAreAppliedOnce(t *testing.T) {
 	t.Parallel()
-	b := startBank(t)
+	b := startNodes(t)
 	b.open(t, "alice", "account-1")
 	first := b.deposit(t, "alice", "d-1", "10.00")
 	for range 3 {
@@ -318,10 +214,8 @@ func TestRetriesAreAppliedOnce(t *testing.T) {
 // 50 ms, and ages one deposit's record by two hours: the node deletes it and keeps the other.
 func TestTheNodePrunesOldIdempotencyRecords(t *testing.T) {
 	t.Parallel()
-	b := &bank{ns: testkit.StartNATS(t), dbs: map[string]string{"account-1": testkit.Postgres(t, "account")}, nodes: map[string]*node.Node{}}
-	b.nodes["account-1"] = b.startNode(t, "account-1", "IDEMPOTENCY_RETENTION", "1h", "PRUNE_INTERVAL", "50ms")
-	b.nc = testkit.Connect(t, b.ns)
-	b.c = client.New(b.nc)
+	b := newHarness(t)
+	b.addNode(t, "account-1", testkit.Postgres(t, "account"), "IDEMPOTENCY_RETENTION", "1h", "PRUNE_INTERVAL", "50ms")
 	b.open(t, "alice", "account-1")
 	b.deposit(t, "alice", "d-old", "1.00")
 	kept := b.deposit(t, "alice", "d-new", "2.00")
@@ -359,7 +253,7 @@ func TestTheNodePrunesOldIdempotencyRecords(t *testing.T) {
 // and the limit request lets it draw into an overdraft.
 func TestAnOverdraftIsTheBanksLimitNotTheCustomersOpen(t *testing.T) {
 	t.Parallel()
-	b := startBank(t)
+	b := startNodes(t)
 	b.open(t, "alice", "account-1")
 	b.deposit(t, "alice", "d-1", "10.00")
 	_, err := b.c.Withdraw(ctx(t), "alice", contract.MoneyRequest{ID: "w-1", Amount: "10.01"})
@@ -402,7 +296,7 @@ func TestAnOverdraftIsTheBanksLimitNotTheCustomersOpen(t *testing.T) {
 // below what the account has drawn, which is allowed: it only stops further drawing.
 func TestALimitRetriedWithItsIdIsAppliedOnce(t *testing.T) {
 	t.Parallel()
-	b := startBank(t)
+	b := startNodes(t)
 	b.open(t, "carol", "account-1")
 	first, err := b.c.SetLimit(ctx(t), "carol", contract.LimitRequest{ID: "l-1", OverdraftLimit: "50.00"})
 	if err != nil {
@@ -433,7 +327,7 @@ func TestALimitRetriedWithItsIdIsAppliedOnce(t *testing.T) {
 
 func TestCloseRules(t *testing.T) {
 	t.Parallel()
-	b := startBank(t)
+	b := startNodes(t)
 	b.open(t, "alice", "account-2")
 	b.deposit(t, "alice", "d-1", "5.00")
 	_, err := b.c.Close(ctx(t), "alice", contract.CloseRequest{ID: "c-1"})
@@ -459,7 +353,7 @@ func TestCloseRules(t *testing.T) {
 
 func TestAnUnreachableOwnerIsReportedAsUnavailable(t *testing.T) {
 	t.Parallel()
-	b := startBank(t)
+	b := startNodes(t)
 	b.open(t, "bob", "account-2")
 	b.nodes["account-2"].Stop(5 * time.Second)
 	// Whichever node the request lands on now, only account-1 is left to route it.
@@ -483,7 +377,7 @@ func TestAnUnreachableOwnerIsReportedAsUnavailable(t *testing.T) {
 // unknown account is not found.
 func TestMoneyRequestsAreAnsweredByTheOwnerAlone(t *testing.T) {
 	t.Parallel()
-	b := startBank(t)
+	b := startNodes(t)
 	b.open(t, "bob", "account-2")
 	for i := range 5 {
 		r, err := b.c.Deposit(ctx(t), "bob", contract.MoneyRequest{ID: fmt.Sprintf("d-%d", i), Amount: "1.00"})

@@ -1,6 +1,6 @@
-// Package node wires one account node together: Postgres, NATS, the registry, the outbox relay,
+// Package server wires one account node together: Postgres, NATS, the registry, the outbox relay,
 // the micro service and the operations HTTP server. main and the local stack both call Start.
-package node
+package server
 
 import (
 	"fmt"

@@ -1,4 +1,4 @@
-package node
+package server
 
 import (
 	"context"
@@ -29,19 +29,19 @@ import (
 	"tsbank/services/account/retention"
 )
 
-// Node is a running account node.
-type Node struct {
+// Server is a running account node.
+type Server struct {
 	*lifecycle.Service
 	lost chan error // receives the reason when the node's lease is lost
 }
 
 // Lost reports that this process lost the node's lease to another: it must stop, and may
 // start again as a standby.
-func (n *Node) Lost() <-chan error { return n.lost }
+func (n *Server) Lost() <-chan error { return n.lost }
 
 // Start connects to Postgres and NATS, binds the events stream and the registry buckets, and
 // starts serving. It returns once the node answers requests.
-func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Node, err error) {
+func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err error) {
 	s, err := lifecycle.Open(ctx, "account", cfg.Config, log.With("node", cfg.Node))
 	if err != nil {
 		return nil, err
@@ -89,9 +89,9 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Node, err erro
 	}
 	// Keep the lease from now on: taking the fence may wait for the previous holder's sessions to
 	// be ended, and the lease must not expire meanwhile.
-	n := &Node{Service: s, lost: make(chan error, 1)}
+	n := &Server{Service: s, lost: make(chan error, 1)}
 	s.Go(func(ctx context.Context) { held.Keep(ctx, func(err error) { n.lost <- err }) })
-	store := pgstore.New(s.Pool, cfg.Node)
+	store := pgstore.New(s.Pool, cfg.Node, outbox.Encode)
 	if err := store.Fence(ctx, held.Epoch(), holder); err != nil {
 		return nil, err
 	}
@@ -140,7 +140,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Node, err erro
 	}, cfg.MaxInFlight, api.AddEndpoints); err != nil {
 		return nil, err
 	}
-	if err := nodes.Heartbeat(s.Background(), contract.Node{Name: cfg.Node, Version: Version, StartedAt: time.Now().UTC(),
+	if err := nodes.Heartbeat(s.Background(), contract.Node{Name: cfg.Node, Version: Version, StartedAt: svc.Now().UTC(),
 		Holder: holder, Epoch: held.Epoch()}); err != nil {
 		return nil, err
 	}

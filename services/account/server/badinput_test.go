@@ -1,4 +1,4 @@
-package node_test
+package server_test
 
 import (
 	"context"
@@ -18,7 +18,7 @@ import (
 // Each gets its code and a message, and afterwards balances and the outbox are as before.
 func TestBadInputIsRefusedAndChangesNothing(t *testing.T) {
 	t.Parallel()
-	b := startBank(t)
+	b := startNodes(t)
 	b.open(t, "alice", "account-1")
 	b.deposit(t, "alice", "d-0", "10.00")
 	if _, err := b.c.Open(ctx(t), "yen", contract.OpenRequest{ID: "o-1", Currency: "JPY", Node: "account-2"}); err != nil {
@@ -112,17 +112,17 @@ func TestBadInputIsRefusedAndChangesNothing(t *testing.T) {
 	}
 }
 
-func (b *bank) move(id, reqID, amount string) error {
+func (b *harness) move(id, reqID, amount string) error {
 	_, err := b.c.Deposit(context.Background(), id, contract.MoneyRequest{ID: reqID, Amount: amount})
 	return err
 }
 
-func (b *bank) setLimit(id, reqID, limit string) error {
+func (b *harness) setLimit(id, reqID, limit string) error {
 	_, err := b.c.SetLimit(context.Background(), id, contract.LimitRequest{ID: reqID, OverdraftLimit: limit})
 	return err
 }
 
-func (b *bank) openWith(id string, req contract.OpenRequest) error {
+func (b *harness) openWith(id string, req contract.OpenRequest) error {
 	_, err := b.c.Open(context.Background(), id, req)
 	return err
 }

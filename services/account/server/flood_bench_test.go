@@ -1,4 +1,4 @@
-package node_test
+package server_test
 
 import (
 	"context"
@@ -32,7 +32,7 @@ import (
 // requests the node had running or waiting, and the node's peak memory (VmHWM of its own
 // process) before and after the flood, on a durable Postgres:
 //
-//	go test ./services/account/node -run '^$' -bench Flood -benchtime 200000x
+//	go test ./services/account/server -run '^$' -bench Flood -benchtime 200000x
 func BenchmarkFlood(b *testing.B) {
 	const timeout = time.Second
 	b.Logf("postgres: %s", testkit.DurablePostgresKind(b))

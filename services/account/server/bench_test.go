@@ -1,4 +1,4 @@
-package node_test
+package server_test
 
 import (
 	"context"
@@ -21,12 +21,12 @@ import (
 // clients, failures per deposit, what a deposit costs (testkit.Costs) and pgbench's tps and the
 // ratio:
 //
-//	go test ./services/account/node -run '^$' -bench Deposit -benchtime 5000x
+//	go test ./services/account/server -run '^$' -bench Deposit -benchtime 5000x
 func BenchmarkDeposit(b *testing.B) {
 	for _, clients := range []int{1, 64} {
 		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) {
 			b.Logf("postgres: %s", testkit.DurablePostgresKind(b))
-			bk := startBankOn(b, testkit.DurablePostgres, "account-1")
+			bk := startNodesOn(b, testkit.DurablePostgres, "account-1")
 			for c := range clients {
 				bk.open(b, fmt.Sprintf("bench%02d", c), "account-1")
 			}
