@@ -89,7 +89,7 @@ func TestTheBankSurvivesTheLossOfANATSServer(t *testing.T) {
 
 // TestAccountNodesRideOverTheLossOfTheLeaseBucketsLeader shuts down the NATS server that leads
 // the leases bucket's stream (no leadership handed over) while transfers flow. Each node runs as
-// its process does (node.Run), which must not return: a node that loses its lease steps down in
+// its process does (server.Run), which must not return: a node that loses its lease steps down in
 // its process rather than exit (in the compose cluster every node process exited: "lease
 // account-1 lost: nats: no response from stream"); transfers go on committing past the longest
 // election, and the money adds up. In process the survivors see the routes close and elect a
