@@ -47,7 +47,7 @@ func (a *API) setRate(req micro.Request) {
 			return
 		}
 	}
-	rate, err := transfer.NewRate(r.ID, hash("rate", r.Base, r.Quote, r.Rate, r.ValidFrom, r.By), r.Base, r.Quote, r.Rate, from, time.Now(), r.By)
+	rate, err := transfer.NewRate(r.ID, hash("rate", r.Base, r.Quote, r.Rate, r.ValidFrom, r.By), r.Base, r.Quote, r.Rate, from, a.Coordinator.Now(), r.By)
 	if err == nil {
 		rate, err = a.Coordinator.SetRate(ctx, rate)
 	}

@@ -40,6 +40,10 @@ type Coordinator struct {
 	Log     *slog.Logger
 	Metrics Metrics
 	NewID   func() string
+	// Now is the clock that decides whether an undecided transfer is stuck, whether a quote has
+	// expired and which rate is in force, and that times the phases for Metrics; tests set a
+	// fake one. The re-send schedule is the store's (next_attempt_at), not this clock's.
+	Now func() time.Time
 	// PrepareTimeout bounds the prepare phase: a leg that has not voted by then counts as no.
 	PrepareTimeout time.Duration
 	// SendTimeout bounds one attempt to deliver a decision to a leg.
@@ -61,7 +65,7 @@ func (c *Coordinator) Transfer(ctx context.Context, t Transfer) (Transfer, error
 		return t, err
 	}
 	t.ID, t.State = c.NewID(), Preparing
-	start := time.Now()
+	start := c.Now()
 	rec, created, err := c.Store.Begin(ctx, t)
 	if err != nil {
 		return rec, err
@@ -71,14 +75,14 @@ func (c *Coordinator) Transfer(ctx context.Context, t Transfer) (Transfer, error
 	}
 	c.Metrics.InFlight(1)
 	defer c.Metrics.InFlight(-1)
-	c.Metrics.Phase("log", time.Since(start))
+	c.Metrics.Phase("log", c.Now().Sub(start))
 	return c.run(ctx, rec)
 }
 
 // run drives rec, logged as preparing, through prepare, decision and delivery: the one path of
 // transfers and refunds alike.
 func (c *Coordinator) run(ctx context.Context, rec Transfer) (Transfer, error) {
-	start := time.Now()
+	start := c.Now()
 	pctx, cancel := context.WithTimeout(ctx, c.PrepareTimeout)
 	var debit, credit Vote
 	var wg sync.WaitGroup
@@ -87,20 +91,20 @@ func (c *Coordinator) run(ctx context.Context, rec Transfer) (Transfer, error) {
 	go func() { defer wg.Done(); credit = c.Legs.Prepare(pctx, rec.To, rec, Credit) }()
 	wg.Wait()
 	cancel()
-	c.Metrics.Phase("prepare", time.Since(start))
+	c.Metrics.Phase("prepare", c.Now().Sub(start))
 
-	start = time.Now()
+	start = c.Now()
 	// The decision must be durable even if the client gave up waiting meanwhile.
 	rec, err := c.Store.Decide(context.WithoutCancel(ctx), rec.ID, Decide(debit, credit))
 	if err != nil {
 		return rec, err // undecided: recovery will abort it, and the legs wait until then
 	}
-	c.Metrics.Phase("decide", time.Since(start))
+	c.Metrics.Phase("decide", c.Now().Sub(start))
 	c.Metrics.Outcome(rec.Outcome, rec.Reason)
 
-	start = time.Now()
+	start = c.Now()
 	rec = c.deliver(context.WithoutCancel(ctx), rec)
-	c.Metrics.Phase("commit", time.Since(start))
+	c.Metrics.Phase("commit", c.Now().Sub(start))
 	return rec, nil
 }
 
@@ -218,7 +222,7 @@ func (c *Coordinator) Status(ctx context.Context, from, requestID string) (Trans
 // abort) and re-sends due decisions that a leg has not acknowledged. Every instance runs it; the
 // conditional decision and the re-send lease keep them from stepping on each other.
 func (c *Coordinator) Recover(ctx context.Context) (aborted, resent int, err error) {
-	stuck, err := c.Store.Stuck(ctx, time.Now().Add(-c.StuckAfter()), 100)
+	stuck, err := c.Store.Stuck(ctx, c.Now().Add(-c.StuckAfter()), 100)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -284,7 +288,7 @@ func (c *Coordinator) Outcome(ctx context.Context, id string) (string, error) {
 		return "", err
 	}
 	if rec.State == Preparing {
-		if time.Since(rec.CreatedAt) < c.StuckAfter() {
+		if c.Now().Sub(rec.CreatedAt) < c.StuckAfter() {
 			return Preparing, nil
 		}
 		if rec, err = c.abort(ctx, id, ReasonTimeout, "undecided when a participant asked: presumed abort"); err != nil {

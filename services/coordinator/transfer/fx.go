@@ -211,7 +211,7 @@ func (c *Coordinator) SetRate(ctx context.Context, r Rate) (Rate, error) {
 
 // Rates lists the rates in force now, or every rate ever set.
 func (c *Coordinator) Rates(ctx context.Context, base, quote string, history bool) ([]Rate, error) {
-	return c.Store.Rates(ctx, base, quote, history, time.Now())
+	return c.Store.Rates(ctx, base, quote, history, c.Now())
 }
 
 // Quote fixes, for QuoteTTL, the rate in force now between the payer's currency and the payee's,
@@ -238,7 +238,7 @@ func (c *Coordinator) Quote(ctx context.Context, r QuoteRequest) (Quote, error) 
 	if _, err := c.currencies(cctx, ExchangeAccount(cur[0].Code), ExchangeAccount(cur[1].Code)); err != nil {
 		return Quote{}, fmt.Errorf("%w (the bank's exchange accounts)", err)
 	}
-	now := time.Now()
+	now := c.Now()
 	rate, err := c.Store.RateInForce(ctx, cur[0].Code, cur[1].Code, now)
 	if err != nil {
 		return Quote{}, err
@@ -276,10 +276,10 @@ func (c *Coordinator) currencies(ctx context.Context, accounts ...string) ([]mon
 // runs its four legs through the payments' two-phase commit. A retry of an earlier request
 // returns that request's outcome, even once the quote has expired.
 func (c *Coordinator) Exchange(ctx context.Context, r ExchangeRequest) (Payment, error) {
-	start := time.Now()
+	start := c.Now()
 	id := c.NewID()
 	rec, created, err := c.Store.LogExchange(ctx, r, func(q Quote) (Payment, error) {
-		p, err := NewExchange(q, r, time.Now())
+		p, err := NewExchange(q, r, c.Now())
 		p.ID = id
 		return p, err
 	})
@@ -291,7 +291,7 @@ func (c *Coordinator) Exchange(ctx context.Context, r ExchangeRequest) (Payment,
 	}
 	c.Metrics.InFlight(1)
 	defer c.Metrics.InFlight(-1)
-	c.Metrics.Phase("log", time.Since(start))
+	c.Metrics.Phase("log", c.Now().Sub(start))
 	return c.runPayment(ctx, rec)
 }
 

@@ -281,7 +281,7 @@ func (c *Coordinator) Pay(ctx context.Context, r PaymentRequest) (Payment, error
 		return p, err
 	}
 	p.ID = c.NewID()
-	start := time.Now()
+	start := c.Now()
 	rec, created, err := c.Store.BeginPayment(ctx, p)
 	if err != nil {
 		return rec, err
@@ -291,14 +291,14 @@ func (c *Coordinator) Pay(ctx context.Context, r PaymentRequest) (Payment, error
 	}
 	c.Metrics.InFlight(1)
 	defer c.Metrics.InFlight(-1)
-	c.Metrics.Phase("log", time.Since(start))
+	c.Metrics.Phase("log", c.Now().Sub(start))
 	return c.runPayment(ctx, rec)
 }
 
 // runPayment drives rec, logged as preparing, through prepare, decision and delivery: the one
 // path of payments and cross-currency transfers alike.
 func (c *Coordinator) runPayment(ctx context.Context, rec Payment) (Payment, error) {
-	start := time.Now()
+	start := c.Now()
 	pctx, cancel := context.WithTimeout(ctx, c.PrepareTimeout)
 	var wg sync.WaitGroup
 	votes := make([]Vote, len(rec.Legs))
@@ -307,20 +307,20 @@ func (c *Coordinator) runPayment(ctx context.Context, rec Payment) (Payment, err
 	}
 	wg.Wait()
 	cancel()
-	c.Metrics.Phase("prepare", time.Since(start))
+	c.Metrics.Phase("prepare", c.Now().Sub(start))
 
-	start = time.Now()
+	start = c.Now()
 	// The decision must be durable even if the client gave up waiting meanwhile.
 	rec, err := c.Store.DecidePayment(context.WithoutCancel(ctx), rec.ID, DecidePayment(rec, votes))
 	if err != nil {
 		return rec, err // undecided: recovery will abort it, and the legs wait until then
 	}
-	c.Metrics.Phase("decide", time.Since(start))
+	c.Metrics.Phase("decide", c.Now().Sub(start))
 	c.Metrics.Outcome(rec.Outcome, rec.Reason)
 
-	start = time.Now()
+	start = c.Now()
 	rec = c.deliverPayment(context.WithoutCancel(ctx), rec)
-	c.Metrics.Phase("commit", time.Since(start))
+	c.Metrics.Phase("commit", c.Now().Sub(start))
 	return rec, nil
 }
 
@@ -418,7 +418,7 @@ func (c *Coordinator) ResolvePayment(ctx context.Context, id string) (Payment, e
 // recoverPayments is Recover for payments: presumed abort of those undecided past StuckAfter,
 // and re-sends of due decisions not acknowledged by every leg.
 func (c *Coordinator) recoverPayments(ctx context.Context) (aborted, resent int, err error) {
-	stuck, err := c.Store.StuckPayments(ctx, time.Now().Add(-c.StuckAfter()), 100)
+	stuck, err := c.Store.StuckPayments(ctx, c.Now().Add(-c.StuckAfter()), 100)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -465,7 +465,7 @@ func (c *Coordinator) paymentOutcome(ctx context.Context, id string) (outcome st
 		return "", true, err
 	}
 	if p.State == Preparing {
-		if time.Since(p.CreatedAt) < c.StuckAfter() {
+		if c.Now().Sub(p.CreatedAt) < c.StuckAfter() {
 			return Preparing, true, nil
 		}
 		if p, err = c.abortPayment(ctx, id, ReasonTimeout, "undecided when a participant asked: presumed abort"); err != nil {

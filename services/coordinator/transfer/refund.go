@@ -3,7 +3,6 @@ package transfer
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"tsbank/contract/money"
 )
@@ -81,7 +80,7 @@ func NewRefund(original Transfer, refunded int64, r RefundRequest) (Transfer, er
 // through the same two-phase commit as a transfer. A retry of an earlier request waits for, and
 // returns, that request's outcome. A refused refund logs nothing and leaves its id unused.
 func (c *Coordinator) Refund(ctx context.Context, r RefundRequest) (Transfer, error) {
-	start := time.Now()
+	start := c.Now()
 	id := c.NewID()
 	rec, created, err := c.Store.LogRefund(ctx, Transfer{ID: id, From: r.From, RequestID: r.RequestID, Fingerprint: r.Fingerprint}, r.Original,
 		func(original Transfer, refunded int64) (Transfer, error) {
@@ -97,6 +96,6 @@ func (c *Coordinator) Refund(ctx context.Context, r RefundRequest) (Transfer, er
 	}
 	c.Metrics.InFlight(1)
 	defer c.Metrics.InFlight(-1)
-	c.Metrics.Phase("log", time.Since(start))
+	c.Metrics.Phase("log", c.Now().Sub(start))
 	return c.run(ctx, rec)
 }

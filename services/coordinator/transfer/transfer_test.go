@@ -91,7 +91,7 @@ func TestWhatCannotFitTheAccountsIsRefusedBeforeAnythingIsLogged(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			store := &beginStore{}
-			c := &Coordinator{Store: store, Legs: accounts, NewID: func() string { return "id" }, PrepareTimeout: time.Second}
+			c := &Coordinator{Store: store, Legs: accounts, NewID: func() string { return "id" }, Now: time.Now, PrepareTimeout: time.Second}
 			_, err := c.Transfer(context.Background(), Transfer{From: tc.from, To: tc.to, Amount: tc.amount, RequestID: "r-1"})
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("Transfer = %v, want %v", err, tc.want)
