@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"tsbank/contract"
 	"tsbank/contract/money"
 )
 
@@ -64,7 +65,7 @@ func (c *Coordinator) Transfer(ctx context.Context, t Transfer) (Transfer, error
 	if err := c.check(ctx, t); err != nil {
 		return t, err
 	}
-	t.ID, t.State = c.NewID(), Preparing
+	t.ID, t.State = c.NewID(), contract.TransferPreparing
 	start := c.Now()
 	rec, created, err := c.Store.Begin(ctx, t)
 	if err != nil {
@@ -87,8 +88,8 @@ func (c *Coordinator) run(ctx context.Context, rec Transfer) (Transfer, error) {
 	var debit, credit Vote
 	var wg sync.WaitGroup
 	wg.Add(2)
-	go func() { defer wg.Done(); debit = c.Legs.Prepare(pctx, rec.From, rec, Debit) }()
-	go func() { defer wg.Done(); credit = c.Legs.Prepare(pctx, rec.To, rec, Credit) }()
+	go func() { defer wg.Done(); debit = c.Legs.Prepare(pctx, rec.From, rec, contract.LegDebit) }()
+	go func() { defer wg.Done(); credit = c.Legs.Prepare(pctx, rec.To, rec, contract.LegCredit) }()
 	wg.Wait()
 	cancel()
 	c.Metrics.Phase("prepare", c.Now().Sub(start))
@@ -151,7 +152,7 @@ func (c *Coordinator) check(ctx context.Context, t Transfer) error {
 // the acknowledgements (Store.Acked may do so after deliver returns: the client need not wait for
 // bookkeeping). A leg that did not answer is re-sent later, with backoff, by Recover.
 func (c *Coordinator) deliver(ctx context.Context, rec Transfer) Transfer {
-	commit := rec.Outcome == Committed
+	commit := rec.Outcome == contract.TransferCommitted
 	send := func(account, leg string, acked *bool) {
 		if *acked {
 			return
@@ -166,8 +167,8 @@ func (c *Coordinator) deliver(ctx context.Context, rec Transfer) Transfer {
 	}
 	var wg sync.WaitGroup
 	wg.Add(2)
-	go func() { defer wg.Done(); send(rec.From, Debit, &rec.DebitAcked) }()
-	go func() { defer wg.Done(); send(rec.To, Credit, &rec.CreditAcked) }()
+	go func() { defer wg.Done(); send(rec.From, contract.LegDebit, &rec.DebitAcked) }()
+	go func() { defer wg.Done(); send(rec.To, contract.LegCredit, &rec.CreditAcked) }()
 	wg.Wait()
 	if err := c.Store.Acked(ctx, rec.ID, rec.DebitAcked, rec.CreditAcked, c.backoff(rec.Resends)); err != nil {
 		c.Log.ErrorContext(ctx, "record acknowledgements", "transfer_id", rec.ID, "err", err)
@@ -192,7 +193,7 @@ func (c *Coordinator) backoff(resends int) time.Duration {
 // await waits for another request's transfer to be decided, or for ctx to end.
 func (c *Coordinator) await(ctx context.Context, rec Transfer) (Transfer, error) {
 	wait := 5 * time.Millisecond
-	for rec.State == Preparing {
+	for rec.State == contract.TransferPreparing {
 		select {
 		case <-ctx.Done():
 			return rec, nil // still preparing: the client may ask for the status later
@@ -211,7 +212,7 @@ func (c *Coordinator) await(ctx context.Context, rec Transfer) (Transfer, error)
 // An original's Refunded is the sum of its committed refunds.
 func (c *Coordinator) Status(ctx context.Context, from, requestID string) (Transfer, error) {
 	rec, err := c.Store.ByRequest(ctx, from, requestID)
-	if err != nil || rec.RefundOf != "" || rec.Outcome != Committed {
+	if err != nil || rec.RefundOf != "" || rec.Outcome != contract.TransferCommitted {
 		return rec, err
 	}
 	rec.Refunded, err = c.Store.Refunded(ctx, rec.ID)
@@ -227,7 +228,7 @@ func (c *Coordinator) Recover(ctx context.Context) (aborted, resent int, err err
 		return 0, 0, err
 	}
 	for _, t := range stuck {
-		rec, err := c.abort(ctx, t.ID, ReasonTimeout, "no decision was recorded in time (its coordinator stopped): presumed abort")
+		rec, err := c.abort(ctx, t.ID, contract.CodeTimeout, "no decision was recorded in time (its coordinator stopped): presumed abort")
 		if err != nil {
 			return aborted, resent, err
 		}
@@ -264,7 +265,7 @@ func (c *Coordinator) Recover(ctx context.Context) (aborted, resent int, err err
 }
 
 func (c *Coordinator) abort(ctx context.Context, id, reason, message string) (Transfer, error) {
-	rec, err := c.Store.Decide(ctx, id, Decision{Outcome: Aborted, Reason: reason, Message: message})
+	rec, err := c.Store.Decide(ctx, id, Decision{Outcome: contract.TransferAborted, Reason: reason, Message: message})
 	if err == nil && rec.Reason == reason {
 		c.Metrics.Outcome(rec.Outcome, rec.Reason)
 	}
@@ -282,16 +283,16 @@ func (c *Coordinator) Outcome(ctx context.Context, id string) (string, error) {
 		if found || err != nil {
 			return outcome, err
 		}
-		return Aborted, nil
+		return contract.TransferAborted, nil
 	}
 	if err != nil {
 		return "", err
 	}
-	if rec.State == Preparing {
+	if rec.State == contract.TransferPreparing {
 		if c.Now().Sub(rec.CreatedAt) < c.StuckAfter() {
-			return Preparing, nil
+			return contract.TransferPreparing, nil
 		}
-		if rec, err = c.abort(ctx, id, ReasonTimeout, "undecided when a participant asked: presumed abort"); err != nil {
+		if rec, err = c.abort(ctx, id, contract.CodeTimeout, "undecided when a participant asked: presumed abort"); err != nil {
 			return "", err
 		}
 	}
@@ -302,7 +303,7 @@ func (c *Coordinator) Outcome(ctx context.Context, id string) (string, error) {
 func (c *Coordinator) Pending(ctx context.Context) (inFlight, inDoubt []Transfer, err error) {
 	all, err := c.Store.Pending(ctx, 1000)
 	for _, t := range all {
-		if t.State == Preparing {
+		if t.State == contract.TransferPreparing {
 			inFlight = append(inFlight, t)
 		} else {
 			inDoubt = append(inDoubt, t)
@@ -318,7 +319,7 @@ func (c *Coordinator) Resolve(ctx context.Context, id string) (Transfer, error) 
 	if err != nil {
 		return rec, err
 	}
-	if rec.State == Preparing {
+	if rec.State == contract.TransferPreparing {
 		if rec, err = c.abort(ctx, id, "resolved", "aborted by an operator before a decision"); err != nil {
 			return rec, err
 		}

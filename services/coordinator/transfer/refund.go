@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"tsbank/contract"
 	"tsbank/contract/money"
 )
 
@@ -45,7 +46,7 @@ func NewRefund(original Transfer, refunded int64, r RefundRequest) (Transfer, er
 		return Transfer{}, fmt.Errorf("%w: %s is itself a refund (of %s)", ErrNotRefundable, original.ID, original.RefundOf)
 	case original.To != r.From:
 		return Transfer{}, fmt.Errorf("%w: %s was not paid to %s; only its payee can refund it", ErrNotRefundable, original.ID, r.From)
-	case original.Outcome != Committed:
+	case original.Outcome != contract.TransferCommitted:
 		return Transfer{}, fmt.Errorf("%w: %s is %s, not committed", ErrNotRefundable, original.ID, original.State)
 	}
 	c, err := money.LookupCurrency(original.Currency)
@@ -70,7 +71,7 @@ func NewRefund(original Transfer, refunded int64, r RefundRequest) (Transfer, er
 	}
 	return Transfer{
 		From: original.To, To: original.From, RequestID: r.RequestID, Fingerprint: r.Fingerprint,
-		Amount: money.Format(amount, c), Description: r.Description, RefundOf: original.ID, State: Preparing,
+		Amount: money.Format(amount, c), Description: r.Description, RefundOf: original.ID, State: contract.TransferPreparing,
 		Currency: c.Code, AmountMinor: amount,
 	}, nil
 }
