@@ -7,7 +7,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"tsbank/migrations"
-	"tsbank/testkit"
 )
 
 // seededAt makes a coordinator database at migration version, with one committed transfer x1
@@ -16,7 +15,7 @@ import (
 func seededAt(t *testing.T, version uint) (*pgxpool.Pool, func(uint)) {
 	t.Helper()
 	ctx := context.Background()
-	db := testkit.Postgres(t, "coordinator")
+	db := postgres(t)
 	to := func(v uint) {
 		t.Helper()
 		if err := migrations.To("coordinator", db, v); err != nil {

@@ -18,14 +18,28 @@ import (
 
 func TestMain(m *testing.M) { testkit.Main(m) }
 
-func newStore(t *testing.T) *pgstore.Store {
+// postgres returns a fresh coordinator database. Under -short, the tier of tests that need
+// neither Postgres nor NATS, it skips the test instead.
+func postgres(t *testing.T) string {
 	t.Helper()
-	pool, err := pgxpool.New(context.Background(), testkit.Postgres(t, "coordinator"))
+	if testing.Short() {
+		t.Skip("needs Postgres; skipped under -short")
+	}
+	return testkit.Postgres(t, "coordinator")
+}
+
+func newStore(t *testing.T) *pgstore.Store { return newLeasedStore(t, time.Second) }
+
+// newLeasedStore is a store on a fresh database whose first re-send of a decision is due lease
+// after it.
+func newLeasedStore(t *testing.T, lease time.Duration) *pgstore.Store {
+	t.Helper()
+	pool, err := pgxpool.New(context.Background(), postgres(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.Close)
-	return pgstore.New(pool, time.Second, testkit.Logger(t))
+	return pgstore.New(pool, lease, testkit.Logger(t))
 }
 
 // Several coordinators may race to decide one transfer (the one driving it, another's recovery,
