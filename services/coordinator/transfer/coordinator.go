@@ -153,8 +153,11 @@ func (c *Coordinator) check(ctx context.Context, t Transfer) error {
 // bookkeeping). A leg that did not answer is re-sent later, with backoff, by Recover.
 func (c *Coordinator) deliver(ctx context.Context, rec Transfer) Transfer {
 	commit := rec.Outcome == contract.TransferCommitted
-	send := func(account, leg string, acked *bool) {
-		if *acked {
+	// Each goroutine writes its own element of acked, never a field of rec: each passes rec
+	// whole to Send, which would read the other leg's field while it is written.
+	acked := [2]bool{rec.DebitAcked, rec.CreditAcked}
+	send := func(i int, account, leg string) {
+		if acked[i] {
 			return
 		}
 		sctx, cancel := context.WithTimeout(ctx, c.SendTimeout)
@@ -163,13 +166,14 @@ func (c *Coordinator) deliver(ctx context.Context, rec Transfer) Transfer {
 			c.Log.WarnContext(ctx, "decision not acknowledged", "transfer_id", rec.ID, "leg", leg, "outcome", rec.Outcome, "err", err)
 			return
 		}
-		*acked = true
+		acked[i] = true
 	}
 	var wg sync.WaitGroup
 	wg.Add(2)
-	go func() { defer wg.Done(); send(rec.From, contract.LegDebit, &rec.DebitAcked) }()
-	go func() { defer wg.Done(); send(rec.To, contract.LegCredit, &rec.CreditAcked) }()
+	go func() { defer wg.Done(); send(0, rec.From, contract.LegDebit) }()
+	go func() { defer wg.Done(); send(1, rec.To, contract.LegCredit) }()
 	wg.Wait()
+	rec.DebitAcked, rec.CreditAcked = acked[0], acked[1]
 	if err := c.Store.Acked(ctx, rec.ID, rec.DebitAcked, rec.CreditAcked, c.backoff(rec.Resends)); err != nil {
 		c.Log.ErrorContext(ctx, "record acknowledgements", "transfer_id", rec.ID, "err", err)
 	}

@@ -333,33 +333,35 @@ func (p Payment) legTransfer(l PaymentLeg) Transfer {
 // records the acknowledgements; the others are re-sent by Recover, with backoff.
 func (c *Coordinator) deliverPayment(ctx context.Context, p Payment) Payment {
 	commit := p.Outcome == contract.TransferCommitted
+	// As in deliver, each goroutine writes its own element of acked, not its leg's field: the
+	// others read every leg (legTransfer's counterparty) meanwhile.
+	acked := make([]bool, len(p.Legs))
 	var wg sync.WaitGroup
-	for i := range p.Legs {
-		l := &p.Legs[i]
-		if l.Acked {
+	for i, l := range p.Legs {
+		if acked[i] = l.Acked; l.Acked {
 			continue
 		}
 		wg.Go(func() {
 			sctx, cancel := context.WithTimeout(ctx, c.SendTimeout)
 			defer cancel()
-			if err := c.Legs.Send(sctx, l.Account, p.legTransfer(*l), l.Name, commit); err != nil {
+			if err := c.Legs.Send(sctx, l.Account, p.legTransfer(l), l.Name, commit); err != nil {
 				c.Log.WarnContext(ctx, "decision not acknowledged", "transfer_id", p.ID, "leg", l.Name, "outcome", p.Outcome, "err", err)
 				return
 			}
-			l.Acked = true
+			acked[i] = true
 		})
 	}
 	wg.Wait()
-	var acked []int
-	for i, l := range p.Legs {
-		if l.Acked {
-			acked = append(acked, i+1)
+	var positions []int
+	for i := range p.Legs {
+		if p.Legs[i].Acked = acked[i]; acked[i] {
+			positions = append(positions, i+1)
 		}
 	}
-	if err := c.Store.AckedPayment(ctx, p.ID, acked, c.backoff(p.Resends)); err != nil {
+	if err := c.Store.AckedPayment(ctx, p.ID, positions, c.backoff(p.Resends)); err != nil {
 		c.Log.ErrorContext(ctx, "record acknowledgements", "transfer_id", p.ID, "err", err)
 	}
-	if len(acked) == len(p.Legs) {
+	if len(positions) == len(p.Legs) {
 		p.State = Done
 	}
 	return p
