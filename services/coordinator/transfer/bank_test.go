@@ -144,8 +144,8 @@ func TestATransferCommitsAndEveryLegHearsIt(t *testing.T) {
 	if got := b.sentTo(rec.ID); !slices.Equal(got, []string{"alice:commit", "bob:commit"}) {
 		t.Fatalf("decisions sent %v", got)
 	}
-	if got := b.metrics.Outcomes(); !slices.Equal(got, []string{"committed/"}) {
-		t.Fatalf("outcomes counted %v", got)
+	if got := b.metrics.Outcomes(); !slices.Equal(got, []string{"committed/"}) || b.metrics.InFlightNow() != 0 {
+		t.Fatalf("outcomes counted %v, %d in flight; want one commit, none in flight", got, b.metrics.InFlightNow())
 	}
 	if logged := b.get(t, rec.ID); logged.State != transfer.Done || !logged.DebitAcked || !logged.CreditAcked {
 		t.Fatalf("logged %+v, want done", logged)

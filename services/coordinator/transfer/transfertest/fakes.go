@@ -220,6 +220,13 @@ func (m *Metrics) Outcomes() []string {
 	return append([]string(nil), m.outcomes...)
 }
 
+// InFlightNow is the in-flight gauge: transfers begun and not yet delivered.
+func (m *Metrics) InFlightNow() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.inFlight
+}
+
 // ResentLegs is how many legs' decisions recovery has re-sent.
 func (m *Metrics) ResentLegs() int {
 	m.mu.Lock()
