@@ -65,7 +65,7 @@ func (l *Legs) owner(ctx context.Context, account string) (string, error) {
 // that does not answer and a timeout are no votes with their reasons.
 func (l *Legs) Prepare(ctx context.Context, account string, t transfer.Transfer, leg string) transfer.Vote {
 	counterparty := t.To
-	if leg == transfer.Credit {
+	if leg == contract.LegCredit {
 		counterparty = t.From
 	}
 	r, err := l.step(ctx, contract.LegStep{Op: contract.OpPrepare, Account: account, TransferID: t.ID, Leg: leg,
@@ -129,13 +129,13 @@ func (l *Legs) Currency(ctx context.Context, account string) (money.Currency, er
 func noAnswer(account string, err error) transfer.Vote {
 	switch code := contract.CodeOf(err); {
 	case code == contract.CodeNodeUnavailable:
-		return transfer.Vote{Reason: transfer.ReasonNodeUnavailable, Message: fmt.Sprintf("the node of account %s is not running", account)}
+		return transfer.Vote{Reason: contract.CodeNodeUnavailable, Message: fmt.Sprintf("the node of account %s is not running", account)}
 	case code != "":
 		return transfer.Vote{Reason: code, Message: err.Error()}
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout):
-		return transfer.Vote{Reason: transfer.ReasonTimeout, Message: fmt.Sprintf("the node of account %s did not vote in time", account)}
+		return transfer.Vote{Reason: contract.CodeTimeout, Message: fmt.Sprintf("the node of account %s did not vote in time", account)}
 	}
-	return transfer.Vote{Reason: transfer.ReasonNodeUnavailable, Message: fmt.Sprintf("account %s: %v", account, err)}
+	return transfer.Vote{Reason: contract.CodeNodeUnavailable, Message: fmt.Sprintf("account %s: %v", account, err)}
 }
 
 // Send delivers commit or abort for leg. An account that does not exist holds nothing, so there is

@@ -11,57 +11,8 @@ import (
 
 	"tsbank/contract"
 	"tsbank/services/coordinator/move"
+	"tsbank/services/coordinator/transfer/memstore"
 )
-
-// memStore is an in-memory move.Store.
-type memStore struct {
-	mu    sync.Mutex
-	moves map[string]contract.Move
-}
-
-func (s *memStore) Create(_ context.Context, m contract.Move) (contract.Move, bool, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if got, ok := s.moves[m.ID]; ok {
-		return got, false, nil
-	}
-	for _, o := range s.moves {
-		if o.Account == m.Account && o.State != contract.MoveDone && o.State != contract.MoveAborted {
-			return m, false, move.ErrBusy
-		}
-	}
-	s.moves[m.ID] = m
-	return m, true, nil
-}
-
-func (s *memStore) Save(_ context.Context, m contract.Move) (contract.Move, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.moves[m.ID] = m
-	return m, nil
-}
-
-func (s *memStore) Get(_ context.Context, id string) (contract.Move, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	m, ok := s.moves[id]
-	if !ok {
-		return m, move.ErrUnknown
-	}
-	return m, nil
-}
-
-func (s *memStore) Unfinished(_ context.Context, before time.Time) ([]contract.Move, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []contract.Move
-	for _, m := range s.moves {
-		if m.State != contract.MoveDone && m.State != contract.MoveAborted && m.UpdatedAt.Before(before) {
-			out = append(out, m)
-		}
-	}
-	return out, nil
-}
 
 // memNodes plays two nodes: the account's state on each, its legs in flight on the old one, and
 // a node that may be down.
@@ -70,7 +21,8 @@ type memNodes struct {
 	state    map[string]string // node -> the account's move state there ("-": no row)
 	prepared int
 	down     map[string]bool
-	rows     int // rows the old node exports
+	conflict bool // the old node has the account in no move of this id, or not at all
+	rows     int  // rows the old node exports
 	imported int
 	steps    []string
 }
@@ -91,6 +43,9 @@ func (n *memNodes) Step(_ context.Context, node string, r contract.NodeMoveReque
 	}
 	switch r.Op {
 	case contract.MoveOpLeave:
+		if n.conflict {
+			return contract.NodeMoveReply{}, contract.Errorf(contract.CodeMoveConflict, "%s is not leaving in move %s", r.Account, r.MoveID)
+		}
 		if st == "gone" {
 			return reply("gone")
 		}
@@ -168,8 +123,9 @@ func (c *clock) Now() time.Time {
 	return c.now
 }
 
-func newMover() (*move.Mover, *memStore, *memNodes, *memPlacements) {
-	st := &memStore{moves: map[string]contract.Move{}}
+func newMover() (*move.Mover, move.Store, *memNodes, *memPlacements) {
+	// The log of moves that the store contract test holds to pgstore's behaviour.
+	st := memstore.New(time.Now, 0).Moves()
 	nodes := &memNodes{state: map[string]string{"account-1": "", "account-2": "-"}, down: map[string]bool{}, rows: 3}
 	pl := &memPlacements{owner: map[string]string{"alice": "account-1"}}
 	c := &clock{now: time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)}
@@ -213,8 +169,8 @@ func TestAMoveIsRefusedBeforeLoggingWhenItCannotBegin(t *testing.T) {
 	if _, err := m.Start(context.Background(), "mv-x", "alice", "account-2"); !errors.Is(err, move.ErrNodeDown) {
 		t.Errorf("a move to a node that is down: %v", err)
 	}
-	if len(st.moves) != 0 || len(nodes.steps) != 0 {
-		t.Fatalf("refused moves logged %v and sent %v", st.moves, nodes.steps)
+	if logged, err := st.Get(context.Background(), "mv-x"); !errors.Is(err, move.ErrUnknown) || len(nodes.steps) != 0 {
+		t.Fatalf("refused moves logged %+v and sent %v", logged, nodes.steps)
 	}
 }
 
@@ -253,5 +209,68 @@ func TestAMovePausedByANodeThatIsDownIsResumedByRecovery(t *testing.T) {
 	}
 	if got, _ := st.Get(ctx, "mv-1"); got.State != contract.MoveDone || pl.owner["alice"] != "account-2" {
 		t.Fatalf("after recovery: %+v, owner %s", got, pl.owner["alice"])
+	}
+}
+
+// TestAMoveStartedAgainWithItsIDResumesItAndAnotherMoveWithTheIDIsAConflict: a retry of a
+// move's request finds it logged, and answers its state without logging or moving anything
+// again; the id reused for another account or node is refused.
+func TestAMoveStartedAgainWithItsIDResumesItAndAnotherMoveWithTheIDIsAConflict(t *testing.T) {
+	m, _, nodes, pl := newMover()
+	pl.owner["bob"] = "account-1"
+	ctx := context.Background()
+	if mv, err := m.Start(ctx, "mv-1", "alice", "account-2"); err != nil || mv.State != contract.MoveDone {
+		t.Fatalf("move: %+v, %v", mv, err)
+	}
+	steps := len(nodes.steps)
+	if mv, err := m.Start(ctx, "mv-1", "alice", "account-2"); err != nil || mv.State != contract.MoveDone || len(nodes.steps) != steps || len(pl.moves) != 1 {
+		t.Fatalf("a retry: %+v, %v, %d more steps, %d switches; want the move done, nothing sent again", mv, err, len(nodes.steps)-steps, len(pl.moves))
+	}
+	if _, err := m.Start(ctx, "mv-1", "bob", "account-2"); !errors.Is(err, move.ErrConflict) {
+		t.Fatalf("the id reused for another account: %v, want ErrConflict", err)
+	}
+}
+
+// TestASecondMoveOfAnAccountInAMoveIsRefused: one move of an account at a time.
+func TestASecondMoveOfAnAccountInAMoveIsRefused(t *testing.T) {
+	m, _, _, _ := newMover()
+	ctx := context.Background()
+	if _, _, err := m.Store.Create(ctx, contract.Move{ID: "mv-1", Account: "alice", From: "account-1", To: "account-2", State: contract.MoveLeaving}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Start(ctx, "mv-2", "alice", "account-2"); !errors.Is(err, move.ErrBusy) {
+		t.Fatalf("a second move: %v, want ErrBusy", err)
+	}
+}
+
+// TestAMoveTheOldNodeDoesNotKnowIsAbortedAndTheAccountStays: the old node answers leave with
+// move_conflict (it has the account in no such move): it never let the account go, so the move
+// is given up.
+func TestAMoveTheOldNodeDoesNotKnowIsAbortedAndTheAccountStays(t *testing.T) {
+	m, _, nodes, pl := newMover()
+	nodes.conflict = true
+	mv, err := m.Start(context.Background(), "mv-1", "alice", "account-2")
+	if err != nil || mv.State != contract.MoveAborted || mv.Reason != contract.CodeMoveConflict {
+		t.Fatalf("move: %+v, %v; want aborted, move_conflict", mv, err)
+	}
+	if pl.owner["alice"] != "account-1" || len(pl.moves) != 0 {
+		t.Fatalf("after the aborted move: owner %s, switches %v", pl.owner["alice"], pl.moves)
+	}
+}
+
+// TestRecoveryLeavesAMoveAdvancedRecentlyAlone: a move another coordinator has advanced within
+// idle is that coordinator's to finish.
+func TestRecoveryLeavesAMoveAdvancedRecentlyAlone(t *testing.T) {
+	m, st, nodes, _ := newMover()
+	ctx := context.Background()
+	now := m.Now()
+	if _, _, err := st.Create(ctx, contract.Move{ID: "mv-1", Account: "alice", From: "account-1", To: "account-2", State: contract.MoveLeaving, CreatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := m.Recover(ctx, time.Hour); n != 0 || err != nil || len(nodes.steps) != 0 {
+		t.Fatalf("recovery of a move advanced just now: %d finished, %v, steps %v; want it left alone", n, err, nodes.steps)
+	}
+	if got, _ := st.Get(ctx, "mv-1"); got.State != contract.MoveLeaving {
+		t.Fatalf("move %+v, want still leaving", got)
 	}
 }

@@ -2,8 +2,6 @@ package natsapi
 
 import (
 	"context"
-	"crypto/sha256"
-	"fmt"
 	"time"
 
 	"github.com/nats-io/nats.go/micro"
@@ -13,15 +11,6 @@ import (
 	"tsbank/platform/service"
 	"tsbank/services/coordinator/transfer"
 )
-
-// hash is the fingerprint of a request's fields, each length-prefixed.
-func hash(fields ...string) []byte {
-	h := sha256.New()
-	for _, f := range fields {
-		fmt.Fprintf(h, "%d:%s;", len(f), f)
-	}
-	return h.Sum(nil)
-}
 
 func (a *API) setRate(req micro.Request) {
 	ctx, cancel := context.WithTimeout(service.Traced(req), a.Timeout)
@@ -47,7 +36,7 @@ func (a *API) setRate(req micro.Request) {
 			return
 		}
 	}
-	rate, err := transfer.NewRate(r.ID, hash("rate", r.Base, r.Quote, r.Rate, r.ValidFrom, r.By), r.Base, r.Quote, r.Rate, from, time.Now(), r.By)
+	rate, err := transfer.NewRate(r.ID, rateFingerprint(r), r.Base, r.Quote, r.Rate, from, a.Coordinator.Now(), r.By)
 	if err == nil {
 		rate, err = a.Coordinator.SetRate(ctx, rate)
 	}
@@ -111,7 +100,7 @@ func (a *API) quote(req micro.Request) {
 		contract.Respond(req, nil, e)
 		return
 	}
-	q, err := a.Coordinator.Quote(ctx, transfer.QuoteRequest{Payer: payer, RequestID: r.ID, Fingerprint: hash("quote", r.To, r.Amount),
+	q, err := a.Coordinator.Quote(ctx, transfer.QuoteRequest{Payer: payer, RequestID: r.ID, Fingerprint: quoteFingerprint(r),
 		Payee: r.To, Amount: r.Amount})
 	if err != nil {
 		contract.Respond(req, nil, a.toWire(ctx, err))
@@ -134,7 +123,7 @@ func wireQuote(q transfer.Quote) contract.Quote {
 
 // exchange runs a cross-currency transfer: r names a quote of from.
 func (a *API) exchange(ctx context.Context, req micro.Request, from string, r contract.TransferRequest) {
-	p, err := a.Coordinator.Exchange(ctx, transfer.ExchangeRequest{Payer: from, RequestID: r.ID, Fingerprint: fingerprint(r),
+	p, err := a.Coordinator.Exchange(ctx, transfer.ExchangeRequest{Payer: from, RequestID: r.ID, Fingerprint: transferFingerprint(r),
 		QuoteRequestID: r.Quote, To: r.To, Amount: r.Amount, Description: r.Description})
 	traced(ctx, p.ID)
 	if err != nil {

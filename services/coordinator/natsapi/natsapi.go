@@ -4,9 +4,7 @@ package natsapi
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
-	"fmt"
 	"log/slog"
 	"time"
 
@@ -69,7 +67,7 @@ func (a *API) transfer(req micro.Request) {
 	}
 	t, err := a.Coordinator.Transfer(ctx, transfer.Transfer{
 		From: from, RequestID: r.ID, To: r.To, Amount: r.Amount, Description: r.Description,
-		Fingerprint: fingerprint(r),
+		Fingerprint: transferFingerprint(r),
 	})
 	traced(ctx, t.ID)
 	if err != nil {
@@ -135,20 +133,6 @@ func (a *API) checkTransfer(from string, data []byte, r *contract.TransferReques
 	return nil
 }
 
-// fingerprint identifies what a transfer request asks for, so a reused id with another body is
-// a conflict.
-func fingerprint(r contract.TransferRequest) []byte {
-	h := sha256.New()
-	fields := []string{r.To, r.Amount, r.Description}
-	if r.Quote != "" { // only then, so that a transfer's fingerprint stays what it was
-		fields = append(fields, "quote", r.Quote)
-	}
-	for _, f := range fields {
-		fmt.Fprintf(h, "%d:%s;", len(f), f)
-	}
-	return h.Sum(nil)
-}
-
 func (a *API) refund(req micro.Request) {
 	ctx, cancel := context.WithTimeout(service.Traced(req), a.Timeout)
 	defer cancel()
@@ -158,16 +142,12 @@ func (a *API) refund(req micro.Request) {
 		contract.Respond(req, nil, e)
 		return
 	}
-	h := sha256.New()
 	of := transfer.Original{TransferID: r.TransferID}
 	if r.Original != nil {
 		of.From, of.RequestID = r.Original.From, r.Original.ID
 	}
-	for _, f := range []string{"refund", of.TransferID, of.From, of.RequestID, r.Amount, r.Description} {
-		fmt.Fprintf(h, "%d:%s;", len(f), f)
-	}
 	t, err := a.Coordinator.Refund(ctx, transfer.RefundRequest{
-		From: payee, RequestID: r.ID, Fingerprint: h.Sum(nil), Original: of, Amount: r.Amount, Description: r.Description,
+		From: payee, RequestID: r.ID, Fingerprint: refundFingerprint(of, r), Original: of, Amount: r.Amount, Description: r.Description,
 	})
 	traced(ctx, t.ID)
 	if err != nil {

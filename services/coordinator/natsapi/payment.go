@@ -2,7 +2,6 @@ package natsapi
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 
@@ -23,15 +22,10 @@ func (a *API) payment(req micro.Request) {
 		return
 	}
 	pr := transfer.PaymentRequest{RequestID: r.ID, Description: r.Description}
-	h := sha256.New()
-	fmt.Fprintf(h, "payment;%d:%s;", len(r.Description), r.Description)
 	for _, l := range r.Legs {
 		pr.Legs = append(pr.Legs, transfer.LegRequest{Account: l.Account, Amount: l.Amount, Side: l.Side})
-		for _, f := range []string{l.Account, l.Amount, l.Side} {
-			fmt.Fprintf(h, "%d:%s;", len(f), f)
-		}
 	}
-	pr.Fingerprint = h.Sum(nil)
+	pr.Fingerprint = paymentFingerprint(r)
 	p, err := a.Coordinator.Pay(ctx, pr)
 	traced(ctx, p.ID)
 	if err != nil {

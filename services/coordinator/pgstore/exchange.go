@@ -65,14 +65,15 @@ func (s *Store) RateInForce(ctx context.Context, base, quote string, at time.Tim
 // Rates lists the rate in force at at of each pair, or with history every rate, filtered by
 // base and quote when they are given.
 func (s *Store) Rates(ctx context.Context, base, quote string, history bool, at time.Time) ([]transfer.Rate, error) {
-	q := `SELECT DISTINCT ON (base, quote) ` + rateColumns + ` FROM rates
+	q, args := `SELECT DISTINCT ON (base, quote) `+rateColumns+` FROM rates
 		WHERE ($1 = '' OR base = $1) AND ($2 = '' OR quote = $2) AND valid_from <= $3
-		ORDER BY base, quote, valid_from DESC, set_at DESC`
+		ORDER BY base, quote, valid_from DESC, set_at DESC`, []any{base, quote, at}
 	if history {
-		q = `SELECT ` + rateColumns + ` FROM rates WHERE ($1 = '' OR base = $1) AND ($2 = '' OR quote = $2)
-			ORDER BY base, quote, valid_from DESC, set_at DESC`
+		// Without at: pgx refuses more arguments than the statement has parameters.
+		q, args = `SELECT `+rateColumns+` FROM rates WHERE ($1 = '' OR base = $1) AND ($2 = '' OR quote = $2)
+			ORDER BY base, quote, valid_from DESC, set_at DESC`, []any{base, quote}
 	}
-	rows, err := s.pool.Query(ctx, q, base, quote, at)
+	rows, err := s.pool.Query(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("read rates: %w", err)
 	}

@@ -6,15 +6,16 @@ import (
 	"testing"
 	"time"
 
+	"tsbank/contract"
 	"tsbank/services/coordinator/transfer"
 )
 
 func payroll(id, request string) transfer.Payment {
-	return transfer.Payment{ID: id, RequestID: request, Fingerprint: []byte{1}, Currency: "EUR", AmountMinor: 300, State: transfer.Preparing,
+	return transfer.Payment{ID: id, RequestID: request, Fingerprint: []byte{1}, Currency: "EUR", AmountMinor: 300, State: contract.TransferPreparing,
 		Legs: []transfer.PaymentLeg{
-			{Name: "debit.1", Account: "boss", Side: transfer.Debit, Amount: "3.00", AmountMinor: 300},
-			{Name: "credit.2", Account: "ann", Side: transfer.Credit, Amount: "1.00", AmountMinor: 100},
-			{Name: "credit.3", Account: "ben", Side: transfer.Credit, Amount: "2.00", AmountMinor: 200},
+			{Name: "debit.1", Account: "boss", Side: contract.LegDebit, Amount: "3.00", AmountMinor: 300},
+			{Name: "credit.2", Account: "ann", Side: contract.LegCredit, Amount: "1.00", AmountMinor: 100},
+			{Name: "credit.3", Account: "ben", Side: contract.LegCredit, Amount: "2.00", AmountMinor: 200},
 		}}
 }
 
@@ -26,7 +27,7 @@ func TestAPaymentIsLoggedOncePerRequestAndDecidedOnce(t *testing.T) {
 	ctx := context.Background()
 	s := newStore(t)
 	p, created, err := s.BeginPayment(ctx, payroll("p1", "pay-1"))
-	if err != nil || !created || len(p.Legs) != 3 || p.Legs[2].Name != "credit.3" || p.State != transfer.Preparing {
+	if err != nil || !created || len(p.Legs) != 3 || p.Legs[2].Name != "credit.3" || p.State != contract.TransferPreparing {
 		t.Fatalf("BeginPayment = %+v, %v, %v", p, created, err)
 	}
 	if again, created, err := s.BeginPayment(ctx, payroll("p2", "pay-1")); err != nil || created || again.ID != "p1" {
@@ -41,19 +42,19 @@ func TestAPaymentIsLoggedOncePerRequestAndDecidedOnce(t *testing.T) {
 		t.Fatalf("StuckPayments = %v, %v; want p1", stuck, err)
 	}
 
-	d := transfer.PaymentDecision{Outcome: transfer.Aborted, Reason: "insufficient_funds", Message: "m", Votes: []string{"no:insufficient_funds", "yes", "yes"}}
+	d := transfer.PaymentDecision{Outcome: contract.TransferAborted, Reason: contract.CodeInsufficient, Message: "m", Votes: []string{"no:insufficient_funds", "yes", "yes"}}
 	p, err = s.DecidePayment(ctx, "p1", d)
-	if err != nil || p.Outcome != transfer.Aborted || p.Reason != "insufficient_funds" || p.Legs[0].Vote != "no:insufficient_funds" || p.Legs[1].Vote != "yes" {
+	if err != nil || p.Outcome != contract.TransferAborted || p.Reason != contract.CodeInsufficient || p.Legs[0].Vote != "no:insufficient_funds" || p.Legs[1].Vote != "yes" {
 		t.Fatalf("DecidePayment = %+v, %v", p, err)
 	}
-	if p, err = s.DecidePayment(ctx, "p1", transfer.PaymentDecision{Outcome: transfer.Committed, Votes: []string{"yes", "yes", "yes"}}); err != nil || p.Outcome != transfer.Aborted || p.Legs[0].Vote != "no:insufficient_funds" {
+	if p, err = s.DecidePayment(ctx, "p1", transfer.PaymentDecision{Outcome: contract.TransferCommitted, Votes: []string{"yes", "yes", "yes"}}); err != nil || p.Outcome != contract.TransferAborted || p.Legs[0].Vote != "no:insufficient_funds" {
 		t.Fatalf("a second decision: %+v, %v; want the first kept", p, err)
 	}
 
 	if err := s.AckedPayment(ctx, "p1", []int{1, 3}, 0); err != nil {
 		t.Fatal(err)
 	}
-	if p, _ = s.GetPayment(ctx, "p1"); p.State != transfer.Aborted || !p.Legs[0].Acked || p.Legs[1].Acked {
+	if p, _ = s.GetPayment(ctx, "p1"); p.State != contract.TransferAborted || !p.Legs[0].Acked || p.Legs[1].Acked {
 		t.Fatalf("after two acks: %+v", p)
 	}
 	due, err := s.ClaimPaymentResends(ctx, 10, time.Minute)

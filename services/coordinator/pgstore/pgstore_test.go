@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"tsbank/contract"
 	"tsbank/services/coordinator/pgstore"
 	"tsbank/services/coordinator/transfer"
 	"tsbank/testkit"
@@ -17,14 +18,28 @@ import (
 
 func TestMain(m *testing.M) { testkit.Main(m) }
 
-func newStore(t *testing.T) *pgstore.Store {
+// postgres returns a fresh coordinator database. Under -short, the tier of tests that need
+// neither Postgres nor NATS, it skips the test instead.
+func postgres(t *testing.T) string {
 	t.Helper()
-	pool, err := pgxpool.New(context.Background(), testkit.Postgres(t, "coordinator"))
+	if testing.Short() {
+		t.Skip("needs Postgres; skipped under -short")
+	}
+	return testkit.Postgres(t, "coordinator")
+}
+
+func newStore(t *testing.T) *pgstore.Store { return newLeasedStore(t, time.Second) }
+
+// newLeasedStore is a store on a fresh database whose first re-send of a decision is due lease
+// after it.
+func newLeasedStore(t *testing.T, lease time.Duration) *pgstore.Store {
+	t.Helper()
+	pool, err := pgxpool.New(context.Background(), postgres(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.Close)
-	return pgstore.New(pool, time.Second, testkit.Logger(t))
+	return pgstore.New(pool, lease, testkit.Logger(t))
 }
 
 // Several coordinators may race to decide one transfer (the one driving it, another's recovery,
@@ -45,9 +60,9 @@ func TestConcurrentDecisionsWriteExactlyOne(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				d := transfer.Decision{Outcome: transfer.Committed, Reason: ""}
+				d := transfer.Decision{Outcome: contract.TransferCommitted, Reason: ""}
 				if k%2 == 1 {
-					d = transfer.Decision{Outcome: transfer.Aborted, Reason: fmt.Sprintf("racer-%d", k)}
+					d = transfer.Decision{Outcome: contract.TransferAborted, Reason: fmt.Sprintf("racer-%d", k)}
 				}
 				rec, err := s.Decide(ctx, id, d)
 				if err != nil {
@@ -95,7 +110,7 @@ func TestResendClaimsDoNotOverlap(t *testing.T) {
 		if _, _, err := s.Begin(ctx, transfer.Transfer{ID: id, From: "a", RequestID: id, Fingerprint: []byte{1}, To: "b", Amount: "1"}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.Decide(ctx, id, transfer.Decision{Outcome: transfer.Aborted}); err != nil {
+		if _, err := s.Decide(ctx, id, transfer.Decision{Outcome: contract.TransferAborted}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -140,7 +155,7 @@ func decided(t *testing.T, s *pgstore.Store, n int) {
 		if _, _, err := s.Begin(context.Background(), transfer.Transfer{ID: id, From: "a", RequestID: id, Fingerprint: []byte{1}, To: "b", Amount: "1"}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.Decide(context.Background(), id, transfer.Decision{Outcome: transfer.Committed}); err != nil {
+		if _, err := s.Decide(context.Background(), id, transfer.Decision{Outcome: contract.TransferCommitted}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -181,7 +196,7 @@ func TestAcksRecordedConcurrentlyAreAllWrittenByClose(t *testing.T) {
 		}
 		want := transfer.Done
 		if i%4 == 0 {
-			want = transfer.Committed
+			want = contract.TransferCommitted
 		}
 		if rec.State != want || !rec.DebitAcked || rec.CreditAcked != (i%4 != 0) {
 			t.Fatalf("%s: %s, acked %v/%v; want %s", rec.ID, rec.State, rec.DebitAcked, rec.CreditAcked, want)
@@ -287,14 +302,14 @@ func TestConcurrentDecidesEachGetTheirOwnResult(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Go(func() {
-			d := transfer.Decision{Outcome: transfer.Committed, Currency: "EUR", AmountMinor: 100, DebitVote: "yes", CreditVote: "yes"}
+			d := transfer.Decision{Outcome: contract.TransferCommitted, Currency: "EUR", AmountMinor: 100, DebitVote: "yes", CreditVote: "yes"}
 			if i%10 == 0 {
-				d = transfer.Decision{Outcome: transfer.Aborted, Reason: "bad", Message: "nul\x00"}
+				d = transfer.Decision{Outcome: contract.TransferAborted, Reason: "bad", Message: "nul\x00"}
 			}
 			recs[i], errs[i] = s.Decide(ctx, fmt.Sprintf("x%d", i), d)
 		})
 	}
-	wg.Go(func() { _, unknown = s.Decide(ctx, "nobody", transfer.Decision{Outcome: transfer.Aborted}) })
+	wg.Go(func() { _, unknown = s.Decide(ctx, "nobody", transfer.Decision{Outcome: contract.TransferAborted}) })
 	wg.Wait()
 	if !errors.Is(unknown, transfer.ErrNotFound) {
 		t.Fatalf("decide an unknown transfer: %v, want ErrNotFound", unknown)
@@ -306,7 +321,7 @@ func TestConcurrentDecidesEachGetTheirOwnResult(t *testing.T) {
 			}
 			continue
 		}
-		if errs[i] != nil || recs[i].ID != fmt.Sprintf("x%d", i) || recs[i].State != transfer.Committed || recs[i].Currency != "EUR" || recs[i].AmountMinor != 100 {
+		if errs[i] != nil || recs[i].ID != fmt.Sprintf("x%d", i) || recs[i].State != contract.TransferCommitted || recs[i].Currency != "EUR" || recs[i].AmountMinor != 100 {
 			t.Fatalf("x%d: %+v, %v", i, recs[i], errs[i])
 		}
 	}

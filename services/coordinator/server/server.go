@@ -35,7 +35,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err er
 	store := pgstore.New(s.Pool, 2*cfg.SendTimeout, log)
 	coord := &transfer.Coordinator{
 		Store: store, Legs: legs.New(s.NC, cfg.SigningKey, cfg.NodeBatches), Log: log, Metrics: newTransferMetrics(s.Metrics),
-		NewID: idgen.UUIDv7, PrepareTimeout: cfg.PrepareTimeout, SendTimeout: cfg.SendTimeout, MaxBackoff: cfg.MaxBackoff,
+		NewID: idgen.UUIDv7, Now: time.Now, PrepareTimeout: cfg.PrepareTimeout, SendTimeout: cfg.SendTimeout, MaxBackoff: cfg.MaxBackoff,
 		QuoteTTL: cfg.QuoteTTL,
 	}
 	s.Go(func(ctx context.Context) { recoverLoop(ctx, coord, cfg.RecoverInterval, log) })

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"tsbank/contract"
 	"tsbank/contract/money"
 )
 
@@ -40,6 +41,10 @@ type Coordinator struct {
 	Log     *slog.Logger
 	Metrics Metrics
 	NewID   func() string
+	// Now is the clock that decides whether an undecided transfer is stuck, whether a quote has
+	// expired and which rate is in force, and that times the phases for Metrics; tests set a
+	// fake one. The re-send schedule is the store's (next_attempt_at), not this clock's.
+	Now func() time.Time
 	// PrepareTimeout bounds the prepare phase: a leg that has not voted by then counts as no.
 	PrepareTimeout time.Duration
 	// SendTimeout bounds one attempt to deliver a decision to a leg.
@@ -60,8 +65,8 @@ func (c *Coordinator) Transfer(ctx context.Context, t Transfer) (Transfer, error
 	if err := c.check(ctx, t); err != nil {
 		return t, err
 	}
-	t.ID, t.State = c.NewID(), Preparing
-	start := time.Now()
+	t.ID, t.State = c.NewID(), contract.TransferPreparing
+	start := c.Now()
 	rec, created, err := c.Store.Begin(ctx, t)
 	if err != nil {
 		return rec, err
@@ -71,36 +76,36 @@ func (c *Coordinator) Transfer(ctx context.Context, t Transfer) (Transfer, error
 	}
 	c.Metrics.InFlight(1)
 	defer c.Metrics.InFlight(-1)
-	c.Metrics.Phase("log", time.Since(start))
+	c.Metrics.Phase("log", c.Now().Sub(start))
 	return c.run(ctx, rec)
 }
 
 // run drives rec, logged as preparing, through prepare, decision and delivery: the one path of
 // transfers and refunds alike.
 func (c *Coordinator) run(ctx context.Context, rec Transfer) (Transfer, error) {
-	start := time.Now()
+	start := c.Now()
 	pctx, cancel := context.WithTimeout(ctx, c.PrepareTimeout)
 	var debit, credit Vote
 	var wg sync.WaitGroup
 	wg.Add(2)
-	go func() { defer wg.Done(); debit = c.Legs.Prepare(pctx, rec.From, rec, Debit) }()
-	go func() { defer wg.Done(); credit = c.Legs.Prepare(pctx, rec.To, rec, Credit) }()
+	go func() { defer wg.Done(); debit = c.Legs.Prepare(pctx, rec.From, rec, contract.LegDebit) }()
+	go func() { defer wg.Done(); credit = c.Legs.Prepare(pctx, rec.To, rec, contract.LegCredit) }()
 	wg.Wait()
 	cancel()
-	c.Metrics.Phase("prepare", time.Since(start))
+	c.Metrics.Phase("prepare", c.Now().Sub(start))
 
-	start = time.Now()
+	start = c.Now()
 	// The decision must be durable even if the client gave up waiting meanwhile.
 	rec, err := c.Store.Decide(context.WithoutCancel(ctx), rec.ID, Decide(debit, credit))
 	if err != nil {
 		return rec, err // undecided: recovery will abort it, and the legs wait until then
 	}
-	c.Metrics.Phase("decide", time.Since(start))
+	c.Metrics.Phase("decide", c.Now().Sub(start))
 	c.Metrics.Outcome(rec.Outcome, rec.Reason)
 
-	start = time.Now()
+	start = c.Now()
 	rec = c.deliver(context.WithoutCancel(ctx), rec)
-	c.Metrics.Phase("commit", time.Since(start))
+	c.Metrics.Phase("commit", c.Now().Sub(start))
 	return rec, nil
 }
 
@@ -147,9 +152,12 @@ func (c *Coordinator) check(ctx context.Context, t Transfer) error {
 // the acknowledgements (Store.Acked may do so after deliver returns: the client need not wait for
 // bookkeeping). A leg that did not answer is re-sent later, with backoff, by Recover.
 func (c *Coordinator) deliver(ctx context.Context, rec Transfer) Transfer {
-	commit := rec.Outcome == Committed
-	send := func(account, leg string, acked *bool) {
-		if *acked {
+	commit := rec.Outcome == contract.TransferCommitted
+	// Each goroutine writes its own element of acked, never a field of rec: each passes rec
+	// whole to Send, which would read the other leg's field while it is written.
+	acked := [2]bool{rec.DebitAcked, rec.CreditAcked}
+	send := func(i int, account, leg string) {
+		if acked[i] {
 			return
 		}
 		sctx, cancel := context.WithTimeout(ctx, c.SendTimeout)
@@ -158,13 +166,14 @@ func (c *Coordinator) deliver(ctx context.Context, rec Transfer) Transfer {
 			c.Log.WarnContext(ctx, "decision not acknowledged", "transfer_id", rec.ID, "leg", leg, "outcome", rec.Outcome, "err", err)
 			return
 		}
-		*acked = true
+		acked[i] = true
 	}
 	var wg sync.WaitGroup
 	wg.Add(2)
-	go func() { defer wg.Done(); send(rec.From, Debit, &rec.DebitAcked) }()
-	go func() { defer wg.Done(); send(rec.To, Credit, &rec.CreditAcked) }()
+	go func() { defer wg.Done(); send(0, rec.From, contract.LegDebit) }()
+	go func() { defer wg.Done(); send(1, rec.To, contract.LegCredit) }()
 	wg.Wait()
+	rec.DebitAcked, rec.CreditAcked = acked[0], acked[1]
 	if err := c.Store.Acked(ctx, rec.ID, rec.DebitAcked, rec.CreditAcked, c.backoff(rec.Resends)); err != nil {
 		c.Log.ErrorContext(ctx, "record acknowledgements", "transfer_id", rec.ID, "err", err)
 	}
@@ -188,7 +197,7 @@ func (c *Coordinator) backoff(resends int) time.Duration {
 // await waits for another request's transfer to be decided, or for ctx to end.
 func (c *Coordinator) await(ctx context.Context, rec Transfer) (Transfer, error) {
 	wait := 5 * time.Millisecond
-	for rec.State == Preparing {
+	for rec.State == contract.TransferPreparing {
 		select {
 		case <-ctx.Done():
 			return rec, nil // still preparing: the client may ask for the status later
@@ -207,7 +216,7 @@ func (c *Coordinator) await(ctx context.Context, rec Transfer) (Transfer, error)
 // An original's Refunded is the sum of its committed refunds.
 func (c *Coordinator) Status(ctx context.Context, from, requestID string) (Transfer, error) {
 	rec, err := c.Store.ByRequest(ctx, from, requestID)
-	if err != nil || rec.RefundOf != "" || rec.Outcome != Committed {
+	if err != nil || rec.RefundOf != "" || rec.Outcome != contract.TransferCommitted {
 		return rec, err
 	}
 	rec.Refunded, err = c.Store.Refunded(ctx, rec.ID)
@@ -218,12 +227,12 @@ func (c *Coordinator) Status(ctx context.Context, from, requestID string) (Trans
 // abort) and re-sends due decisions that a leg has not acknowledged. Every instance runs it; the
 // conditional decision and the re-send lease keep them from stepping on each other.
 func (c *Coordinator) Recover(ctx context.Context) (aborted, resent int, err error) {
-	stuck, err := c.Store.Stuck(ctx, time.Now().Add(-c.StuckAfter()), 100)
+	stuck, err := c.Store.Stuck(ctx, c.Now().Add(-c.StuckAfter()), 100)
 	if err != nil {
 		return 0, 0, err
 	}
 	for _, t := range stuck {
-		rec, err := c.abort(ctx, t.ID, ReasonTimeout, "no decision was recorded in time (its coordinator stopped): presumed abort")
+		rec, err := c.abort(ctx, t.ID, contract.CodeTimeout, "no decision was recorded in time (its coordinator stopped): presumed abort")
 		if err != nil {
 			return aborted, resent, err
 		}
@@ -260,7 +269,7 @@ func (c *Coordinator) Recover(ctx context.Context) (aborted, resent int, err err
 }
 
 func (c *Coordinator) abort(ctx context.Context, id, reason, message string) (Transfer, error) {
-	rec, err := c.Store.Decide(ctx, id, Decision{Outcome: Aborted, Reason: reason, Message: message})
+	rec, err := c.Store.Decide(ctx, id, Decision{Outcome: contract.TransferAborted, Reason: reason, Message: message})
 	if err == nil && rec.Reason == reason {
 		c.Metrics.Outcome(rec.Outcome, rec.Reason)
 	}
@@ -278,16 +287,16 @@ func (c *Coordinator) Outcome(ctx context.Context, id string) (string, error) {
 		if found || err != nil {
 			return outcome, err
 		}
-		return Aborted, nil
+		return contract.TransferAborted, nil
 	}
 	if err != nil {
 		return "", err
 	}
-	if rec.State == Preparing {
-		if time.Since(rec.CreatedAt) < c.StuckAfter() {
-			return Preparing, nil
+	if rec.State == contract.TransferPreparing {
+		if c.Now().Sub(rec.CreatedAt) < c.StuckAfter() {
+			return contract.TransferPreparing, nil
 		}
-		if rec, err = c.abort(ctx, id, ReasonTimeout, "undecided when a participant asked: presumed abort"); err != nil {
+		if rec, err = c.abort(ctx, id, contract.CodeTimeout, "undecided when a participant asked: presumed abort"); err != nil {
 			return "", err
 		}
 	}
@@ -298,7 +307,7 @@ func (c *Coordinator) Outcome(ctx context.Context, id string) (string, error) {
 func (c *Coordinator) Pending(ctx context.Context) (inFlight, inDoubt []Transfer, err error) {
 	all, err := c.Store.Pending(ctx, 1000)
 	for _, t := range all {
-		if t.State == Preparing {
+		if t.State == contract.TransferPreparing {
 			inFlight = append(inFlight, t)
 		} else {
 			inDoubt = append(inDoubt, t)
@@ -314,7 +323,7 @@ func (c *Coordinator) Resolve(ctx context.Context, id string) (Transfer, error) 
 	if err != nil {
 		return rec, err
 	}
-	if rec.State == Preparing {
+	if rec.State == contract.TransferPreparing {
 		if rec, err = c.abort(ctx, id, "resolved", "aborted by an operator before a decision"); err != nil {
 			return rec, err
 		}

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"tsbank/contract"
 	"tsbank/contract/money"
 )
 
@@ -89,7 +90,7 @@ func NewQuote(r QuoteRequest, from, to money.Currency, rate Rate, now time.Time,
 		return Quote{}, fmt.Errorf("%w: %s and %s are both in %s; send a transfer without a quote", ErrNotExchange, r.Payer, r.Payee, from.Code)
 	}
 	for _, a := range []string{r.Payer, r.Payee} {
-		if a == ExchangeAccount(from.Code) || a == ExchangeAccount(to.Code) {
+		if a == contract.ExchangeAccount(from.Code) || a == contract.ExchangeAccount(to.Code) {
 			return Quote{}, fmt.Errorf("%w: %s is an exchange account, the bank's own leg of every exchange", ErrNotExchange, a)
 		}
 	}
@@ -109,9 +110,6 @@ func NewQuote(r QuoteRequest, from, to money.Currency, rate Rate, now time.Time,
 		FromCurrency: from.Code, FromMinor: n, ToCurrency: to.Code, ToMinor: out, Rate: rate.Rate, RateID: rate.RequestID,
 		CreatedAt: now, ExpiresAt: now.Add(ttl)}, nil
 }
-
-// ExchangeAccount is the bank's exchange account in currency code (contract.ExchangeAccount).
-func ExchangeAccount(code string) string { return "fx-" + code }
 
 // Exchange is what the legs of a cross-currency transfer carry into their events: the quote,
 // its rate and both amounts, canonical.
@@ -163,15 +161,15 @@ func NewExchange(q Quote, r ExchangeRequest, now time.Time) (Payment, error) {
 		}
 	}
 	fromAmount, toAmount := money.Format(q.FromMinor, from), money.Format(q.ToMinor, to)
-	fxFrom, fxTo := ExchangeAccount(from.Code), ExchangeAccount(to.Code)
-	p := Payment{Payer: q.Payer, RequestID: r.RequestID, Fingerprint: r.Fingerprint, Description: r.Description, State: Preparing,
+	fxFrom, fxTo := contract.ExchangeAccount(from.Code), contract.ExchangeAccount(to.Code)
+	p := Payment{Payer: q.Payer, RequestID: r.RequestID, Fingerprint: r.Fingerprint, Description: r.Description, State: contract.TransferPreparing,
 		Currency: from.Code, AmountMinor: q.FromMinor,
 		Exchange: &Exchange{Quote: q.ID, Rate: q.Rate, FromAmount: fromAmount, FromCurrency: from.Code, ToAmount: toAmount, ToCurrency: to.Code},
 		Legs: []PaymentLeg{
-			{Name: Debit + ".1", Account: q.Payer, Side: Debit, Currency: from.Code, Amount: fromAmount, AmountMinor: q.FromMinor, Counterparty: q.Payee},
-			{Name: Credit + ".2", Account: fxFrom, Side: Credit, Currency: from.Code, Amount: fromAmount, AmountMinor: q.FromMinor, Counterparty: q.Payer},
-			{Name: Debit + ".3", Account: fxTo, Side: Debit, Currency: to.Code, Amount: toAmount, AmountMinor: q.ToMinor, Counterparty: q.Payee},
-			{Name: Credit + ".4", Account: q.Payee, Side: Credit, Currency: to.Code, Amount: toAmount, AmountMinor: q.ToMinor, Counterparty: q.Payer},
+			{Name: contract.PaymentLegName(contract.LegDebit, 1), Account: q.Payer, Side: contract.LegDebit, Currency: from.Code, Amount: fromAmount, AmountMinor: q.FromMinor, Counterparty: q.Payee},
+			{Name: contract.PaymentLegName(contract.LegCredit, 2), Account: fxFrom, Side: contract.LegCredit, Currency: from.Code, Amount: fromAmount, AmountMinor: q.FromMinor, Counterparty: q.Payer},
+			{Name: contract.PaymentLegName(contract.LegDebit, 3), Account: fxTo, Side: contract.LegDebit, Currency: to.Code, Amount: toAmount, AmountMinor: q.ToMinor, Counterparty: q.Payee},
+			{Name: contract.PaymentLegName(contract.LegCredit, 4), Account: q.Payee, Side: contract.LegCredit, Currency: to.Code, Amount: toAmount, AmountMinor: q.ToMinor, Counterparty: q.Payer},
 		}}
 	if err := balanced(p.Legs); err != nil {
 		return Payment{}, err // cannot happen with the legs above; the rule is checked all the same
@@ -211,7 +209,7 @@ func (c *Coordinator) SetRate(ctx context.Context, r Rate) (Rate, error) {
 
 // Rates lists the rates in force now, or every rate ever set.
 func (c *Coordinator) Rates(ctx context.Context, base, quote string, history bool) ([]Rate, error) {
-	return c.Store.Rates(ctx, base, quote, history, time.Now())
+	return c.Store.Rates(ctx, base, quote, history, c.Now())
 }
 
 // Quote fixes, for QuoteTTL, the rate in force now between the payer's currency and the payee's,
@@ -235,10 +233,10 @@ func (c *Coordinator) Quote(ctx context.Context, r QuoteRequest) (Quote, error) 
 	if cur[0].Code == cur[1].Code {
 		return Quote{}, fmt.Errorf("%w: %s and %s are both in %s; send a transfer without a quote", ErrNotExchange, r.Payer, r.Payee, cur[0].Code)
 	}
-	if _, err := c.currencies(cctx, ExchangeAccount(cur[0].Code), ExchangeAccount(cur[1].Code)); err != nil {
+	if _, err := c.currencies(cctx, contract.ExchangeAccount(cur[0].Code), contract.ExchangeAccount(cur[1].Code)); err != nil {
 		return Quote{}, fmt.Errorf("%w (the bank's exchange accounts)", err)
 	}
-	now := time.Now()
+	now := c.Now()
 	rate, err := c.Store.RateInForce(ctx, cur[0].Code, cur[1].Code, now)
 	if err != nil {
 		return Quote{}, err
@@ -276,10 +274,10 @@ func (c *Coordinator) currencies(ctx context.Context, accounts ...string) ([]mon
 // runs its four legs through the payments' two-phase commit. A retry of an earlier request
 // returns that request's outcome, even once the quote has expired.
 func (c *Coordinator) Exchange(ctx context.Context, r ExchangeRequest) (Payment, error) {
-	start := time.Now()
+	start := c.Now()
 	id := c.NewID()
 	rec, created, err := c.Store.LogExchange(ctx, r, func(q Quote) (Payment, error) {
-		p, err := NewExchange(q, r, time.Now())
+		p, err := NewExchange(q, r, c.Now())
 		p.ID = id
 		return p, err
 	})
@@ -291,7 +289,7 @@ func (c *Coordinator) Exchange(ctx context.Context, r ExchangeRequest) (Payment,
 	}
 	c.Metrics.InFlight(1)
 	defer c.Metrics.InFlight(-1)
-	c.Metrics.Phase("log", time.Since(start))
+	c.Metrics.Phase("log", c.Now().Sub(start))
 	return c.runPayment(ctx, rec)
 }
 

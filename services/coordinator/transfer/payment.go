@@ -4,15 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"sync"
 	"time"
 
+	"tsbank/contract"
 	"tsbank/contract/money"
 )
-
-// MaxPaymentLegs is how many accounts one payment may move money among (contract.MaxPaymentLegs).
-const MaxPaymentLegs = 16
 
 // ErrInvalidPayment refuses a payment request that no participant could accept whatever its
 // accounts' state: too few or too many legs, an account twice, a side that is neither debit nor
@@ -38,7 +35,7 @@ type PaymentRequest struct {
 type LegRequest struct {
 	Account string
 	Amount  string
-	Side    string // Debit or Credit
+	Side    string // contract.LegDebit or contract.LegCredit
 }
 
 // Payment is one payment of the coordinator's log: one decision for all its legs. An operator's
@@ -105,14 +102,14 @@ func (p Payment) Counterparty(leg PaymentLeg) string {
 // ErrAccountNotFound), and the debits summing to the credits. It returns the payment to log,
 // preparing, with its legs named and their amounts canonical.
 func NewPayment(r PaymentRequest, currency func(account string) (money.Currency, error)) (Payment, error) {
-	if n := len(r.Legs); n < 2 || n > MaxPaymentLegs {
-		return Payment{}, fmt.Errorf("%w: a payment has 2 to %d legs, not %d", ErrInvalidPayment, MaxPaymentLegs, n)
+	if n := len(r.Legs); n < 2 || n > contract.MaxPaymentLegs {
+		return Payment{}, fmt.Errorf("%w: a payment has 2 to %d legs, not %d", ErrInvalidPayment, contract.MaxPaymentLegs, n)
 	}
-	p := Payment{RequestID: r.RequestID, Fingerprint: r.Fingerprint, Description: r.Description, State: Preparing}
+	p := Payment{RequestID: r.RequestID, Fingerprint: r.Fingerprint, Description: r.Description, State: contract.TransferPreparing}
 	seen := map[string]bool{}
 	var cur money.Currency
 	for i, l := range r.Legs {
-		if l.Side != Debit && l.Side != Credit {
+		if l.Side != contract.LegDebit && l.Side != contract.LegCredit {
 			return Payment{}, fmt.Errorf(`%w: leg %d (%s): side %q, send "debit" or "credit"`, ErrInvalidPayment, i+1, l.Account, l.Side)
 		}
 		if seen[l.Account] {
@@ -136,7 +133,7 @@ func NewPayment(r PaymentRequest, currency func(account string) (money.Currency,
 		if err != nil {
 			return Payment{}, fmt.Errorf("%w: leg %d (%s): %w", ErrInvalidAmount, i+1, l.Account, err)
 		}
-		p.Legs = append(p.Legs, PaymentLeg{Name: l.Side + "." + strconv.Itoa(i+1), Account: l.Account, Side: l.Side,
+		p.Legs = append(p.Legs, PaymentLeg{Name: contract.PaymentLegName(l.Side, i+1), Account: l.Account, Side: l.Side,
 			Currency: c.Code, Amount: money.Format(n, c), AmountMinor: n})
 	}
 	if err := balanced(p.Legs); err != nil {
@@ -144,7 +141,7 @@ func NewPayment(r PaymentRequest, currency func(account string) (money.Currency,
 	}
 	p.Currency = cur.Code
 	for _, l := range p.Legs {
-		if l.Side == Debit {
+		if l.Side == contract.LegDebit {
 			p.AmountMinor += l.AmountMinor
 		}
 	}
@@ -165,7 +162,7 @@ func balanced(legs []PaymentLeg) error {
 			sums[l.Currency] = s
 			order = append(order, l.Currency)
 		}
-		if l.Side == Debit {
+		if l.Side == contract.LegDebit {
 			debits++
 			s[0] += l.AmountMinor
 		} else {
@@ -205,7 +202,7 @@ type PaymentDecision struct {
 // said yes, in its own currency, for its own amount; otherwise abort with the reason of the
 // first leg, in the request's order, that refused (so the same votes always give the same reason).
 func DecidePayment(p Payment, votes []Vote) PaymentDecision {
-	d := PaymentDecision{Outcome: Committed, Votes: make([]string, len(votes))}
+	d := PaymentDecision{Outcome: contract.TransferCommitted, Votes: make([]string, len(votes))}
 	for i, v := range votes {
 		d.Votes[i] = v.String()
 	}
@@ -215,14 +212,14 @@ func DecidePayment(p Payment, votes []Vote) PaymentDecision {
 		case !v.Yes:
 			d.Reason, d.Message = v.Reason, v.Message
 		case v.Currency != leg.Currency:
-			d.Reason = ReasonCurrencyMismatch
+			d.Reason = contract.CodeCurrencyMismatch
 			d.Message = fmt.Sprintf("account %s is in %s and its leg in %s", leg.Account, v.Currency, leg.Currency)
 		case v.AmountMinor != leg.AmountMinor:
-			d.Reason, d.Message = "internal", fmt.Sprintf("account %s's leg disagrees on its amount", leg.Account)
+			d.Reason, d.Message = contract.CodeInternal, fmt.Sprintf("account %s's leg disagrees on its amount", leg.Account)
 		default:
 			continue
 		}
-		d.Outcome = Aborted
+		d.Outcome = contract.TransferAborted
 		if d.Message == "" {
 			d.Message = fmt.Sprintf("leg %s (%s) refused", leg.Name, leg.Account)
 		}
@@ -281,7 +278,7 @@ func (c *Coordinator) Pay(ctx context.Context, r PaymentRequest) (Payment, error
 		return p, err
 	}
 	p.ID = c.NewID()
-	start := time.Now()
+	start := c.Now()
 	rec, created, err := c.Store.BeginPayment(ctx, p)
 	if err != nil {
 		return rec, err
@@ -291,14 +288,14 @@ func (c *Coordinator) Pay(ctx context.Context, r PaymentRequest) (Payment, error
 	}
 	c.Metrics.InFlight(1)
 	defer c.Metrics.InFlight(-1)
-	c.Metrics.Phase("log", time.Since(start))
+	c.Metrics.Phase("log", c.Now().Sub(start))
 	return c.runPayment(ctx, rec)
 }
 
 // runPayment drives rec, logged as preparing, through prepare, decision and delivery: the one
 // path of payments and cross-currency transfers alike.
 func (c *Coordinator) runPayment(ctx context.Context, rec Payment) (Payment, error) {
-	start := time.Now()
+	start := c.Now()
 	pctx, cancel := context.WithTimeout(ctx, c.PrepareTimeout)
 	var wg sync.WaitGroup
 	votes := make([]Vote, len(rec.Legs))
@@ -307,20 +304,20 @@ func (c *Coordinator) runPayment(ctx context.Context, rec Payment) (Payment, err
 	}
 	wg.Wait()
 	cancel()
-	c.Metrics.Phase("prepare", time.Since(start))
+	c.Metrics.Phase("prepare", c.Now().Sub(start))
 
-	start = time.Now()
+	start = c.Now()
 	// The decision must be durable even if the client gave up waiting meanwhile.
 	rec, err := c.Store.DecidePayment(context.WithoutCancel(ctx), rec.ID, DecidePayment(rec, votes))
 	if err != nil {
 		return rec, err // undecided: recovery will abort it, and the legs wait until then
 	}
-	c.Metrics.Phase("decide", time.Since(start))
+	c.Metrics.Phase("decide", c.Now().Sub(start))
 	c.Metrics.Outcome(rec.Outcome, rec.Reason)
 
-	start = time.Now()
+	start = c.Now()
 	rec = c.deliverPayment(context.WithoutCancel(ctx), rec)
-	c.Metrics.Phase("commit", time.Since(start))
+	c.Metrics.Phase("commit", c.Now().Sub(start))
 	return rec, nil
 }
 
@@ -335,34 +332,36 @@ func (p Payment) legTransfer(l PaymentLeg) Transfer {
 // deliverPayment sends the decision to every leg that has not acknowledged it, in parallel, and
 // records the acknowledgements; the others are re-sent by Recover, with backoff.
 func (c *Coordinator) deliverPayment(ctx context.Context, p Payment) Payment {
-	commit := p.Outcome == Committed
+	commit := p.Outcome == contract.TransferCommitted
+	// As in deliver, each goroutine writes its own element of acked, not its leg's field: the
+	// others read every leg (legTransfer's counterparty) meanwhile.
+	acked := make([]bool, len(p.Legs))
 	var wg sync.WaitGroup
-	for i := range p.Legs {
-		l := &p.Legs[i]
-		if l.Acked {
+	for i, l := range p.Legs {
+		if acked[i] = l.Acked; l.Acked {
 			continue
 		}
 		wg.Go(func() {
 			sctx, cancel := context.WithTimeout(ctx, c.SendTimeout)
 			defer cancel()
-			if err := c.Legs.Send(sctx, l.Account, p.legTransfer(*l), l.Name, commit); err != nil {
+			if err := c.Legs.Send(sctx, l.Account, p.legTransfer(l), l.Name, commit); err != nil {
 				c.Log.WarnContext(ctx, "decision not acknowledged", "transfer_id", p.ID, "leg", l.Name, "outcome", p.Outcome, "err", err)
 				return
 			}
-			l.Acked = true
+			acked[i] = true
 		})
 	}
 	wg.Wait()
-	var acked []int
-	for i, l := range p.Legs {
-		if l.Acked {
-			acked = append(acked, i+1)
+	var positions []int
+	for i := range p.Legs {
+		if p.Legs[i].Acked = acked[i]; acked[i] {
+			positions = append(positions, i+1)
 		}
 	}
-	if err := c.Store.AckedPayment(ctx, p.ID, acked, c.backoff(p.Resends)); err != nil {
+	if err := c.Store.AckedPayment(ctx, p.ID, positions, c.backoff(p.Resends)); err != nil {
 		c.Log.ErrorContext(ctx, "record acknowledgements", "transfer_id", p.ID, "err", err)
 	}
-	if len(acked) == len(p.Legs) {
+	if len(positions) == len(p.Legs) {
 		p.State = Done
 	}
 	return p
@@ -371,7 +370,7 @@ func (c *Coordinator) deliverPayment(ctx context.Context, p Payment) Payment {
 // awaitPayment waits for another request's payment to be decided, or for ctx to end.
 func (c *Coordinator) awaitPayment(ctx context.Context, p Payment) (Payment, error) {
 	wait := 5 * time.Millisecond
-	for p.State == Preparing {
+	for p.State == contract.TransferPreparing {
 		select {
 		case <-ctx.Done():
 			return p, nil // still preparing: the client may ask for the status later
@@ -404,7 +403,7 @@ func (c *Coordinator) ResolvePayment(ctx context.Context, id string) (Payment, e
 	if err != nil {
 		return p, err
 	}
-	if p.State == Preparing {
+	if p.State == contract.TransferPreparing {
 		if p, err = c.abortPayment(ctx, id, "resolved", "aborted by an operator before a decision"); err != nil {
 			return p, err
 		}
@@ -418,12 +417,12 @@ func (c *Coordinator) ResolvePayment(ctx context.Context, id string) (Payment, e
 // recoverPayments is Recover for payments: presumed abort of those undecided past StuckAfter,
 // and re-sends of due decisions not acknowledged by every leg.
 func (c *Coordinator) recoverPayments(ctx context.Context) (aborted, resent int, err error) {
-	stuck, err := c.Store.StuckPayments(ctx, time.Now().Add(-c.StuckAfter()), 100)
+	stuck, err := c.Store.StuckPayments(ctx, c.Now().Add(-c.StuckAfter()), 100)
 	if err != nil {
 		return 0, 0, err
 	}
 	for _, p := range stuck {
-		rec, err := c.abortPayment(ctx, p.ID, ReasonTimeout, "no decision was recorded in time (its coordinator stopped): presumed abort")
+		rec, err := c.abortPayment(ctx, p.ID, contract.CodeTimeout, "no decision was recorded in time (its coordinator stopped): presumed abort")
 		if err != nil {
 			return aborted, resent, err
 		}
@@ -448,7 +447,7 @@ func (c *Coordinator) recoverPayments(ctx context.Context) (aborted, resent int,
 }
 
 func (c *Coordinator) abortPayment(ctx context.Context, id, reason, message string) (Payment, error) {
-	p, err := c.Store.DecidePayment(ctx, id, PaymentDecision{Outcome: Aborted, Reason: reason, Message: message})
+	p, err := c.Store.DecidePayment(ctx, id, PaymentDecision{Outcome: contract.TransferAborted, Reason: reason, Message: message})
 	if err == nil && p.Reason == reason {
 		c.Metrics.Outcome(p.Outcome, p.Reason)
 	}
@@ -464,11 +463,11 @@ func (c *Coordinator) paymentOutcome(ctx context.Context, id string) (outcome st
 	if err != nil {
 		return "", true, err
 	}
-	if p.State == Preparing {
-		if time.Since(p.CreatedAt) < c.StuckAfter() {
-			return Preparing, true, nil
+	if p.State == contract.TransferPreparing {
+		if c.Now().Sub(p.CreatedAt) < c.StuckAfter() {
+			return contract.TransferPreparing, true, nil
 		}
-		if p, err = c.abortPayment(ctx, id, ReasonTimeout, "undecided when a participant asked: presumed abort"); err != nil {
+		if p, err = c.abortPayment(ctx, id, contract.CodeTimeout, "undecided when a participant asked: presumed abort"); err != nil {
 			return "", true, err
 		}
 	}

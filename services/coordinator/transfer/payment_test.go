@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"testing"
 
+	"tsbank/contract"
 	"tsbank/contract/money"
 )
 
@@ -24,27 +25,27 @@ func TestNewPayment(t *testing.T) {
 	leg := func(account, side, amount string) LegRequest {
 		return LegRequest{Account: account, Side: side, Amount: amount}
 	}
-	many := make([]LegRequest, MaxPaymentLegs+1)
+	many := make([]LegRequest, contract.MaxPaymentLegs+1)
 	for i := range many {
-		many[i] = leg(fmt.Sprint("x", i), Credit, "1")
+		many[i] = leg(fmt.Sprint("x", i), contract.LegCredit, "1")
 	}
 	for _, tc := range []struct {
 		name    string
 		legs    []LegRequest
 		wantErr error
 	}{
-		{"a payroll of one debit and three credits is accepted", []LegRequest{leg("a", Debit, "6"), leg("b", Credit, "1"), leg("c", Credit, "2"), leg("d", Credit, "3.00")}, nil},
-		{"a bill split of three debits and one credit is accepted", []LegRequest{leg("a", Debit, "1.50"), leg("b", Debit, "1.50"), leg("c", Debit, "1"), leg("d", Credit, "4")}, nil},
-		{"one leg is refused", []LegRequest{leg("a", Debit, "1")}, ErrInvalidPayment},
+		{"a payroll of one debit and three credits is accepted", []LegRequest{leg("a", contract.LegDebit, "6"), leg("b", contract.LegCredit, "1"), leg("c", contract.LegCredit, "2"), leg("d", contract.LegCredit, "3.00")}, nil},
+		{"a bill split of three debits and one credit is accepted", []LegRequest{leg("a", contract.LegDebit, "1.50"), leg("b", contract.LegDebit, "1.50"), leg("c", contract.LegDebit, "1"), leg("d", contract.LegCredit, "4")}, nil},
+		{"one leg is refused", []LegRequest{leg("a", contract.LegDebit, "1")}, ErrInvalidPayment},
 		{"seventeen legs are refused", many, ErrInvalidPayment},
-		{"an account twice is refused", []LegRequest{leg("a", Debit, "1"), leg("a", Credit, "1")}, ErrInvalidPayment},
-		{"an unknown side is refused", []LegRequest{leg("a", "refund", "1"), leg("b", Credit, "1")}, ErrInvalidPayment},
-		{"debits only are refused", []LegRequest{leg("a", Debit, "1"), leg("b", Debit, "1")}, ErrInvalidPayment},
-		{"unbalanced legs are refused", []LegRequest{leg("a", Debit, "2"), leg("b", Credit, "1.99")}, ErrInvalidPayment},
-		{"two currencies are refused", []LegRequest{leg("a", Debit, "1"), leg("u", Credit, "1")}, ErrCurrencyMismatch},
-		{"a missing account is refused", []LegRequest{leg("a", Debit, "1"), leg("z", Credit, "1")}, ErrAccountNotFound},
-		{"a zero amount is refused", []LegRequest{leg("a", Debit, "0"), leg("b", Credit, "0")}, ErrInvalidAmount},
-		{"too many decimals are refused", []LegRequest{leg("a", Debit, "1.001"), leg("b", Credit, "1.001")}, ErrInvalidAmount},
+		{"an account twice is refused", []LegRequest{leg("a", contract.LegDebit, "1"), leg("a", contract.LegCredit, "1")}, ErrInvalidPayment},
+		{"an unknown side is refused", []LegRequest{leg("a", "refund", "1"), leg("b", contract.LegCredit, "1")}, ErrInvalidPayment},
+		{"debits only are refused", []LegRequest{leg("a", contract.LegDebit, "1"), leg("b", contract.LegDebit, "1")}, ErrInvalidPayment},
+		{"unbalanced legs are refused", []LegRequest{leg("a", contract.LegDebit, "2"), leg("b", contract.LegCredit, "1.99")}, ErrInvalidPayment},
+		{"two currencies are refused", []LegRequest{leg("a", contract.LegDebit, "1"), leg("u", contract.LegCredit, "1")}, ErrCurrencyMismatch},
+		{"a missing account is refused", []LegRequest{leg("a", contract.LegDebit, "1"), leg("z", contract.LegCredit, "1")}, ErrAccountNotFound},
+		{"a zero amount is refused", []LegRequest{leg("a", contract.LegDebit, "0"), leg("b", contract.LegCredit, "0")}, ErrInvalidAmount},
+		{"too many decimals are refused", []LegRequest{leg("a", contract.LegDebit, "1.001"), leg("b", contract.LegCredit, "1.001")}, ErrInvalidAmount},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -58,7 +59,7 @@ func TestNewPayment(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if p.State != Preparing || p.Currency != "EUR" || len(p.Legs) != len(tc.legs) {
+			if p.State != contract.TransferPreparing || p.Currency != "EUR" || len(p.Legs) != len(tc.legs) {
 				t.Fatalf("payment = %+v", p)
 			}
 			var sum int64
@@ -66,7 +67,7 @@ func TestNewPayment(t *testing.T) {
 				if want := fmt.Sprintf("%s.%d", tc.legs[i].Side, i+1); l.Name != want {
 					t.Errorf("leg %d named %q, want %q", i, l.Name, want)
 				}
-				if l.Side == Debit {
+				if l.Side == contract.LegDebit {
 					sum += l.AmountMinor
 				}
 			}
@@ -80,9 +81,9 @@ func TestNewPayment(t *testing.T) {
 func TestDecidePayment(t *testing.T) {
 	t.Parallel()
 	p := Payment{Currency: "EUR", Legs: []PaymentLeg{
-		{Name: "debit.1", Account: "a", Side: Debit, Currency: "EUR", AmountMinor: 300},
-		{Name: "credit.2", Account: "b", Side: Credit, Currency: "EUR", AmountMinor: 100},
-		{Name: "credit.3", Account: "c", Side: Credit, Currency: "EUR", AmountMinor: 200},
+		{Name: "debit.1", Account: "a", Side: contract.LegDebit, Currency: "EUR", AmountMinor: 300},
+		{Name: "credit.2", Account: "b", Side: contract.LegCredit, Currency: "EUR", AmountMinor: 100},
+		{Name: "credit.3", Account: "c", Side: contract.LegCredit, Currency: "EUR", AmountMinor: 200},
 	}}
 	yes := func(n int64) Vote { return Vote{Yes: true, Currency: "EUR", AmountMinor: n} }
 	no := func(reason string) Vote { return Vote{Reason: reason, Message: reason} }
@@ -91,12 +92,12 @@ func TestDecidePayment(t *testing.T) {
 		votes           []Vote
 		outcome, reason string
 	}{
-		{"every leg yes commits", []Vote{yes(300), yes(100), yes(200)}, Committed, ""},
-		{"one leg no aborts with its reason", []Vote{yes(300), yes(100), no("account_closed")}, Aborted, "account_closed"},
-		{"the first refusing leg gives the reason", []Vote{yes(300), no("timeout"), no("account_closed")}, Aborted, "timeout"},
-		{"a debit's no comes first in leg order", []Vote{no("insufficient_funds"), no("timeout"), yes(200)}, Aborted, "insufficient_funds"},
-		{"a leg in another currency aborts", []Vote{yes(300), {Yes: true, Currency: "USD", AmountMinor: 100}, yes(200)}, Aborted, ReasonCurrencyMismatch},
-		{"a leg that disagrees on its amount aborts", []Vote{yes(300), yes(100), yes(20)}, Aborted, "internal"},
+		{"every leg yes commits", []Vote{yes(300), yes(100), yes(200)}, contract.TransferCommitted, ""},
+		{"one leg no aborts with its reason", []Vote{yes(300), yes(100), no(contract.CodeAccountClosed)}, contract.TransferAborted, contract.CodeAccountClosed},
+		{"the first refusing leg gives the reason", []Vote{yes(300), no(contract.CodeTimeout), no(contract.CodeAccountClosed)}, contract.TransferAborted, contract.CodeTimeout},
+		{"a debit's no comes first in leg order", []Vote{no(contract.CodeInsufficient), no(contract.CodeTimeout), yes(200)}, contract.TransferAborted, contract.CodeInsufficient},
+		{"a leg in another currency aborts", []Vote{yes(300), {Yes: true, Currency: "USD", AmountMinor: 100}, yes(200)}, contract.TransferAborted, contract.CodeCurrencyMismatch},
+		{"a leg that disagrees on its amount aborts", []Vote{yes(300), yes(100), yes(20)}, contract.TransferAborted, contract.CodeInternal},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -107,7 +108,7 @@ func TestDecidePayment(t *testing.T) {
 			if len(d.Votes) != len(tc.votes) || d.Votes[0] != tc.votes[0].String() {
 				t.Fatalf("votes = %v", d.Votes)
 			}
-			if d.Outcome == Aborted && d.Message == "" {
+			if d.Outcome == contract.TransferAborted && d.Message == "" {
 				t.Fatal("an abort without a message")
 			}
 		})
@@ -119,25 +120,25 @@ func TestDecidePayment(t *testing.T) {
 func TestDecidePaymentChecksEachLegInItsOwnCurrency(t *testing.T) {
 	t.Parallel()
 	p := Payment{Currency: "EUR", Legs: []PaymentLeg{
-		{Name: "debit.1", Account: "alice", Side: Debit, Currency: "EUR", AmountMinor: 1000},
-		{Name: "credit.2", Account: "fx-EUR", Side: Credit, Currency: "EUR", AmountMinor: 1000},
-		{Name: "debit.3", Account: "fx-JPY", Side: Debit, Currency: "JPY", AmountMinor: 1625},
-		{Name: "credit.4", Account: "erin", Side: Credit, Currency: "JPY", AmountMinor: 1625},
+		{Name: "debit.1", Account: "alice", Side: contract.LegDebit, Currency: "EUR", AmountMinor: 1000},
+		{Name: "credit.2", Account: "fx-EUR", Side: contract.LegCredit, Currency: "EUR", AmountMinor: 1000},
+		{Name: "debit.3", Account: "fx-JPY", Side: contract.LegDebit, Currency: "JPY", AmountMinor: 1625},
+		{Name: "credit.4", Account: "erin", Side: contract.LegCredit, Currency: "JPY", AmountMinor: 1625},
 	}}
 	votes := []Vote{{Yes: true, Currency: "EUR", AmountMinor: 1000}, {Yes: true, Currency: "EUR", AmountMinor: 1000},
 		{Yes: true, Currency: "JPY", AmountMinor: 1625}, {Yes: true, Currency: "JPY", AmountMinor: 1625}}
-	if d := DecidePayment(p, votes); d.Outcome != Committed {
+	if d := DecidePayment(p, votes); d.Outcome != contract.TransferCommitted {
 		t.Fatalf("DecidePayment = %+v, want committed", d)
 	}
 	votes[3].Currency = "EUR"
-	if d := DecidePayment(p, votes); d.Outcome != Aborted || d.Reason != ReasonCurrencyMismatch {
+	if d := DecidePayment(p, votes); d.Outcome != contract.TransferAborted || d.Reason != contract.CodeCurrencyMismatch {
 		t.Fatalf("DecidePayment = %+v, want aborted currency_mismatch", d)
 	}
 }
 
 func TestAPaymentLegsCounterpartyIsTheOnlyAccountOnTheOtherSide(t *testing.T) {
 	t.Parallel()
-	p := Payment{Legs: []PaymentLeg{{Account: "boss", Side: Debit}, {Account: "x", Side: Credit}, {Account: "y", Side: Credit}}}
+	p := Payment{Legs: []PaymentLeg{{Account: "boss", Side: contract.LegDebit}, {Account: "x", Side: contract.LegCredit}, {Account: "y", Side: contract.LegCredit}}}
 	if got := p.Counterparty(p.Legs[1]); got != "boss" {
 		t.Errorf("a credit of a payroll: counterparty %q, want boss", got)
 	}

@@ -3,8 +3,8 @@ package transfer
 import (
 	"context"
 	"fmt"
-	"time"
 
+	"tsbank/contract"
 	"tsbank/contract/money"
 )
 
@@ -46,7 +46,7 @@ func NewRefund(original Transfer, refunded int64, r RefundRequest) (Transfer, er
 		return Transfer{}, fmt.Errorf("%w: %s is itself a refund (of %s)", ErrNotRefundable, original.ID, original.RefundOf)
 	case original.To != r.From:
 		return Transfer{}, fmt.Errorf("%w: %s was not paid to %s; only its payee can refund it", ErrNotRefundable, original.ID, r.From)
-	case original.Outcome != Committed:
+	case original.Outcome != contract.TransferCommitted:
 		return Transfer{}, fmt.Errorf("%w: %s is %s, not committed", ErrNotRefundable, original.ID, original.State)
 	}
 	c, err := money.LookupCurrency(original.Currency)
@@ -71,7 +71,7 @@ func NewRefund(original Transfer, refunded int64, r RefundRequest) (Transfer, er
 	}
 	return Transfer{
 		From: original.To, To: original.From, RequestID: r.RequestID, Fingerprint: r.Fingerprint,
-		Amount: money.Format(amount, c), Description: r.Description, RefundOf: original.ID, State: Preparing,
+		Amount: money.Format(amount, c), Description: r.Description, RefundOf: original.ID, State: contract.TransferPreparing,
 		Currency: c.Code, AmountMinor: amount,
 	}, nil
 }
@@ -81,7 +81,7 @@ func NewRefund(original Transfer, refunded int64, r RefundRequest) (Transfer, er
 // through the same two-phase commit as a transfer. A retry of an earlier request waits for, and
 // returns, that request's outcome. A refused refund logs nothing and leaves its id unused.
 func (c *Coordinator) Refund(ctx context.Context, r RefundRequest) (Transfer, error) {
-	start := time.Now()
+	start := c.Now()
 	id := c.NewID()
 	rec, created, err := c.Store.LogRefund(ctx, Transfer{ID: id, From: r.From, RequestID: r.RequestID, Fingerprint: r.Fingerprint}, r.Original,
 		func(original Transfer, refunded int64) (Transfer, error) {
@@ -97,6 +97,6 @@ func (c *Coordinator) Refund(ctx context.Context, r RefundRequest) (Transfer, er
 	}
 	c.Metrics.InFlight(1)
 	defer c.Metrics.InFlight(-1)
-	c.Metrics.Phase("log", time.Since(start))
+	c.Metrics.Phase("log", c.Now().Sub(start))
 	return c.run(ctx, rec)
 }

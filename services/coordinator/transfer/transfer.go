@@ -1,36 +1,32 @@
 // Package transfer is the coordinator's two-phase commit: the log record of a transfer, the rule
 // that turns two votes into a decision, and the use cases that drive a transfer from request to
 // acknowledged decision, recover it after a crash, and answer participants that ask. It uses the
-// standard library and the bank's money type (contract/money) only: whether an amount fits a
-// currency is a rule it checks before logging a transfer.
+// standard library and the bank's contract only, for its names of legs, states and reason codes
+// and its money type (contract/money): whether an amount fits a currency is a rule it checks
+// before logging a transfer.
 package transfer
 
 import (
 	"context"
 	"errors"
 	"time"
+
+	"tsbank/contract"
 )
 
-// States of a transfer in the log.
-const (
-	Preparing = "preparing"
-	Committed = "committed"
-	Aborted   = "aborted"
-	Done      = "done" // decided, and both legs acknowledged
-)
+// Done is the state of a transfer (or payment) in the log once it is decided and every leg has
+// acknowledged the decision. The other states are contract's (contract.TransferPreparing,
+// contract.TransferCommitted, contract.TransferAborted): a participant's question is answered with
+// them, while done is the log's own bookkeeping.
+const Done = "done"
 
-// Legs.
+// Deprecated: these are contract's names, kept for the end-to-end tests outside this service,
+// which still use them; the coordinator itself uses contract's constants.
 const (
-	Debit  = "debit"
-	Credit = "credit"
-)
-
-// Reasons for an abort that the coordinator itself gives; the others come from the votes.
-const (
-	ReasonTimeout          = "timeout"
-	ReasonNodeUnavailable  = "node_unavailable"
-	ReasonCurrencyMismatch = "currency_mismatch"
-	ReasonAccountNotFound  = "account_not_found"
+	Committed = contract.TransferCommitted
+	Aborted   = contract.TransferAborted
+	Debit     = contract.LegDebit
+	Credit    = contract.LegCredit
 )
 
 var (
@@ -112,20 +108,20 @@ type Decision struct {
 // currency and amount; otherwise abort, giving the paying leg's reason first, since that is the
 // one a customer can act on.
 func Decide(debit, credit Vote) Decision {
-	d := Decision{Outcome: Aborted, DebitVote: debit.String(), CreditVote: credit.String()}
+	d := Decision{Outcome: contract.TransferAborted, DebitVote: debit.String(), CreditVote: credit.String()}
 	switch {
 	case !debit.Yes:
 		d.Reason, d.Message = debit.Reason, debit.Message
 	case !credit.Yes:
 		d.Reason, d.Message = credit.Reason, credit.Message
 	case debit.Currency != credit.Currency:
-		d.Reason = ReasonCurrencyMismatch
+		d.Reason = contract.CodeCurrencyMismatch
 		d.Message = "the paying account is in " + debit.Currency + " and the receiving account in " + credit.Currency
 	case debit.AmountMinor != credit.AmountMinor:
 		// Same currency, so the same string parses to the same amount: a participant fault.
-		d.Reason, d.Message = "internal", "the legs disagree on the amount"
+		d.Reason, d.Message = contract.CodeInternal, "the legs disagree on the amount"
 	default:
-		d.Outcome, d.Currency, d.AmountMinor = Committed, debit.Currency, debit.AmountMinor
+		d.Outcome, d.Currency, d.AmountMinor = contract.TransferCommitted, debit.Currency, debit.AmountMinor
 	}
 	return d
 }

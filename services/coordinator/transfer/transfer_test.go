@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"tsbank/contract"
 	"tsbank/contract/money"
 )
 
@@ -18,12 +19,12 @@ func TestDecide(t *testing.T) {
 		outcome       string
 		reason        string
 	}{
-		{"two yes votes commit", yes("EUR", 100), yes("EUR", 100), Committed, ""},
-		{"a debit no aborts with its reason", no("insufficient_funds"), yes("EUR", 100), Aborted, "insufficient_funds"},
-		{"a credit no aborts with its reason", yes("EUR", 100), no("account_closed"), Aborted, "account_closed"},
-		{"the debit reason comes first", no("insufficient_funds"), no("timeout"), Aborted, "insufficient_funds"},
-		{"different currencies abort", yes("EUR", 100), yes("USD", 100), Aborted, ReasonCurrencyMismatch},
-		{"different amounts abort", yes("EUR", 100), yes("EUR", 10), Aborted, "internal"},
+		{"two yes votes commit", yes("EUR", 100), yes("EUR", 100), contract.TransferCommitted, ""},
+		{"a debit no aborts with its reason", no(contract.CodeInsufficient), yes("EUR", 100), contract.TransferAborted, contract.CodeInsufficient},
+		{"a credit no aborts with its reason", yes("EUR", 100), no(contract.CodeAccountClosed), contract.TransferAborted, contract.CodeAccountClosed},
+		{"the debit reason comes first", no(contract.CodeInsufficient), no(contract.CodeTimeout), contract.TransferAborted, contract.CodeInsufficient},
+		{"different currencies abort", yes("EUR", 100), yes("USD", 100), contract.TransferAborted, contract.CodeCurrencyMismatch},
+		{"different amounts abort", yes("EUR", 100), yes("EUR", 10), contract.TransferAborted, contract.CodeInternal},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d := Decide(tc.debit, tc.credit)
@@ -91,7 +92,7 @@ func TestWhatCannotFitTheAccountsIsRefusedBeforeAnythingIsLogged(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			store := &beginStore{}
-			c := &Coordinator{Store: store, Legs: accounts, NewID: func() string { return "id" }, PrepareTimeout: time.Second}
+			c := &Coordinator{Store: store, Legs: accounts, NewID: func() string { return "id" }, Now: time.Now, PrepareTimeout: time.Second}
 			_, err := c.Transfer(context.Background(), Transfer{From: tc.from, To: tc.to, Amount: tc.amount, RequestID: "r-1"})
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("Transfer = %v, want %v", err, tc.want)
