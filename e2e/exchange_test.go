@@ -280,13 +280,13 @@ func TestCoordinatorDeadMidExchangeIsFinishedByRecovery(t *testing.T) {
 	fx1, fx2 := b.logExchange("fx1"), b.logExchange("fx2")
 	b.prepareExchangeLegs(fx1)
 	b.prepareExchangeLegs(fx2)
-	b.decidePayment("fx2", transfer.Committed, len(fx2.Legs))
+	b.decidePayment("fx2", contract.TransferCommitted, len(fx2.Legs))
 	b.startCoordinator()
 	b.settled()
-	if got := b.paymentOutcome("fx1"); got != transfer.Aborted {
+	if got := b.paymentOutcome("fx1"); got != contract.TransferAborted {
 		t.Fatalf("fx1 is %s, want aborted", got)
 	}
-	if got := b.paymentOutcome("fx2"); got != transfer.Committed {
+	if got := b.paymentOutcome("fx2"); got != contract.TransferCommitted {
 		t.Fatalf("fx2 is %s, want committed", got)
 	}
 	b.balances(t, map[string]string{"alice": "90.00", "fx-EUR": "10.00", "fx-JPY": "98375", "erin": "1625"})
@@ -310,7 +310,7 @@ func TestANodeDeadMidExchangeCommitsWhenItIsBack(t *testing.T) {
 	p := b.logExchange("fn1")
 	b.prepareExchangeLegs(p)
 	b.stopNode("account-2")
-	b.decidePayment("fn1", transfer.Committed, len(p.Legs))
+	b.decidePayment("fn1", contract.TransferCommitted, len(p.Legs))
 	b.startCoordinator()
 	testkit.CheckFor(t, 10*time.Second, 50*time.Millisecond, func() error {
 		for _, leg := range []string{"debit.1", "credit.2"} {

@@ -245,9 +245,9 @@ func (b *bank) paymentOutcome(id string) string {
 }
 
 var payrollLegs = []transfer.LegRequest{
-	{Account: "boss", Side: transfer.Debit, Amount: "30.00"},
-	{Account: "ann", Side: transfer.Credit, Amount: "10.00"},
-	{Account: "ben", Side: transfer.Credit, Amount: "20.00"},
+	{Account: "boss", Side: contract.LegDebit, Amount: "30.00"},
+	{Account: "ann", Side: contract.LegCredit, Amount: "10.00"},
+	{Account: "ben", Side: contract.LegCredit, Amount: "20.00"},
 }
 
 var payrollNodes = []string{"account-1", "account-1", "account-2"}
@@ -266,13 +266,13 @@ func TestCoordinatorDeadMidPaymentIsFinishedByRecovery(t *testing.T) {
 		b.preparePaymentLeg(payrollNodes[i], px1, px1.Legs[i])
 		b.preparePaymentLeg(payrollNodes[i], px2, px2.Legs[i])
 	}
-	b.decidePayment("px2", transfer.Committed, len(px2.Legs))
+	b.decidePayment("px2", contract.TransferCommitted, len(px2.Legs))
 	b.startCoordinator()
 	b.settled()
-	if got := b.paymentOutcome("px1"); got != transfer.Aborted {
+	if got := b.paymentOutcome("px1"); got != contract.TransferAborted {
 		t.Fatalf("px1 is %s, want aborted", got)
 	}
-	if got := b.paymentOutcome("px2"); got != transfer.Committed {
+	if got := b.paymentOutcome("px2"); got != contract.TransferCommitted {
 		t.Fatalf("px2 is %s, want committed", got)
 	}
 	b.balances(t, map[string]string{"boss": "70.00", "ann": "10.00", "ben": "20.00"})
@@ -290,7 +290,7 @@ func TestANodeDeadMidPaymentCommitsWhenItIsBack(t *testing.T) {
 		b.preparePaymentLeg(payrollNodes[i], p, p.Legs[i])
 	}
 	b.stopNode("account-2")
-	b.decidePayment("pn1", transfer.Committed, len(p.Legs))
+	b.decidePayment("pn1", contract.TransferCommitted, len(p.Legs))
 	b.startCoordinator()
 	testkit.CheckFor(t, 10*time.Second, 50*time.Millisecond, func() error {
 		for _, leg := range []string{"debit.1", "credit.2"} {
@@ -302,7 +302,7 @@ func TestANodeDeadMidPaymentCommitsWhenItIsBack(t *testing.T) {
 	})
 	// Meanwhile the operator sees it in doubt, with ben's leg the one not acknowledged.
 	l, err := b.c.PendingTransfers(ctx(t))
-	if err != nil || len(l.Payments) != 1 || l.Payments[0].PaymentID != "pn1" || l.Payments[0].Status != transfer.Committed || l.Payments[0].Legs[2].Acked {
+	if err != nil || len(l.Payments) != 1 || l.Payments[0].PaymentID != "pn1" || l.Payments[0].Status != contract.TransferCommitted || l.Payments[0].Legs[2].Acked {
 		t.Fatalf("pending = %+v, %v; want pn1 committed, ben's leg not acknowledged", l, err)
 	}
 	b.startNode("account-2")
@@ -328,7 +328,7 @@ func TestTheDecisionQueryAnswersForAPaymentsLegs(t *testing.T) {
 		if err := b.c.Call(ctx(t), contract.SubjectDecision, contract.DecisionRequest{TransferID: p.PaymentID, Leg: l.Leg, Account: l.Account}, &d); err != nil {
 			t.Fatal(err)
 		}
-		if d.Outcome != transfer.Committed || d.Sig != b.sign(decisionsig.Outcome(l.Account, l.Leg, d)) {
+		if d.Outcome != contract.TransferCommitted || d.Sig != b.sign(decisionsig.Outcome(l.Account, l.Leg, d)) {
 			t.Fatalf("decision for %s = %+v, want committed and signed for that leg", l.Leg, d)
 		}
 	}

@@ -102,7 +102,7 @@ func TestCoordinatorDeadAfterPreparingOneLegIsAborted(t *testing.T) {
 	b.logTransfer("x1", "30.00")
 	b.mustVoteYes("account-1", "alice", "x1", "debit")
 	b.startCoordinator() // the restart: no decision was recorded, so it aborts
-	b.checkOutcome("x1", transfer.Aborted, "100.00", "0.00")
+	b.checkOutcome("x1", contract.TransferAborted, "100.00", "0.00")
 	// The credit leg's prepare, if it arrives now, is refused and holds nothing.
 	if v, _, err := b.leg(contract.OpPrepare, "account-2", "bob", "x1", "credit"); err != nil || v.Yes {
 		t.Fatalf("late prepare = %+v, %v; want a no", v, err)
@@ -116,9 +116,9 @@ func TestCoordinatorDeadAfterDecidingBeforeSendingIsCommitted(t *testing.T) {
 	b.logTransfer("x2", "30.00")
 	b.mustVoteYes("account-1", "alice", "x2", "debit")
 	b.mustVoteYes("account-2", "bob", "x2", "credit")
-	b.decide("x2", transfer.Committed)
+	b.decide("x2", contract.TransferCommitted)
 	b.startCoordinator()
-	b.checkOutcome("x2", transfer.Committed, "70.00", "30.00")
+	b.checkOutcome("x2", contract.TransferCommitted, "70.00", "30.00")
 }
 
 func TestCoordinatorDeadHalfWayThroughSendingIsCommitted(t *testing.T) {
@@ -127,12 +127,12 @@ func TestCoordinatorDeadHalfWayThroughSendingIsCommitted(t *testing.T) {
 	b.logTransfer("x3", "30.00")
 	b.mustVoteYes("account-1", "alice", "x3", "debit")
 	b.mustVoteYes("account-2", "bob", "x3", "credit")
-	b.decide("x3", transfer.Committed)
+	b.decide("x3", contract.TransferCommitted)
 	if _, st, err := b.leg(contract.OpCommit, "account-1", "alice", "x3", "debit"); err != nil || st.State != "committed" {
 		t.Fatalf("commit debit: %+v, %v", st, err)
 	}
 	b.startCoordinator()
-	b.checkOutcome("x3", transfer.Committed, "70.00", "30.00")
+	b.checkOutcome("x3", contract.TransferCommitted, "70.00", "30.00")
 }
 
 func TestParticipantDeadAfterVotingYesKeepsItsHoldAndCommits(t *testing.T) {
@@ -142,7 +142,7 @@ func TestParticipantDeadAfterVotingYesKeepsItsHoldAndCommits(t *testing.T) {
 	b.mustVoteYes("account-1", "alice", "x4", "debit")
 	b.mustVoteYes("account-2", "bob", "x4", "credit")
 	b.stopNode("account-2") // dies after voting yes
-	b.decide("x4", transfer.Committed)
+	b.decide("x4", contract.TransferCommitted)
 	b.startCoordinator()
 	// The debit leg commits; the credit leg is in doubt until its node is back.
 	testkit.CheckFor(t, 10*time.Second, 50*time.Millisecond, func() error {
@@ -159,7 +159,7 @@ func TestParticipantDeadAfterVotingYesKeepsItsHoldAndCommits(t *testing.T) {
 		t.Fatalf("the dead node's leg is %q, want prepared (durable)", got)
 	}
 	b.startNode("account-2")
-	b.checkOutcome("x4", transfer.Committed, "70.00", "30.00")
+	b.checkOutcome("x4", contract.TransferCommitted, "70.00", "30.00")
 }
 
 func TestAParticipantAsksAboutALegHeldTooLong(t *testing.T) {
@@ -174,7 +174,7 @@ func TestAParticipantAsksAboutALegHeldTooLong(t *testing.T) {
 	b.logTransfer("x9", "30.00")
 	b.mustVoteYes("account-1", "alice", "x9", "debit")
 	b.mustVoteYes("account-2", "bob", "x9", "credit")
-	b.decide("x9", transfer.Committed)
+	b.decide("x9", contract.TransferCommitted)
 	testkit.CheckFor(t, 15*time.Second, 50*time.Millisecond, func() error {
 		if s := b.legState("account-1", "ghost", "debit"); s != "aborted" {
 			return fmt.Errorf("ghost leg %q", s)
@@ -281,7 +281,7 @@ func TestAParticipantPausedPastThePrepareTimeoutAborts(t *testing.T) {
 	if err := tx.Rollback(ctx(t)); err != nil { // the pause ends
 		t.Fatal(err)
 	}
-	b.checkOutcome(tr.TransferID, transfer.Aborted, "100.00", "0.00")
+	b.checkOutcome(tr.TransferID, contract.TransferAborted, "100.00", "0.00")
 }
 
 // The acknowledgements are written in batches after the client has its answer, so a crash can
@@ -294,12 +294,12 @@ func TestCoordinatorDeadBeforeItsAckBatchWasWrittenIsDoneOnce(t *testing.T) {
 	b.logTransfer("x9", "30.00")
 	b.mustVoteYes("account-1", "alice", "x9", "debit")
 	b.mustVoteYes("account-2", "bob", "x9", "credit")
-	b.decide("x9", transfer.Committed)
+	b.decide("x9", contract.TransferCommitted)
 	for _, l := range []struct{ node, account, leg string }{{"account-1", "alice", "debit"}, {"account-2", "bob", "credit"}} {
 		if _, st, err := b.leg(contract.OpCommit, l.node, l.account, "x9", l.leg); err != nil || st.State != "committed" {
 			t.Fatalf("commit %s: %+v, %v", l.leg, st, err)
 		}
 	}
 	b.startCoordinator()
-	b.checkOutcome("x9", transfer.Committed, "70.00", "30.00")
+	b.checkOutcome("x9", contract.TransferCommitted, "70.00", "30.00")
 }

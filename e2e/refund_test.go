@@ -272,13 +272,13 @@ func TestCoordinatorDeadMidRefundIsFinishedByRecovery(t *testing.T) {
 	// rx2 was prepared on both legs and decided before the crash; rx1 never got past its log row.
 	b.prepareRefundLeg("account-2", "shop", "alice", "rx2", "debit", "60.00", tr.TransferID)
 	b.prepareRefundLeg("account-1", "alice", "shop", "rx2", "credit", "60.00", tr.TransferID)
-	b.decide("rx2", transfer.Committed)
+	b.decide("rx2", contract.TransferCommitted)
 	b.startCoordinator()
 	b.settled()
-	if _, outcome := b.logState("rx1"); outcome != transfer.Aborted {
+	if _, outcome := b.logState("rx1"); outcome != contract.TransferAborted {
 		t.Fatalf("rx1 is %s, want aborted", outcome)
 	}
-	if _, outcome := b.logState("rx2"); outcome != transfer.Committed {
+	if _, outcome := b.logState("rx2"); outcome != contract.TransferCommitted {
 		t.Fatalf("rx2 is %s, want committed", outcome)
 	}
 	if a, s := b.balance("alice"), b.balance("shop"); a != "60.00" || s != "40.00" {
@@ -359,7 +359,7 @@ func TestANodeDeadMidRefundCommitsWhenItIsBack(t *testing.T) {
 	b.prepareRefundLeg("account-2", "shop", "alice", "rn1", "debit", "25.00", tr.TransferID)
 	b.prepareRefundLeg("account-1", "alice", "shop", "rn1", "credit", "25.00", tr.TransferID)
 	b.stopNode("account-1") // dies after voting yes
-	b.decide("rn1", transfer.Committed)
+	b.decide("rn1", contract.TransferCommitted)
 	b.startCoordinator()
 	testkit.CheckFor(t, 10*time.Second, 50*time.Millisecond, func() error {
 		if got := b.legState("account-2", "rn1", "debit"); got != "committed" {

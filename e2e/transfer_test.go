@@ -327,7 +327,7 @@ func TestTwoCoordinatorsShareOneLog(t *testing.T) {
 			}
 		}
 	}
-	if state, outcome := b.logState("stuck"); state != transfer.Done || outcome != transfer.Aborted {
+	if state, outcome := b.logState("stuck"); state != transfer.Done || outcome != contract.TransferAborted {
 		t.Fatalf("stuck transfer is %s/%s", state, outcome)
 	}
 }

@@ -20,15 +20,6 @@ import (
 // them, while done is the log's own bookkeeping.
 const Done = "done"
 
-// Deprecated: these are contract's names, kept for the end-to-end tests outside this service,
-// which still use them; the coordinator itself uses contract's constants.
-const (
-	Committed = contract.TransferCommitted
-	Aborted   = contract.TransferAborted
-	Debit     = contract.LegDebit
-	Credit    = contract.LegCredit
-)
-
 var (
 	ErrConflict = errors.New("request id reused with a different transfer")
 	ErrNotFound = errors.New("no such transfer")
