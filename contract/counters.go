@@ -1,10 +1,6 @@
 package contract
 
-import (
-	"time"
-
-	"github.com/nats-io/nats.go/jetstream"
-)
+import "time"
 
 // The bank's counters (docs/adr/0032): committed transfers and their volume per UTC day,
 // bank-wide and per paying node, each a JetStream counter (a stream with counters enabled: a
@@ -34,19 +30,3 @@ func counter(day, node, what string) string {
 
 // CounterDay is the day token of t: its UTC date.
 func CounterDay(t time.Time) string { return t.UTC().Format(time.DateOnly) }
-
-// CountersStreamConfig is the counters' stream: every increment message keeps the running total,
-// so only the newest of each subject is kept; increments carry a Nats-Msg-Id, and the duplicate
-// window makes a re-sent one count once.
-func CountersStreamConfig(replicas int) jetstream.StreamConfig {
-	return jetstream.StreamConfig{
-		Name:              CountersStream,
-		Description:       "TSBank counters: committed transfers and their volume per day, bank-wide and per node",
-		Subjects:          []string{CountersSubjects},
-		Storage:           jetstream.FileStorage,
-		Replicas:          replicas,
-		AllowMsgCounter:   true,
-		MaxMsgsPerSubject: 1,
-		Duplicates:        10 * time.Minute,
-	}
-}

@@ -57,7 +57,7 @@ func Run(ctx context.Context, js jetstream.JetStream, o Options) error {
 	if _, err := js.CreateOrUpdateStream(ctx, EventsConfig(o)); err != nil {
 		return fmt.Errorf("stream %s: %w", contract.EventsStream, err)
 	}
-	if _, err := js.CreateOrUpdateStream(ctx, contract.CountersStreamConfig(o.Replicas)); err != nil {
+	if _, err := js.CreateOrUpdateStream(ctx, CountersConfig(o.Replicas)); err != nil {
 		return fmt.Errorf("stream %s: %w", contract.CountersStream, err)
 	}
 	if _, err := js.CreateOrUpdateStream(ctx, RegistryConfig(o.Replicas)); err != nil {
@@ -121,12 +121,12 @@ const (
 	noPeers               jetstream.ErrorCode = 10005 // "no suitable peers for placement"
 )
 
-// EventsConfig is the events stream (contract.EventsStreamConfig) with the deployment's
+// EventsConfig is the events stream (baseEventsConfig) with the deployment's
 // retention, o.EventsRetention. JetStream refuses a duplicate window longer than the retention, so
 // a retention shorter than the stream's ten minutes (tsbankctl refuses one; tests use it)
 // shortens the window to match.
 func EventsConfig(o Options) jetstream.StreamConfig {
-	c := contract.EventsStreamConfig(max(o.Replicas, 1))
+	c := baseEventsConfig(max(o.Replicas, 1))
 	switch r := o.EventsRetention; {
 	case r == 0:
 		c.MaxAge = DefaultEventsRetention
@@ -224,3 +224,47 @@ func Missing(err error) bool {
 
 // Hint is what an operator runs when an asset is missing.
 const Hint = "run `tsbankctl provision` (or `tsbankctl migrate`, which provisions too) as the NATS operator"
+
+// baseEventsConfig is the events stream, created (or updated) by the provisioning step
+// (platform/provision), never by a service. Its duplicate window
+// lets JetStream drop an account node's re-publish of an event whose mark-sent was lost in a crash;
+// the history's unique event id covers a re-publish later than that.
+//
+// The stream captures what the nodes publish, bank.outbox.<node>.<account>.<type>, and re-publishes
+// every message it stores to the customers' bank.events.<account>.<type>, dropping the node: so a
+// subscriber sees only stored events, on the subject it always used. The re-publish destination
+// must not be one of the stream's subjects (the server refuses the cycle), which is why the stream
+// no longer captures bank.events.>; the messages stored there before stay in the stream.
+func baseEventsConfig(replicas int) jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:        contract.EventsStream,
+		Description: "TSBank balance-change events, one per committed change",
+		Subjects:    []string{contract.OutboxSubjects},
+		Storage:     jetstream.FileStorage,
+		Replicas:    replicas,
+		Duplicates:  10 * time.Minute,
+		// The bank's event log is append-only: no message may be deleted, nor the stream purged.
+		DenyDelete: true,
+		DenyPurge:  true,
+		RePublish: &jetstream.RePublish{
+			Source:      "bank.outbox.*.*.*",
+			Destination: "bank.events.{{wildcard(2)}}.{{wildcard(3)}}",
+		},
+	}
+}
+
+// CountersConfig is the counters' stream: every increment message keeps the running total,
+// so only the newest of each subject is kept; increments carry a Nats-Msg-Id, and the duplicate
+// window makes a re-sent one count once.
+func CountersConfig(replicas int) jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:              contract.CountersStream,
+		Description:       "TSBank counters: committed transfers and their volume per day, bank-wide and per node",
+		Subjects:          []string{contract.CountersSubjects},
+		Storage:           jetstream.FileStorage,
+		Replicas:          replicas,
+		AllowMsgCounter:   true,
+		MaxMsgsPerSubject: 1,
+		Duplicates:        10 * time.Minute,
+	}
+}

@@ -18,12 +18,12 @@ func Typed[Req any](timeout time.Duration, do func(ctx context.Context, req micr
 	return func(req micro.Request) {
 		var r Req
 		if e := contract.Decode(req.Data(), &r); e != nil {
-			contract.Respond(req, nil, e)
+			Respond(req, nil, e)
 			return
 		}
 		ctx, cancel := Context(req, timeout)
 		defer cancel()
 		reply, e := do(ctx, req, r)
-		contract.Respond(req, reply, e)
+		Respond(req, reply, e)
 	}
 }

@@ -53,13 +53,13 @@ func decodeList(data []byte) (contract.ListRequest, *contract.Error) {
 func (a *API) listOwn(req micro.Request) {
 	r, e := decodeList(req.Data())
 	if e != nil {
-		contract.Respond(req, nil, e)
+		service.Respond(req, nil, e)
 		return
 	}
 	ctx, cancel := service.Context(req, a.Timeout)
 	defer cancel()
 	page, e := a.localPage(ctx, r)
-	contract.Respond(req, page, e)
+	service.Respond(req, page, e)
 }
 
 func (a *API) localPage(ctx context.Context, r contract.ListRequest) (contract.AccountList, *contract.Error) {
@@ -84,7 +84,7 @@ func (a *API) localPage(ctx context.Context, r contract.ListRequest) (contract.A
 func (a *API) list(req micro.Request) {
 	r, e := decodeList(req.Data())
 	if e != nil {
-		contract.Respond(req, nil, e)
+		service.Respond(req, nil, e)
 		return
 	}
 	ctx, cancel := service.Context(req, a.Timeout)
@@ -93,7 +93,7 @@ func (a *API) list(req micro.Request) {
 	if r.Node == "" {
 		var err error
 		if nodes, err = a.allNodes(ctx); err != nil {
-			contract.Respond(req, nil, a.internal("list nodes", err))
+			service.Respond(req, nil, a.internal("list nodes", err))
 			return
 		}
 	}
@@ -112,7 +112,7 @@ func (a *API) list(req micro.Request) {
 		}
 		switch {
 		case e != nil && r.Node != "":
-			contract.Respond(req, nil, e) // the one node asked for did not answer
+			service.Respond(req, nil, e) // the one node asked for did not answer
 			return
 		case e != nil:
 			merged.Partial, merged.Unavailable = true, append(merged.Unavailable, node)
@@ -129,7 +129,7 @@ func (a *API) list(req micro.Request) {
 	if more {
 		merged.Next = merged.Accounts[len(merged.Accounts)-1].ID
 	}
-	contract.Respond(req, merged, nil)
+	service.Respond(req, merged, nil)
 }
 
 // allNodes is every node that ever ran (registry.Nodes.KnownNames), with the live ones added in

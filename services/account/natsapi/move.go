@@ -18,18 +18,18 @@ func (a *API) moveStep(req micro.Request) {
 	defer cancel()
 	var r contract.NodeMoveRequest
 	if e := contract.DecodeLimit(req.Data(), &r, contract.MaxBatchPayload); e != nil {
-		contract.Respond(req, nil, e)
+		service.Respond(req, nil, e)
 		return
 	}
 	for _, f := range [][2]string{{"account", r.Account}, {"move_id", r.MoveID}, {"peer", r.Peer}} {
 		if e := contract.CheckID(f[0], f[1]); e != nil {
-			contract.Respond(req, nil, e)
+			service.Respond(req, nil, e)
 			return
 		}
 	}
 	if err := a.Coordinators.Verify(decisionsig.MoveStep(r), r.Sig); err != nil {
 		a.Log.Warn("refused a step of a move", "op", r.Op, "account", r.Account, "move", r.MoveID, "err", err)
-		contract.Respond(req, nil, contract.Errorf(contract.CodeForbidden, "not allowed: the %s of move %s of %s: %s", r.Op, r.MoveID, r.Account, err))
+		service.Respond(req, nil, contract.Errorf(contract.CodeForbidden, "not allowed: the %s of move %s of %s: %s", r.Op, r.MoveID, r.Account, err))
 		return
 	}
 	var st account.MoveStatus
@@ -52,7 +52,7 @@ func (a *API) moveStep(req micro.Request) {
 		st.State = account.MoveGone
 	case contract.MoveOpImport:
 		if r.Page == nil || r.Page.Part != r.Part || len(r.Page.Rows) > contract.MovePageRows {
-			contract.Respond(req, nil, contract.Errorf(contract.CodeBadRequest, "an import carries one page of its part, of at most %d rows", contract.MovePageRows))
+			service.Respond(req, nil, contract.Errorf(contract.CodeBadRequest, "an import carries one page of its part, of at most %d rows", contract.MovePageRows))
 			return
 		}
 		reply.Imported, err = a.Service.Import(ctx, r.Account, r.MoveID, r.Peer, r.Part, r.Page.Rows)
@@ -68,15 +68,15 @@ func (a *API) moveStep(req micro.Request) {
 			a.Registry.Remember(r.Account, a.Node)
 		}
 	default:
-		contract.Respond(req, nil, contract.Errorf(contract.CodeBadRequest, "unknown move step %q", r.Op))
+		service.Respond(req, nil, contract.Errorf(contract.CodeBadRequest, "unknown move step %q", r.Op))
 		return
 	}
 	if err != nil {
-		contract.Respond(req, nil, a.toWire(r.Account, err))
+		service.Respond(req, nil, a.toWire(r.Account, err))
 		return
 	}
 	reply.State, reply.Prepared, reply.EventSeq = st.State, st.Prepared, st.EventSeq
-	contract.Respond(req, reply, nil)
+	service.Respond(req, reply, nil)
 }
 
 // movedReply tells whether a relayed reply says the account left the node that answered.

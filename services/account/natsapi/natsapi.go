@@ -86,7 +86,7 @@ func (a *API) routeTo(req micro.Request, id, op string) {
 	ctx, cancel := service.Context(req, a.Timeout)
 	defer cancel()
 	if e := contract.CheckID("account id", id); e != nil {
-		contract.Respond(req, nil, e)
+		service.Respond(req, nil, e)
 		return
 	}
 	// Whoever owns the account answers, an open included: a retried open that lands on another
@@ -96,23 +96,23 @@ func (a *API) routeTo(req micro.Request, id, op string) {
 	switch {
 	case err == nil:
 	case !errors.Is(err, registry.ErrNotFound):
-		contract.Respond(req, nil, a.internal("whereis", err))
+		service.Respond(req, nil, a.internal("whereis", err))
 		return
 	case op != contract.OpOpen:
-		contract.Respond(req, nil, notFound(id))
+		service.Respond(req, nil, notFound(id))
 		return
 	default:
 		// A new account goes to the node the request names, or stays on this one: the queue group
 		// already spread requests over the live nodes at random.
 		r, e := decodeOpen(id, req.Data())
 		if e != nil {
-			contract.Respond(req, nil, e)
+			service.Respond(req, nil, e)
 			return
 		}
 		owner = a.Node
 		if r.Node != "" {
 			if e := contract.CheckID("node", r.Node); e != nil {
-				contract.Respond(req, nil, e)
+				service.Respond(req, nil, e)
 				return
 			}
 			owner, placing = r.Node, r.Node != a.Node
@@ -121,12 +121,12 @@ func (a *API) routeTo(req micro.Request, id, op string) {
 	if owner == a.Node {
 		reply, e := a.serve(ctx, op, id, req.Data())
 		if e == nil || e.Code != contract.CodeAccountMoved {
-			contract.Respond(req, reply, e)
+			service.Respond(req, reply, e)
 			return
 		}
 		// It has just moved away (serve forgot the owner): ask the registry again.
 		if owner, err = a.Registry.Whereis(ctx, id); err != nil || owner == a.Node {
-			contract.Respond(req, reply, e)
+			service.Respond(req, reply, e)
 			return
 		}
 	}
@@ -148,7 +148,7 @@ func (a *API) serveIfOwner(req micro.Request, op string) {
 		if e != nil && e.Code == contract.CodeAccountMoved {
 			return // it has moved away: its new node answers
 		}
-		contract.Respond(req, reply, e)
+		service.Respond(req, reply, e)
 	case !a.live(ctx, owner):
 		// The owner may have been remembered from before the account moved: look again before
 		// saying it is down.
@@ -156,11 +156,11 @@ func (a *API) serveIfOwner(req micro.Request, op string) {
 		if fresh, err := a.Registry.Whereis(ctx, id); err == nil && fresh != owner {
 			if fresh == a.Node {
 				reply, e := a.serve(ctx, op, id, req.Data())
-				contract.Respond(req, reply, e)
+				service.Respond(req, reply, e)
 			}
 			return
 		}
-		contract.Respond(req, nil, contract.Errorf(contract.CodeNodeUnavailable,
+		service.Respond(req, nil, contract.Errorf(contract.CodeNodeUnavailable,
 			"node %s, which owns account %s, is not running: retry later with the same request id", owner, id))
 	}
 }
@@ -193,15 +193,15 @@ func (a *API) forward(ctx context.Context, req micro.Request, node, id, op strin
 	resp, err := a.NC.RequestMsgWithContext(ctx, msg)
 	switch {
 	case errors.Is(err, nats.ErrNoResponders) && placing:
-		contract.Respond(req, nil, a.noSuchNode(ctx, node, id))
+		service.Respond(req, nil, a.noSuchNode(ctx, node, id))
 	case errors.Is(err, nats.ErrNoResponders):
-		contract.Respond(req, nil, contract.Errorf(contract.CodeNodeUnavailable,
+		service.Respond(req, nil, contract.Errorf(contract.CodeNodeUnavailable,
 			"node %s, which owns account %s, is not running: retry later with the same request id", node, id))
 	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout):
-		contract.Respond(req, nil, contract.Errorf(contract.CodeTimeout,
+		service.Respond(req, nil, contract.Errorf(contract.CodeTimeout,
 			"node %s did not answer in %s: the request may or may not have been applied; retry with the same request id to learn which", node, a.Timeout))
 	case err != nil:
-		contract.Respond(req, nil, a.internal("forward", err))
+		service.Respond(req, nil, a.internal("forward", err))
 	case movedReply(resp.Data, resp.Header.Get(contract.ErrorCodeHeader)) && !placing && !rerouted:
 		// The owner this node remembered has let the account go: ask the registry again, once.
 		a.Registry.Forget(id)
@@ -210,7 +210,7 @@ func (a *API) forward(ctx context.Context, req micro.Request, node, id, op strin
 			return
 		} else if err == nil && fresh == a.Node {
 			reply, e := a.serve(ctx, op, id, req.Data())
-			contract.Respond(req, reply, e)
+			service.Respond(req, reply, e)
 			return
 		}
 		fallthrough
@@ -247,18 +247,18 @@ func (a *API) serveOwn(req micro.Request, op string) {
 	defer cancel()
 	id := contract.Token(req.Subject(), "account")
 	if e := contract.CheckID("account id", id); e != nil {
-		contract.Respond(req, nil, e)
+		service.Respond(req, nil, e)
 		return
 	}
 	reply, e := a.serve(ctx, op, id, req.Data())
-	contract.Respond(req, reply, e)
+	service.Respond(req, reply, e)
 }
 
 func (a *API) whereis(req micro.Request) {
 	ctx, cancel := service.Context(req, a.Timeout)
 	defer cancel()
 	if id, node, ok := a.owner(ctx, req); ok {
-		contract.Respond(req, contract.Whereis{Account: id, Node: node}, nil)
+		service.Respond(req, contract.Whereis{Account: id, Node: node}, nil)
 	}
 }
 
@@ -268,15 +268,15 @@ func (a *API) whereis(req micro.Request) {
 func (a *API) owner(ctx context.Context, req micro.Request) (id, node string, ok bool) {
 	id = contract.Token(req.Subject(), "account")
 	if e := contract.CheckID("account id", id); e != nil {
-		contract.Respond(req, nil, e)
+		service.Respond(req, nil, e)
 		return id, "", false
 	}
 	node, err := a.Registry.Whereis(ctx, id)
 	switch {
 	case errors.Is(err, registry.ErrNotFound):
-		contract.Respond(req, nil, notFound(id))
+		service.Respond(req, nil, notFound(id))
 	case err != nil:
-		contract.Respond(req, nil, a.internal("whereis", err))
+		service.Respond(req, nil, a.internal("whereis", err))
 	default:
 		return id, node, true
 	}
@@ -288,11 +288,11 @@ func (a *API) owner(ctx context.Context, req micro.Request) (id, node string, ok
 func (a *API) openGenerated(req micro.Request) {
 	r, e := decodeOpen("", req.Data())
 	if e != nil {
-		contract.Respond(req, nil, e)
+		service.Respond(req, nil, e)
 		return
 	}
 	if e := contract.CheckID("id", r.ID); e != nil {
-		contract.Respond(req, nil, e)
+		service.Respond(req, nil, e)
 		return
 	}
 	sum := sha256.Sum256([]byte(r.ID))
@@ -304,8 +304,8 @@ func (a *API) nodes(req micro.Request) {
 	defer cancel()
 	nodes, err := a.Nodes.List(ctx)
 	if err != nil {
-		contract.Respond(req, nil, a.internal("list nodes", err))
+		service.Respond(req, nil, a.internal("list nodes", err))
 		return
 	}
-	contract.Respond(req, contract.NodeList{Nodes: nodes}, nil)
+	service.Respond(req, contract.NodeList{Nodes: nodes}, nil)
 }

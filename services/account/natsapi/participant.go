@@ -91,16 +91,16 @@ func (a *API) legs(req micro.Request) {
 	defer cancel()
 	var b contract.LegBatch
 	if e := contract.DecodeLimit(req.Data(), &b, contract.MaxBatchPayload); e != nil {
-		contract.Respond(req, nil, e)
+		service.Respond(req, nil, e)
 		return
 	}
 	if len(b.Steps) == 0 || len(b.Steps) > contract.MaxLegBatch {
-		contract.Respond(req, nil, contract.Errorf(contract.CodeBadRequest, "a batch holds 1 to %d steps, not %d", contract.MaxLegBatch, len(b.Steps)))
+		service.Respond(req, nil, contract.Errorf(contract.CodeBadRequest, "a batch holds 1 to %d steps, not %d", contract.MaxLegBatch, len(b.Steps)))
 		return
 	}
 	if err := a.Coordinators.Verify(decisionsig.Batch(b.Steps), b.Sig); err != nil {
 		a.Log.Warn("refused a batch of two-phase-commit steps", "steps", len(b.Steps), "err", err)
-		contract.Respond(req, nil, contract.Errorf(contract.CodeForbidden, "not allowed: a batch of %d steps: %s", len(b.Steps), err))
+		service.Respond(req, nil, contract.Errorf(contract.CodeForbidden, "not allowed: a batch of %d steps: %s", len(b.Steps), err))
 		return
 	}
 	reply := contract.LegBatchReply{Results: make([]contract.LegResult, len(b.Steps))}
@@ -131,7 +131,7 @@ func (a *API) legs(req micro.Request) {
 			for _, span := range spans {
 				natstrace.End(span, err)
 			}
-			contract.Respond(req, nil, a.toWire(run[0].Account, err))
+			service.Respond(req, nil, a.toWire(run[0].Account, err))
 			return
 		}
 		for k, r := range res {
@@ -143,7 +143,7 @@ func (a *API) legs(req micro.Request) {
 			natstrace.End(spans[k], serr)
 		}
 	}
-	contract.Respond(req, reply, nil)
+	service.Respond(req, reply, nil)
 }
 
 // stepSpan starts the span of one step of a batch: a child of the coordinator's span for the

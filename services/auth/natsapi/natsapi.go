@@ -44,17 +44,17 @@ func handle[Req any](a *API, fn func(context.Context, Req) (any, error)) micro.H
 	return func(req micro.Request) {
 		var r Req
 		if e := contract.Decode(req.Data(), &r); e != nil {
-			contract.Respond(req, nil, e)
+			service.Respond(req, nil, e)
 			return
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), a.Timeout)
 		defer cancel()
 		reply, err := fn(ctx, r)
 		if err != nil {
-			contract.Respond(req, nil, a.wireError(err))
+			service.Respond(req, nil, a.wireError(err))
 			return
 		}
-		contract.Respond(req, reply, nil)
+		service.Respond(req, reply, nil)
 	}
 }
 

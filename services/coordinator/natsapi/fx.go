@@ -17,22 +17,22 @@ func (a *API) setRate(req micro.Request) {
 	defer cancel()
 	var r contract.RateSetRequest
 	if e := contract.Decode(req.Data(), &r); e != nil {
-		contract.Respond(req, nil, e)
+		service.Respond(req, nil, e)
 		return
 	}
 	if e := contract.CheckID("id", r.ID); e != nil {
-		contract.Respond(req, nil, e)
+		service.Respond(req, nil, e)
 		return
 	}
 	if e := contract.CheckDescription(r.By); e != nil {
-		contract.Respond(req, nil, e)
+		service.Respond(req, nil, e)
 		return
 	}
 	var from time.Time
 	if r.ValidFrom != "" {
 		var err error
 		if from, err = time.Parse(time.RFC3339Nano, r.ValidFrom); err != nil {
-			contract.Respond(req, nil, contract.Errorf(contract.CodeBadRequest, `valid_from %q: send an RFC 3339 time such as "2026-12-01T10:00:00Z", or leave it out for now`, r.ValidFrom))
+			service.Respond(req, nil, contract.Errorf(contract.CodeBadRequest, `valid_from %q: send an RFC 3339 time such as "2026-12-01T10:00:00Z", or leave it out for now`, r.ValidFrom))
 			return
 		}
 	}
@@ -41,10 +41,10 @@ func (a *API) setRate(req micro.Request) {
 		rate, err = a.Coordinator.SetRate(ctx, rate)
 	}
 	if err != nil {
-		contract.Respond(req, nil, a.toWire(ctx, err))
+		service.Respond(req, nil, a.toWire(ctx, err))
 		return
 	}
-	contract.Respond(req, wireRate(rate), nil)
+	service.Respond(req, wireRate(rate), nil)
 }
 
 func (a *API) rates(req micro.Request) {
@@ -53,20 +53,20 @@ func (a *API) rates(req micro.Request) {
 	var r contract.RatesRequest
 	if len(req.Data()) > 0 {
 		if e := contract.Decode(req.Data(), &r); e != nil {
-			contract.Respond(req, nil, e)
+			service.Respond(req, nil, e)
 			return
 		}
 	}
 	rates, err := a.Coordinator.Rates(ctx, r.Base, r.Quote, r.History)
 	if err != nil {
-		contract.Respond(req, nil, a.toWire(ctx, err))
+		service.Respond(req, nil, a.toWire(ctx, err))
 		return
 	}
 	list := contract.RateList{Rates: []contract.Rate{}}
 	for _, rt := range rates {
 		list.Rates = append(list.Rates, wireRate(rt))
 	}
-	contract.Respond(req, list, nil)
+	service.Respond(req, list, nil)
 }
 
 func wireRate(r transfer.Rate) contract.Rate {
@@ -97,16 +97,16 @@ func (a *API) quote(req micro.Request) {
 		}
 	}
 	if e != nil {
-		contract.Respond(req, nil, e)
+		service.Respond(req, nil, e)
 		return
 	}
 	q, err := a.Coordinator.Quote(ctx, transfer.QuoteRequest{Payer: payer, RequestID: r.ID, Fingerprint: quoteFingerprint(r),
 		Payee: r.To, Amount: r.Amount})
 	if err != nil {
-		contract.Respond(req, nil, a.toWire(ctx, err))
+		service.Respond(req, nil, a.toWire(ctx, err))
 		return
 	}
-	contract.Respond(req, wireQuote(q), nil)
+	service.Respond(req, wireQuote(q), nil)
 }
 
 func wireQuote(q transfer.Quote) contract.Quote {
@@ -133,10 +133,10 @@ func (a *API) exchange(ctx context.Context, req micro.Request, from string, r co
 				"the coordinator could not tell whether transfer %s was done (its log did not answer): ask %s with {\"id\":%q}, or send it again with the same id",
 				r.ID, contract.TransferStatusSubject(from), r.ID)
 		}
-		contract.Respond(req, nil, e)
+		service.Respond(req, nil, e)
 		return
 	}
-	contract.Respond(req, WireExchange(p), nil)
+	service.Respond(req, WireExchange(p), nil)
 }
 
 // WireExchange is a cross-currency transfer (a payment of four legs) as its payer sees it: a

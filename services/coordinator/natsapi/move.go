@@ -8,6 +8,7 @@ import (
 	"github.com/nats-io/nats.go/micro"
 
 	"tsbank/contract"
+	"tsbank/platform/service"
 	"tsbank/services/coordinator/move"
 )
 
@@ -16,16 +17,16 @@ import (
 func (a *API) moveAccount(req micro.Request) {
 	var r contract.MoveRequest
 	if e := contract.Decode(req.Data(), &r); e != nil {
-		contract.Respond(req, nil, e)
+		service.Respond(req, nil, e)
 		return
 	}
 	if r.ID == "" {
-		contract.Respond(req, nil, contract.Errorf(contract.CodeInvalidID, `id is missing: send a client-chosen id such as {"id":"mv-1",...} so that a retry is one move`))
+		service.Respond(req, nil, contract.Errorf(contract.CodeInvalidID, `id is missing: send a client-chosen id such as {"id":"mv-1",...} so that a retry is one move`))
 		return
 	}
 	for _, f := range [][2]string{{"id", r.ID}, {"account", r.Account}, {"to", r.To}} {
 		if e := contract.CheckID(f[0], f[1]); e != nil {
-			contract.Respond(req, nil, e)
+			service.Respond(req, nil, e)
 			return
 		}
 	}
@@ -46,20 +47,20 @@ func (a *API) moveAccount(req micro.Request) {
 		ctx, cancel := context.WithTimeout(context.Background(), a.Timeout)
 		defer cancel()
 		if logged, lerr := a.Mover.Store.Get(ctx, r.ID); lerr == nil {
-			contract.Respond(req, logged, nil)
+			service.Respond(req, logged, nil)
 			return
 		}
-		contract.Respond(req, nil, contract.Errorf(contract.CodeTimeout, "move %s is not logged yet: ask again with the same id", r.ID))
+		service.Respond(req, nil, contract.Errorf(contract.CodeTimeout, "move %s is not logged yet: ask again with the same id", r.ID))
 		return
 	}
 	if err != nil && m.ID == "" {
-		contract.Respond(req, nil, a.moveError(err))
+		service.Respond(req, nil, a.moveError(err))
 		return
 	}
 	if err != nil {
 		a.Log.Warn("move paused", "move", m.ID, "state", m.State, "err", err)
 	}
-	contract.Respond(req, m, nil)
+	service.Respond(req, m, nil)
 }
 
 func (a *API) moveStatus(req micro.Request) {
@@ -67,19 +68,19 @@ func (a *API) moveStatus(req micro.Request) {
 	defer cancel()
 	var r contract.MoveStatusRequest
 	if e := contract.Decode(req.Data(), &r); e != nil {
-		contract.Respond(req, nil, e)
+		service.Respond(req, nil, e)
 		return
 	}
 	if e := contract.CheckID("id", r.ID); e != nil {
-		contract.Respond(req, nil, e)
+		service.Respond(req, nil, e)
 		return
 	}
 	m, err := a.Mover.Store.Get(ctx, r.ID)
 	if err != nil {
-		contract.Respond(req, nil, a.moveError(err))
+		service.Respond(req, nil, a.moveError(err))
 		return
 	}
-	contract.Respond(req, m, nil)
+	service.Respond(req, m, nil)
 }
 
 func (a *API) moveError(err error) *contract.Error {

@@ -58,7 +58,7 @@ func (a *API) transfer(req micro.Request) {
 	from := contract.Token(req.Subject(), "account")
 	var r contract.TransferRequest
 	if e := a.checkTransfer(from, req.Data(), &r); e != nil {
-		contract.Respond(req, nil, e)
+		service.Respond(req, nil, e)
 		return
 	}
 	if r.Quote != "" {
@@ -79,10 +79,10 @@ func (a *API) transfer(req micro.Request) {
 				"the coordinator could not tell whether transfer %s was done (its log did not answer): ask %s with {\"id\":%q}, or send it again with the same id",
 				r.ID, contract.TransferStatusSubject(from), r.ID)
 		}
-		contract.Respond(req, nil, e)
+		service.Respond(req, nil, e)
 		return
 	}
-	contract.Respond(req, Wire(t), nil)
+	service.Respond(req, Wire(t), nil)
 }
 
 // traced names transfer id on the request's span, once the coordinator has given it (none for a
@@ -139,7 +139,7 @@ func (a *API) refund(req micro.Request) {
 	payee := contract.Token(req.Subject(), "account")
 	var r contract.RefundRequest
 	if e := checkRefund(payee, req.Data(), &r); e != nil {
-		contract.Respond(req, nil, e)
+		service.Respond(req, nil, e)
 		return
 	}
 	of := transfer.Original{TransferID: r.TransferID}
@@ -157,10 +157,10 @@ func (a *API) refund(req micro.Request) {
 				"the coordinator could not tell whether refund %s was done (its log did not answer): ask %s with {\"id\":%q}, or send it again with the same id",
 				r.ID, contract.TransferStatusSubject(payee), r.ID)
 		}
-		contract.Respond(req, nil, e)
+		service.Respond(req, nil, e)
 		return
 	}
-	contract.Respond(req, Wire(t), nil)
+	service.Respond(req, Wire(t), nil)
 }
 
 // checkRefund refuses what is wrong with a refund request itself, before anything is logged.
@@ -206,11 +206,11 @@ func (a *API) status(req micro.Request) {
 	from := contract.Token(req.Subject(), "account")
 	var r contract.TransferStatusRequest
 	if e := contract.Decode(req.Data(), &r); e != nil {
-		contract.Respond(req, nil, e)
+		service.Respond(req, nil, e)
 		return
 	}
 	if e := contract.CheckID("id", r.ID); e != nil {
-		contract.Respond(req, nil, e)
+		service.Respond(req, nil, e)
 		return
 	}
 	t, err := a.Coordinator.Status(ctx, from, r.ID)
@@ -218,17 +218,17 @@ func (a *API) status(req micro.Request) {
 		// A cross-currency transfer is logged as a payment, under the payer's request id.
 		p, err := a.Coordinator.ExchangeStatus(ctx, from, r.ID)
 		if err != nil {
-			contract.Respond(req, nil, a.toWire(ctx, err))
+			service.Respond(req, nil, a.toWire(ctx, err))
 			return
 		}
-		contract.Respond(req, WireExchange(p), nil)
+		service.Respond(req, WireExchange(p), nil)
 		return
 	}
 	if err != nil {
-		contract.Respond(req, nil, a.toWire(ctx, err))
+		service.Respond(req, nil, a.toWire(ctx, err))
 		return
 	}
-	contract.Respond(req, Wire(t), nil)
+	service.Respond(req, Wire(t), nil)
 }
 
 func (a *API) decision(req micro.Request) {
@@ -236,41 +236,41 @@ func (a *API) decision(req micro.Request) {
 	defer cancel()
 	var r contract.DecisionRequest
 	if e := decodeTransferID(req.Data(), &r, &r.TransferID); e != nil {
-		contract.Respond(req, nil, e)
+		service.Respond(req, nil, e)
 		return
 	}
 	// The answer is signed for the leg that asks, so both must be named.
 	if _, ok := contract.LegSide(r.Leg); !ok {
-		contract.Respond(req, nil, contract.Errorf(contract.CodeBadRequest, `leg %q: send "debit" or "credit" (or a payment's "debit.N", "credit.N"), the leg the answer is for`, r.Leg))
+		service.Respond(req, nil, contract.Errorf(contract.CodeBadRequest, `leg %q: send "debit" or "credit" (or a payment's "debit.N", "credit.N"), the leg the answer is for`, r.Leg))
 		return
 	}
 	if e := contract.CheckID("account", r.Account); e != nil {
-		contract.Respond(req, nil, e)
+		service.Respond(req, nil, e)
 		return
 	}
 	outcome, err := a.Coordinator.Outcome(ctx, r.TransferID)
 	if err != nil {
-		contract.Respond(req, nil, a.toWire(ctx, err))
+		service.Respond(req, nil, a.toWire(ctx, err))
 		return
 	}
 	d := contract.Decision{TransferID: r.TransferID, Outcome: outcome}
 	if d.Sig, err = decisionsig.Sign(a.Signer, decisionsig.Outcome(r.Account, r.Leg, d)); err != nil {
-		contract.Respond(req, nil, a.toWire(ctx, err))
+		service.Respond(req, nil, a.toWire(ctx, err))
 		return
 	}
-	contract.Respond(req, d, nil)
+	service.Respond(req, d, nil)
 }
 
 func (a *API) pending(req micro.Request) {
 	ctx, cancel := context.WithTimeout(service.Traced(req), a.Timeout)
 	defer cancel()
 	if e := contract.Decode(req.Data(), &struct{}{}); e != nil {
-		contract.Respond(req, nil, e)
+		service.Respond(req, nil, e)
 		return
 	}
 	inFlight, inDoubt, err := a.Coordinator.Pending(ctx)
 	if err != nil {
-		contract.Respond(req, nil, a.toWire(ctx, err))
+		service.Respond(req, nil, a.toWire(ctx, err))
 		return
 	}
 	list := contract.PendingList{InFlight: []contract.Transfer{}, InDoubt: []contract.Transfer{}}
@@ -282,13 +282,13 @@ func (a *API) pending(req micro.Request) {
 	}
 	payments, err := a.Coordinator.PendingPayments(ctx)
 	if err != nil {
-		contract.Respond(req, nil, a.toWire(ctx, err))
+		service.Respond(req, nil, a.toWire(ctx, err))
 		return
 	}
 	for _, p := range payments {
 		list.Payments = append(list.Payments, WirePayment(p))
 	}
-	contract.Respond(req, list, nil)
+	service.Respond(req, list, nil)
 }
 
 func (a *API) resolve(req micro.Request) {
@@ -296,7 +296,7 @@ func (a *API) resolve(req micro.Request) {
 	defer cancel()
 	var r contract.ResolveRequest
 	if e := decodeTransferID(req.Data(), &r, &r.TransferID); e != nil {
-		contract.Respond(req, nil, e)
+		service.Respond(req, nil, e)
 		return
 	}
 	t, err := a.Coordinator.Resolve(ctx, r.TransferID)
@@ -304,17 +304,17 @@ func (a *API) resolve(req micro.Request) {
 		// A payment's id resolves its payment; the reply is the payment.
 		p, err := a.Coordinator.ResolvePayment(ctx, r.TransferID)
 		if err != nil {
-			contract.Respond(req, nil, a.toWire(ctx, err))
+			service.Respond(req, nil, a.toWire(ctx, err))
 			return
 		}
-		contract.Respond(req, WirePayment(p), nil)
+		service.Respond(req, WirePayment(p), nil)
 		return
 	}
 	if err != nil {
-		contract.Respond(req, nil, a.toWire(ctx, err))
+		service.Respond(req, nil, a.toWire(ctx, err))
 		return
 	}
-	contract.Respond(req, Wire(t), nil)
+	service.Respond(req, Wire(t), nil)
 }
 
 func decodeTransferID(data []byte, v any, id *string) *contract.Error {

@@ -18,7 +18,7 @@ func (a *API) payment(req micro.Request) {
 	defer cancel()
 	var r contract.PaymentRequest
 	if e := checkPayment(req.Data(), &r); e != nil {
-		contract.Respond(req, nil, e)
+		service.Respond(req, nil, e)
 		return
 	}
 	pr := transfer.PaymentRequest{RequestID: r.ID, Description: r.Description}
@@ -36,10 +36,10 @@ func (a *API) payment(req micro.Request) {
 				"the coordinator could not tell whether payment %s was done (its log did not answer): ask %s with {\"id\":%q}, or send it again with the same id",
 				r.ID, contract.SubjectPaymentStatus, r.ID)
 		}
-		contract.Respond(req, nil, e)
+		service.Respond(req, nil, e)
 		return
 	}
-	contract.Respond(req, WirePayment(p), nil)
+	service.Respond(req, WirePayment(p), nil)
 }
 
 // checkPayment refuses what is wrong with a payment request itself, before anything is logged;
@@ -70,23 +70,23 @@ func (a *API) paymentStatus(req micro.Request) {
 	defer cancel()
 	var r contract.PaymentStatusRequest
 	if e := contract.Decode(req.Data(), &r); e != nil {
-		contract.Respond(req, nil, e)
+		service.Respond(req, nil, e)
 		return
 	}
 	if e := contract.CheckID("id", r.ID); e != nil {
-		contract.Respond(req, nil, e)
+		service.Respond(req, nil, e)
 		return
 	}
 	p, err := a.Coordinator.PaymentStatus(ctx, r.ID)
 	if errors.Is(err, transfer.ErrNotFound) {
-		contract.Respond(req, nil, contract.Errorf(contract.CodeUnknownPayment, "no payment with request id %q", r.ID))
+		service.Respond(req, nil, contract.Errorf(contract.CodeUnknownPayment, "no payment with request id %q", r.ID))
 		return
 	}
 	if err != nil {
-		contract.Respond(req, nil, a.toWire(ctx, err))
+		service.Respond(req, nil, a.toWire(ctx, err))
 		return
 	}
-	contract.Respond(req, WirePayment(p), nil)
+	service.Respond(req, WirePayment(p), nil)
 }
 
 // WirePayment is a payment of the log as clients see it.

@@ -50,12 +50,12 @@ func (a *API) query(req micro.Request) {
 	account := contract.Token(req.Subject(), "account")
 	var r historyQuery
 	if e := a.decode(account, req.Data(), &r); e != nil {
-		contract.Respond(req, nil, e)
+		service.Respond(req, nil, e)
 		return
 	}
 	format, e := checkFormat(r.Format)
 	if e != nil {
-		contract.Respond(req, nil, e)
+		service.Respond(req, nil, e)
 		return
 	}
 	p, err := a.History.Page(ctx, history.PageRequest{
@@ -64,7 +64,7 @@ func (a *API) query(req micro.Request) {
 		Limit: r.Limit, Cursor: r.Cursor,
 	})
 	if err != nil {
-		contract.Respond(req, nil, a.refusal(err))
+		service.Respond(req, nil, a.refusal(err))
 		return
 	}
 	page := contract.HistoryPage{Account: account, Currency: p.Currency.Code, Next: p.Next,
@@ -91,17 +91,17 @@ func (a *API) statement(req micro.Request) {
 	account := contract.Token(req.Subject(), "account")
 	var r contract.StatementRequest
 	if e := a.decode(account, req.Data(), &r); e != nil {
-		contract.Respond(req, nil, e)
+		service.Respond(req, nil, e)
 		return
 	}
 	format, e := checkFormat(r.Format)
 	if e != nil {
-		contract.Respond(req, nil, e)
+		service.Respond(req, nil, e)
 		return
 	}
 	s, err := a.History.Statement(ctx, account, r.From, r.To)
 	if err != nil {
-		contract.Respond(req, nil, a.refusal(err))
+		service.Respond(req, nil, a.refusal(err))
 		return
 	}
 	st := contract.Statement{
@@ -115,7 +115,7 @@ func (a *API) statement(req micro.Request) {
 	case contract.FormatCSV:
 		_ = req.Respond(render.StatementCSV(st))
 	default:
-		contract.Respond(req, st, nil)
+		service.Respond(req, st, nil)
 	}
 }
 
@@ -125,15 +125,15 @@ func (a *API) balanceAt(req micro.Request) {
 	account := contract.Token(req.Subject(), "account")
 	var r contract.BalanceAtRequest
 	if e := a.decode(account, req.Data(), &r); e != nil {
-		contract.Respond(req, nil, e)
+		service.Respond(req, nil, e)
 		return
 	}
 	b, err := a.History.BalanceAt(ctx, account, r.At)
 	if err != nil {
-		contract.Respond(req, nil, a.refusal(err))
+		service.Respond(req, nil, a.refusal(err))
 		return
 	}
-	contract.Respond(req, contract.BalanceAt{Account: account, Currency: b.Currency.Code, At: b.At,
+	service.Respond(req, contract.BalanceAt{Account: account, Currency: b.Currency.Code, At: b.At,
 		Balance: money.Format(b.Balance, b.Currency), EventSeq: b.EventSeq}, nil)
 }
 
@@ -142,12 +142,12 @@ func (a *API) reconcile(req micro.Request) {
 	defer cancel()
 	var r contract.ReconcileRequest
 	if e := contract.Decode(req.Data(), &r); e != nil {
-		contract.Respond(req, nil, e)
+		service.Respond(req, nil, e)
 		return
 	}
 	rec, err := a.History.Reconcile(ctx, r.Account)
 	if err != nil {
-		contract.Respond(req, nil, a.refusal(err))
+		service.Respond(req, nil, a.refusal(err))
 		return
 	}
 	out := contract.Reconciliation{Accounts: rec.Accounts, Differences: make([]contract.Difference, 0, len(rec.Differences)), Forged: rec.Forged}
@@ -156,7 +156,7 @@ func (a *API) reconcile(req micro.Request) {
 			NodeBalance: d.NodeBalance, NodeEventSeq: d.NodeEventSeq, LastBalance: d.LastBalance, SumOfAmounts: d.SumOfAmounts,
 			Problem: d.Problem})
 	}
-	contract.Respond(req, out, nil)
+	service.Respond(req, out, nil)
 }
 
 // decode checks the account id in the subject and decodes the body.

@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"tsbank/contract"
+	"tsbank/platform/provision"
 	"tsbank/services/history/history"
 	"tsbank/testkit"
 )
@@ -130,7 +131,7 @@ func TestEventsStoredBeforeTheUpgradeAreCheckedForOwnershipOnly(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	ctx := context.Background()
-	old := contract.EventsStreamConfig(1)
+	old := provision.EventsConfig(provision.Options{Replicas: 1, EventsRetention: provision.KeepEvents})
 	old.Subjects, old.RePublish = []string{contract.EventsSubjects}, nil
 	if _, err := f.js.UpdateStream(ctx, old); err != nil {
 		t.Fatal(err)
@@ -142,7 +143,7 @@ func TestEventsStoredBeforeTheUpgradeAreCheckedForOwnershipOnly(t *testing.T) {
 	notOwner := event("alice", 1, base)
 	notOwner.Node = "account-2"
 	f.publishOn(contract.EventSubject("alice", contract.EventDeposit), notOwner)
-	if _, err := f.js.UpdateStream(ctx, contract.EventsStreamConfig(1)); err != nil {
+	if _, err := f.js.UpdateStream(ctx, provision.EventsConfig(provision.Options{Replicas: 1, EventsRetention: provision.KeepEvents})); err != nil {
 		t.Fatal(err)
 	}
 	after := event("alice", 2, base)
