@@ -63,7 +63,7 @@ func (a *API) AddEndpoints(svc *service.Server, wrap func(string, micro.Handler)
 		service.Endpoint("whereis", "The node that owns the account", a.whereis),
 		service.Endpoint("open_generated", `Open an account with an id derived from the request id: {"id":"<request id>","currency":"EUR"}`, a.openGenerated),
 		service.Endpoint("list", `Accounts in id order: {"node":"<optional>","after":"<last id>","limit":100}`, a.list),
-		service.Endpoint("nodes", "The live account nodes", a.nodes),
+		service.Endpoint("nodes", "The live account nodes", service.Typed(a.Timeout, a.nodes)),
 		service.Endpoint("node_open", "Forwarded open for an account this node owns", own(contract.OpOpen)),
 		service.Endpoint("node_get", "Forwarded get for an account this node owns", own(contract.OpGet)),
 		service.Endpoint("node_balance", "Forwarded balance for an account this node owns", own(contract.OpBalance)),
@@ -299,13 +299,10 @@ func (a *API) openGenerated(req micro.Request) {
 	a.routeTo(req, "acc-"+hex.EncodeToString(sum[:8]), contract.OpOpen)
 }
 
-func (a *API) nodes(req micro.Request) {
-	ctx, cancel := service.Context(req, a.Timeout)
-	defer cancel()
+func (a *API) nodes(ctx context.Context, _ micro.Request, _ struct{}) (any, *contract.Error) {
 	nodes, err := a.Nodes.List(ctx)
 	if err != nil {
-		service.Respond(req, nil, a.internal("list nodes", err))
-		return
+		return nil, a.internal("list nodes", err)
 	}
-	service.Respond(req, contract.NodeList{Nodes: nodes}, nil)
+	return contract.NodeList{Nodes: nodes}, nil
 }

@@ -63,24 +63,15 @@ func (a *API) moveAccount(req micro.Request) {
 	service.Respond(req, m, nil)
 }
 
-func (a *API) moveStatus(req micro.Request) {
-	ctx, cancel := context.WithTimeout(context.Background(), a.Timeout)
-	defer cancel()
-	var r contract.MoveStatusRequest
-	if e := contract.Decode(req.Data(), &r); e != nil {
-		service.Respond(req, nil, e)
-		return
-	}
+func (a *API) moveStatus(ctx context.Context, _ micro.Request, r contract.MoveStatusRequest) (any, *contract.Error) {
 	if e := contract.CheckID("id", r.ID); e != nil {
-		service.Respond(req, nil, e)
-		return
+		return nil, e
 	}
 	m, err := a.Mover.Store.Get(ctx, r.ID)
 	if err != nil {
-		service.Respond(req, nil, a.moveError(err))
-		return
+		return nil, a.moveError(err)
 	}
-	service.Respond(req, m, nil)
+	return m, nil
 }
 
 func (a *API) moveError(err error) *contract.Error {

@@ -43,7 +43,7 @@ func (a *API) AddEndpoints(svc *service.Server, wrap func(string, micro.Handler)
 		service.Endpoint("payment", `Move money among 2 to 16 accounts, all or nothing: {"id":"<request id>","legs":[{"account":"<account>","amount":"25.00","side":"debit|credit"}],"description":"<optional>"}`, a.payment),
 		service.Endpoint("payment_status", `A payment's state by its request id: {"id":"<request id>"}`, a.paymentStatus),
 		service.Endpoint("move", `Operators: move an account to another node while the bank runs: {"id":"<request id>","account":"<account>","to":"<node>"}`, a.moveAccount),
-		service.Endpoint("move_status", `A move's state by its request id: {"id":"<request id>"}`, a.moveStatus),
+		service.Endpoint("move_status", `A move's state by its request id: {"id":"<request id>"}`, service.Typed(a.Timeout, a.moveStatus)),
 		service.Endpoint("rates_set", `Set an exchange rate: {"id":"<request id>","base":"EUR","quote":"JPY","rate":"162.5","valid_from":"<optional RFC 3339: now>","by":"<optional>"}`, a.setRate),
 		service.Endpoint("rates", `Exchange rates in force, or every one set: {"base":"<optional>","quote":"<optional>","history":false}`, a.rates),
 		service.Endpoint("quote", `Fix a rate for a cross-currency transfer from the account in the subject: {"id":"<quote id>","to":"<account>","amount":"10.00"}`, a.quote),

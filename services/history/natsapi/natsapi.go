@@ -32,7 +32,7 @@ func (a *API) AddEndpoints(svc *service.Server, wrap func(string, micro.Handler)
 	return service.Register(svc, contract.RoleHistory, nil, []service.Handler{
 		service.Endpoint("query", `A page of the account's transactions: {"type":[...],"from","to","min_amount","max_amount","counterparty","transfer_id","text","sort":"time|amount","order":"desc|asc","limit":50,"cursor","format":"json|table|csv"}`, a.query),
 		service.Endpoint("statement", `Opening balance, transactions, closing balance and totals: {"from":"2026-01-01","to":"2026-02-01","format":"json|table|csv"}`, a.statement),
-		service.Endpoint("balance_at", `The balance at a moment, from the numbered events: {"at":"2026-01-31T12:00:00Z"} (or a date: its midnight UTC)`, a.balanceAt),
+		service.Endpoint("balance_at", `The balance at a moment, from the numbered events: {"at":"2026-01-31T12:00:00Z"} (or a date: its midnight UTC)`, service.Typed(a.Timeout, a.balanceAt)),
 		service.Endpoint("reconcile", `Compare the history with the nodes' balances: {"account":"<optional>"}`, a.reconcile),
 	}, wrap)
 }
@@ -119,22 +119,17 @@ func (a *API) statement(req micro.Request) {
 	}
 }
 
-func (a *API) balanceAt(req micro.Request) {
-	ctx, cancel := service.Context(req, a.Timeout)
-	defer cancel()
+func (a *API) balanceAt(ctx context.Context, req micro.Request, r contract.BalanceAtRequest) (any, *contract.Error) {
 	account := contract.Token(req.Subject(), "account")
-	var r contract.BalanceAtRequest
-	if e := a.decode(account, req.Data(), &r); e != nil {
-		service.Respond(req, nil, e)
-		return
+	if e := contract.CheckID("account", account); e != nil {
+		return nil, e
 	}
 	b, err := a.History.BalanceAt(ctx, account, r.At)
 	if err != nil {
-		service.Respond(req, nil, a.refusal(err))
-		return
+		return nil, a.refusal(err)
 	}
-	service.Respond(req, contract.BalanceAt{Account: account, Currency: b.Currency.Code, At: b.At,
-		Balance: money.Format(b.Balance, b.Currency), EventSeq: b.EventSeq}, nil)
+	return contract.BalanceAt{Account: account, Currency: b.Currency.Code, At: b.At,
+		Balance: money.Format(b.Balance, b.Currency), EventSeq: b.EventSeq}, nil
 }
 
 func (a *API) reconcile(req micro.Request) {
