@@ -6,11 +6,26 @@ import (
 	"time"
 )
 
-// Legs of a transfer: the paying account's debit and the receiving account's credit.
+// Legs of a transfer: the paying account's debit and the receiving account's credit. A payment's
+// legs are named by their side and place (PaymentLegName).
 const (
 	LegDebit  = "debit"
 	LegCredit = "credit"
 )
+
+// HoldState is the state of a leg on its node: prepared (undecided), then committed or aborted.
+type HoldState string
+
+// The states of a leg.
+const (
+	HoldPrepared  HoldState = "prepared"
+	HoldCommitted HoldState = "committed"
+	HoldAborted   HoldState = "aborted"
+)
+
+// ReasonAbortedBeforePrepare is the reason a node records for a leg whose abort came before its
+// prepare, so that the prepare, if it comes later, is refused.
+const ReasonAbortedBeforePrepare = "aborted_before_prepare"
 
 // MaxPaymentLegs is how many accounts one payment may move money among.
 const MaxPaymentLegs = 16
@@ -39,11 +54,15 @@ func LegSide(leg string) (side string, ok bool) {
 	return side, true
 }
 
-// Transfer states in the coordinator's log and in replies.
+// TransferState is the state of a transfer (or a payment) in the coordinator's log and in replies.
+type TransferState string
+
+// The states of a transfer. Done is the log's own: decided, and every leg acknowledged.
 const (
-	TransferPreparing = "preparing" // no decision yet: a restarted coordinator aborts it
-	TransferCommitted = "committed"
-	TransferAborted   = "aborted"
+	TransferPreparing TransferState = "preparing" // no decision yet: a restarted coordinator aborts it
+	TransferCommitted TransferState = "committed"
+	TransferAborted   TransferState = "aborted"
+	TransferDone      TransferState = "done"
 )
 
 // TransferRequest asks to pay Amount from the account in the subject to To. ID is the
@@ -84,21 +103,21 @@ type TransferStatusRequest struct {
 // Transfer is a transfer's outcome or current state. Reason (a code) and Message say why it was
 // aborted. Done is true once both legs have acknowledged the decision.
 type Transfer struct {
-	ID         string     `json:"id"`          // the client's request id
-	TransferID string     `json:"transfer_id"` // the coordinator's id, on both legs' events
-	From       string     `json:"from"`
-	To         string     `json:"to"`
-	Amount     string     `json:"amount"`
-	Currency   string     `json:"currency,omitempty"`
-	Status     string     `json:"status"` // preparing, committed or aborted
-	Reason     string     `json:"reason,omitempty"`
-	Message    string     `json:"message,omitempty"`
-	Done       bool       `json:"done"`
-	RefundOf   string     `json:"refund_of,omitempty"` // of a refund: the original's transfer id
-	Refunded   string     `json:"refunded,omitempty"`  // of an original, in a status: the sum of its committed refunds, if any
-	Exchange   *Exchange  `json:"exchange,omitempty"`  // of a cross-currency transfer: its quote, rate and both amounts
-	CreatedAt  time.Time  `json:"created_at"`
-	DecidedAt  *time.Time `json:"decided_at,omitempty"`
+	ID         string        `json:"id"`          // the client's request id
+	TransferID string        `json:"transfer_id"` // the coordinator's id, on both legs' events
+	From       string        `json:"from"`
+	To         string        `json:"to"`
+	Amount     string        `json:"amount"`
+	Currency   string        `json:"currency,omitempty"`
+	Status     TransferState `json:"status"` // preparing, committed or aborted
+	Reason     string        `json:"reason,omitempty"`
+	Message    string        `json:"message,omitempty"`
+	Done       bool          `json:"done"`
+	RefundOf   string        `json:"refund_of,omitempty"` // of a refund: the original's transfer id
+	Refunded   string        `json:"refunded,omitempty"`  // of an original, in a status: the sum of its committed refunds, if any
+	Exchange   *Exchange     `json:"exchange,omitempty"`  // of a cross-currency transfer: its quote, rate and both amounts
+	CreatedAt  time.Time     `json:"created_at"`
+	DecidedAt  *time.Time    `json:"decided_at,omitempty"`
 }
 
 // PrepareRequest asks a participant to hold its leg of a transfer. Sig is the coordinator's
@@ -137,9 +156,9 @@ type LegRequest struct {
 
 // LegState is a participant's acknowledgement: the state of its leg after the request.
 type LegState struct {
-	TransferID string `json:"transfer_id"`
-	Leg        string `json:"leg"`
-	State      string `json:"state"` // prepared, committed or aborted
+	TransferID string    `json:"transfer_id"`
+	Leg        string    `json:"leg"`
+	State      HoldState `json:"state"` // prepared, committed or aborted
 }
 
 // DecisionRequest asks the coordinator for the outcome of a transfer. Leg and Account name the leg
@@ -153,9 +172,9 @@ type DecisionRequest struct {
 // Decision is the coordinator's answer: committed, aborted or preparing (ask again later). Sig is
 // its signature over the outcome, the transfer and the leg and account of the question.
 type Decision struct {
-	TransferID string `json:"transfer_id"`
-	Outcome    string `json:"outcome"`
-	Sig        string `json:"sig,omitempty"`
+	TransferID string        `json:"transfer_id"`
+	Outcome    TransferState `json:"outcome"`
+	Sig        string        `json:"sig,omitempty"`
 }
 
 // PendingList lists transfers without a decision (in flight) and decided transfers whose decision
@@ -240,18 +259,18 @@ type PaymentStatusRequest struct {
 // Message are the first refusing leg's, when it aborted. Done is true once every leg has
 // acknowledged the decision.
 type Payment struct {
-	ID          string       `json:"id"`         // the client's request id
-	PaymentID   string       `json:"payment_id"` // the coordinator's id: the transfer_id of every leg's event
-	Amount      string       `json:"amount"`     // the sum of the debits
-	Currency    string       `json:"currency"`
-	Description string       `json:"description,omitempty"`
-	Status      string       `json:"status"` // preparing, committed or aborted
-	Reason      string       `json:"reason,omitempty"`
-	Message     string       `json:"message,omitempty"`
-	Done        bool         `json:"done"`
-	Legs        []PaymentLeg `json:"legs"`
-	CreatedAt   time.Time    `json:"created_at"`
-	DecidedAt   *time.Time   `json:"decided_at,omitempty"`
+	ID          string        `json:"id"`         // the client's request id
+	PaymentID   string        `json:"payment_id"` // the coordinator's id: the transfer_id of every leg's event
+	Amount      string        `json:"amount"`     // the sum of the debits
+	Currency    string        `json:"currency"`
+	Description string        `json:"description,omitempty"`
+	Status      TransferState `json:"status"` // preparing, committed or aborted
+	Reason      string        `json:"reason,omitempty"`
+	Message     string        `json:"message,omitempty"`
+	Done        bool          `json:"done"`
+	Legs        []PaymentLeg  `json:"legs"`
+	CreatedAt   time.Time     `json:"created_at"`
+	DecidedAt   *time.Time    `json:"decided_at,omitempty"`
 }
 
 // PaymentLeg is one leg of a payment as logged: its name on its node ("debit.1"), and its vote

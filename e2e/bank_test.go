@@ -329,7 +329,7 @@ func (b *bank) legState(nodeName, transferID, leg string) string {
 }
 
 // logState is a transfer's state and outcome in the coordinator's log.
-func (b *bank) logState(transferID string) (state, outcome string) {
+func (b *bank) logState(transferID string) (state, outcome contract.TransferState) {
 	b.t.Helper()
 	err := b.pool("coordinator").QueryRow(ctx(b.t), `SELECT state, coalesce(outcome, '') FROM transfers WHERE transfer_id = $1`, transferID).Scan(&state, &outcome)
 	if err != nil {

@@ -156,7 +156,7 @@ func runTransfers(b *testing.B, bk *bank, clients int, pay func(c int, i int64) 
 	b.StopTimer()
 
 	all := mergeOutcomes(ends)
-	rate := float64(all.n[contract.TransferCommitted]) / elapsed.Seconds()
+	rate := float64(all.n[string(contract.TransferCommitted)]) / elapsed.Seconds()
 	b.ReportMetric(rate, "transfers/s")
 	testkit.ReportLatency(b, slices.Concat(latencies...))
 	all.report(b)
@@ -188,14 +188,14 @@ type outcomes struct {
 func newOutcomes() outcomes { return outcomes{n: map[string]int{}, message: map[string]string{}} }
 
 func (o outcomes) add(tr contract.Transfer, err error) {
-	key, msg := contract.TransferCommitted, ""
+	key, msg := string(contract.TransferCommitted), ""
 	switch {
 	case err != nil:
 		key, msg = "error_"+cmp.Or(contract.CodeOf(err), "no_reply"), err.Error()
 	case tr.Status == contract.TransferAborted:
 		key, msg = tr.Reason, tr.Message
 	case tr.Status != contract.TransferCommitted:
-		key = "status_" + tr.Status
+		key = "status_" + string(tr.Status)
 	}
 	o.n[key]++
 	if _, ok := o.message[key]; !ok {
@@ -226,7 +226,7 @@ func (o outcomes) report(b *testing.B) {
 		total += n
 	}
 	for _, k := range slices.Sorted(maps.Keys(o.n)) {
-		if k == contract.TransferCommitted {
+		if k == string(contract.TransferCommitted) {
 			continue
 		}
 		b.ReportMetric(float64(o.n[k])/float64(total), "abort_"+k+"/op")

@@ -93,7 +93,8 @@ func TestCoordinatorSIGKILLUnderLoad(t *testing.T) {
 	defer rows.Close()
 	n := 0
 	for rows.Next() {
-		var id, from, reqID, outcome string
+		var id, from, reqID string
+		var outcome contract.TransferState
 		if err := rows.Scan(&id, &from, &reqID, &outcome); err != nil {
 			t.Fatal(err)
 		}

@@ -304,7 +304,7 @@ func TestMovesWhileTransfersRun(t *testing.T) {
 				case err != nil:
 					outcomes["error "+contract.CodeOf(err)]++
 				default:
-					outcomes[tr.Status+" "+tr.Reason]++
+					outcomes[string(tr.Status)+" "+tr.Reason]++
 				}
 				mu.Unlock()
 			}

@@ -224,7 +224,7 @@ func (b *bank) preparePaymentLeg(node string, p transfer.Payment, l transfer.Pay
 	}
 }
 
-func (b *bank) decidePayment(id, outcome string, legs int) {
+func (b *bank) decidePayment(id string, outcome contract.TransferState, legs int) {
 	b.t.Helper()
 	votes := make([]string, legs)
 	for i := range votes {
@@ -235,9 +235,9 @@ func (b *bank) decidePayment(id, outcome string, legs int) {
 	}
 }
 
-func (b *bank) paymentOutcome(id string) string {
+func (b *bank) paymentOutcome(id string) contract.TransferState {
 	b.t.Helper()
-	var outcome string
+	var outcome contract.TransferState
 	if err := b.pool("coordinator").QueryRow(ctx(b.t), `SELECT coalesce(outcome, '') FROM payments WHERE payment_id = $1`, id).Scan(&outcome); err != nil {
 		b.t.Fatal(err)
 	}

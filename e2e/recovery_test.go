@@ -29,7 +29,7 @@ func (b *bank) logTransfer(id, amount string) transfer.Transfer {
 	return rec
 }
 
-func (b *bank) decide(id, outcome string) {
+func (b *bank) decide(id string, outcome contract.TransferState) {
 	b.t.Helper()
 	d := transfer.Decision{Outcome: outcome, DebitVote: "yes", CreditVote: "yes"}
 	if _, err := pgstore.New(b.pool("coordinator"), 0, testkit.Logger(b.t)).Decide(ctx(b.t), id, d); err != nil {
@@ -80,14 +80,14 @@ func aliceAndBob(t *testing.T) *bank {
 
 // checkOutcome waits until the transfer is done and checks that both legs have its outcome and
 // the balances show it.
-func (b *bank) checkOutcome(id, outcome, alice, bob string) {
+func (b *bank) checkOutcome(id string, outcome contract.TransferState, alice, bob string) {
 	b.t.Helper()
 	b.settled()
 	if state, got := b.logState(id); state != transfer.Done || got != outcome {
 		b.t.Fatalf("log says %s/%s, want done/%s", state, got, outcome)
 	}
 	for _, l := range []struct{ node, leg string }{{"account-1", "debit"}, {"account-2", "credit"}} {
-		if got := b.legState(l.node, id, l.leg); got != outcome {
+		if got := b.legState(l.node, id, l.leg); got != string(outcome) {
 			b.t.Fatalf("%s leg is %q on %s, want %s", l.leg, got, l.node, outcome)
 		}
 	}

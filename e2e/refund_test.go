@@ -190,12 +190,12 @@ func TestConcurrentRefundsNeverPassTheAmount(t *testing.T) {
 			if err != nil {
 				outcomes["error "+contract.CodeOf(err)]++
 			} else {
-				outcomes[r.Status]++
+				outcomes[string(r.Status)]++
 			}
 		})
 	}
 	wg.Wait()
-	if outcomes[contract.TransferCommitted] != 10 || outcomes["error "+contract.CodeRefundExceeds] != 10 {
+	if outcomes[string(contract.TransferCommitted)] != 10 || outcomes["error "+contract.CodeRefundExceeds] != 10 {
 		t.Fatalf("outcomes %v, want 10 committed and 10 refund_exceeds", outcomes)
 	}
 	b.settled()

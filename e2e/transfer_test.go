@@ -230,7 +230,7 @@ func TestConcurrentTransfersConserveMoney(t *testing.T) {
 				if err != nil {
 					outcomes["error "+contract.CodeOf(err)]++
 				} else {
-					outcomes[tr.Status+" "+tr.Reason]++
+					outcomes[string(tr.Status)+" "+tr.Reason]++
 				}
 				mu.Unlock()
 			}
@@ -358,7 +358,7 @@ func TestConcurrentTransfersOutOfOneAccountAreRefusedOneByOne(t *testing.T) {
 			case tr.Status == contract.TransferCommitted:
 				ended["committed"]++
 			default:
-				ended[tr.Status+" "+tr.Reason]++
+				ended[string(tr.Status)+" "+tr.Reason]++
 			}
 		})
 	}

@@ -217,7 +217,7 @@ func (c *checker) check(ctx context.Context, replayMismatches []string) ([]invar
 	for _, op := range c.w.ops {
 		key := op.Outcome
 		if op.Outcome == outOK {
-			key += " " + op.Status
+			key += " " + string(op.Status)
 		}
 		counts[key]++
 		l := byID[byRequest[op.From+"/"+op.ID]]

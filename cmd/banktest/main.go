@@ -220,7 +220,7 @@ func report(out io.Writer, o options, w *workload, n *nemesis, inv []invariant, 
 	for _, op := range w.ops {
 		key := op.Outcome
 		if op.Outcome == outOK {
-			key += " " + op.Status
+			key += " " + string(op.Status)
 			if op.Reason != "" {
 				key += " (" + op.Reason + ")"
 			}

@@ -24,9 +24,9 @@ const (
 type transferOp struct {
 	From, To, ID string
 	Amount       int64
-	Original     *contract.TransferRef // set for a refund
-	Outcome      string                // ok, fail, unknown
-	Status       string                // for ok: committed or aborted
+	Original     *contract.TransferRef  // set for a refund
+	Outcome      string                 // ok, fail, unknown
+	Status       contract.TransferState // for ok: committed or aborted
 	Reason       string
 	At           time.Duration // since the start of the run
 }

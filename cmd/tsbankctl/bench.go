@@ -431,7 +431,7 @@ func (b *bencher) transferOnce(c, i int) outcome {
 	case tr.Status == contract.TransferAborted:
 		return outcome{name: "aborted: " + tr.Reason}
 	}
-	return outcome{name: "undecided: " + tr.Status, failed: true}
+	return outcome{name: "undecided: " + string(tr.Status), failed: true}
 }
 
 // depositOnce deposits into the accounts in turn, client c starting at its own.

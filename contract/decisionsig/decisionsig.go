@@ -61,7 +61,7 @@ func Leg(op, account string, r contract.LegRequest) Statement {
 
 // Outcome is the statement of the answer d to the node that asked about leg of account.
 func Outcome(account, leg string, d contract.Decision) Statement {
-	return Statement{Op: OpOutcome, TransferID: d.TransferID, Leg: leg, Account: account, Outcome: d.Outcome}
+	return Statement{Op: OpOutcome, TransferID: d.TransferID, Leg: leg, Account: account, Outcome: string(d.Outcome)}
 }
 
 // bytes encodes s canonically: the domain, then every field in a fixed order, each preceded by its

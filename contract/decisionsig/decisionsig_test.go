@@ -107,7 +107,7 @@ func TestASignatureDoesNotVerifyWhenAnyFieldChanges(t *testing.T) {
 			s.Exchange = &contract.Exchange{Quote: "q1", Rate: "162.5", FromAmount: "10.00", FromCurrency: "EUR", ToAmount: "1626", ToCurrency: "JPY"}
 			return s
 		}(), fxSig},
-		"another outcome": {func() decisionsig.Statement { s := outcome; s.Outcome = contract.TransferCommitted; return s }(), outcomeSig},
+		"another outcome": {func() decisionsig.Statement { s := outcome; s.Outcome = string(contract.TransferCommitted); return s }(), outcomeSig},
 		"an outcome as a commit": {decisionsig.Statement{Op: contract.OpCommit, TransferID: "t1", Leg: contract.LegCredit, Account: "bob"},
 			outcomeSig},
 	} {

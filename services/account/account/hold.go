@@ -10,18 +10,6 @@ import (
 	"tsbank/contract/money"
 )
 
-// States of a hold. The legs are contract.LegDebit and contract.LegCredit, and the reasons of a
-// refused leg are the contract's codes. The contract names no hold states nor the reason below yet,
-// so they are defined here, once.
-const (
-	HoldPrepared  = "prepared"
-	HoldCommitted = "committed"
-	HoldAborted   = "aborted"
-
-	// ReasonAbortedBeforePrepare is the reason of a leg whose abort came before its prepare.
-	ReasonAbortedBeforePrepare = "aborted_before_prepare"
-)
-
 var (
 	// ErrUnknownTransfer is a commit for a leg this node never prepared.
 	ErrUnknownTransfer = errors.New("no prepared leg for this transfer")
@@ -42,7 +30,7 @@ type Hold struct {
 	Description  string
 	RefundOf     string    // of a refund's leg: the transfer it refunds
 	Exchange     *Exchange // of a cross-currency transfer's leg: what its event carries
-	State        string
+	State        contract.HoldState
 	Reason       string // why the leg was refused, as a contract code; empty otherwise
 	Message      string // the refusal in words, when it happened in this call (not stored)
 	CreatedAt    time.Time

@@ -197,7 +197,7 @@ func TestAPreparedDebitIsHeldUntilItsDecision(t *testing.T) {
 		t.Fatal(err)
 	}
 	h, err := n.svc.Prepare(ctx, "alice", "t1", contract.LegDebit, "30.00", "bob", "rent")
-	if err != nil || h.State != account.HoldPrepared || h.Amount != 3000 || !h.CreatedAt.Equal(n.clock.Now()) {
+	if err != nil || h.State != contract.HoldPrepared || h.Amount != 3000 || !h.CreatedAt.Equal(n.clock.Now()) {
 		t.Fatalf("prepare = %+v, %v", h, err)
 	}
 	if a := n.get(t, "alice"); a.OnHold != 3000 || a.Available() != 7000 || a.Balance != 10000 {
@@ -209,7 +209,7 @@ func TestAPreparedDebitIsHeldUntilItsDecision(t *testing.T) {
 	n.clock.Advance(time.Second)
 	woken := n.woken
 	h, err = n.svc.Commit(ctx, "alice", "t1", contract.LegDebit)
-	if err != nil || h.State != account.HoldCommitted {
+	if err != nil || h.State != contract.HoldCommitted {
 		t.Fatalf("commit = %+v, %v", h, err)
 	}
 	if a := n.get(t, "alice"); a.OnHold != 0 || a.Balance != 7000 || a.EventSeq != 2 {
@@ -223,7 +223,7 @@ func TestAPreparedDebitIsHeldUntilItsDecision(t *testing.T) {
 	if n.woken != woken+1 {
 		t.Fatal("a commit did not wake the outbox relay")
 	}
-	if h, err := n.svc.Commit(ctx, "alice", "t1", contract.LegDebit); err != nil || h.State != account.HoldCommitted || len(n.store.Outbox()) != len(out) {
+	if h, err := n.svc.Commit(ctx, "alice", "t1", contract.LegDebit); err != nil || h.State != contract.HoldCommitted || len(n.store.Outbox()) != len(out) {
 		t.Fatalf("a repeated commit = %+v, %v; want committed, no second event", h, err)
 	}
 	if _, err := n.svc.Abort(ctx, "alice", "t1", contract.LegDebit); !errors.Is(err, account.ErrDecisionConflict) {
@@ -241,7 +241,7 @@ func TestAnAbortedCreditReleasesItsPendingMoney(t *testing.T) {
 		t.Fatalf("after prepare bob = %+v", a)
 	}
 	woken := n.woken
-	if h, err := n.svc.Abort(ctx, "bob", "t1", contract.LegCredit); err != nil || h.State != account.HoldAborted {
+	if h, err := n.svc.Abort(ctx, "bob", "t1", contract.LegCredit); err != nil || h.State != contract.HoldAborted {
 		t.Fatalf("abort = %+v, %v", h, err)
 	}
 	if a := n.get(t, "bob"); a.PendingIn != 0 || a.Balance != 0 || a.EventSeq != 0 || n.woken != woken {
@@ -250,7 +250,7 @@ func TestAnAbortedCreditReleasesItsPendingMoney(t *testing.T) {
 	if _, err := n.svc.Commit(ctx, "bob", "t1", contract.LegCredit); !errors.Is(err, account.ErrDecisionConflict) {
 		t.Fatalf("a commit of an aborted leg = %v, want ErrDecisionConflict", err)
 	}
-	if h, err := n.svc.Abort(ctx, "bob", "t1", contract.LegCredit); err != nil || h.State != account.HoldAborted {
+	if h, err := n.svc.Abort(ctx, "bob", "t1", contract.LegCredit); err != nil || h.State != contract.HoldAborted {
 		t.Fatalf("a repeated abort = %+v, %v", h, err)
 	}
 }
@@ -259,20 +259,20 @@ func TestARefusedPrepareIsAnAbortedLegWithItsReason(t *testing.T) {
 	t.Parallel()
 	n := newNode(t, "alice")
 	h, err := n.svc.Prepare(ctx, "alice", "t1", contract.LegDebit, "1.00", "bob", "")
-	if err != nil || h.State != account.HoldAborted || h.Reason != contract.CodeInsufficient || !strings.Contains(h.Message, "available") {
+	if err != nil || h.State != contract.HoldAborted || h.Reason != contract.CodeInsufficient || !strings.Contains(h.Message, "available") {
 		t.Fatalf("prepare beyond the balance = %+v, %v; want aborted for insufficient funds, in words", h, err)
 	}
 	again, err := n.svc.Prepare(ctx, "alice", "t1", contract.LegDebit, "1.00", "bob", "")
-	if err != nil || again.State != account.HoldAborted || again.Reason != contract.CodeInsufficient || again.Message != "" {
+	if err != nil || again.State != contract.HoldAborted || again.Reason != contract.CodeInsufficient || again.Message != "" {
 		t.Fatalf("a repeated prepare = %+v, %v; want the recorded no (its code; the words are not kept)", again, err)
 	}
-	if h, _ := n.svc.Prepare(ctx, "alice", "t2", contract.LegCredit, "1.001", "bob", ""); h.State != account.HoldAborted || h.Reason != contract.CodeInvalidAmount {
+	if h, _ := n.svc.Prepare(ctx, "alice", "t2", contract.LegCredit, "1.001", "bob", ""); h.State != contract.HoldAborted || h.Reason != contract.CodeInvalidAmount {
 		t.Fatalf("prepare of a bad amount = %+v; want aborted as invalid_amount", h)
 	}
 	if _, err := n.svc.Prepare(ctx, "carol", "t3", contract.LegCredit, "1.00", "bob", ""); !errors.Is(err, account.ErrNotFound) {
 		t.Fatalf("prepare on an account not on this node = %v, want ErrNotFound", err)
 	}
-	if h, err := n.svc.Abort(ctx, "carol", "t3", contract.LegCredit); err != nil || h.State != account.HoldAborted {
+	if h, err := n.svc.Abort(ctx, "carol", "t3", contract.LegCredit); err != nil || h.State != contract.HoldAborted {
 		t.Fatalf("abort on an account not on this node = %+v, %v; want aborted (nothing was held)", h, err)
 	}
 	if _, err := n.svc.Commit(ctx, "alice", "t9", contract.LegDebit); !errors.Is(err, account.ErrUnknownTransfer) {
@@ -292,11 +292,11 @@ func TestAnAbortBeforeThePrepareRefusesTheLatePrepare(t *testing.T) {
 		t.Fatal(err)
 	}
 	h, err := n.svc.Abort(ctx, "alice", "t1", contract.LegDebit)
-	if err != nil || h.State != account.HoldAborted || h.Reason != account.ReasonAbortedBeforePrepare {
+	if err != nil || h.State != contract.HoldAborted || h.Reason != contract.ReasonAbortedBeforePrepare {
 		t.Fatalf("abort before prepare = %+v, %v", h, err)
 	}
 	late, err := n.svc.Prepare(ctx, "alice", "t1", contract.LegDebit, "5.00", "bob", "")
-	if err != nil || late.State != account.HoldAborted || late.Reason != account.ReasonAbortedBeforePrepare {
+	if err != nil || late.State != contract.HoldAborted || late.Reason != contract.ReasonAbortedBeforePrepare {
 		t.Fatalf("late prepare = %+v, %v; want the recorded abort", late, err)
 	}
 	if a := n.get(t, "alice"); a.OnHold != 0 {
@@ -322,7 +322,7 @@ func TestABatchOfStepsSeesItsEarlierSteps(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i, want := range []string{account.HoldPrepared, account.HoldAborted, account.HoldCommitted, account.HoldPrepared, account.HoldCommitted} {
+	for i, want := range []contract.HoldState{contract.HoldPrepared, contract.HoldAborted, contract.HoldCommitted, contract.HoldPrepared, contract.HoldCommitted} {
 		if res[i].Err != nil || res[i].Hold.State != want {
 			t.Fatalf("step %d = %+v, %v; want %s", i, res[i].Hold, res[i].Err, want)
 		}

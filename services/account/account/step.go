@@ -76,7 +76,7 @@ func (s *Service) step(st Step, a *Account, known *Hold) (h Hold, write bool, ev
 		return Hold{}, false, nil, fmt.Errorf("unknown step %q", st.Op)
 	case a == nil && st.Op == contract.OpAbort:
 		// Nothing was ever held on an account that does not exist.
-		return Hold{TransferID: st.TransferID, Leg: st.Leg, Account: st.Account, State: HoldAborted}, false, nil, nil
+		return Hold{TransferID: st.TransferID, Leg: st.Leg, Account: st.Account, State: contract.HoldAborted}, false, nil, nil
 	case a == nil:
 		return Hold{}, false, nil, fmt.Errorf("%w: %s", ErrNotFound, st.Account)
 	}
@@ -94,17 +94,17 @@ func (s *Service) step(st Step, a *Account, known *Hold) (h Hold, write bool, ev
 	case known == nil:
 		// An abort before the prepare: recorded, so that the prepare, if it comes later, is refused.
 		return Hold{TransferID: st.TransferID, Leg: st.Leg, Account: st.Account, Currency: a.Currency,
-			State: HoldAborted, Reason: ReasonAbortedBeforePrepare, CreatedAt: s.now()}, true, nil, nil
+			State: contract.HoldAborted, Reason: contract.ReasonAbortedBeforePrepare, CreatedAt: s.now()}, true, nil, nil
 	}
-	target := HoldAborted
+	target := contract.HoldAborted
 	if commit {
-		target = HoldCommitted
+		target = contract.HoldCommitted
 	}
 	h = *known
 	switch h.State {
 	case target:
 		return h, false, nil, nil
-	case HoldPrepared:
+	case contract.HoldPrepared:
 	default:
 		return Hold{}, false, nil, fmt.Errorf("%w: %s/%s is %s", ErrDecisionConflict, st.TransferID, st.Leg, h.State)
 	}
@@ -122,7 +122,7 @@ func (s *Service) step(st Step, a *Account, known *Hold) (h Hold, write bool, ev
 // gets the same no.
 func (s *Service) prepare(st Step, a *Account) (Hold, bool, *Event, error) {
 	h := Hold{TransferID: st.TransferID, Leg: st.Leg, Account: st.Account, Currency: a.Currency,
-		Counterparty: st.Counterparty, Description: st.Description, RefundOf: st.RefundOf, Exchange: st.Exchange, State: HoldPrepared, CreatedAt: s.now()}
+		Counterparty: st.Counterparty, Description: st.Description, RefundOf: st.RefundOf, Exchange: st.Exchange, State: contract.HoldPrepared, CreatedAt: s.now()}
 	n, err := money.Parse(st.Amount, a.Currency)
 	if err == nil {
 		h.Amount = n
@@ -133,7 +133,7 @@ func (s *Service) prepare(st Step, a *Account) (Hold, bool, *Event, error) {
 		if reason == "" {
 			return Hold{}, false, nil, err
 		}
-		h.State, h.Reason, h.Message = HoldAborted, reason, err.Error()
+		h.State, h.Reason, h.Message = contract.HoldAborted, reason, err.Error()
 	}
 	return h, true, nil, nil
 }

@@ -198,12 +198,12 @@ func (a *API) result(st contract.LegStep, r account.StepResult) contract.LegResu
 		vote.Reason, vote.Message = contract.CodeAccountNotFound, notFound(st.Account).Message
 	case err != nil:
 		return contract.LegResult{Error: a.toWire(st.Account, err)}
-	case h.State == account.HoldAborted:
+	case h.State == contract.HoldAborted:
 		vote.Reason, vote.Message = h.Reason, h.Message
 		if h.Message == "" { // a repeated prepare: the words were not kept, only the code
 			vote.Message = "account " + st.Account + " refused the " + st.Leg + " leg: " + h.Reason
 		}
-		if h.Reason == "" || h.Reason == account.ReasonAbortedBeforePrepare {
+		if h.Reason == "" || h.Reason == contract.ReasonAbortedBeforePrepare {
 			vote.Reason, vote.Message = contract.CodeConflict, "transfer "+st.TransferID+" was already aborted on "+st.Account
 		}
 	default:

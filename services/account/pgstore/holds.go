@@ -165,12 +165,12 @@ func queueLegs(b *pgx.Batch, changed []account.Hold, stored func(account.Hold) b
 	var upd struct{ transfers, legs, states []string }
 	for _, h := range changed {
 		if stored(h) {
-			upd.transfers, upd.legs, upd.states = append(upd.transfers, h.TransferID), append(upd.legs, h.Leg), append(upd.states, h.State)
+			upd.transfers, upd.legs, upd.states = append(upd.transfers, h.TransferID), append(upd.legs, h.Leg), append(upd.states, string(h.State))
 			continue
 		}
 		ins.transfers, ins.legs, ins.accounts = append(ins.transfers, h.TransferID), append(ins.legs, h.Leg), append(ins.accounts, h.Account)
 		ins.amounts, ins.counterparties, ins.descriptions = append(ins.amounts, h.Amount), append(ins.counterparties, h.Counterparty), append(ins.descriptions, h.Description)
-		ins.states, ins.reasons, ins.created = append(ins.states, h.State), append(ins.reasons, h.Reason), append(ins.created, h.CreatedAt)
+		ins.states, ins.reasons, ins.created = append(ins.states, string(h.State)), append(ins.reasons, h.Reason), append(ins.created, h.CreatedAt)
 		ins.refundOfs, ins.exchanges = append(ins.refundOfs, h.RefundOf), append(ins.exchanges, encodeExchange(h.Exchange))
 	}
 	switch len(ins.transfers) {

@@ -50,21 +50,22 @@ func TestABatchOfLegsKeepsEachLegsOwnOutcome(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []struct {
-		state, reason string
-		err           error
+		state  contract.HoldState
+		reason string
+		err    error
 	}{
-		{account.HoldCommitted, "", nil},
-		{account.HoldPrepared, "", nil},
-		{account.HoldAborted, "insufficient_funds", nil},
-		{account.HoldPrepared, "", nil},
-		{account.HoldCommitted, "", nil},
+		{contract.HoldCommitted, "", nil},
+		{contract.HoldPrepared, "", nil},
+		{contract.HoldAborted, "insufficient_funds", nil},
+		{contract.HoldPrepared, "", nil},
+		{contract.HoldCommitted, "", nil},
 		{"", "", account.ErrUnknownTransfer},
 		{"", "", account.ErrNotFound},
-		{account.HoldAborted, "", nil},
-		{account.HoldAborted, "invalid_amount", nil},
-		{account.HoldAborted, account.ReasonAbortedBeforePrepare, nil},
-		{account.HoldAborted, account.ReasonAbortedBeforePrepare, nil},
-		{account.HoldAborted, "", nil},
+		{contract.HoldAborted, "", nil},
+		{contract.HoldAborted, "invalid_amount", nil},
+		{contract.HoldAborted, contract.ReasonAbortedBeforePrepare, nil},
+		{contract.HoldAborted, contract.ReasonAbortedBeforePrepare, nil},
+		{contract.HoldAborted, "", nil},
 		{"", "", account.ErrDecisionConflict},
 	}
 	for i, w := range want {
@@ -90,7 +91,7 @@ func TestABatchOfLegsKeepsEachLegsOwnOutcome(t *testing.T) {
 	}
 	// The batch is durable as a whole: each leg answers a repeat as the batch left it.
 	again, err := svc.Apply(ctx, []account.Step{prepare("t2", "alice", contract.LegDebit, "1.00"), decide(contract.OpCommit, "t3", "bob", contract.LegCredit)})
-	if err != nil || again[0].Hold.Reason != "insufficient_funds" || again[1].Hold.State != account.HoldCommitted {
+	if err != nil || again[0].Hold.Reason != "insufficient_funds" || again[1].Hold.State != contract.HoldCommitted {
 		t.Fatalf("repeats: %+v, %v", again, err)
 	}
 }
@@ -117,7 +118,7 @@ func TestAPaymentsLegsOnOneNodeAreHeldSideBySide(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i, r := range res {
-		if r.Err != nil || r.Hold.State != account.HoldPrepared {
+		if r.Err != nil || r.Hold.State != contract.HoldPrepared {
 			t.Fatalf("prepare %d: %+v, %v", i, r.Hold, r.Err)
 		}
 	}
@@ -130,7 +131,7 @@ func TestAPaymentsLegsOnOneNodeAreHeldSideBySide(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i, r := range res {
-		if r.Err != nil || r.Hold.State != account.HoldCommitted {
+		if r.Err != nil || r.Hold.State != contract.HoldCommitted {
 			t.Fatalf("commit %d: %+v, %v", i, r.Hold, r.Err)
 		}
 	}

@@ -23,7 +23,7 @@ func TestRacingDecisionsOnOneLegApplyOnce(t *testing.T) {
 	svc, s := newService(t, pool, "x")
 	const legs = 40
 	for i := range legs {
-		if h, err := svc.Prepare(ctx, "x", fmt.Sprintf("t%d", i), contract.LegCredit, "1.00", "y", ""); err != nil || h.State != account.HoldPrepared {
+		if h, err := svc.Prepare(ctx, "x", fmt.Sprintf("t%d", i), contract.LegCredit, "1.00", "y", ""); err != nil || h.State != contract.HoldPrepared {
 			t.Fatalf("prepare: %+v, %v", h, err)
 		}
 	}

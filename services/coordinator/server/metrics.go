@@ -6,6 +6,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
+	"tsbank/contract"
 	"tsbank/platform/ops"
 )
 
@@ -34,8 +35,8 @@ func newTransferMetrics(reg prometheus.Registerer) *transferMetrics {
 func (m *transferMetrics) Phase(name string, d time.Duration) {
 	m.phases.WithLabelValues(name).Observe(d.Seconds())
 }
-func (m *transferMetrics) Outcome(outcome, reason string) {
-	m.outcomes.WithLabelValues(outcome, reason).Inc()
+func (m *transferMetrics) Outcome(outcome contract.TransferState, reason string) {
+	m.outcomes.WithLabelValues(string(outcome), reason).Inc()
 }
 func (m *transferMetrics) Resent(legs int)    { m.resent.Add(float64(legs)) }
 func (m *transferMetrics) InFlight(delta int) { m.inFlight.Add(float64(delta)) }

@@ -29,7 +29,7 @@ type Participants interface {
 // metrics.
 type Metrics interface {
 	Phase(name string, d time.Duration) // log, prepare, decide, commit
-	Outcome(outcome, reason string)
+	Outcome(outcome contract.TransferState, reason string)
 	Resent(legs int)
 	InFlight(delta int)
 }
@@ -279,7 +279,7 @@ func (c *Coordinator) abort(ctx context.Context, id, reason, message string) (Tr
 // Outcome answers a participant that asks about transfer id: committed or aborted once decided;
 // aborted if there is no record (presumed abort) or if it has been undecided for too long (the
 // abort is recorded first); preparing while its coordinator may still decide.
-func (c *Coordinator) Outcome(ctx context.Context, id string) (string, error) {
+func (c *Coordinator) Outcome(ctx context.Context, id string) (contract.TransferState, error) {
 	rec, err := c.Store.Get(ctx, id)
 	if errors.Is(err, ErrNotFound) {
 		// Payments share the id space: a payment's leg asks by the payment's id.

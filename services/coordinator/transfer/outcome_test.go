@@ -23,8 +23,8 @@ func TestOutcomeAnswersAParticipantThatAsks(t *testing.T) {
 		name   string
 		log    func(t *testing.T, b *bank) string // logs what is asked about and returns its id
 		after  time.Duration
-		want   string
-		logged string // the outcome in the log afterwards, "" for none
+		want   contract.TransferState
+		logged contract.TransferState // the outcome in the log afterwards, "" for none
 	}{
 		{"a committed transfer is committed", func(t *testing.T, b *bank) string { return b.pay(t, "alice", "bob", "1.00", "r-1").ID },
 			0, contract.TransferCommitted, contract.TransferCommitted},
@@ -61,7 +61,7 @@ func TestOutcomeAnswersAParticipantThatAsks(t *testing.T) {
 			if tc.logged == "" {
 				return
 			}
-			logged := ""
+			var logged contract.TransferState
 			if rec, err := b.store.Get(ctx, id); err == nil {
 				logged = rec.Outcome
 			} else if p, err := b.store.GetPayment(ctx, id); err == nil {

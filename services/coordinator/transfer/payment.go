@@ -51,8 +51,8 @@ type Payment struct {
 	AmountMinor int64     // the sum of the debits, which is the sum of the credits; of an exchange, the payer's
 	Exchange    *Exchange // of a cross-currency transfer: its quote, rate and both amounts
 	Legs        []PaymentLeg
-	State       string
-	Outcome     string
+	State       contract.TransferState
+	Outcome     contract.TransferState
 	Reason      string
 	Message     string
 	Resends     int
@@ -192,7 +192,7 @@ func balanced(legs []PaymentLeg) error {
 
 // PaymentDecision is the coordinator's decision on a payment and each leg's vote, in leg order.
 type PaymentDecision struct {
-	Outcome string
+	Outcome contract.TransferState
 	Reason  string
 	Message string
 	Votes   []string
@@ -455,7 +455,7 @@ func (c *Coordinator) abortPayment(ctx context.Context, id, reason, message stri
 }
 
 // paymentOutcome is Outcome for a payment's leg; found is false if id is no payment.
-func (c *Coordinator) paymentOutcome(ctx context.Context, id string) (outcome string, found bool, err error) {
+func (c *Coordinator) paymentOutcome(ctx context.Context, id string) (outcome contract.TransferState, found bool, err error) {
 	p, err := c.Store.GetPayment(ctx, id)
 	if errors.Is(err, ErrNotFound) {
 		return "", false, nil

@@ -88,9 +88,10 @@ func TestDecidePayment(t *testing.T) {
 	yes := func(n int64) Vote { return Vote{Yes: true, Currency: "EUR", AmountMinor: n} }
 	no := func(reason string) Vote { return Vote{Reason: reason, Message: reason} }
 	for _, tc := range []struct {
-		name            string
-		votes           []Vote
-		outcome, reason string
+		name    string
+		votes   []Vote
+		outcome contract.TransferState
+		reason  string
 	}{
 		{"every leg yes commits", []Vote{yes(300), yes(100), yes(200)}, contract.TransferCommitted, ""},
 		{"one leg no aborts with its reason", []Vote{yes(300), yes(100), no(contract.CodeAccountClosed)}, contract.TransferAborted, contract.CodeAccountClosed},

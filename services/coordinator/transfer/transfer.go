@@ -18,7 +18,7 @@ import (
 // acknowledged the decision. The other states are contract's (contract.TransferPreparing,
 // contract.TransferCommitted, contract.TransferAborted): a participant's question is answered with
 // them, while done is the log's own bookkeeping.
-const Done = "done"
+const Done = contract.TransferDone
 
 var (
 	ErrConflict = errors.New("request id reused with a different transfer")
@@ -54,8 +54,8 @@ type Transfer struct {
 	Exchange    *Exchange
 	Currency    string // learned from the yes votes
 	AmountMinor int64
-	State       string
-	Outcome     string // committed or aborted once decided
+	State       contract.TransferState
+	Outcome     contract.TransferState // committed or aborted once decided
 	Reason      string
 	Message     string
 	DebitVote   string
@@ -86,7 +86,7 @@ func (v Vote) String() string {
 
 // Decision is what the coordinator decided, and the votes it decided on.
 type Decision struct {
-	Outcome     string
+	Outcome     contract.TransferState
 	Reason      string
 	Message     string
 	Currency    string

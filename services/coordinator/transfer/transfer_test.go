@@ -16,7 +16,7 @@ func TestDecide(t *testing.T) {
 	for _, tc := range []struct {
 		name          string
 		debit, credit Vote
-		outcome       string
+		outcome       contract.TransferState
 		reason        string
 	}{
 		{"two yes votes commit", yes("EUR", 100), yes("EUR", 100), contract.TransferCommitted, ""},

@@ -70,7 +70,7 @@ func TestRacingRefundsNeverPassTheOriginal(t *testing.T) {
 	for i := range 10 {
 		wg.Go(func() {
 			rec, err := b.refund(original.ID, fmt.Sprint("rf-", i), "20.00")
-			key := rec.Outcome
+			key := string(rec.Outcome)
 			if err != nil {
 				key = "refused"
 				if !errors.Is(err, transfer.ErrRefundExceeds) {
@@ -83,7 +83,7 @@ func TestRacingRefundsNeverPassTheOriginal(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if outcomes[contract.TransferCommitted] != 5 || outcomes["refused"] != 5 {
+	if outcomes[string(contract.TransferCommitted)] != 5 || outcomes["refused"] != 5 {
 		t.Fatalf("outcomes %v, want 5 committed and 5 refused", outcomes)
 	}
 	if got := b.refunded(t, "alice", "r-1"); got != 10000 {

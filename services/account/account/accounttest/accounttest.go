@@ -175,13 +175,13 @@ func TestStore(t *testing.T, newStore NewStore) {
 		res := steps(prepare("t1", "alice", contract.LegDebit, "30.00"), prepare("t1", "bob", contract.LegCredit, "30.00"),
 			prepare("t2", "alice", contract.LegDebit, "20.00"))
 		for i, r := range res {
-			if r.Err != nil || r.Hold.State != account.HoldPrepared {
+			if r.Err != nil || r.Hold.State != contract.HoldPrepared {
 				t.Fatalf("prepare %d = %+v, %v", i, r.Hold, r.Err)
 			}
 		}
 		// A duplicate prepare answers the stored leg; the leg keeps what its prepare carried.
 		dup := steps(prepare("t1", "alice", contract.LegDebit, "30.00"))[0]
-		if dup.Err != nil || dup.Hold.State != account.HoldPrepared || dup.Hold.Amount != 3000 || dup.Hold.Currency != eur ||
+		if dup.Err != nil || dup.Hold.State != contract.HoldPrepared || dup.Hold.Amount != 3000 || dup.Hold.Currency != eur ||
 			dup.Hold.Description != "rent" || dup.Hold.Exchange == nil || dup.Hold.Exchange.Quote != "q-1" {
 			t.Fatalf("duplicate prepare = %+v, %v", dup.Hold, dup.Err)
 		}
@@ -190,14 +190,14 @@ func TestStore(t *testing.T, newStore NewStore) {
 		}
 		res = steps(decide(contract.OpCommit, "t1", "alice", contract.LegDebit), decide(contract.OpCommit, "t1", "bob", contract.LegCredit),
 			decide(contract.OpAbort, "t2", "alice", contract.LegDebit))
-		for i, want := range []string{account.HoldCommitted, account.HoldCommitted, account.HoldAborted} {
+		for i, want := range []contract.HoldState{contract.HoldCommitted, contract.HoldCommitted, contract.HoldAborted} {
 			if res[i].Err != nil || res[i].Hold.State != want {
 				t.Fatalf("decision %d = %+v, %v; want %s", i, res[i].Hold, res[i].Err, want)
 			}
 		}
 		res = steps(decide(contract.OpCommit, "t1", "alice", contract.LegDebit), decide(contract.OpAbort, "t1", "bob", contract.LegCredit),
 			decide(contract.OpCommit, "t2", "alice", contract.LegDebit))
-		if res[0].Err != nil || res[0].Hold.State != account.HoldCommitted {
+		if res[0].Err != nil || res[0].Hold.State != contract.HoldCommitted {
 			t.Fatalf("a repeated commit = %+v, %v; want committed", res[0].Hold, res[0].Err)
 		}
 		for _, r := range res[1:] {
@@ -225,7 +225,7 @@ func TestStore(t *testing.T, newStore NewStore) {
 			switch i {
 			case 0:
 				a.PendingIn += 100
-				return account.Hold{TransferID: "t1", Leg: contract.LegCredit, Account: "alice", Amount: 100, State: account.HoldPrepared}, true, nil, nil
+				return account.Hold{TransferID: "t1", Leg: contract.LegCredit, Account: "alice", Amount: 100, State: contract.HoldPrepared}, true, nil, nil
 			case 1:
 				if a.PendingIn != 100 || known.Amount != 100 {
 					t.Errorf("call 1 sees pending in %d and leg %+v; want call 0's writes", a.PendingIn, known)
@@ -254,11 +254,11 @@ func TestStore(t *testing.T, newStore NewStore) {
 		t.Parallel()
 		s := newStore(t, "account-1")
 		svc := NewService(t, "account-1", s, NewClock(), "alice")
-		if h, err := svc.Abort(ctx, "alice", "t1", contract.LegCredit); err != nil || h.State != account.HoldAborted || h.Reason != account.ReasonAbortedBeforePrepare {
+		if h, err := svc.Abort(ctx, "alice", "t1", contract.LegCredit); err != nil || h.State != contract.HoldAborted || h.Reason != contract.ReasonAbortedBeforePrepare {
 			t.Fatalf("abort before prepare = %+v, %v", h, err)
 		}
 		h, err := svc.Prepare(ctx, "alice", "t1", contract.LegCredit, "1.00", "bob", "")
-		if err != nil || h.State != account.HoldAborted || h.Reason != account.ReasonAbortedBeforePrepare {
+		if err != nil || h.State != contract.HoldAborted || h.Reason != contract.ReasonAbortedBeforePrepare {
 			t.Fatalf("late prepare = %+v, %v; want the recorded abort", h, err)
 		}
 		if a, _ := s.Get(ctx, "alice"); a.PendingIn != 0 {
@@ -402,7 +402,7 @@ func TestStore(t *testing.T, newStore NewStore) {
 		if again, err := arrived.Deposit(ctx, "alice", "d-1", "10.00", ""); err != nil || again.Event.ID != first.Event.ID {
 			t.Fatalf("a retried deposit on the new node = %+v, %v; want its first reply", again, err)
 		}
-		if h, err := arrived.Commit(ctx, "alice", "t1", contract.LegDebit); err != nil || h.State != account.HoldCommitted {
+		if h, err := arrived.Commit(ctx, "alice", "t1", contract.LegDebit); err != nil || h.State != contract.HoldCommitted {
 			t.Fatalf("a repeated commit on the new node = %+v, %v", h, err)
 		}
 		if _, err := arrived.Import(ctx, "bob", "m-2", "account-1", account.PartRequests, nil); !errors.Is(err, account.ErrMoveConflict) {

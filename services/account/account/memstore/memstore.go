@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"tsbank/contract"
 	"tsbank/contract/money"
 	"tsbank/services/account/account"
 )
@@ -240,7 +241,7 @@ func (s *Store) StaleHolds(ctx context.Context, before time.Time, limit int) ([]
 	defer s.mu.Unlock()
 	var out []account.Hold
 	for _, h := range s.holds {
-		if h.State == account.HoldPrepared && h.CreatedAt.Before(before) {
+		if h.State == contract.HoldPrepared && h.CreatedAt.Before(before) {
 			h.Currency = s.accounts[h.Account].Currency
 			out = append(out, h)
 		}
@@ -262,7 +263,7 @@ func (s *Store) Moving(ctx context.Context, id string, fn func(*account.Account,
 	}
 	prepared := 0
 	for _, h := range s.holds {
-		if h.Account == id && h.State == account.HoldPrepared {
+		if h.Account == id && h.State == contract.HoldPrepared {
 			prepared++
 		}
 	}

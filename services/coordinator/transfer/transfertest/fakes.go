@@ -186,10 +186,10 @@ func (m *Metrics) Phase(name string, d time.Duration) {
 }
 
 // Outcome implements transfer.Metrics.
-func (m *Metrics) Outcome(outcome, reason string) {
+func (m *Metrics) Outcome(outcome contract.TransferState, reason string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.outcomes = append(m.outcomes, outcome+"/"+reason)
+	m.outcomes = append(m.outcomes, string(outcome)+"/"+reason)
 }
 
 // Resent implements transfer.Metrics.
