@@ -12,28 +12,18 @@ import (
 	"tsbank/services/coordinator/transfer"
 )
 
-func (a *API) setRate(req micro.Request) {
-	ctx, cancel := context.WithTimeout(service.Traced(req), a.Timeout)
-	defer cancel()
-	var r contract.RateSetRequest
-	if e := contract.Decode(req.Data(), &r); e != nil {
-		service.Respond(req, nil, e)
-		return
-	}
+func (a *API) setRate(ctx context.Context, _ micro.Request, r contract.RateSetRequest) (any, *contract.Error) {
 	if e := contract.CheckID("id", r.ID); e != nil {
-		service.Respond(req, nil, e)
-		return
+		return nil, e
 	}
 	if e := contract.CheckDescription(r.By); e != nil {
-		service.Respond(req, nil, e)
-		return
+		return nil, e
 	}
 	var from time.Time
 	if r.ValidFrom != "" {
 		var err error
 		if from, err = time.Parse(time.RFC3339Nano, r.ValidFrom); err != nil {
-			service.Respond(req, nil, contract.Errorf(contract.CodeBadRequest, `valid_from %q: send an RFC 3339 time such as "2026-12-01T10:00:00Z", or leave it out for now`, r.ValidFrom))
-			return
+			return nil, contract.Errorf(contract.CodeBadRequest, `valid_from %q: send an RFC 3339 time such as "2026-12-01T10:00:00Z", or leave it out for now`, r.ValidFrom)
 		}
 	}
 	rate, err := transfer.NewRate(r.ID, rateFingerprint(r), r.Base, r.Quote, r.Rate, from, a.Coordinator.Now(), r.By)
@@ -41,32 +31,21 @@ func (a *API) setRate(req micro.Request) {
 		rate, err = a.Coordinator.SetRate(ctx, rate)
 	}
 	if err != nil {
-		service.Respond(req, nil, a.toWire(ctx, err))
-		return
+		return nil, a.toWire(ctx, err)
 	}
-	service.Respond(req, wireRate(rate), nil)
+	return wireRate(rate), nil
 }
 
-func (a *API) rates(req micro.Request) {
-	ctx, cancel := context.WithTimeout(service.Traced(req), a.Timeout)
-	defer cancel()
-	var r contract.RatesRequest
-	if len(req.Data()) > 0 {
-		if e := contract.Decode(req.Data(), &r); e != nil {
-			service.Respond(req, nil, e)
-			return
-		}
-	}
+func (a *API) rates(ctx context.Context, _ micro.Request, r contract.RatesRequest) (any, *contract.Error) {
 	rates, err := a.Coordinator.Rates(ctx, r.Base, r.Quote, r.History)
 	if err != nil {
-		service.Respond(req, nil, a.toWire(ctx, err))
-		return
+		return nil, a.toWire(ctx, err)
 	}
 	list := contract.RateList{Rates: []contract.Rate{}}
 	for _, rt := range rates {
 		list.Rates = append(list.Rates, wireRate(rt))
 	}
-	service.Respond(req, list, nil)
+	return list, nil
 }
 
 func wireRate(r transfer.Rate) contract.Rate {

@@ -38,17 +38,17 @@ func (a *API) AddEndpoints(svc *service.Server, wrap func(string, micro.Handler)
 	return service.Register(svc, contract.RoleCoordinator, nil, []service.Handler{
 		service.Endpoint("transfer", `Pay from the account in the subject: {"id":"<request id>","to":"<account>","amount":"25.00","description":"<optional>"}`, a.transfer),
 		service.Endpoint("refund", `Refund, as its payee, a committed transfer: {"id":"<request id>","transfer_id":"<the original's>" or "original":{"from":"<payer>","id":"<its request id>"},"amount":"<optional: what is left>","description":"<optional>"}`, a.refund),
-		service.Endpoint("status", `A transfer's state by its request id: {"id":"<request id>"}`, a.status),
-		service.Endpoint("decision", `For participants: the outcome of {"transfer_id":"...","leg":"debit|credit","account":"..."}, signed`, a.decision),
+		service.Endpoint("status", `A transfer's state by its request id: {"id":"<request id>"}`, service.Typed(a.Timeout, a.status)),
+		service.Endpoint("decision", `For participants: the outcome of {"transfer_id":"...","leg":"debit|credit","account":"..."}, signed`, service.Typed(a.Timeout, a.decision)),
 		service.Endpoint("payment", `Move money among 2 to 16 accounts, all or nothing: {"id":"<request id>","legs":[{"account":"<account>","amount":"25.00","side":"debit|credit"}],"description":"<optional>"}`, a.payment),
-		service.Endpoint("payment_status", `A payment's state by its request id: {"id":"<request id>"}`, a.paymentStatus),
+		service.Endpoint("payment_status", `A payment's state by its request id: {"id":"<request id>"}`, service.Typed(a.Timeout, a.paymentStatus)),
 		service.Endpoint("move", `Operators: move an account to another node while the bank runs: {"id":"<request id>","account":"<account>","to":"<node>"}`, a.moveAccount),
 		service.Endpoint("move_status", `A move's state by its request id: {"id":"<request id>"}`, service.Typed(a.Timeout, a.moveStatus)),
-		service.Endpoint("rates_set", `Set an exchange rate: {"id":"<request id>","base":"EUR","quote":"JPY","rate":"162.5","valid_from":"<optional RFC 3339: now>","by":"<optional>"}`, a.setRate),
-		service.Endpoint("rates", `Exchange rates in force, or every one set: {"base":"<optional>","quote":"<optional>","history":false}`, a.rates),
+		service.Endpoint("rates_set", `Set an exchange rate: {"id":"<request id>","base":"EUR","quote":"JPY","rate":"162.5","valid_from":"<optional RFC 3339: now>","by":"<optional>"}`, service.Typed(a.Timeout, a.setRate)),
+		service.Endpoint("rates", `Exchange rates in force, or every one set: {"base":"<optional>","quote":"<optional>","history":false}`, service.Typed(a.Timeout, a.rates)),
 		service.Endpoint("quote", `Fix a rate for a cross-currency transfer from the account in the subject: {"id":"<quote id>","to":"<account>","amount":"10.00"}`, a.quote),
-		service.Endpoint("pending", "Transfers in flight (no decision) and in doubt (decision not acknowledged)", a.pending),
-		service.Endpoint("resolve", `Drive a stuck transfer to its outcome now: {"transfer_id":"..."}`, a.resolve),
+		service.Endpoint("pending", "Transfers in flight (no decision) and in doubt (decision not acknowledged)", service.Typed(a.Timeout, a.pending)),
+		service.Endpoint("resolve", `Drive a stuck transfer to its outcome now: {"transfer_id":"..."}`, service.Typed(a.Timeout, a.resolve)),
 	}, wrap)
 }
 
@@ -200,78 +200,52 @@ func checkRefund(payee string, data []byte, r *contract.RefundRequest) *contract
 	return contract.CheckDescription(r.Description)
 }
 
-func (a *API) status(req micro.Request) {
-	ctx, cancel := context.WithTimeout(service.Traced(req), a.Timeout)
-	defer cancel()
+func (a *API) status(ctx context.Context, req micro.Request, r contract.TransferStatusRequest) (any, *contract.Error) {
 	from := contract.Token(req.Subject(), "account")
-	var r contract.TransferStatusRequest
-	if e := contract.Decode(req.Data(), &r); e != nil {
-		service.Respond(req, nil, e)
-		return
-	}
 	if e := contract.CheckID("id", r.ID); e != nil {
-		service.Respond(req, nil, e)
-		return
+		return nil, e
 	}
 	t, err := a.Coordinator.Status(ctx, from, r.ID)
 	if errors.Is(err, transfer.ErrNotFound) {
 		// A cross-currency transfer is logged as a payment, under the payer's request id.
 		p, err := a.Coordinator.ExchangeStatus(ctx, from, r.ID)
 		if err != nil {
-			service.Respond(req, nil, a.toWire(ctx, err))
-			return
+			return nil, a.toWire(ctx, err)
 		}
-		service.Respond(req, WireExchange(p), nil)
-		return
+		return WireExchange(p), nil
 	}
 	if err != nil {
-		service.Respond(req, nil, a.toWire(ctx, err))
-		return
+		return nil, a.toWire(ctx, err)
 	}
-	service.Respond(req, Wire(t), nil)
+	return Wire(t), nil
 }
 
-func (a *API) decision(req micro.Request) {
-	ctx, cancel := context.WithTimeout(service.Traced(req), a.Timeout)
-	defer cancel()
-	var r contract.DecisionRequest
-	if e := decodeTransferID(req.Data(), &r, &r.TransferID); e != nil {
-		service.Respond(req, nil, e)
-		return
+func (a *API) decision(ctx context.Context, _ micro.Request, r contract.DecisionRequest) (any, *contract.Error) {
+	if e := checkTransferID(r.TransferID); e != nil {
+		return nil, e
 	}
 	// The answer is signed for the leg that asks, so both must be named.
 	if _, ok := contract.LegSide(r.Leg); !ok {
-		service.Respond(req, nil, contract.Errorf(contract.CodeBadRequest, `leg %q: send "debit" or "credit" (or a payment's "debit.N", "credit.N"), the leg the answer is for`, r.Leg))
-		return
+		return nil, contract.Errorf(contract.CodeBadRequest, `leg %q: send "debit" or "credit" (or a payment's "debit.N", "credit.N"), the leg the answer is for`, r.Leg)
 	}
 	if e := contract.CheckID("account", r.Account); e != nil {
-		service.Respond(req, nil, e)
-		return
+		return nil, e
 	}
 	outcome, err := a.Coordinator.Outcome(ctx, r.TransferID)
 	if err != nil {
-		service.Respond(req, nil, a.toWire(ctx, err))
-		return
+		return nil, a.toWire(ctx, err)
 	}
 	d := contract.Decision{TransferID: r.TransferID, Outcome: outcome}
 	if d.Sig, err = decisionsig.Sign(a.Signer, decisionsig.Outcome(r.Account, r.Leg, d)); err != nil {
-		service.Respond(req, nil, a.toWire(ctx, err))
-		return
+		return nil, a.toWire(ctx, err)
 	}
-	service.Respond(req, d, nil)
+	return d, nil
 }
 
-func (a *API) pending(req micro.Request) {
-	ctx, cancel := context.WithTimeout(service.Traced(req), a.Timeout)
-	defer cancel()
-	if e := contract.Decode(req.Data(), &struct{}{}); e != nil {
-		service.Respond(req, nil, e)
-		return
-	}
+func (a *API) pending(ctx context.Context, _ micro.Request, r struct{}) (any, *contract.Error) {
 	inFlight, inDoubt, err := a.Coordinator.Pending(ctx)
 	if err != nil {
-		service.Respond(req, nil, a.toWire(ctx, err))
-		return
+		return nil, a.toWire(ctx, err)
 	}
 	list := contract.PendingList{InFlight: []contract.Transfer{}, InDoubt: []contract.Transfer{}}
 	for _, t := range inFlight {
@@ -282,47 +256,34 @@ func (a *API) pending(req micro.Request) {
 	}
 	payments, err := a.Coordinator.PendingPayments(ctx)
 	if err != nil {
-		service.Respond(req, nil, a.toWire(ctx, err))
-		return
+		return nil, a.toWire(ctx, err)
 	}
 	for _, p := range payments {
 		list.Payments = append(list.Payments, WirePayment(p))
 	}
-	service.Respond(req, list, nil)
+	return list, nil
 }
 
-func (a *API) resolve(req micro.Request) {
-	ctx, cancel := context.WithTimeout(service.Traced(req), a.Timeout)
-	defer cancel()
-	var r contract.ResolveRequest
-	if e := decodeTransferID(req.Data(), &r, &r.TransferID); e != nil {
-		service.Respond(req, nil, e)
-		return
+func (a *API) resolve(ctx context.Context, _ micro.Request, r contract.ResolveRequest) (any, *contract.Error) {
+	if e := checkTransferID(r.TransferID); e != nil {
+		return nil, e
 	}
 	t, err := a.Coordinator.Resolve(ctx, r.TransferID)
 	if errors.Is(err, transfer.ErrNotFound) {
 		// A payment's id resolves its payment; the reply is the payment.
 		p, err := a.Coordinator.ResolvePayment(ctx, r.TransferID)
 		if err != nil {
-			service.Respond(req, nil, a.toWire(ctx, err))
-			return
+			return nil, a.toWire(ctx, err)
 		}
-		service.Respond(req, WirePayment(p), nil)
-		return
+		return WirePayment(p), nil
 	}
 	if err != nil {
-		service.Respond(req, nil, a.toWire(ctx, err))
-		return
+		return nil, a.toWire(ctx, err)
 	}
-	service.Respond(req, Wire(t), nil)
+	return Wire(t), nil
 }
 
-func decodeTransferID(data []byte, v any, id *string) *contract.Error {
-	if e := contract.Decode(data, v); e != nil {
-		return e
-	}
-	return contract.CheckID("transfer_id", *id)
-}
+func checkTransferID(id string) *contract.Error { return contract.CheckID("transfer_id", id) }
 
 // Wire is a log record as clients see it.
 func Wire(t transfer.Transfer) contract.Transfer {

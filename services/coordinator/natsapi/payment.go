@@ -65,28 +65,18 @@ func checkPayment(data []byte, r *contract.PaymentRequest) *contract.Error {
 	return contract.CheckDescription(r.Description)
 }
 
-func (a *API) paymentStatus(req micro.Request) {
-	ctx, cancel := context.WithTimeout(service.Traced(req), a.Timeout)
-	defer cancel()
-	var r contract.PaymentStatusRequest
-	if e := contract.Decode(req.Data(), &r); e != nil {
-		service.Respond(req, nil, e)
-		return
-	}
+func (a *API) paymentStatus(ctx context.Context, _ micro.Request, r contract.PaymentStatusRequest) (any, *contract.Error) {
 	if e := contract.CheckID("id", r.ID); e != nil {
-		service.Respond(req, nil, e)
-		return
+		return nil, e
 	}
 	p, err := a.Coordinator.PaymentStatus(ctx, r.ID)
 	if errors.Is(err, transfer.ErrNotFound) {
-		service.Respond(req, nil, contract.Errorf(contract.CodeUnknownPayment, "no payment with request id %q", r.ID))
-		return
+		return nil, contract.Errorf(contract.CodeUnknownPayment, "no payment with request id %q", r.ID)
 	}
 	if err != nil {
-		service.Respond(req, nil, a.toWire(ctx, err))
-		return
+		return nil, a.toWire(ctx, err)
 	}
-	service.Respond(req, WirePayment(p), nil)
+	return WirePayment(p), nil
 }
 
 // WirePayment is a payment of the log as clients see it.
