@@ -6,11 +6,20 @@ import (
 	"time"
 )
 
-// Legs of a transfer: the paying account's debit and the receiving account's credit. A payment's
-// legs are named by their side and place (PaymentLegName).
+// Side is a leg's side: money out of its account (a debit) or into it (a credit).
+type Side string
+
+// The two sides.
 const (
-	LegDebit  = "debit"
-	LegCredit = "credit"
+	SideDebit  Side = "debit"
+	SideCredit Side = "credit"
+)
+
+// Legs of a transfer, each named by its side: the paying account's debit and the receiving
+// account's credit. A payment's legs are named by their side and place (PaymentLegName).
+const (
+	LegDebit  = string(SideDebit)
+	LegCredit = string(SideCredit)
 )
 
 // HoldState is the state of a leg on its node: prepared (undecided), then committed or aborted.
@@ -34,14 +43,15 @@ const MaxPaymentLegs = 16
 // side (LegDebit or LegCredit): "debit.3", "credit.7". A node keys a hold by transfer id and leg,
 // so a payment's legs need names distinct within the payment; the side in the name is what tells
 // the node whether to reserve money or expect it, as "debit" and "credit" do for a transfer.
-func PaymentLegName(side string, i int) string { return side + "." + strconv.Itoa(i) }
+func PaymentLegName(side Side, i int) string { return string(side) + "." + strconv.Itoa(i) }
 
 // LegSide returns the side of leg ("debit" or "credit") for a transfer's leg ("debit", "credit")
 // or a payment's ("debit.N", "credit.N" with N from 1 to MaxPaymentLegs, no leading zero, so that
 // one leg has one name); ok is false for any other name.
-func LegSide(leg string) (side string, ok bool) {
-	side, n, indexed := strings.Cut(leg, ".")
-	if side != LegDebit && side != LegCredit {
+func LegSide(leg string) (Side, bool) {
+	name, n, indexed := strings.Cut(leg, ".")
+	side := Side(name)
+	if side != SideDebit && side != SideCredit {
 		return "", false
 	}
 	if !indexed {
@@ -247,7 +257,7 @@ type PaymentRequest struct {
 type PaymentLegSpec struct {
 	Account string `json:"account"`
 	Amount  string `json:"amount"`
-	Side    string `json:"side"`
+	Side    Side   `json:"side"`
 }
 
 // PaymentStatusRequest asks for the payment with request id ID.
@@ -278,7 +288,7 @@ type Payment struct {
 type PaymentLeg struct {
 	Leg     string `json:"leg"`
 	Account string `json:"account"`
-	Side    string `json:"side"`
+	Side    Side   `json:"side"`
 	Amount  string `json:"amount"`
 	Vote    string `json:"vote,omitempty"`
 	Acked   bool   `json:"acked"`

@@ -5,14 +5,15 @@ import "testing"
 func TestLegSideAcceptsTransferAndPaymentLegsOnly(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
-		leg, side string
-		ok        bool
+		leg  string
+		side Side
+		ok   bool
 	}{
-		{"debit", LegDebit, true},
-		{"credit", LegCredit, true},
-		{"debit.1", LegDebit, true},
-		{"credit.16", LegCredit, true},
-		{PaymentLegName(LegCredit, 7), LegCredit, true},
+		{"debit", SideDebit, true},
+		{"credit", SideCredit, true},
+		{"debit.1", SideDebit, true},
+		{"credit.16", SideCredit, true},
+		{PaymentLegName(SideCredit, 7), SideCredit, true},
 		{"debit.0", "", false},
 		{"debit.17", "", false},
 		{"debit.03", "", false},

@@ -25,11 +25,11 @@ func payrollBank(t *testing.T) *bank {
 }
 
 func debit(account, amount string) contract.PaymentLegSpec {
-	return contract.PaymentLegSpec{Account: account, Amount: amount, Side: contract.LegDebit}
+	return contract.PaymentLegSpec{Account: account, Amount: amount, Side: contract.SideDebit}
 }
 
 func credit(account, amount string) contract.PaymentLegSpec {
-	return contract.PaymentLegSpec{Account: account, Amount: amount, Side: contract.LegCredit}
+	return contract.PaymentLegSpec{Account: account, Amount: amount, Side: contract.SideCredit}
 }
 
 func (b *bank) pay(id string, legs ...contract.PaymentLegSpec) (contract.Payment, error) {
@@ -245,9 +245,9 @@ func (b *bank) paymentOutcome(id string) contract.TransferState {
 }
 
 var payrollLegs = []transfer.LegRequest{
-	{Account: "boss", Side: contract.LegDebit, Amount: "30.00"},
-	{Account: "ann", Side: contract.LegCredit, Amount: "10.00"},
-	{Account: "ben", Side: contract.LegCredit, Amount: "20.00"},
+	{Account: "boss", Side: contract.SideDebit, Amount: "30.00"},
+	{Account: "ann", Side: contract.SideCredit, Amount: "10.00"},
+	{Account: "ben", Side: contract.SideCredit, Amount: "20.00"},
 }
 
 var payrollNodes = []string{"account-1", "account-1", "account-2"}

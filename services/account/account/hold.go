@@ -39,9 +39,9 @@ type Hold struct {
 // Side is the side of leg, contract.LegDebit or contract.LegCredit: a transfer's leg is named by
 // its side, a payment's by its side and its place in the payment ("debit.3"); the edge checks the
 // grammar (contract.LegSide), and Prepare refuses a side it does not know.
-func Side(leg string) string {
+func Side(leg string) contract.Side {
 	side, _, _ := strings.Cut(leg, ".")
-	return side
+	return contract.Side(side)
 }
 
 // Prepare reserves a leg of amount on the account: a debit must be covered by the available
@@ -51,12 +51,12 @@ func (a *Account) Prepare(leg string, amount int64) error {
 		return err
 	}
 	switch Side(leg) {
-	case contract.LegDebit:
+	case contract.SideDebit:
 		if a.Available() < amount {
 			return a.insufficient()
 		}
 		a.OnHold += amount
-	case contract.LegCredit:
+	case contract.SideCredit:
 		if a.Balance+a.PendingIn > money.MaxMinor-amount {
 			return a.tooLarge()
 		}
@@ -70,10 +70,10 @@ func (a *Account) Prepare(leg string, amount int64) error {
 // Settle applies the decision for a prepared leg: commit moves the money, abort releases the hold.
 func (a *Account) Settle(h Hold, commit bool) {
 	switch {
-	case Side(h.Leg) == contract.LegDebit && commit:
+	case Side(h.Leg) == contract.SideDebit && commit:
 		a.OnHold -= h.Amount
 		a.Balance -= h.Amount
-	case Side(h.Leg) == contract.LegDebit:
+	case Side(h.Leg) == contract.SideDebit:
 		a.OnHold -= h.Amount
 	case commit:
 		a.PendingIn -= h.Amount

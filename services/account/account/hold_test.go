@@ -28,7 +28,7 @@ func TestAPaymentLegActsOnItsSide(t *testing.T) {
 			if err := a.Prepare(tc.leg, 300); err != nil {
 				t.Fatalf("Prepare(%s) = %v", tc.leg, err)
 			}
-			if Side(tc.leg) == contract.LegDebit && a.OnHold != 300 || Side(tc.leg) == contract.LegCredit && a.PendingIn != 300 {
+			if Side(tc.leg) == contract.SideDebit && a.OnHold != 300 || Side(tc.leg) == contract.SideCredit && a.PendingIn != 300 {
 				t.Fatalf("after prepare: on hold %d, pending in %d", a.OnHold, a.PendingIn)
 			}
 			a.Settle(Hold{Leg: tc.leg, Amount: 300}, tc.commit)

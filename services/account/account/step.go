@@ -141,7 +141,7 @@ func (s *Service) prepare(st Step, a *Account) (Hold, bool, *Event, error) {
 // legEvent is the event of a committed leg: money out of a debit's account, into a credit's.
 func (s *Service) legEvent(a *Account, h Hold) *Event {
 	typ, amount := contract.EventTransferIn, h.Amount
-	if Side(h.Leg) == contract.LegDebit {
+	if Side(h.Leg) == contract.SideDebit {
 		typ, amount = contract.EventTransferOut, -h.Amount
 	}
 	return &Event{

@@ -39,7 +39,7 @@ func refundFingerprint(of transfer.Original, r contract.RefundRequest) []byte {
 func paymentFingerprint(r contract.PaymentRequest) []byte {
 	fields := []string{r.Description}
 	for _, l := range r.Legs {
-		fields = append(fields, l.Account, l.Amount, l.Side)
+		fields = append(fields, l.Account, l.Amount, string(l.Side))
 	}
 	return fingerprint("payment;", fields...)
 }

@@ -25,7 +25,7 @@ func TestFingerprintsStayWhatTheLogHolds(t *testing.T) {
 		{"a refund", refundFingerprint(transfer.Original{TransferID: "t1"}, contract.RefundRequest{ID: "r-1", TransferID: "t1", Amount: "5.00", Description: "sorry"}),
 			"1db7861fe4192ed9d3c149f43c7fd538af4c39480cab601450b47175177656ab"},
 		{"a payment", paymentFingerprint(contract.PaymentRequest{ID: "p-1", Description: "payroll", Legs: []contract.PaymentLegSpec{
-			{Account: "boss", Amount: "3.00", Side: contract.LegDebit}, {Account: "ann", Amount: "3.00", Side: contract.LegCredit}}}),
+			{Account: "boss", Amount: "3.00", Side: contract.SideDebit}, {Account: "ann", Amount: "3.00", Side: contract.SideCredit}}}),
 			"2600a43c7cd0e4a6e7cb0ff9a393aa7b78d82feff99088829156693535bef774"},
 		{"a quote", quoteFingerprint(contract.QuoteRequest{ID: "q-1", To: "erin", Amount: "10.00"}),
 			"ec9b6514d3c0e25a8d86143737ed903b7dec4d5cfb51efe175a5985677cbfc22"},

@@ -13,9 +13,9 @@ import (
 func payroll(id, request string) transfer.Payment {
 	return transfer.Payment{ID: id, RequestID: request, Fingerprint: []byte{1}, Currency: "EUR", AmountMinor: 300, State: contract.TransferPreparing,
 		Legs: []transfer.PaymentLeg{
-			{Name: "debit.1", Account: "boss", Side: contract.LegDebit, Amount: "3.00", AmountMinor: 300},
-			{Name: "credit.2", Account: "ann", Side: contract.LegCredit, Amount: "1.00", AmountMinor: 100},
-			{Name: "credit.3", Account: "ben", Side: contract.LegCredit, Amount: "2.00", AmountMinor: 200},
+			{Name: "debit.1", Account: "boss", Side: contract.SideDebit, Amount: "3.00", AmountMinor: 300},
+			{Name: "credit.2", Account: "ann", Side: contract.SideCredit, Amount: "1.00", AmountMinor: 100},
+			{Name: "credit.3", Account: "ben", Side: contract.SideCredit, Amount: "2.00", AmountMinor: 200},
 		}}
 }
 

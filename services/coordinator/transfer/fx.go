@@ -166,10 +166,10 @@ func NewExchange(q Quote, r ExchangeRequest, now time.Time) (Payment, error) {
 		Currency: from.Code, AmountMinor: q.FromMinor,
 		Exchange: &Exchange{Quote: q.ID, Rate: q.Rate, FromAmount: fromAmount, FromCurrency: from.Code, ToAmount: toAmount, ToCurrency: to.Code},
 		Legs: []PaymentLeg{
-			{Name: contract.PaymentLegName(contract.LegDebit, 1), Account: q.Payer, Side: contract.LegDebit, Currency: from.Code, Amount: fromAmount, AmountMinor: q.FromMinor, Counterparty: q.Payee},
-			{Name: contract.PaymentLegName(contract.LegCredit, 2), Account: fxFrom, Side: contract.LegCredit, Currency: from.Code, Amount: fromAmount, AmountMinor: q.FromMinor, Counterparty: q.Payer},
-			{Name: contract.PaymentLegName(contract.LegDebit, 3), Account: fxTo, Side: contract.LegDebit, Currency: to.Code, Amount: toAmount, AmountMinor: q.ToMinor, Counterparty: q.Payee},
-			{Name: contract.PaymentLegName(contract.LegCredit, 4), Account: q.Payee, Side: contract.LegCredit, Currency: to.Code, Amount: toAmount, AmountMinor: q.ToMinor, Counterparty: q.Payer},
+			{Name: contract.PaymentLegName(contract.SideDebit, 1), Account: q.Payer, Side: contract.SideDebit, Currency: from.Code, Amount: fromAmount, AmountMinor: q.FromMinor, Counterparty: q.Payee},
+			{Name: contract.PaymentLegName(contract.SideCredit, 2), Account: fxFrom, Side: contract.SideCredit, Currency: from.Code, Amount: fromAmount, AmountMinor: q.FromMinor, Counterparty: q.Payer},
+			{Name: contract.PaymentLegName(contract.SideDebit, 3), Account: fxTo, Side: contract.SideDebit, Currency: to.Code, Amount: toAmount, AmountMinor: q.ToMinor, Counterparty: q.Payee},
+			{Name: contract.PaymentLegName(contract.SideCredit, 4), Account: q.Payee, Side: contract.SideCredit, Currency: to.Code, Amount: toAmount, AmountMinor: q.ToMinor, Counterparty: q.Payer},
 		}}
 	if err := balanced(p.Legs); err != nil {
 		return Payment{}, err // cannot happen with the legs above; the rule is checked all the same

@@ -85,10 +85,10 @@ func TestNewExchangeIsFourLegsBalancedInEachCurrency(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []PaymentLeg{
-		{Name: "debit.1", Account: "alice", Side: contract.LegDebit, Currency: "EUR", Amount: "10.00", AmountMinor: 1000, Counterparty: "erin"},
-		{Name: "credit.2", Account: "fx-EUR", Side: contract.LegCredit, Currency: "EUR", Amount: "10.00", AmountMinor: 1000, Counterparty: "alice"},
-		{Name: "debit.3", Account: "fx-JPY", Side: contract.LegDebit, Currency: "JPY", Amount: "1625", AmountMinor: 1625, Counterparty: "erin"},
-		{Name: "credit.4", Account: "erin", Side: contract.LegCredit, Currency: "JPY", Amount: "1625", AmountMinor: 1625, Counterparty: "alice"},
+		{Name: "debit.1", Account: "alice", Side: contract.SideDebit, Currency: "EUR", Amount: "10.00", AmountMinor: 1000, Counterparty: "erin"},
+		{Name: "credit.2", Account: "fx-EUR", Side: contract.SideCredit, Currency: "EUR", Amount: "10.00", AmountMinor: 1000, Counterparty: "alice"},
+		{Name: "debit.3", Account: "fx-JPY", Side: contract.SideDebit, Currency: "JPY", Amount: "1625", AmountMinor: 1625, Counterparty: "erin"},
+		{Name: "credit.4", Account: "erin", Side: contract.SideCredit, Currency: "JPY", Amount: "1625", AmountMinor: 1625, Counterparty: "alice"},
 	}
 	for i, l := range p.Legs {
 		if l != want[i] {
@@ -133,8 +133,8 @@ func TestNewExchangeRefusesAQuoteUsedExpiredOrForAnotherTransfer(t *testing.T) {
 func TestBalancedChecksEachCurrencyOnItsOwn(t *testing.T) {
 	t.Parallel()
 	legs := []PaymentLeg{
-		{Side: contract.LegDebit, Currency: "EUR", AmountMinor: 1000}, {Side: contract.LegCredit, Currency: "EUR", AmountMinor: 1000},
-		{Side: contract.LegDebit, Currency: "JPY", AmountMinor: 1625}, {Side: contract.LegCredit, Currency: "JPY", AmountMinor: 1624},
+		{Side: contract.SideDebit, Currency: "EUR", AmountMinor: 1000}, {Side: contract.SideCredit, Currency: "EUR", AmountMinor: 1000},
+		{Side: contract.SideDebit, Currency: "JPY", AmountMinor: 1625}, {Side: contract.SideCredit, Currency: "JPY", AmountMinor: 1624},
 	}
 	if err := balanced(legs); !errors.Is(err, ErrInvalidPayment) {
 		t.Fatalf("balanced = %v; want the yen legs refused, though the sums of all legs differ by one unit only", err)

@@ -35,7 +35,7 @@ type PaymentRequest struct {
 type LegRequest struct {
 	Account string
 	Amount  string
-	Side    string // contract.LegDebit or contract.LegCredit
+	Side    contract.Side
 }
 
 // Payment is one payment of the coordinator's log: one decision for all its legs. An operator's
@@ -64,7 +64,7 @@ type Payment struct {
 type PaymentLeg struct {
 	Name        string // the leg's name on its node: "debit.N" or "credit.N", N its place from 1
 	Account     string
-	Side        string
+	Side        contract.Side
 	Currency    string // the leg's account's
 	Amount      string // canonical, in the leg's currency
 	AmountMinor int64
@@ -109,7 +109,7 @@ func NewPayment(r PaymentRequest, currency func(account string) (money.Currency,
 	seen := map[string]bool{}
 	var cur money.Currency
 	for i, l := range r.Legs {
-		if l.Side != contract.LegDebit && l.Side != contract.LegCredit {
+		if l.Side != contract.SideDebit && l.Side != contract.SideCredit {
 			return Payment{}, fmt.Errorf(`%w: leg %d (%s): side %q, send "debit" or "credit"`, ErrInvalidPayment, i+1, l.Account, l.Side)
 		}
 		if seen[l.Account] {
@@ -141,7 +141,7 @@ func NewPayment(r PaymentRequest, currency func(account string) (money.Currency,
 	}
 	p.Currency = cur.Code
 	for _, l := range p.Legs {
-		if l.Side == contract.LegDebit {
+		if l.Side == contract.SideDebit {
 			p.AmountMinor += l.AmountMinor
 		}
 	}
@@ -162,7 +162,7 @@ func balanced(legs []PaymentLeg) error {
 			sums[l.Currency] = s
 			order = append(order, l.Currency)
 		}
-		if l.Side == contract.LegDebit {
+		if l.Side == contract.SideDebit {
 			debits++
 			s[0] += l.AmountMinor
 		} else {

@@ -22,30 +22,30 @@ func currencies(of map[string]string) func(string) (money.Currency, error) {
 func TestNewPayment(t *testing.T) {
 	t.Parallel()
 	cur := currencies(map[string]string{"a": "EUR", "b": "EUR", "c": "EUR", "d": "EUR", "u": "USD"})
-	leg := func(account, side, amount string) LegRequest {
+	leg := func(account string, side contract.Side, amount string) LegRequest {
 		return LegRequest{Account: account, Side: side, Amount: amount}
 	}
 	many := make([]LegRequest, contract.MaxPaymentLegs+1)
 	for i := range many {
-		many[i] = leg(fmt.Sprint("x", i), contract.LegCredit, "1")
+		many[i] = leg(fmt.Sprint("x", i), contract.SideCredit, "1")
 	}
 	for _, tc := range []struct {
 		name    string
 		legs    []LegRequest
 		wantErr error
 	}{
-		{"a payroll of one debit and three credits is accepted", []LegRequest{leg("a", contract.LegDebit, "6"), leg("b", contract.LegCredit, "1"), leg("c", contract.LegCredit, "2"), leg("d", contract.LegCredit, "3.00")}, nil},
-		{"a bill split of three debits and one credit is accepted", []LegRequest{leg("a", contract.LegDebit, "1.50"), leg("b", contract.LegDebit, "1.50"), leg("c", contract.LegDebit, "1"), leg("d", contract.LegCredit, "4")}, nil},
-		{"one leg is refused", []LegRequest{leg("a", contract.LegDebit, "1")}, ErrInvalidPayment},
+		{"a payroll of one debit and three credits is accepted", []LegRequest{leg("a", contract.SideDebit, "6"), leg("b", contract.SideCredit, "1"), leg("c", contract.SideCredit, "2"), leg("d", contract.SideCredit, "3.00")}, nil},
+		{"a bill split of three debits and one credit is accepted", []LegRequest{leg("a", contract.SideDebit, "1.50"), leg("b", contract.SideDebit, "1.50"), leg("c", contract.SideDebit, "1"), leg("d", contract.SideCredit, "4")}, nil},
+		{"one leg is refused", []LegRequest{leg("a", contract.SideDebit, "1")}, ErrInvalidPayment},
 		{"seventeen legs are refused", many, ErrInvalidPayment},
-		{"an account twice is refused", []LegRequest{leg("a", contract.LegDebit, "1"), leg("a", contract.LegCredit, "1")}, ErrInvalidPayment},
-		{"an unknown side is refused", []LegRequest{leg("a", "refund", "1"), leg("b", contract.LegCredit, "1")}, ErrInvalidPayment},
-		{"debits only are refused", []LegRequest{leg("a", contract.LegDebit, "1"), leg("b", contract.LegDebit, "1")}, ErrInvalidPayment},
-		{"unbalanced legs are refused", []LegRequest{leg("a", contract.LegDebit, "2"), leg("b", contract.LegCredit, "1.99")}, ErrInvalidPayment},
-		{"two currencies are refused", []LegRequest{leg("a", contract.LegDebit, "1"), leg("u", contract.LegCredit, "1")}, ErrCurrencyMismatch},
-		{"a missing account is refused", []LegRequest{leg("a", contract.LegDebit, "1"), leg("z", contract.LegCredit, "1")}, ErrAccountNotFound},
-		{"a zero amount is refused", []LegRequest{leg("a", contract.LegDebit, "0"), leg("b", contract.LegCredit, "0")}, ErrInvalidAmount},
-		{"too many decimals are refused", []LegRequest{leg("a", contract.LegDebit, "1.001"), leg("b", contract.LegCredit, "1.001")}, ErrInvalidAmount},
+		{"an account twice is refused", []LegRequest{leg("a", contract.SideDebit, "1"), leg("a", contract.SideCredit, "1")}, ErrInvalidPayment},
+		{"an unknown side is refused", []LegRequest{leg("a", "refund", "1"), leg("b", contract.SideCredit, "1")}, ErrInvalidPayment},
+		{"debits only are refused", []LegRequest{leg("a", contract.SideDebit, "1"), leg("b", contract.SideDebit, "1")}, ErrInvalidPayment},
+		{"unbalanced legs are refused", []LegRequest{leg("a", contract.SideDebit, "2"), leg("b", contract.SideCredit, "1.99")}, ErrInvalidPayment},
+		{"two currencies are refused", []LegRequest{leg("a", contract.SideDebit, "1"), leg("u", contract.SideCredit, "1")}, ErrCurrencyMismatch},
+		{"a missing account is refused", []LegRequest{leg("a", contract.SideDebit, "1"), leg("z", contract.SideCredit, "1")}, ErrAccountNotFound},
+		{"a zero amount is refused", []LegRequest{leg("a", contract.SideDebit, "0"), leg("b", contract.SideCredit, "0")}, ErrInvalidAmount},
+		{"too many decimals are refused", []LegRequest{leg("a", contract.SideDebit, "1.001"), leg("b", contract.SideCredit, "1.001")}, ErrInvalidAmount},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -67,7 +67,7 @@ func TestNewPayment(t *testing.T) {
 				if want := fmt.Sprintf("%s.%d", tc.legs[i].Side, i+1); l.Name != want {
 					t.Errorf("leg %d named %q, want %q", i, l.Name, want)
 				}
-				if l.Side == contract.LegDebit {
+				if l.Side == contract.SideDebit {
 					sum += l.AmountMinor
 				}
 			}
@@ -81,9 +81,9 @@ func TestNewPayment(t *testing.T) {
 func TestDecidePayment(t *testing.T) {
 	t.Parallel()
 	p := Payment{Currency: "EUR", Legs: []PaymentLeg{
-		{Name: "debit.1", Account: "a", Side: contract.LegDebit, Currency: "EUR", AmountMinor: 300},
-		{Name: "credit.2", Account: "b", Side: contract.LegCredit, Currency: "EUR", AmountMinor: 100},
-		{Name: "credit.3", Account: "c", Side: contract.LegCredit, Currency: "EUR", AmountMinor: 200},
+		{Name: "debit.1", Account: "a", Side: contract.SideDebit, Currency: "EUR", AmountMinor: 300},
+		{Name: "credit.2", Account: "b", Side: contract.SideCredit, Currency: "EUR", AmountMinor: 100},
+		{Name: "credit.3", Account: "c", Side: contract.SideCredit, Currency: "EUR", AmountMinor: 200},
 	}}
 	yes := func(n int64) Vote { return Vote{Yes: true, Currency: "EUR", AmountMinor: n} }
 	no := func(reason string) Vote { return Vote{Reason: reason, Message: reason} }
@@ -121,10 +121,10 @@ func TestDecidePayment(t *testing.T) {
 func TestDecidePaymentChecksEachLegInItsOwnCurrency(t *testing.T) {
 	t.Parallel()
 	p := Payment{Currency: "EUR", Legs: []PaymentLeg{
-		{Name: "debit.1", Account: "alice", Side: contract.LegDebit, Currency: "EUR", AmountMinor: 1000},
-		{Name: "credit.2", Account: "fx-EUR", Side: contract.LegCredit, Currency: "EUR", AmountMinor: 1000},
-		{Name: "debit.3", Account: "fx-JPY", Side: contract.LegDebit, Currency: "JPY", AmountMinor: 1625},
-		{Name: "credit.4", Account: "erin", Side: contract.LegCredit, Currency: "JPY", AmountMinor: 1625},
+		{Name: "debit.1", Account: "alice", Side: contract.SideDebit, Currency: "EUR", AmountMinor: 1000},
+		{Name: "credit.2", Account: "fx-EUR", Side: contract.SideCredit, Currency: "EUR", AmountMinor: 1000},
+		{Name: "debit.3", Account: "fx-JPY", Side: contract.SideDebit, Currency: "JPY", AmountMinor: 1625},
+		{Name: "credit.4", Account: "erin", Side: contract.SideCredit, Currency: "JPY", AmountMinor: 1625},
 	}}
 	votes := []Vote{{Yes: true, Currency: "EUR", AmountMinor: 1000}, {Yes: true, Currency: "EUR", AmountMinor: 1000},
 		{Yes: true, Currency: "JPY", AmountMinor: 1625}, {Yes: true, Currency: "JPY", AmountMinor: 1625}}
@@ -139,7 +139,7 @@ func TestDecidePaymentChecksEachLegInItsOwnCurrency(t *testing.T) {
 
 func TestAPaymentLegsCounterpartyIsTheOnlyAccountOnTheOtherSide(t *testing.T) {
 	t.Parallel()
-	p := Payment{Legs: []PaymentLeg{{Account: "boss", Side: contract.LegDebit}, {Account: "x", Side: contract.LegCredit}, {Account: "y", Side: contract.LegCredit}}}
+	p := Payment{Legs: []PaymentLeg{{Account: "boss", Side: contract.SideDebit}, {Account: "x", Side: contract.SideCredit}, {Account: "y", Side: contract.SideCredit}}}
 	if got := p.Counterparty(p.Legs[1]); got != "boss" {
 		t.Errorf("a credit of a payroll: counterparty %q, want boss", got)
 	}

@@ -110,9 +110,9 @@ func TestAnAbortedRefundLeavesItsAmountToRefund(t *testing.T) {
 // payrollRequest pays 1.00 to bob and 2.00 to shop from alice.
 func payrollRequest(request string) transfer.PaymentRequest {
 	return transfer.PaymentRequest{RequestID: request, Fingerprint: []byte(request), Description: "payroll", Legs: []transfer.LegRequest{
-		{Account: "alice", Side: contract.LegDebit, Amount: "3.00"},
-		{Account: "bob", Side: contract.LegCredit, Amount: "1.00"},
-		{Account: "shop", Side: contract.LegCredit, Amount: "2.00"},
+		{Account: "alice", Side: contract.SideDebit, Amount: "3.00"},
+		{Account: "bob", Side: contract.SideCredit, Amount: "1.00"},
+		{Account: "shop", Side: contract.SideCredit, Amount: "2.00"},
 	}}
 }
 
@@ -240,7 +240,7 @@ func TestAnExchangeUsesItsQuoteOnce(t *testing.T) {
 	}
 	sums := map[string]int64{}
 	for _, l := range p.Legs {
-		if l.Side == contract.LegDebit {
+		if l.Side == contract.SideDebit {
 			sums[l.Currency] += l.AmountMinor
 		} else {
 			sums[l.Currency] -= l.AmountMinor

@@ -289,9 +289,9 @@ func refundsCapped(t *testing.T, s Stores) {
 func payroll(id, request string, fingerprint byte) transfer.Payment {
 	return transfer.Payment{ID: id, RequestID: request, Fingerprint: []byte{fingerprint}, Description: "payroll", Currency: "EUR", AmountMinor: 300,
 		State: contract.TransferPreparing, Legs: []transfer.PaymentLeg{
-			{Name: "debit.1", Account: "boss", Side: contract.LegDebit, Currency: "EUR", Amount: "3.00", AmountMinor: 300},
-			{Name: "credit.2", Account: "ann", Side: contract.LegCredit, Currency: "EUR", Amount: "1.00", AmountMinor: 100},
-			{Name: "credit.3", Account: "ben", Side: contract.LegCredit, Currency: "EUR", Amount: "2.00", AmountMinor: 200},
+			{Name: "debit.1", Account: "boss", Side: contract.SideDebit, Currency: "EUR", Amount: "3.00", AmountMinor: 300},
+			{Name: "credit.2", Account: "ann", Side: contract.SideCredit, Currency: "EUR", Amount: "1.00", AmountMinor: 100},
+			{Name: "credit.3", Account: "ben", Side: contract.SideCredit, Currency: "EUR", Amount: "2.00", AmountMinor: 200},
 		}}
 }
 
