@@ -10,7 +10,6 @@ import (
 
 	"tsbank/contract"
 	"tsbank/contract/client"
-	"tsbank/platform/service"
 )
 
 // Page sizes of account lists.
@@ -27,11 +26,8 @@ type listRequest struct {
 	Limit *int `json:"limit"`
 }
 
-func decodeList(data []byte) (contract.ListRequest, *contract.Error) {
-	var w listRequest
-	if e := contract.Decode(data, &w); e != nil {
-		return w.ListRequest, e
-	}
+// checkList gives a decoded list request its limit and checks it.
+func checkList(w listRequest) (contract.ListRequest, *contract.Error) {
 	r := w.ListRequest
 	switch {
 	case w.Limit == nil:
@@ -50,16 +46,12 @@ func decodeList(data []byte) (contract.ListRequest, *contract.Error) {
 }
 
 // listOwn lists this node's accounts.
-func (a *API) listOwn(req micro.Request) {
-	r, e := decodeList(req.Data())
+func (a *API) listOwn(ctx context.Context, _ micro.Request, w listRequest) (any, *contract.Error) {
+	r, e := checkList(w)
 	if e != nil {
-		service.Respond(req, nil, e)
-		return
+		return nil, e
 	}
-	ctx, cancel := service.Context(req, a.Timeout)
-	defer cancel()
-	page, e := a.localPage(ctx, r)
-	service.Respond(req, page, e)
+	return a.localPage(ctx, r)
 }
 
 func (a *API) localPage(ctx context.Context, r contract.ListRequest) (contract.AccountList, *contract.Error) {
@@ -81,20 +73,16 @@ func (a *API) localPage(ctx context.Context, r contract.ListRequest) (contract.A
 // its first Limit accounts after After, and the merge keeps the Limit smallest ids. A node that
 // does not answer (down, or gone for good) is named in the reply, which is then partial: the
 // accounts of the others are listed all the same.
-func (a *API) list(req micro.Request) {
-	r, e := decodeList(req.Data())
+func (a *API) list(ctx context.Context, _ micro.Request, w listRequest) (any, *contract.Error) {
+	r, e := checkList(w)
 	if e != nil {
-		service.Respond(req, nil, e)
-		return
+		return nil, e
 	}
-	ctx, cancel := service.Context(req, a.Timeout)
-	defer cancel()
 	nodes := []string{r.Node}
 	if r.Node == "" {
 		var err error
 		if nodes, err = a.allNodes(ctx); err != nil {
-			service.Respond(req, nil, a.internal("list nodes", err))
-			return
+			return nil, a.internal("list nodes", err)
 		}
 	}
 	var merged contract.AccountList
@@ -112,8 +100,7 @@ func (a *API) list(req micro.Request) {
 		}
 		switch {
 		case e != nil && r.Node != "":
-			service.Respond(req, nil, e) // the one node asked for did not answer
-			return
+			return nil, e // the one node asked for did not answer
 		case e != nil:
 			merged.Partial, merged.Unavailable = true, append(merged.Unavailable, node)
 			e = nil
@@ -129,7 +116,7 @@ func (a *API) list(req micro.Request) {
 	if more {
 		merged.Next = merged.Accounts[len(merged.Accounts)-1].ID
 	}
-	service.Respond(req, merged, nil)
+	return merged, nil
 }
 
 // allNodes is every node that ever ran (registry.Nodes.KnownNames), with the live ones added in

@@ -1,36 +1,27 @@
 package natsapi
 
 import (
+	"context"
 	"encoding/json"
 
 	"github.com/nats-io/nats.go/micro"
 
 	"tsbank/contract"
 	"tsbank/contract/decisionsig"
-	"tsbank/platform/service"
 	"tsbank/services/account/account"
 )
 
 // moveStep runs one step of a move of an account to or from this node (node_move), signed by the
 // coordinator, which drives the move (docs/adr/0036).
-func (a *API) moveStep(req micro.Request) {
-	ctx, cancel := service.Context(req, a.Timeout)
-	defer cancel()
-	var r contract.NodeMoveRequest
-	if e := contract.DecodeLimit(req.Data(), &r, contract.MaxBatchPayload); e != nil {
-		service.Respond(req, nil, e)
-		return
-	}
+func (a *API) moveStep(ctx context.Context, _ micro.Request, r contract.NodeMoveRequest) (any, *contract.Error) {
 	for _, f := range [][2]string{{"account", r.Account}, {"move_id", r.MoveID}, {"peer", r.Peer}} {
 		if e := contract.CheckID(f[0], f[1]); e != nil {
-			service.Respond(req, nil, e)
-			return
+			return nil, e
 		}
 	}
 	if err := a.Coordinators.Verify(decisionsig.MoveStep(r), r.Sig); err != nil {
 		a.Log.Warn("refused a step of a move", "op", r.Op, "account", r.Account, "move", r.MoveID, "err", err)
-		service.Respond(req, nil, contract.Errorf(contract.CodeForbidden, "not allowed: the %s of move %s of %s: %s", r.Op, r.MoveID, r.Account, err))
-		return
+		return nil, contract.Errorf(contract.CodeForbidden, "not allowed: the %s of move %s of %s: %s", r.Op, r.MoveID, r.Account, err)
 	}
 	var st account.MoveStatus
 	var err error
@@ -52,8 +43,7 @@ func (a *API) moveStep(req micro.Request) {
 		st.State = account.MoveGone
 	case contract.MoveOpImport:
 		if r.Page == nil || r.Page.Part != r.Part || len(r.Page.Rows) > contract.MovePageRows {
-			service.Respond(req, nil, contract.Errorf(contract.CodeBadRequest, "an import carries one page of its part, of at most %d rows", contract.MovePageRows))
-			return
+			return nil, contract.Errorf(contract.CodeBadRequest, "an import carries one page of its part, of at most %d rows", contract.MovePageRows)
 		}
 		reply.Imported, err = a.Service.Import(ctx, r.Account, r.MoveID, r.Peer, r.Part, r.Page.Rows)
 		st.State = account.MoveArriving
@@ -68,15 +58,13 @@ func (a *API) moveStep(req micro.Request) {
 			a.Registry.Remember(r.Account, a.Node)
 		}
 	default:
-		service.Respond(req, nil, contract.Errorf(contract.CodeBadRequest, "unknown move step %q", r.Op))
-		return
+		return nil, contract.Errorf(contract.CodeBadRequest, "unknown move step %q", r.Op)
 	}
 	if err != nil {
-		service.Respond(req, nil, a.toWire(r.Account, err))
-		return
+		return nil, a.toWire(r.Account, err)
 	}
 	reply.State, reply.Prepared, reply.EventSeq = st.State, st.Prepared, st.EventSeq
-	service.Respond(req, reply, nil)
+	return reply, nil
 }
 
 // movedReply tells whether a relayed reply says the account left the node that answered.

@@ -62,17 +62,17 @@ func (a *API) AddEndpoints(svc *service.Server, wrap func(string, micro.Handler)
 		service.Endpoint("limit", `Operators only: set the overdraft limit: {"id":"<request id>","overdraft_limit":"50.00"}`, owner(contract.OpLimit)),
 		service.Endpoint("whereis", "The node that owns the account", a.whereis),
 		service.Endpoint("open_generated", `Open an account with an id derived from the request id: {"id":"<request id>","currency":"EUR"}`, a.openGenerated),
-		service.Endpoint("list", `Accounts in id order: {"node":"<optional>","after":"<last id>","limit":100}`, a.list),
+		service.Endpoint("list", `Accounts in id order: {"node":"<optional>","after":"<last id>","limit":100}`, service.Typed(a.Timeout, a.list)),
 		service.Endpoint("nodes", "The live account nodes", service.Typed(a.Timeout, a.nodes)),
 		service.Endpoint("node_open", "Forwarded open for an account this node owns", own(contract.OpOpen)),
 		service.Endpoint("node_get", "Forwarded get for an account this node owns", own(contract.OpGet)),
 		service.Endpoint("node_balance", "Forwarded balance for an account this node owns", own(contract.OpBalance)),
-		service.Endpoint("node_list", "This node's accounts in id order", a.listOwn),
+		service.Endpoint("node_list", "This node's accounts in id order", service.Typed(a.Timeout, a.listOwn)),
 		service.Endpoint("node_prepare", "Two-phase commit: prepare a transfer leg (signed by the coordinator)", own(contract.OpPrepare)),
 		service.Endpoint("node_commit", "Two-phase commit: commit a transfer leg (signed by the coordinator)", own(contract.OpCommit)),
 		service.Endpoint("node_abort", "Two-phase commit: abort a transfer leg (signed by the coordinator)", own(contract.OpAbort)),
-		service.Endpoint("node_move", "Moving an account: one step, signed by the coordinator", a.moveStep),
-		service.Endpoint("node_legs", `Two-phase commit: many steps in one transaction, signed once by the coordinator: {"steps":[{"op":"prepare","account":"alice","transfer_id":"…","leg":"debit","amount":"1.00","counterparty":"bob"}],"sig":"…"}`, a.legs),
+		service.Endpoint("node_move", "Moving an account: one step, signed by the coordinator", service.Typed(a.Timeout, a.moveStep, service.MaxBody(contract.MaxBatchPayload))),
+		service.Endpoint("node_legs", `Two-phase commit: many steps in one transaction, signed once by the coordinator: {"steps":[{"op":"prepare","account":"alice","transfer_id":"…","leg":"debit","amount":"1.00","counterparty":"bob"}],"sig":"…"}`, service.Typed(a.Timeout, a.legs, service.MaxBody(contract.MaxBatchPayload))),
 	}, wrap)
 }
 

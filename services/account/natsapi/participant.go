@@ -11,7 +11,6 @@ import (
 	"tsbank/contract"
 	"tsbank/contract/decisionsig"
 	"tsbank/contract/natstrace"
-	"tsbank/platform/service"
 	"tsbank/services/account/account"
 )
 
@@ -86,22 +85,13 @@ func (a *API) one(ctx context.Context, st contract.LegStep, s decisionsig.Statem
 // legs runs a batch of steps (node_legs) in one transaction: a step that is malformed, not this
 // node's, refused or in conflict answers its own error or no vote, and the others still apply.
 // Only a bad signature, which covers the whole batch, or a fault of the database, fails them all.
-func (a *API) legs(req micro.Request) {
-	ctx, cancel := service.Context(req, a.Timeout)
-	defer cancel()
-	var b contract.LegBatch
-	if e := contract.DecodeLimit(req.Data(), &b, contract.MaxBatchPayload); e != nil {
-		service.Respond(req, nil, e)
-		return
-	}
+func (a *API) legs(ctx context.Context, _ micro.Request, b contract.LegBatch) (any, *contract.Error) {
 	if len(b.Steps) == 0 || len(b.Steps) > contract.MaxLegBatch {
-		service.Respond(req, nil, contract.Errorf(contract.CodeBadRequest, "a batch holds 1 to %d steps, not %d", contract.MaxLegBatch, len(b.Steps)))
-		return
+		return nil, contract.Errorf(contract.CodeBadRequest, "a batch holds 1 to %d steps, not %d", contract.MaxLegBatch, len(b.Steps))
 	}
 	if err := a.Coordinators.Verify(decisionsig.Batch(b.Steps), b.Sig); err != nil {
 		a.Log.Warn("refused a batch of two-phase-commit steps", "steps", len(b.Steps), "err", err)
-		service.Respond(req, nil, contract.Errorf(contract.CodeForbidden, "not allowed: a batch of %d steps: %s", len(b.Steps), err))
-		return
+		return nil, contract.Errorf(contract.CodeForbidden, "not allowed: a batch of %d steps: %s", len(b.Steps), err)
 	}
 	reply := contract.LegBatchReply{Results: make([]contract.LegResult, len(b.Steps))}
 	var run []account.Step
@@ -131,8 +121,7 @@ func (a *API) legs(req micro.Request) {
 			for _, span := range spans {
 				natstrace.End(span, err)
 			}
-			service.Respond(req, nil, a.toWire(run[0].Account, err))
-			return
+			return nil, a.toWire(run[0].Account, err)
 		}
 		for k, r := range res {
 			reply.Results[at[k]] = a.result(b.Steps[at[k]], r)
@@ -143,7 +132,7 @@ func (a *API) legs(req micro.Request) {
 			natstrace.End(spans[k], serr)
 		}
 	}
-	service.Respond(req, reply, nil)
+	return reply, nil
 }
 
 // stepSpan starts the span of one step of a batch: a child of the coordinator's span for the

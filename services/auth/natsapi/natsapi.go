@@ -39,23 +39,17 @@ func (a *API) AddEndpoints(svc *service.Server, wrap func(string, micro.Handler)
 	}, wrap)
 }
 
-// handle decodes the request body into Req, runs fn and answers its reply or its error.
+// handle is fn as a typed handler (service.Typed), its errors mapped to the wire by wireError.
+// The work runs to its timeout whatever the caller's deadline (Detached), as the customer
+// directory's requests always have.
 func handle[Req any](a *API, fn func(context.Context, Req) (any, error)) micro.HandlerFunc {
-	return func(req micro.Request) {
-		var r Req
-		if e := contract.Decode(req.Data(), &r); e != nil {
-			service.Respond(req, nil, e)
-			return
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), a.Timeout)
-		defer cancel()
+	return service.Typed(a.Timeout, func(ctx context.Context, _ micro.Request, r Req) (any, *contract.Error) {
 		reply, err := fn(ctx, r)
 		if err != nil {
-			service.Respond(req, nil, a.wireError(err))
-			return
+			return nil, a.wireError(err)
 		}
-		service.Respond(req, reply, nil)
-	}
+		return reply, nil
+	}, service.Detached())
 }
 
 func (a *API) add(ctx context.Context, r contract.AddCustomerRequest) (any, error) {

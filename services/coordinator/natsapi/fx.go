@@ -8,7 +8,6 @@ import (
 
 	"tsbank/contract"
 	"tsbank/contract/money"
-	"tsbank/platform/service"
 	"tsbank/services/coordinator/transfer"
 )
 
@@ -52,15 +51,9 @@ func wireRate(r transfer.Rate) contract.Rate {
 	return contract.Rate{ID: r.RequestID, Base: r.Base, Quote: r.Quote, Rate: r.Rate, ValidFrom: r.ValidFrom, SetAt: r.SetAt, SetBy: r.SetBy}
 }
 
-func (a *API) quote(req micro.Request) {
-	ctx, cancel := context.WithTimeout(service.Traced(req), a.Timeout)
-	defer cancel()
+func (a *API) quote(ctx context.Context, req micro.Request, r contract.QuoteRequest) (any, *contract.Error) {
 	payer := contract.Token(req.Subject(), "account")
-	var r contract.QuoteRequest
 	e := contract.CheckID("paying account", payer)
-	if e == nil {
-		e = contract.Decode(req.Data(), &r)
-	}
 	if e == nil {
 		e = contract.CheckID("id", r.ID)
 	}
@@ -76,16 +69,14 @@ func (a *API) quote(req micro.Request) {
 		}
 	}
 	if e != nil {
-		service.Respond(req, nil, e)
-		return
+		return nil, e
 	}
 	q, err := a.Coordinator.Quote(ctx, transfer.QuoteRequest{Payer: payer, RequestID: r.ID, Fingerprint: quoteFingerprint(r),
 		Payee: r.To, Amount: r.Amount})
 	if err != nil {
-		service.Respond(req, nil, a.toWire(ctx, err))
-		return
+		return nil, a.toWire(ctx, err)
 	}
-	service.Respond(req, wireQuote(q), nil)
+	return wireQuote(q), nil
 }
 
 func wireQuote(q transfer.Quote) contract.Quote {
@@ -101,7 +92,7 @@ func wireQuote(q transfer.Quote) contract.Quote {
 }
 
 // exchange runs a cross-currency transfer: r names a quote of from.
-func (a *API) exchange(ctx context.Context, req micro.Request, from string, r contract.TransferRequest) {
+func (a *API) exchange(ctx context.Context, from string, r contract.TransferRequest) (any, *contract.Error) {
 	p, err := a.Coordinator.Exchange(ctx, transfer.ExchangeRequest{Payer: from, RequestID: r.ID, Fingerprint: transferFingerprint(r),
 		QuoteRequestID: r.Quote, To: r.To, Amount: r.Amount, Description: r.Description})
 	traced(ctx, p.ID)
@@ -112,10 +103,9 @@ func (a *API) exchange(ctx context.Context, req micro.Request, from string, r co
 				"the coordinator could not tell whether transfer %s was done (its log did not answer): ask %s with {\"id\":%q}, or send it again with the same id",
 				r.ID, contract.TransferStatusSubject(from), r.ID)
 		}
-		service.Respond(req, nil, e)
-		return
+		return nil, e
 	}
-	service.Respond(req, WireExchange(p), nil)
+	return WireExchange(p), nil
 }
 
 // WireExchange is a cross-currency transfer (a payment of four legs) as its payer sees it: a

@@ -8,26 +8,18 @@ import (
 	"github.com/nats-io/nats.go/micro"
 
 	"tsbank/contract"
-	"tsbank/platform/service"
 	"tsbank/services/coordinator/move"
 )
 
 // moveAccount starts (or, repeated with the same id, resumes) a move and answers the move as it
 // stands when it is done or when the request's time is up; the coordinator finishes it either way.
-func (a *API) moveAccount(req micro.Request) {
-	var r contract.MoveRequest
-	if e := contract.Decode(req.Data(), &r); e != nil {
-		service.Respond(req, nil, e)
-		return
-	}
+func (a *API) moveAccount(_ context.Context, _ micro.Request, r contract.MoveRequest) (any, *contract.Error) {
 	if r.ID == "" {
-		service.Respond(req, nil, contract.Errorf(contract.CodeInvalidID, `id is missing: send a client-chosen id such as {"id":"mv-1",...} so that a retry is one move`))
-		return
+		return nil, contract.Errorf(contract.CodeInvalidID, `id is missing: send a client-chosen id such as {"id":"mv-1",...} so that a retry is one move`)
 	}
 	for _, f := range [][2]string{{"id", r.ID}, {"account", r.Account}, {"to", r.To}} {
 		if e := contract.CheckID(f[0], f[1]); e != nil {
-			service.Respond(req, nil, e)
-			return
+			return nil, e
 		}
 	}
 	// The move goes on after the reply: a context of its own, bounded so that a node that is
@@ -47,20 +39,17 @@ func (a *API) moveAccount(req micro.Request) {
 		ctx, cancel := context.WithTimeout(context.Background(), a.Timeout)
 		defer cancel()
 		if logged, lerr := a.Mover.Store.Get(ctx, r.ID); lerr == nil {
-			service.Respond(req, logged, nil)
-			return
+			return logged, nil
 		}
-		service.Respond(req, nil, contract.Errorf(contract.CodeTimeout, "move %s is not logged yet: ask again with the same id", r.ID))
-		return
+		return nil, contract.Errorf(contract.CodeTimeout, "move %s is not logged yet: ask again with the same id", r.ID)
 	}
 	if err != nil && m.ID == "" {
-		service.Respond(req, nil, a.moveError(err))
-		return
+		return nil, a.moveError(err)
 	}
 	if err != nil {
 		a.Log.Warn("move paused", "move", m.ID, "state", m.State, "err", err)
 	}
-	service.Respond(req, m, nil)
+	return m, nil
 }
 
 func (a *API) moveStatus(ctx context.Context, _ micro.Request, r contract.MoveStatusRequest) (any, *contract.Error) {

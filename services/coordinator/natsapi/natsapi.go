@@ -36,34 +36,29 @@ type API struct {
 // by wrap.
 func (a *API) AddEndpoints(svc *service.Server, wrap func(string, micro.Handler) micro.Handler) error {
 	return service.Register(svc, contract.RoleCoordinator, nil, []service.Handler{
-		service.Endpoint("transfer", `Pay from the account in the subject: {"id":"<request id>","to":"<account>","amount":"25.00","description":"<optional>"}`, a.transfer),
-		service.Endpoint("refund", `Refund, as its payee, a committed transfer: {"id":"<request id>","transfer_id":"<the original's>" or "original":{"from":"<payer>","id":"<its request id>"},"amount":"<optional: what is left>","description":"<optional>"}`, a.refund),
-		service.Endpoint("status", `A transfer's state by its request id: {"id":"<request id>"}`, service.Typed(a.Timeout, a.status)),
-		service.Endpoint("decision", `For participants: the outcome of {"transfer_id":"...","leg":"debit|credit","account":"..."}, signed`, service.Typed(a.Timeout, a.decision)),
-		service.Endpoint("payment", `Move money among 2 to 16 accounts, all or nothing: {"id":"<request id>","legs":[{"account":"<account>","amount":"25.00","side":"debit|credit"}],"description":"<optional>"}`, a.payment),
-		service.Endpoint("payment_status", `A payment's state by its request id: {"id":"<request id>"}`, service.Typed(a.Timeout, a.paymentStatus)),
-		service.Endpoint("move", `Operators: move an account to another node while the bank runs: {"id":"<request id>","account":"<account>","to":"<node>"}`, a.moveAccount),
-		service.Endpoint("move_status", `A move's state by its request id: {"id":"<request id>"}`, service.Typed(a.Timeout, a.moveStatus)),
-		service.Endpoint("rates_set", `Set an exchange rate: {"id":"<request id>","base":"EUR","quote":"JPY","rate":"162.5","valid_from":"<optional RFC 3339: now>","by":"<optional>"}`, service.Typed(a.Timeout, a.setRate)),
-		service.Endpoint("rates", `Exchange rates in force, or every one set: {"base":"<optional>","quote":"<optional>","history":false}`, service.Typed(a.Timeout, a.rates)),
-		service.Endpoint("quote", `Fix a rate for a cross-currency transfer from the account in the subject: {"id":"<quote id>","to":"<account>","amount":"10.00"}`, a.quote),
-		service.Endpoint("pending", "Transfers in flight (no decision) and in doubt (decision not acknowledged)", service.Typed(a.Timeout, a.pending)),
-		service.Endpoint("resolve", `Drive a stuck transfer to its outcome now: {"transfer_id":"..."}`, service.Typed(a.Timeout, a.resolve)),
+		service.Endpoint("transfer", `Pay from the account in the subject: {"id":"<request id>","to":"<account>","amount":"25.00","description":"<optional>"}`, service.Typed(a.Timeout, a.transfer, service.Detached())),
+		service.Endpoint("refund", `Refund, as its payee, a committed transfer: {"id":"<request id>","transfer_id":"<the original's>" or "original":{"from":"<payer>","id":"<its request id>"},"amount":"<optional: what is left>","description":"<optional>"}`, service.Typed(a.Timeout, a.refund, service.Detached())),
+		service.Endpoint("status", `A transfer's state by its request id: {"id":"<request id>"}`, service.Typed(a.Timeout, a.status, service.Detached())),
+		service.Endpoint("decision", `For participants: the outcome of {"transfer_id":"...","leg":"debit|credit","account":"..."}, signed`, service.Typed(a.Timeout, a.decision, service.Detached())),
+		service.Endpoint("payment", `Move money among 2 to 16 accounts, all or nothing: {"id":"<request id>","legs":[{"account":"<account>","amount":"25.00","side":"debit|credit"}],"description":"<optional>"}`, service.Typed(a.Timeout, a.payment, service.Detached())),
+		service.Endpoint("payment_status", `A payment's state by its request id: {"id":"<request id>"}`, service.Typed(a.Timeout, a.paymentStatus, service.Detached())),
+		service.Endpoint("move", `Operators: move an account to another node while the bank runs: {"id":"<request id>","account":"<account>","to":"<node>"}`, service.Typed(a.Timeout, a.moveAccount, service.Detached())),
+		service.Endpoint("move_status", `A move's state by its request id: {"id":"<request id>"}`, service.Typed(a.Timeout, a.moveStatus, service.Detached())),
+		service.Endpoint("rates_set", `Set an exchange rate: {"id":"<request id>","base":"EUR","quote":"JPY","rate":"162.5","valid_from":"<optional RFC 3339: now>","by":"<optional>"}`, service.Typed(a.Timeout, a.setRate, service.Detached())),
+		service.Endpoint("rates", `Exchange rates in force, or every one set: {"base":"<optional>","quote":"<optional>","history":false}`, service.Typed(a.Timeout, a.rates, service.Detached())),
+		service.Endpoint("quote", `Fix a rate for a cross-currency transfer from the account in the subject: {"id":"<quote id>","to":"<account>","amount":"10.00"}`, service.Typed(a.Timeout, a.quote, service.Detached())),
+		service.Endpoint("pending", "Transfers in flight (no decision) and in doubt (decision not acknowledged)", service.Typed(a.Timeout, a.pending, service.Detached())),
+		service.Endpoint("resolve", `Drive a stuck transfer to its outcome now: {"transfer_id":"..."}`, service.Typed(a.Timeout, a.resolve, service.Detached())),
 	}, wrap)
 }
 
-func (a *API) transfer(req micro.Request) {
-	ctx, cancel := context.WithTimeout(service.Traced(req), a.Timeout)
-	defer cancel()
+func (a *API) transfer(ctx context.Context, req micro.Request, r contract.TransferRequest) (any, *contract.Error) {
 	from := contract.Token(req.Subject(), "account")
-	var r contract.TransferRequest
-	if e := a.checkTransfer(from, req.Data(), &r); e != nil {
-		service.Respond(req, nil, e)
-		return
+	if e := a.checkTransfer(from, &r); e != nil {
+		return nil, e
 	}
 	if r.Quote != "" {
-		a.exchange(ctx, req, from, r)
-		return
+		return a.exchange(ctx, from, r)
 	}
 	t, err := a.Coordinator.Transfer(ctx, transfer.Transfer{
 		From: from, RequestID: r.ID, To: r.To, Amount: r.Amount, Description: r.Description,
@@ -79,10 +74,9 @@ func (a *API) transfer(req micro.Request) {
 				"the coordinator could not tell whether transfer %s was done (its log did not answer): ask %s with {\"id\":%q}, or send it again with the same id",
 				r.ID, contract.TransferStatusSubject(from), r.ID)
 		}
-		service.Respond(req, nil, e)
-		return
+		return nil, e
 	}
-	service.Respond(req, Wire(t), nil)
+	return Wire(t), nil
 }
 
 // traced names transfer id on the request's span, once the coordinator has given it (none for a
@@ -94,11 +88,8 @@ func traced(ctx context.Context, id string) {
 // checkTransfer refuses, before anything is logged or held, what is wrong with the request itself;
 // the coordinator then refuses, also before logging, what is wrong with it given its accounts
 // (transfer.Coordinator.check). Both answer an error and leave the id unused.
-func (a *API) checkTransfer(from string, data []byte, r *contract.TransferRequest) *contract.Error {
+func (a *API) checkTransfer(from string, r *contract.TransferRequest) *contract.Error {
 	if e := contract.CheckID("paying account", from); e != nil {
-		return e
-	}
-	if e := contract.Decode(data, r); e != nil {
 		return e
 	}
 	if r.ID == "" {
@@ -133,14 +124,10 @@ func (a *API) checkTransfer(from string, data []byte, r *contract.TransferReques
 	return nil
 }
 
-func (a *API) refund(req micro.Request) {
-	ctx, cancel := context.WithTimeout(service.Traced(req), a.Timeout)
-	defer cancel()
+func (a *API) refund(ctx context.Context, req micro.Request, r contract.RefundRequest) (any, *contract.Error) {
 	payee := contract.Token(req.Subject(), "account")
-	var r contract.RefundRequest
-	if e := checkRefund(payee, req.Data(), &r); e != nil {
-		service.Respond(req, nil, e)
-		return
+	if e := checkRefund(payee, &r); e != nil {
+		return nil, e
 	}
 	of := transfer.Original{TransferID: r.TransferID}
 	if r.Original != nil {
@@ -157,18 +144,14 @@ func (a *API) refund(req micro.Request) {
 				"the coordinator could not tell whether refund %s was done (its log did not answer): ask %s with {\"id\":%q}, or send it again with the same id",
 				r.ID, contract.TransferStatusSubject(payee), r.ID)
 		}
-		service.Respond(req, nil, e)
-		return
+		return nil, e
 	}
-	service.Respond(req, Wire(t), nil)
+	return Wire(t), nil
 }
 
 // checkRefund refuses what is wrong with a refund request itself, before anything is logged.
-func checkRefund(payee string, data []byte, r *contract.RefundRequest) *contract.Error {
+func checkRefund(payee string, r *contract.RefundRequest) *contract.Error {
 	if e := contract.CheckID("refunding account", payee); e != nil {
-		return e
-	}
-	if e := contract.Decode(data, r); e != nil {
 		return e
 	}
 	if r.ID == "" {

@@ -9,17 +9,12 @@ import (
 
 	"tsbank/contract"
 	"tsbank/contract/money"
-	"tsbank/platform/service"
 	"tsbank/services/coordinator/transfer"
 )
 
-func (a *API) payment(req micro.Request) {
-	ctx, cancel := context.WithTimeout(service.Traced(req), a.Timeout)
-	defer cancel()
-	var r contract.PaymentRequest
-	if e := checkPayment(req.Data(), &r); e != nil {
-		service.Respond(req, nil, e)
-		return
+func (a *API) payment(ctx context.Context, req micro.Request, r contract.PaymentRequest) (any, *contract.Error) {
+	if e := checkPayment(&r); e != nil {
+		return nil, e
 	}
 	pr := transfer.PaymentRequest{RequestID: r.ID, Description: r.Description}
 	for _, l := range r.Legs {
@@ -36,18 +31,14 @@ func (a *API) payment(req micro.Request) {
 				"the coordinator could not tell whether payment %s was done (its log did not answer): ask %s with {\"id\":%q}, or send it again with the same id",
 				r.ID, contract.SubjectPaymentStatus, r.ID)
 		}
-		service.Respond(req, nil, e)
-		return
+		return nil, e
 	}
-	service.Respond(req, WirePayment(p), nil)
+	return WirePayment(p), nil
 }
 
 // checkPayment refuses what is wrong with a payment request itself, before anything is logged;
 // the coordinator then checks the legs against each other and their accounts (transfer.NewPayment).
-func checkPayment(data []byte, r *contract.PaymentRequest) *contract.Error {
-	if e := contract.Decode(data, r); e != nil {
-		return e
-	}
+func checkPayment(r *contract.PaymentRequest) *contract.Error {
 	if r.ID == "" {
 		return contract.Errorf(contract.CodeInvalidID, `id is missing: send a client-chosen id such as {"id":"p-1",...} so that a retry is applied once`)
 	}

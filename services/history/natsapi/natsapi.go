@@ -30,10 +30,10 @@ type API struct {
 // wrap.
 func (a *API) AddEndpoints(svc *service.Server, wrap func(string, micro.Handler) micro.Handler) error {
 	return service.Register(svc, contract.RoleHistory, nil, []service.Handler{
-		service.Endpoint("query", `A page of the account's transactions: {"type":[...],"from","to","min_amount","max_amount","counterparty","transfer_id","text","sort":"time|amount","order":"desc|asc","limit":50,"cursor","format":"json|table|csv"}`, a.query),
-		service.Endpoint("statement", `Opening balance, transactions, closing balance and totals: {"from":"2026-01-01","to":"2026-02-01","format":"json|table|csv"}`, a.statement),
+		service.Endpoint("query", `A page of the account's transactions: {"type":[...],"from","to","min_amount","max_amount","counterparty","transfer_id","text","sort":"time|amount","order":"desc|asc","limit":50,"cursor","format":"json|table|csv"}`, service.Typed(a.Timeout, a.query, service.Detached())),
+		service.Endpoint("statement", `Opening balance, transactions, closing balance and totals: {"from":"2026-01-01","to":"2026-02-01","format":"json|table|csv"}`, service.Typed(a.Timeout, a.statement, service.Detached())),
 		service.Endpoint("balance_at", `The balance at a moment, from the numbered events: {"at":"2026-01-31T12:00:00Z"} (or a date: its midnight UTC)`, service.Typed(a.Timeout, a.balanceAt)),
-		service.Endpoint("reconcile", `Compare the history with the nodes' balances: {"account":"<optional>"}`, a.reconcile),
+		service.Endpoint("reconcile", `Compare the history with the nodes' balances: {"account":"<optional>"}`, service.Typed(a.Timeout, a.reconcile, service.Detached())),
 	}, wrap)
 }
 
@@ -44,19 +44,14 @@ type historyQuery struct {
 	Limit *int `json:"limit"`
 }
 
-func (a *API) query(req micro.Request) {
-	ctx, cancel := context.WithTimeout(context.Background(), a.Timeout)
-	defer cancel()
+func (a *API) query(ctx context.Context, req micro.Request, r historyQuery) (any, *contract.Error) {
 	account := contract.Token(req.Subject(), "account")
-	var r historyQuery
-	if e := a.decode(account, req.Data(), &r); e != nil {
-		service.Respond(req, nil, e)
-		return
+	if e := contract.CheckID("account", account); e != nil {
+		return nil, e
 	}
 	format, e := checkFormat(r.Format)
 	if e != nil {
-		service.Respond(req, nil, e)
-		return
+		return nil, e
 	}
 	p, err := a.History.Page(ctx, history.PageRequest{
 		Account: account, Types: r.Types, From: r.From, To: r.To, MinAmount: r.MinAmount, MaxAmount: r.MaxAmount,
@@ -64,45 +59,37 @@ func (a *API) query(req micro.Request) {
 		Limit: r.Limit, Cursor: r.Cursor,
 	})
 	if err != nil {
-		service.Respond(req, nil, a.refusal(err))
-		return
+		return nil, a.refusal(err)
 	}
 	page := contract.HistoryPage{Account: account, Currency: p.Currency.Code, Next: p.Next,
 		Rows: wireRows(p.Rows), Totals: wireTotals(p.Totals, p.Currency, contract.TotalsOfPage)}
 	// The cursor travels in a header too, for the CSV format above all: its body holds
 	// transactions only, so that a spreadsheet or a script reads it without special cases.
-	var opts []micro.RespondOpt
+	reply := service.Raw{JSON: page}
 	if page.Next != "" {
-		opts = append(opts, micro.WithHeaders(micro.Headers{contract.NextCursorHeader: {page.Next}}))
+		reply.Headers = micro.Headers{contract.NextCursorHeader: {page.Next}}
 	}
 	switch format {
 	case contract.FormatTable:
-		_ = req.Respond(render.PageTable(page), opts...)
+		reply.Body = render.PageTable(page)
 	case contract.FormatCSV:
-		_ = req.Respond(render.PageCSV(page), opts...)
-	default:
-		_ = req.RespondJSON(page, opts...)
+		reply.Body = render.PageCSV(page)
 	}
+	return reply, nil
 }
 
-func (a *API) statement(req micro.Request) {
-	ctx, cancel := context.WithTimeout(context.Background(), a.Timeout)
-	defer cancel()
+func (a *API) statement(ctx context.Context, req micro.Request, r contract.StatementRequest) (any, *contract.Error) {
 	account := contract.Token(req.Subject(), "account")
-	var r contract.StatementRequest
-	if e := a.decode(account, req.Data(), &r); e != nil {
-		service.Respond(req, nil, e)
-		return
+	if e := contract.CheckID("account", account); e != nil {
+		return nil, e
 	}
 	format, e := checkFormat(r.Format)
 	if e != nil {
-		service.Respond(req, nil, e)
-		return
+		return nil, e
 	}
 	s, err := a.History.Statement(ctx, account, r.From, r.To)
 	if err != nil {
-		service.Respond(req, nil, a.refusal(err))
-		return
+		return nil, a.refusal(err)
 	}
 	st := contract.Statement{
 		Account: account, Currency: s.Currency.Code, From: s.From, To: s.To,
@@ -111,12 +98,11 @@ func (a *API) statement(req micro.Request) {
 	}
 	switch format {
 	case contract.FormatTable:
-		_ = req.Respond(render.StatementTable(st))
+		return service.Raw{Body: render.StatementTable(st)}, nil
 	case contract.FormatCSV:
-		_ = req.Respond(render.StatementCSV(st))
-	default:
-		service.Respond(req, st, nil)
+		return service.Raw{Body: render.StatementCSV(st)}, nil
 	}
+	return st, nil
 }
 
 func (a *API) balanceAt(ctx context.Context, req micro.Request, r contract.BalanceAtRequest) (any, *contract.Error) {
@@ -132,18 +118,10 @@ func (a *API) balanceAt(ctx context.Context, req micro.Request, r contract.Balan
 		Balance: money.Format(b.Balance, b.Currency), EventSeq: b.EventSeq}, nil
 }
 
-func (a *API) reconcile(req micro.Request) {
-	ctx, cancel := context.WithTimeout(context.Background(), a.Timeout)
-	defer cancel()
-	var r contract.ReconcileRequest
-	if e := contract.Decode(req.Data(), &r); e != nil {
-		service.Respond(req, nil, e)
-		return
-	}
+func (a *API) reconcile(ctx context.Context, _ micro.Request, r contract.ReconcileRequest) (any, *contract.Error) {
 	rec, err := a.History.Reconcile(ctx, r.Account)
 	if err != nil {
-		service.Respond(req, nil, a.refusal(err))
-		return
+		return nil, a.refusal(err)
 	}
 	out := contract.Reconciliation{Accounts: rec.Accounts, Differences: make([]contract.Difference, 0, len(rec.Differences)), Forged: rec.Forged}
 	for _, d := range rec.Differences {
@@ -151,15 +129,7 @@ func (a *API) reconcile(req micro.Request) {
 			NodeBalance: d.NodeBalance, NodeEventSeq: d.NodeEventSeq, LastBalance: d.LastBalance, SumOfAmounts: d.SumOfAmounts,
 			Problem: d.Problem})
 	}
-	service.Respond(req, out, nil)
-}
-
-// decode checks the account id in the subject and decodes the body.
-func (a *API) decode(account string, data []byte, v any) *contract.Error {
-	if e := contract.CheckID("account", account); e != nil {
-		return e
-	}
-	return contract.Decode(data, v)
+	return out, nil
 }
 
 func checkFormat(f string) (string, *contract.Error) {
