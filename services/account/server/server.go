@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
@@ -181,8 +182,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 }
 
 // transient tells whether a start failed for a reason that passes by itself: JetStream without a
-// leader for a while, or a connection to Postgres that could not be made or was cut.
+// leader for a while, a NATS connection closed under the start (seen in the compose test when a
+// cluster member died just as a standby took the lease: the next start connects anew), or a
+// connection to Postgres that could not be made or was cut.
 func transient(err error) bool {
 	var connect *pgconn.ConnectError
-	return natsconn.Unavailable(err) || errors.As(err, &connect) || pgconn.SafeToRetry(err) || errors.Is(err, io.ErrUnexpectedEOF)
+	return natsconn.Unavailable(err) || errors.Is(err, nats.ErrConnectionClosed) ||
+		errors.As(err, &connect) || pgconn.SafeToRetry(err) || errors.Is(err, io.ErrUnexpectedEOF)
 }
