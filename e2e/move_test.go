@@ -254,7 +254,11 @@ func TestAMoveWaitsForTheLegsInFlightOrIsGivenUp(t *testing.T) {
 	if err == nil {
 		t.Fatalf("a withdrawal went through while alice was leaving with a leg prepared: %+v", w)
 	}
-	wantCode(t, err, contract.CodeAccountMoving)
+	// The client's last try may be cut by its own deadline at the node (timeout) rather than
+	// answered account_moving; either way nothing was withdrawn, as the balance below shows.
+	if code := contract.CodeOf(err); code != contract.CodeAccountMoving && code != contract.CodeTimeout {
+		t.Fatalf("a withdrawal while alice was leaving: %v, want account_moving (or timeout)", err)
+	}
 	decide("x-2", contract.OpAbort)
 	if m := <-done; m.State != contract.MoveDone {
 		t.Fatalf("the move after the leg was decided: %+v", m)
