@@ -43,6 +43,10 @@ func TestANodeThatDiedLeavesTheNodeListAndMakesAccountListsPartial(t *testing.T)
 	procs["account-2"].Kill(t)
 	killed := time.Now()
 	partial := func() error {
+		// Bounded: a list sent in the instant after the SIGKILL may still be handed to the dead
+		// node's subscription, which the server has not dropped yet, and get no answer.
+		ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
 		l, err := c.List(ctx, contract.ListRequest{})
 		if err != nil {
 			return fmt.Errorf("the list failed instead of being partial: %w", err)
@@ -56,9 +60,7 @@ func TestANodeThatDiedLeavesTheNodeListAndMakesAccountListsPartial(t *testing.T)
 		}
 		return nil
 	}
-	if err := partial(); err != nil {
-		t.Fatalf("at once: %v", err)
-	}
+	testkit.CheckFor(t, 5*time.Second, 50*time.Millisecond, partial) // at once, give or take a lost request
 	testkit.CheckFor(t, contract.NodeTTL+time.Second, 50*time.Millisecond, func() error {
 		l, err := c.Nodes(ctx)
 		if err != nil {
