@@ -8,7 +8,8 @@ import (
 
 func TestDecode(t *testing.T) {
 	for _, tc := range []struct {
-		name, body, code string
+		name, body string
+		code       Code
 	}{
 		{"accepts an object", `{"id":"d-1","amount":"1.00"}`, ""},
 		{"accepts an empty body as {}", ``, ""},

@@ -82,7 +82,7 @@ type Move struct {
 	From      string    `json:"from"`
 	To        string    `json:"to"`
 	State     string    `json:"state"`
-	Reason    string    `json:"reason,omitempty"`  // of an aborted move
+	Reason    Code      `json:"reason,omitempty"`  // of an aborted move
 	Message   string    `json:"message,omitempty"` // of an aborted move
 	AfterSeq  int64     `json:"after_seq"`         // the last event number on the old node, once copying
 	Copied    int       `json:"copied"`            // rows copied (the account, its idempotency records and legs)

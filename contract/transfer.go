@@ -120,7 +120,7 @@ type Transfer struct {
 	Amount     string        `json:"amount"`
 	Currency   string        `json:"currency,omitempty"`
 	Status     TransferState `json:"status"` // preparing, committed or aborted
-	Reason     string        `json:"reason,omitempty"`
+	Reason     Code          `json:"reason,omitempty"`
 	Message    string        `json:"message,omitempty"`
 	Done       bool          `json:"done"`
 	RefundOf   string        `json:"refund_of,omitempty"` // of a refund: the original's transfer id
@@ -152,7 +152,7 @@ type Vote struct {
 	Yes         bool   `json:"yes"`
 	Currency    string `json:"currency,omitempty"`
 	AmountMinor int64  `json:"amount_minor,omitempty"`
-	Reason      string `json:"reason,omitempty"`
+	Reason      Code   `json:"reason,omitempty"`
 	Message     string `json:"message,omitempty"`
 }
 
@@ -275,7 +275,7 @@ type Payment struct {
 	Currency    string        `json:"currency"`
 	Description string        `json:"description,omitempty"`
 	Status      TransferState `json:"status"` // preparing, committed or aborted
-	Reason      string        `json:"reason,omitempty"`
+	Reason      Code          `json:"reason,omitempty"`
 	Message     string        `json:"message,omitempty"`
 	Done        bool          `json:"done"`
 	Legs        []PaymentLeg  `json:"legs"`

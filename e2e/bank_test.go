@@ -352,7 +352,7 @@ func (b *bank) sign(s decisionsig.Statement) string {
 	return sig
 }
 
-func wantCode(t testing.TB, err error, code string) {
+func wantCode(t testing.TB, err error, code contract.Code) {
 	t.Helper()
 	if got := contract.CodeOf(err); got != code {
 		t.Fatalf("error = %v, want code %s", err, code)

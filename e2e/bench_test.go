@@ -191,9 +191,9 @@ func (o outcomes) add(tr contract.Transfer, err error) {
 	key, msg := string(contract.TransferCommitted), ""
 	switch {
 	case err != nil:
-		key, msg = "error_"+cmp.Or(contract.CodeOf(err), "no_reply"), err.Error()
+		key, msg = "error_"+string(cmp.Or(contract.CodeOf(err), "no_reply")), err.Error()
 	case tr.Status == contract.TransferAborted:
-		key, msg = tr.Reason, tr.Message
+		key, msg = string(tr.Reason), tr.Message
 	case tr.Status != contract.TransferCommitted:
 		key = "status_" + string(tr.Status)
 	}

@@ -154,7 +154,7 @@ func TestMovesAreRefusedWithAClearCodeAndChangeNothing(t *testing.T) {
 	b.open("alice", "account-1", "EUR")
 	for _, c := range []struct {
 		req  contract.MoveRequest
-		code string
+		code contract.Code
 	}{
 		{contract.MoveRequest{ID: "m-1", Account: "nobody", To: "account-2"}, contract.CodeAccountNotFound},
 		{contract.MoveRequest{ID: "m-2", Account: "alice", To: "account-1"}, contract.CodeBadRequest},
@@ -306,9 +306,9 @@ func TestMovesWhileTransfersRun(t *testing.T) {
 				mu.Lock()
 				switch {
 				case err != nil:
-					outcomes["error "+contract.CodeOf(err)]++
+					outcomes["error "+string(contract.CodeOf(err))]++
 				default:
-					outcomes[string(tr.Status)+" "+tr.Reason]++
+					outcomes[string(tr.Status)+" "+string(tr.Reason)]++
 				}
 				mu.Unlock()
 			}

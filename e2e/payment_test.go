@@ -153,7 +153,7 @@ func TestInvalidPaymentsAreRefusedBeforeAnythingIsLogged(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		legs []contract.PaymentLegSpec
-		code string
+		code contract.Code
 	}{
 		{"one leg is refused", []contract.PaymentLegSpec{debit("boss", "1")}, contract.CodeInvalidPayment},
 		{"seventeen legs are refused", seventeen, contract.CodeInvalidPayment},

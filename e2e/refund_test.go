@@ -149,7 +149,10 @@ func TestRefundsThatCannotBeAreRefusedBeforeAnythingIsLogged(t *testing.T) {
 		t.Fatalf("second purchase = %+v, want aborted", aborted)
 	}
 	r := b.mustRefund("shop", "rf-ok", tr.TransferID, "1")
-	cases := []struct{ name, payee, transferID, amount, code string }{
+	cases := []struct {
+		name, payee, transferID, amount string
+		code                            contract.Code
+	}{
 		{"an aborted transfer is not refundable", "shop", aborted.TransferID, "", contract.CodeNotRefundable},
 		{"an unknown transfer is unknown", "shop", "no-such-transfer", "", contract.CodeUnknownTransfer},
 		{"the payer cannot refund", "alice", tr.TransferID, "1", contract.CodeNotRefundable},
@@ -188,14 +191,14 @@ func TestConcurrentRefundsNeverPassTheAmount(t *testing.T) {
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
-				outcomes["error "+contract.CodeOf(err)]++
+				outcomes["error "+string(contract.CodeOf(err))]++
 			} else {
 				outcomes[string(r.Status)]++
 			}
 		})
 	}
 	wg.Wait()
-	if outcomes[string(contract.TransferCommitted)] != 10 || outcomes["error "+contract.CodeRefundExceeds] != 10 {
+	if outcomes[string(contract.TransferCommitted)] != 10 || outcomes["error "+string(contract.CodeRefundExceeds)] != 10 {
 		t.Fatalf("outcomes %v, want 10 committed and 10 refund_exceeds", outcomes)
 	}
 	b.settled()

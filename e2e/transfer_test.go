@@ -89,12 +89,15 @@ func TestRefusedTransfersAbortAndLeaveNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	b.deposit("alice", "50.00")
-	cases := []struct{ name, from, to, amount, reason string }{
+	cases := []struct {
+		name, from, to, amount string
+		reason                 contract.Code
+	}{
 		{"insufficient funds", "alice", "bob", "50.01", contract.CodeInsufficient},
 		{"closed receiver", "alice", "shut", "1.00", contract.CodeAccountClosed},
 	}
 	for i, tc := range cases {
-		t.Run(tc.name+" aborts with "+tc.reason, func(t *testing.T) {
+		t.Run(tc.name+" aborts with "+string(tc.reason), func(t *testing.T) {
 			tr := b.transfer(tc.from, fmt.Sprintf("t-%d", i), tc.to, tc.amount)
 			if tr.Status != contract.TransferAborted || tr.Reason != tc.reason || tr.Message == "" {
 				t.Fatalf("transfer = %+v, want aborted with %s and a message", tr, tc.reason)
@@ -114,7 +117,10 @@ func TestBadTransferRequestsAreRefusedBeforeAnythingIsLogged(t *testing.T) {
 	b := startBank(t)
 	b.open("alice", "account-1", "EUR")
 	b.deposit("alice", "5.00")
-	cases := []struct{ name, from, body, code string }{
+	cases := []struct {
+		name, from, body string
+		code             contract.Code
+	}{
 		{"malformed JSON", "alice", `{"id":`, contract.CodeBadRequest},
 		{"unknown field", "alice", `{"id":"t","to":"bob","amount":"1","x":1}`, contract.CodeBadRequest},
 		{"missing id", "alice", `{"to":"bob","amount":"1"}`, contract.CodeInvalidID},
@@ -127,12 +133,12 @@ func TestBadTransferRequestsAreRefusedBeforeAnythingIsLogged(t *testing.T) {
 		{"a field twice", "alice", `{"id":"t","to":"bob","amount":"1.00","amount":"5.00"}`, contract.CodeBadRequest},
 	}
 	for _, tc := range cases {
-		t.Run(tc.name+" is "+tc.code, func(t *testing.T) {
+		t.Run(tc.name+" is "+string(tc.code), func(t *testing.T) {
 			msg, err := b.nc.Request(contract.TransferSubject(tc.from), []byte(tc.body), 5*time.Second)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := msg.Header.Get(contract.ErrorCodeHeader); got != tc.code {
+			if got := msg.Header.Get(contract.ErrorCodeHeader); got != string(tc.code) {
 				t.Fatalf("reply %s (code %q), want %s", msg.Data, got, tc.code)
 			}
 		})
@@ -158,7 +164,11 @@ func TestTransfersThatCannotFitTheirAccountsAreRefusedBeforeAnythingIsLogged(t *
 	b.open("bob", "account-2", "EUR")
 	b.open("yen", "account-2", "JPY")
 	b.deposit("alice", "50.00")
-	cases := []struct{ name, from, to, amount, code, message string }{
+	cases := []struct {
+		name, from, to, amount string
+		code                   contract.Code
+		message                string
+	}{
 		{"more decimals than the currency has", "alice", "bob", "1.005", contract.CodeInvalidAmount, "EUR allows at most 2 decimals"},
 		{"currency mismatch, and an amount the payee's currency cannot hold", "alice", "yen", "1.5", contract.CodeCurrencyMismatch, "alice is in EUR and yen in JPY"},
 		{"currency mismatch", "alice", "yen", "1", contract.CodeCurrencyMismatch, "alice is in EUR and yen in JPY"},
@@ -168,7 +178,7 @@ func TestTransfersThatCannotFitTheirAccountsAreRefusedBeforeAnythingIsLogged(t *
 		{"too large by a cent", "alice", "bob", "10000000000000.01", contract.CodeInvalidAmount, "the maximum is 10000000000000.00 EUR"},
 	}
 	for i, tc := range cases {
-		t.Run(tc.name+" is "+tc.code, func(t *testing.T) {
+		t.Run(tc.name+" is "+string(tc.code), func(t *testing.T) {
 			id := fmt.Sprintf("t-%d", i)
 			_, err := b.c.Transfer(ctx(t), tc.from, contract.TransferRequest{ID: id, To: tc.to, Amount: tc.amount})
 			wantCode(t, err, tc.code)
@@ -228,9 +238,9 @@ func TestConcurrentTransfersConserveMoney(t *testing.T) {
 				tr, err := b.c.Transfer(ctx(t), from, contract.TransferRequest{ID: fmt.Sprintf("c%d-%d", c, i), To: to, Amount: amount})
 				mu.Lock()
 				if err != nil {
-					outcomes["error "+contract.CodeOf(err)]++
+					outcomes["error "+string(contract.CodeOf(err))]++
 				} else {
-					outcomes[string(tr.Status)+" "+tr.Reason]++
+					outcomes[string(tr.Status)+" "+string(tr.Reason)]++
 				}
 				mu.Unlock()
 			}
@@ -358,7 +368,7 @@ func TestConcurrentTransfersOutOfOneAccountAreRefusedOneByOne(t *testing.T) {
 			case tr.Status == contract.TransferCommitted:
 				ended["committed"]++
 			default:
-				ended[string(tr.Status)+" "+tr.Reason]++
+				ended[string(tr.Status)+" "+string(tr.Reason)]++
 			}
 		})
 	}
@@ -438,7 +448,7 @@ func TestTheServicesOwnStatsCountErrorsAndTime(t *testing.T) {
 		if e.Name != "transfer" {
 			continue
 		}
-		if e.NumRequests != 10 || e.NumErrors != 5 || !strings.HasPrefix(e.LastError, contract.CodeAccountNotFound+":") {
+		if e.NumRequests != 10 || e.NumErrors != 5 || !strings.HasPrefix(e.LastError, string(contract.CodeAccountNotFound)+":") {
 			t.Fatalf("transfer endpoint stats %+v; want 10 requests, 5 errors, the last account_not_found", e)
 		}
 		if e.AverageProcessingTime < 200*time.Microsecond {

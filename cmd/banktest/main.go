@@ -222,10 +222,10 @@ func report(out io.Writer, o options, w *workload, n *nemesis, inv []invariant, 
 		if op.Outcome == outOK {
 			key += " " + string(op.Status)
 			if op.Reason != "" {
-				key += " (" + op.Reason + ")"
+				key += " (" + string(op.Reason) + ")"
 			}
 		} else if op.Reason != "" {
-			key += " (" + op.Reason + ")"
+			key += " (" + string(op.Reason) + ")"
 		}
 		if op.Original != nil {
 			key = "refund: " + key

@@ -27,7 +27,7 @@ type transferOp struct {
 	Original     *contract.TransferRef  // set for a refund
 	Outcome      string                 // ok, fail, unknown
 	Status       contract.TransferState // for ok: committed or aborted
-	Reason       string
+	Reason       contract.Code
 	At           time.Duration // since the start of the run
 }
 

@@ -429,7 +429,7 @@ func (b *bencher) transferOnce(c, i int) outcome {
 	case tr.Status == contract.TransferCommitted:
 		return outcome{name: "committed"}
 	case tr.Status == contract.TransferAborted:
-		return outcome{name: "aborted: " + tr.Reason}
+		return outcome{name: "aborted: " + string(tr.Reason)}
 	}
 	return outcome{name: "undecided: " + string(tr.Status), failed: true}
 }
@@ -447,7 +447,7 @@ func (b *bencher) depositOnce(c, i int) (outcome, sentDeposit) {
 
 func errorOutcome(err error) outcome {
 	if code := contract.CodeOf(err); code != "" {
-		return outcome{name: "error: " + code, failed: true}
+		return outcome{name: "error: " + string(code), failed: true}
 	}
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) {
 		return outcome{name: "timeout", failed: true}

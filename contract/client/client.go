@@ -207,7 +207,7 @@ func ReplyError(msg *nats.Msg) *contract.Error {
 	if code == "" {
 		return nil
 	}
-	return &contract.Error{Code: code, Message: msg.Header.Get(contract.ErrorHeader)}
+	return &contract.Error{Code: contract.Code(code), Message: msg.Header.Get(contract.ErrorHeader)}
 }
 
 // Transfer pays from account from; the reply says committed or aborted, with the reason.

@@ -13,7 +13,7 @@ import (
 func Respond(req micro.Request, reply any, e *contract.Error) {
 	if e != nil {
 		body, _ := json.Marshal(contract.ErrorBody{Error: e})
-		_ = req.Error(e.Code, e.Message, body)
+		_ = req.Error(string(e.Code), e.Message, body)
 		return
 	}
 	_ = req.RespondJSON(reply)

@@ -47,7 +47,11 @@ func TestATypedHandlerDecodesBoundsAndAnswers(t *testing.T) {
 		}
 		return map[string]string{"hello": g.Name}, nil
 	})
-	for _, c := range []struct{ body, code, reply string }{
+	for _, c := range []struct {
+		body  string
+		code  contract.Code
+		reply string
+	}{
 		{`{"name":"alice"}`, "", `{"hello":"alice"}`},
 		{`{"name":"alice","extra":1}`, contract.CodeBadRequest, ""},
 		{`{"name":"a","name":"b"}`, contract.CodeBadRequest, ""},
@@ -56,7 +60,7 @@ func TestATypedHandlerDecodesBoundsAndAnswers(t *testing.T) {
 	} {
 		r := &fakeRequest{data: []byte(c.body)}
 		h(r)
-		if r.errorCode != c.code || (c.reply != "" && string(r.reply) != c.reply) {
+		if r.errorCode != string(c.code) || (c.reply != "" && string(r.reply) != c.reply) {
 			t.Errorf("%q: code %q reply %s; want code %q reply %s", c.body, r.errorCode, r.reply, c.code, c.reply)
 		}
 	}

@@ -31,8 +31,8 @@ type Hold struct {
 	RefundOf     string    // of a refund's leg: the transfer it refunds
 	Exchange     *Exchange // of a cross-currency transfer's leg: what its event carries
 	State        contract.HoldState
-	Reason       string // why the leg was refused, as a contract code; empty otherwise
-	Message      string // the refusal in words, when it happened in this call (not stored)
+	Reason       contract.Code // why the leg was refused, as a contract code; empty otherwise
+	Message      string        // the refusal in words, when it happened in this call (not stored)
 	CreatedAt    time.Time
 }
 
@@ -85,7 +85,7 @@ func (a *Account) Settle(h Hold, commit bool) {
 
 // Reason names a refusal of the rules with the code a vote carries, or returns "" for an error
 // that is not a refusal (a fault, which must not be recorded as a no).
-func Reason(err error) string {
+func Reason(err error) contract.Code {
 	var pe *money.ParseError
 	switch {
 	case errors.Is(err, ErrInsufficientFunds):

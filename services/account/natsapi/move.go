@@ -69,7 +69,7 @@ func (a *API) moveStep(ctx context.Context, _ micro.Request, r contract.NodeMove
 
 // movedReply tells whether a relayed reply says the account left the node that answered.
 func movedReply(data []byte, code string) bool {
-	if code == contract.CodeAccountMoved {
+	if contract.Code(code) == contract.CodeAccountMoved {
 		return true
 	}
 	var body struct {

@@ -190,7 +190,7 @@ func (a *API) result(st contract.LegStep, r account.StepResult) contract.LegResu
 	case h.State == contract.HoldAborted:
 		vote.Reason, vote.Message = h.Reason, h.Message
 		if h.Message == "" { // a repeated prepare: the words were not kept, only the code
-			vote.Message = "account " + st.Account + " refused the " + st.Leg + " leg: " + h.Reason
+			vote.Message = "account " + st.Account + " refused the " + st.Leg + " leg: " + string(h.Reason)
 		}
 		if h.Reason == "" || h.Reason == contract.ReasonAbortedBeforePrepare {
 			vote.Reason, vote.Message = contract.CodeConflict, "transfer "+st.TransferID+" was already aborted on "+st.Account

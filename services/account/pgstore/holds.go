@@ -170,7 +170,7 @@ func queueLegs(b *pgx.Batch, changed []account.Hold, stored func(account.Hold) b
 		}
 		ins.transfers, ins.legs, ins.accounts = append(ins.transfers, h.TransferID), append(ins.legs, h.Leg), append(ins.accounts, h.Account)
 		ins.amounts, ins.counterparties, ins.descriptions = append(ins.amounts, h.Amount), append(ins.counterparties, h.Counterparty), append(ins.descriptions, h.Description)
-		ins.states, ins.reasons, ins.created = append(ins.states, string(h.State)), append(ins.reasons, h.Reason), append(ins.created, h.CreatedAt)
+		ins.states, ins.reasons, ins.created = append(ins.states, string(h.State)), append(ins.reasons, string(h.Reason)), append(ins.created, h.CreatedAt)
 		ins.refundOfs, ins.exchanges = append(ins.refundOfs, h.RefundOf), append(ins.exchanges, encodeExchange(h.Exchange))
 	}
 	switch len(ins.transfers) {

@@ -51,7 +51,7 @@ func TestABatchOfLegsKeepsEachLegsOwnOutcome(t *testing.T) {
 	}
 	want := []struct {
 		state  contract.HoldState
-		reason string
+		reason contract.Code
 		err    error
 	}{
 		{contract.HoldCommitted, "", nil},

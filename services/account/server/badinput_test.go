@@ -34,7 +34,7 @@ func TestBadInputIsRefusedAndChangesNothing(t *testing.T) {
 		name          string
 		subject, body string
 		typed         func() error // nil when the typed client cannot send it
-		code          string
+		code          contract.Code
 	}{
 		{"malformed JSON", "", `{"id":"x",`, nil, contract.CodeBadRequest},
 		{"not an object", "", `[1,2]`, nil, contract.CodeBadRequest},
@@ -79,7 +79,7 @@ func TestBadInputIsRefusedAndChangesNothing(t *testing.T) {
 	before := b.balance(t, "alice")
 	beforeEvents := outboxCount(t, b.dbs["account-1"]) + outboxCount(t, b.dbs["account-2"])
 	for _, tc := range cases {
-		t.Run(tc.name+" is "+tc.code, func(t *testing.T) {
+		t.Run(tc.name+" is "+string(tc.code), func(t *testing.T) {
 			subject := tc.subject
 			if subject == "" {
 				subject, _ = deposit(tc.body)

@@ -62,7 +62,7 @@ func BenchmarkFlood(b *testing.B) {
 	sub, err := flooder.Subscribe(inbox+".*", func(m *nats.Msg) {
 		outcome := "applied"
 		if e := client.ReplyError(m); e != nil {
-			outcome = e.Code
+			outcome = string(e.Code)
 		}
 		mu.Lock()
 		outcomes[outcome]++

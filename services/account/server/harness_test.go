@@ -96,7 +96,7 @@ func ctx(t testing.TB) context.Context {
 	return c
 }
 
-func wantCode(t *testing.T, err error, code string) {
+func wantCode(t *testing.T, err error, code contract.Code) {
 	t.Helper()
 	if got := contract.CodeOf(err); got != code {
 		t.Fatalf("error = %v, want code %s", err, code)

@@ -321,7 +321,7 @@ func TestDirectoryRefusesWhatItCannotKeep(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		call func() error
-		code string
+		code contract.Code
 	}{
 		{"a repeated add answers the customer", func() error { _, err := b.operator.AddCustomer(ctx, add); return err }, ""},
 		{"a repeated add with another password is a conflict", func() error {

@@ -181,7 +181,7 @@ func (l *Legs) step(ctx context.Context, st contract.LegStep) (r contract.LegRes
 	st.Trace = natstrace.InjectMap(ctx)
 	for {
 		r, err := l.stepOnce(ctx, st)
-		code := ""
+		var code contract.Code
 		if r.Error != nil {
 			code = r.Error.Code
 		}

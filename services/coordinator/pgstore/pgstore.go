@@ -341,7 +341,7 @@ func (s *Store) decideAll(ctx context.Context, ds []decision) ([]decided, error)
 	ids, outcomes, reasons, messages, currencies, dvotes, cvotes := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	amounts := make([]int64, n)
 	for k, x := range sorted {
-		ids[k], outcomes[k], reasons[k], messages[k], currencies[k], amounts[k], dvotes[k], cvotes[k] = x.id, string(x.d.Outcome), x.d.Reason, x.d.Message, x.d.Currency, x.d.AmountMinor, x.d.DebitVote, x.d.CreditVote
+		ids[k], outcomes[k], reasons[k], messages[k], currencies[k], amounts[k], dvotes[k], cvotes[k] = x.id, string(x.d.Outcome), string(x.d.Reason), x.d.Message, x.d.Currency, x.d.AmountMinor, x.d.DebitVote, x.d.CreditVote
 	}
 	// As in beginAll, the UPDATE commits on its own, and the read after it finds only decisions
 	// committed already (the UPDATE waited for a concurrent decider's lock, then saw its write).

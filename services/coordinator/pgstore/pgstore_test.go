@@ -62,7 +62,7 @@ func TestConcurrentDecisionsWriteExactlyOne(t *testing.T) {
 				defer wg.Done()
 				d := transfer.Decision{Outcome: contract.TransferCommitted, Reason: ""}
 				if k%2 == 1 {
-					d = transfer.Decision{Outcome: contract.TransferAborted, Reason: fmt.Sprintf("racer-%d", k)}
+					d = transfer.Decision{Outcome: contract.TransferAborted, Reason: contract.Code(fmt.Sprintf("racer-%d", k))}
 				}
 				rec, err := s.Decide(ctx, id, d)
 				if err != nil {

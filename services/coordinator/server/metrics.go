@@ -35,8 +35,8 @@ func newTransferMetrics(reg prometheus.Registerer) *transferMetrics {
 func (m *transferMetrics) Phase(name string, d time.Duration) {
 	m.phases.WithLabelValues(name).Observe(d.Seconds())
 }
-func (m *transferMetrics) Outcome(outcome contract.TransferState, reason string) {
-	m.outcomes.WithLabelValues(string(outcome), reason).Inc()
+func (m *transferMetrics) Outcome(outcome contract.TransferState, reason contract.Code) {
+	m.outcomes.WithLabelValues(string(outcome), string(reason)).Inc()
 }
 func (m *transferMetrics) Resent(legs int)    { m.resent.Add(float64(legs)) }
 func (m *transferMetrics) InFlight(delta int) { m.inFlight.Add(float64(delta)) }

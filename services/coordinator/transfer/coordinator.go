@@ -29,7 +29,7 @@ type Participants interface {
 // metrics.
 type Metrics interface {
 	Phase(name string, d time.Duration) // log, prepare, decide, commit
-	Outcome(outcome contract.TransferState, reason string)
+	Outcome(outcome contract.TransferState, reason contract.Code)
 	Resent(legs int)
 	InFlight(delta int)
 }
@@ -268,7 +268,7 @@ func (c *Coordinator) Recover(ctx context.Context) (aborted, resent int, err err
 	return aborted + pa, len(due) + pr, err
 }
 
-func (c *Coordinator) abort(ctx context.Context, id, reason, message string) (Transfer, error) {
+func (c *Coordinator) abort(ctx context.Context, id string, reason contract.Code, message string) (Transfer, error) {
 	rec, err := c.Store.Decide(ctx, id, Decision{Outcome: contract.TransferAborted, Reason: reason, Message: message})
 	if err == nil && rec.Reason == reason {
 		c.Metrics.Outcome(rec.Outcome, rec.Reason)

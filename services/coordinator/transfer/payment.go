@@ -53,7 +53,7 @@ type Payment struct {
 	Legs        []PaymentLeg
 	State       contract.TransferState
 	Outcome     contract.TransferState
-	Reason      string
+	Reason      contract.Code
 	Message     string
 	Resends     int
 	CreatedAt   time.Time
@@ -193,7 +193,7 @@ func balanced(legs []PaymentLeg) error {
 // PaymentDecision is the coordinator's decision on a payment and each leg's vote, in leg order.
 type PaymentDecision struct {
 	Outcome contract.TransferState
-	Reason  string
+	Reason  contract.Code
 	Message string
 	Votes   []string
 }
@@ -446,7 +446,7 @@ func (c *Coordinator) recoverPayments(ctx context.Context) (aborted, resent int,
 	return aborted, len(due), nil
 }
 
-func (c *Coordinator) abortPayment(ctx context.Context, id, reason, message string) (Payment, error) {
+func (c *Coordinator) abortPayment(ctx context.Context, id string, reason contract.Code, message string) (Payment, error) {
 	p, err := c.Store.DecidePayment(ctx, id, PaymentDecision{Outcome: contract.TransferAborted, Reason: reason, Message: message})
 	if err == nil && p.Reason == reason {
 		c.Metrics.Outcome(p.Outcome, p.Reason)

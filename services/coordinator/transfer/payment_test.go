@@ -86,12 +86,12 @@ func TestDecidePayment(t *testing.T) {
 		{Name: "credit.3", Account: "c", Side: contract.SideCredit, Currency: "EUR", AmountMinor: 200},
 	}}
 	yes := func(n int64) Vote { return Vote{Yes: true, Currency: "EUR", AmountMinor: n} }
-	no := func(reason string) Vote { return Vote{Reason: reason, Message: reason} }
+	no := func(reason contract.Code) Vote { return Vote{Reason: reason, Message: string(reason)} }
 	for _, tc := range []struct {
 		name    string
 		votes   []Vote
 		outcome contract.TransferState
-		reason  string
+		reason  contract.Code
 	}{
 		{"every leg yes commits", []Vote{yes(300), yes(100), yes(200)}, contract.TransferCommitted, ""},
 		{"one leg no aborts with its reason", []Vote{yes(300), yes(100), no(contract.CodeAccountClosed)}, contract.TransferAborted, contract.CodeAccountClosed},

@@ -56,7 +56,7 @@ type Transfer struct {
 	AmountMinor int64
 	State       contract.TransferState
 	Outcome     contract.TransferState // committed or aborted once decided
-	Reason      string
+	Reason      contract.Code
 	Message     string
 	DebitVote   string
 	CreditVote  string
@@ -72,7 +72,7 @@ type Vote struct {
 	Yes         bool
 	Currency    string
 	AmountMinor int64
-	Reason      string // a code, when not Yes
+	Reason      contract.Code // a code, when not Yes
 	Message     string
 }
 
@@ -81,13 +81,13 @@ func (v Vote) String() string {
 	if v.Yes {
 		return "yes"
 	}
-	return "no:" + v.Reason
+	return "no:" + string(v.Reason)
 }
 
 // Decision is what the coordinator decided, and the votes it decided on.
 type Decision struct {
 	Outcome     contract.TransferState
-	Reason      string
+	Reason      contract.Code
 	Message     string
 	Currency    string
 	AmountMinor int64

@@ -12,12 +12,12 @@ import (
 
 func TestDecide(t *testing.T) {
 	yes := func(cur string, n int64) Vote { return Vote{Yes: true, Currency: cur, AmountMinor: n} }
-	no := func(reason string) Vote { return Vote{Reason: reason, Message: reason} }
+	no := func(reason contract.Code) Vote { return Vote{Reason: reason, Message: string(reason)} }
 	for _, tc := range []struct {
 		name          string
 		debit, credit Vote
 		outcome       contract.TransferState
-		reason        string
+		reason        contract.Code
 	}{
 		{"two yes votes commit", yes("EUR", 100), yes("EUR", 100), contract.TransferCommitted, ""},
 		{"a debit no aborts with its reason", no(contract.CodeInsufficient), yes("EUR", 100), contract.TransferAborted, contract.CodeInsufficient},

@@ -150,7 +150,7 @@ func TestAPaymentAbortsWithTheFirstRefusingLegsReasonAndEveryLegHearsIt(t *testi
 	if p, err := b.c.Pay(ctx, r); err != nil || p.Reason != contract.CodeTimeout {
 		t.Fatalf("the legs in the other order: Pay = %+v, %v; want shop's reason, timeout", p, err)
 	}
-	if got, err := b.c.PaymentStatus(ctx, "p-1"); err != nil || got.ID != p.ID || got.Legs[1].Vote != "no:"+contract.CodeAccountClosed {
+	if got, err := b.c.PaymentStatus(ctx, "p-1"); err != nil || got.ID != p.ID || got.Legs[1].Vote != "no:"+string(contract.CodeAccountClosed) {
 		t.Fatalf("PaymentStatus = %+v, %v", got, err)
 	}
 }

@@ -168,7 +168,7 @@ func wireTotals(t history.Totals, c money.Currency, of string) contract.HistoryT
 }
 
 // codes are the reply codes of the history's kinds of refusal.
-var codes = map[error]string{
+var codes = map[error]contract.Code{
 	history.ErrBadRequest:      contract.CodeBadRequest,
 	history.ErrInvalidID:       contract.CodeInvalidID,
 	history.ErrInvalidAmount:   contract.CodeInvalidAmount,

@@ -27,14 +27,14 @@ func TestEveryRefusalHasItsCodeAndKeepsItsMessage(t *testing.T) {
 	for _, c := range []struct {
 		name string
 		err  error
-		code string
+		code contract.Code
 	}{
 		{"a node's failure, with its code", &history.Error{Kind: history.ErrNodeUnavailable, Message: "m", Node: overloaded}, contract.CodeOverloaded},
 		{"a node's failure without a code", &history.Error{Kind: history.ErrNodeUnavailable, Message: "m", Node: errors.New("no code")}, contract.CodeNodeUnavailable},
 		{"the history's own failure", errors.New("the database went away"), contract.CodeInternal},
 		{"a deadline passed", fmt.Errorf("page: %w", context.DeadlineExceeded), contract.CodeTimeout},
 	} {
-		t.Run(c.name+" is "+c.code, func(t *testing.T) {
+		t.Run(c.name+" is "+string(c.code), func(t *testing.T) {
 			if e := a.refusal(c.err); e.Code != c.code || e.Message == "" {
 				t.Fatalf("reply %+v, want %s", e, c.code)
 			}

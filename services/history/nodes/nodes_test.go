@@ -12,14 +12,14 @@ import (
 // node that did not answer by the kind, quote the node's message, and the reply passes its code on.
 func TestANodesRefusalIsMarkedAndKeepsItsMessageAndCode(t *testing.T) {
 	for _, c := range []struct {
-		code string
+		code contract.Code
 		kind error
 	}{
 		{contract.CodeAccountNotFound, history.ErrAccountNotFound},
 		{contract.CodeNodeUnavailable, history.ErrNodeUnavailable},
 		{contract.CodeTimeout, history.ErrNodeUnavailable},
 	} {
-		t.Run(c.code, func(t *testing.T) {
+		t.Run(string(c.code), func(t *testing.T) {
 			node := contract.Errorf(c.code, "what the node said")
 			err := classify(node)
 			if !errors.Is(err, c.kind) || err.Error() != node.Error() || contract.CodeOf(err) != c.code {

@@ -218,7 +218,10 @@ func TestQueryRefusesBadInput(t *testing.T) {
 	}
 	forged := []byte(first.Next)
 	forged[3] ^= 1
-	for _, tc := range []struct{ name, body, code string }{
+	for _, tc := range []struct {
+		name, body string
+		code       contract.Code
+	}{
 		{"unknown type", `{"type":["fee"]}`, contract.CodeBadRequest},
 		{"bad date", `{"from":"yesterday"}`, contract.CodeBadRequest},
 		{"reversed range", `{"from":"2026-02-01","to":"2026-01-01"}`, contract.CodeBadRequest},
@@ -244,7 +247,7 @@ func TestQueryRefusesBadInput(t *testing.T) {
 		{"a key twice", `{"limit":2,"limit":3}`, contract.CodeBadRequest},
 		{"a key twice in another case", `{"format":"csv","Format":"table"}`, contract.CodeBadRequest},
 	} {
-		t.Run(tc.name+" is "+tc.code, func(t *testing.T) {
+		t.Run(tc.name+" is "+string(tc.code), func(t *testing.T) {
 			msg, err := f.nc.Request(contract.HistorySubject("alice", "query"), []byte(tc.body), 5*time.Second)
 			if err != nil {
 				t.Fatal(err)

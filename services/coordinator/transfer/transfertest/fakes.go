@@ -78,10 +78,10 @@ func (n *Nodes) Open(code string, accounts ...string) {
 }
 
 // Refuse makes account vote no, with reason, to every prepare.
-func (n *Nodes) Refuse(account, reason string) {
+func (n *Nodes) Refuse(account string, reason contract.Code) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	n.refusals[account] = transfer.Vote{Reason: reason, Message: account + " refused: " + reason}
+	n.refusals[account] = transfer.Vote{Reason: reason, Message: account + " refused: " + string(reason)}
 }
 
 // Drop makes account leave the next k decisions sent to it unacknowledged (applied or not: the
@@ -186,10 +186,10 @@ func (m *Metrics) Phase(name string, d time.Duration) {
 }
 
 // Outcome implements transfer.Metrics.
-func (m *Metrics) Outcome(outcome contract.TransferState, reason string) {
+func (m *Metrics) Outcome(outcome contract.TransferState, reason contract.Code) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.outcomes = append(m.outcomes, string(outcome)+"/"+reason)
+	m.outcomes = append(m.outcomes, string(outcome)+"/"+string(reason))
 }
 
 // Resent implements transfer.Metrics.

@@ -313,13 +313,13 @@ func paymentsOnce(t *testing.T, s Stores) {
 	if got, err := s.Log.StuckPayments(ctx, time.Now().Add(-time.Hour), 10); err != nil || len(got) != 0 {
 		t.Fatalf("StuckPayments(an hour ago) = %d, %v; want none", len(got), err)
 	}
-	d := transfer.PaymentDecision{Outcome: contract.TransferAborted, Reason: contract.CodeInsufficient, Message: "m", Votes: []string{"no:" + contract.CodeInsufficient, "yes", "yes"}}
+	d := transfer.PaymentDecision{Outcome: contract.TransferAborted, Reason: contract.CodeInsufficient, Message: "m", Votes: []string{"no:" + string(contract.CodeInsufficient), "yes", "yes"}}
 	p, err = s.Log.DecidePayment(ctx, "p1", d)
-	if err != nil || p.Outcome != contract.TransferAborted || p.Reason != contract.CodeInsufficient || p.Legs[0].Vote != "no:"+contract.CodeInsufficient || p.Legs[1].Vote != "yes" || p.DecidedAt == nil {
+	if err != nil || p.Outcome != contract.TransferAborted || p.Reason != contract.CodeInsufficient || p.Legs[0].Vote != "no:"+string(contract.CodeInsufficient) || p.Legs[1].Vote != "yes" || p.DecidedAt == nil {
 		t.Fatalf("DecidePayment = %+v, %v", p, err)
 	}
 	if p, err = s.Log.DecidePayment(ctx, "p1", transfer.PaymentDecision{Outcome: contract.TransferCommitted, Votes: []string{"yes", "yes", "yes"}}); err != nil ||
-		p.Outcome != contract.TransferAborted || p.Legs[0].Vote != "no:"+contract.CodeInsufficient {
+		p.Outcome != contract.TransferAborted || p.Legs[0].Vote != "no:"+string(contract.CodeInsufficient) {
 		t.Fatalf("a second decision: %+v, %v; want the first kept", p, err)
 	}
 	due, err := s.Log.ClaimPaymentResends(ctx, 10, time.Hour)
