@@ -43,8 +43,8 @@ func StartBareNATS(t testing.TB) *server.Server {
 	t.Helper()
 	SkipShort(t)
 	opts := &server.Options{
-		Host:      "127.0.0.1",
-		Port:      -1,
+		Host: "127.0.0.1",
+		Port: -1,
 		// Monitoring on a free port, as a deployment has it (the Observer reads /varz).
 		HTTPHost:  "127.0.0.1",
 		HTTPPort:  -1,
