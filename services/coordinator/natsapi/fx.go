@@ -97,13 +97,7 @@ func (a *API) exchange(ctx context.Context, from string, r contract.TransferRequ
 		QuoteRequestID: r.Quote, To: r.To, Amount: r.Amount, Description: r.Description})
 	traced(ctx, p.ID)
 	if err != nil {
-		e := a.toWire(ctx, err)
-		if e.Code == contract.CodeInternal {
-			e = contract.Errorf(contract.CodeOutcomeUnknown,
-				"the coordinator could not tell whether transfer %s was done (its log did not answer): ask %s with {\"id\":%q}, or send it again with the same id",
-				r.ID, contract.TransferStatusSubject(from), r.ID)
-		}
-		return nil, e
+		return nil, a.logError(ctx, err, "transfer", r.ID, contract.TransferStatusSubject(from))
 	}
 	return WireExchange(p), nil
 }

@@ -66,17 +66,23 @@ func (a *API) transfer(ctx context.Context, req micro.Request, r contract.Transf
 	})
 	traced(ctx, t.ID)
 	if err != nil {
-		e := a.toWire(ctx, err)
-		if e.Code == contract.CodeInternal {
-			// The log failed somewhere between Begin and Decide: the transfer may be logged, even
-			// decided and committed. Saying "internal" would read as a failure, and be a lie.
-			e = contract.Errorf(contract.CodeOutcomeUnknown,
-				"the coordinator could not tell whether transfer %s was done (its log did not answer): ask %s with {\"id\":%q}, or send it again with the same id",
-				r.ID, contract.TransferStatusSubject(from), r.ID)
-		}
-		return nil, e
+		return nil, a.logError(ctx, err, "transfer", r.ID, contract.TransferStatusSubject(from))
 	}
 	return Wire(t), nil
+}
+
+// logError is the reply to a transfer, refund or payment (what) whose request failed: an internal
+// fault means the log failed somewhere between Begin and Decide, so the operation may be logged,
+// even decided and committed. Saying "internal" would read as a failure, and be a lie: the answer
+// is outcome_unknown, with the subject that tells.
+func (a *API) logError(ctx context.Context, err error, what, id, statusSubject string) *contract.Error {
+	e := a.toWire(ctx, err)
+	if e.Code == contract.CodeInternal {
+		e = contract.Errorf(contract.CodeOutcomeUnknown,
+			"the coordinator could not tell whether %s %s was done (its log did not answer): ask %s with {\"id\":%q}, or send it again with the same id",
+			what, id, statusSubject, id)
+	}
+	return e
 }
 
 // traced names transfer id on the request's span, once the coordinator has given it (none for a
@@ -138,13 +144,7 @@ func (a *API) refund(ctx context.Context, req micro.Request, r contract.RefundRe
 	})
 	traced(ctx, t.ID)
 	if err != nil {
-		e := a.toWire(ctx, err)
-		if e.Code == contract.CodeInternal {
-			e = contract.Errorf(contract.CodeOutcomeUnknown,
-				"the coordinator could not tell whether refund %s was done (its log did not answer): ask %s with {\"id\":%q}, or send it again with the same id",
-				r.ID, contract.TransferStatusSubject(payee), r.ID)
-		}
-		return nil, e
+		return nil, a.logError(ctx, err, "refund", r.ID, contract.TransferStatusSubject(payee))
 	}
 	return Wire(t), nil
 }

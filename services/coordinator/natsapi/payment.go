@@ -24,14 +24,7 @@ func (a *API) payment(ctx context.Context, req micro.Request, r contract.Payment
 	p, err := a.Coordinator.Pay(ctx, pr)
 	traced(ctx, p.ID)
 	if err != nil {
-		e := a.toWire(ctx, err)
-		if e.Code == contract.CodeInternal {
-			// As for a transfer: the payment may be logged, even decided.
-			e = contract.Errorf(contract.CodeOutcomeUnknown,
-				"the coordinator could not tell whether payment %s was done (its log did not answer): ask %s with {\"id\":%q}, or send it again with the same id",
-				r.ID, contract.SubjectPaymentStatus, r.ID)
-		}
-		return nil, e
+		return nil, a.logError(ctx, err, "payment", r.ID, contract.SubjectPaymentStatus)
 	}
 	return WirePayment(p), nil
 }
