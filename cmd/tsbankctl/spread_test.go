@@ -9,11 +9,6 @@ import (
 	"time"
 
 	"tsbank/contract"
-	"tsbank/contract/client"
-	"tsbank/contract/decisionsig"
-	account "tsbank/services/account/server"
-	coordinator "tsbank/services/coordinator/server"
-	"tsbank/testkit"
 )
 
 func TestASpreadPlanEvensTheNodesMovingAsFewAsItCan(t *testing.T) {
@@ -41,42 +36,7 @@ func TestASpreadPlanEvensTheNodesMovingAsFewAsItCan(t *testing.T) {
 // bank: six accounts on one node end three on each, with their balances, and a second spread
 // finds nothing to do.
 func TestSpreadMovesAccountsUntilEveryNodeHoldsAsMany(t *testing.T) {
-	ns := testkit.StartNATS(t)
-	seed, public, err := decisionsig.Generate()
-	if err != nil {
-		t.Fatal(err)
-	}
-	env := map[string]string{"NATS_URL": ns.ClientURL(), "HTTP_ADDR": "127.0.0.1:0", "COORDINATOR_SIGNING_KEY": seed,
-		"COORDINATOR_PUBLIC_KEYS": public, "MOVE_DRAIN": "2s", "SEND_TIMEOUT": "1s"}
-	get := func(extra map[string]string) func(string) string {
-		return func(k string) string {
-			if v, ok := extra[k]; ok {
-				return v
-			}
-			return env[k]
-		}
-	}
-	for _, name := range []string{"account-1", "account-2"} {
-		cfg, err := account.ConfigFromEnv(get(map[string]string{"ACCOUNT_NODE": name, "DATABASE_URL": testkit.Postgres(t, "account")}))
-		if err != nil {
-			t.Fatal(err)
-		}
-		n, err := account.Start(context.Background(), cfg, testkit.Logger(t))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { n.Stop(5 * time.Second) })
-	}
-	cfg, err := coordinator.ConfigFromEnv(get(map[string]string{"DATABASE_URL": testkit.Postgres(t, "coordinator")}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	co, err := coordinator.Start(context.Background(), cfg, testkit.Logger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { co.Stop(5 * time.Second) })
-	c := client.New(testkit.Connect(t, ns))
+	c := startBank(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	for i := range 6 {
